@@ -1,0 +1,216 @@
+"""The forward process, its posterior, the reverse step and the two training objectives.
+
+Ho, Jain & Abbeel (2020), "Denoising Diffusion Probabilistic Models", arXiv:2006.11239.
+
+Timesteps follow the paper: t = 1..T. Every coefficient array has length T + 1 and is
+indexed by t directly; index 0 stands for x_0 (abar_0 = 1, beta_0 = 0). Coefficients are
+computed once, in float64, and gathered through `_extract`. Works for any data shape
+(B, ...): the model is any callable `eps_model(x_t, t)` with x_t: (B, ...) and t: (B,) long.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+
+VARIANCES = ("beta", "beta_tilde")
+WEIGHTINGS = ("eq12", "eq14")
+
+EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def normal_log_prob(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+    """log N(x; mean, var I), summed over all but the first dimension. Returns (B,)."""
+    lp = -0.5 * (math.log(2 * math.pi) + torch.log(var) + (x - mean) ** 2 / var)
+    return lp.flatten(1).sum(1)
+
+
+class GaussianDiffusion:
+    """DDPM maths for a fixed schedule beta_1..beta_T and reverse variance sigma_t^2.
+
+    variance: "beta" (sigma_t^2 = beta_t) or "beta_tilde" (sigma_t^2 = beta~_t, Eq. 7; at t = 1,
+    where beta~_1 = 0, the value beta~_2 is used, as in Nichol & Dhariwal 2021).
+    """
+
+    def __init__(self, betas: np.ndarray, variance: str = "beta"):
+        betas = np.asarray(betas, dtype=np.float64)
+        if betas.ndim != 1 or betas.size < 1:
+            raise ValueError(f"betas must be a non-empty 1-D array, got shape {betas.shape}")
+        if not np.all((betas > 0) & (betas < 1)):
+            raise ValueError(f"betas must lie in (0, 1), got range [{betas.min()}, {betas.max()}]")
+        if variance not in VARIANCES:
+            raise ValueError(f"unknown variance {variance!r}: expected one of {', '.join(VARIANCES)}")
+        self.T = T = betas.size
+        self.variance = variance
+
+        b = np.concatenate([[0.0], betas])  # b[t] = beta_t, t = 0..T
+        a = 1.0 - b  # alpha_t
+        abar = np.cumprod(a)  # abar_0 = 1
+        abar_prev = np.concatenate([[1.0], abar[:-1]])  # abar_{t-1}
+        one_minus = np.where(np.arange(T + 1) == 0, 1.0, 1.0 - abar)  # guard t = 0 only
+
+        # Eq. 7: posterior q(x_{t-1} | x_t, x_0) = N(mu~_t, beta~_t I)
+        beta_tilde = (1.0 - abar_prev) / one_minus * b
+        coef_x0 = np.sqrt(abar_prev) * b / one_minus
+        coef_xt = np.sqrt(a) * (1.0 - abar_prev) / one_minus
+        if variance == "beta":
+            sigma2 = b.copy()
+        else:
+            sigma2 = beta_tilde.copy()
+            sigma2[1] = beta_tilde[2] if T >= 2 else b[1]
+        sigma2[0] = 1.0  # unused; keeps logs finite
+        # Eq. 12 weight: beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t))
+        weight = b**2 / (2.0 * sigma2 * a * one_minus)
+
+        self.np = dict(
+            betas=b, alphas=a, alphas_cumprod=abar, alphas_cumprod_prev=abar_prev,
+            sqrt_alphas=np.sqrt(a), sqrt_alphas_cumprod=np.sqrt(abar),
+            sqrt_one_minus_alphas_cumprod=np.sqrt(1.0 - abar),
+            posterior_variance=beta_tilde, posterior_mean_coef1=coef_x0,
+            posterior_mean_coef2=coef_xt, sigma2=sigma2, eq12_weights=weight,
+            # Eq. 11: eps coefficient beta_t / sqrt(1 - abar_t)
+            eps_coef=b / np.sqrt(one_minus),
+        )
+        self._t = {k: torch.from_numpy(v) for k, v in self.np.items()}
+
+    # -- helpers -------------------------------------------------------------------------
+    def _extract(self, name: str, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """Gather coefficient[t] for t: (B,) and shape it (B, 1, ..., 1) to broadcast with like."""
+        out = self._t[name][t.long().cpu()].to(device=like.device, dtype=like.dtype)
+        return out.view(-1, *([1] * (like.dim() - 1)))
+
+    def timesteps(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n timesteps drawn uniformly from {1..T}. Returns (n,) long."""
+        return torch.randint(1, self.T + 1, (n,), generator=generator)
+
+    # -- forward process -----------------------------------------------------------------
+    def q_mean_variance(self, x0: torch.Tensor, t: torch.Tensor):
+        """Eq. 4: q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I)."""
+        mean = self._extract("sqrt_alphas_cumprod", t, x0) * x0
+        var = 1.0 - self._extract("alphas_cumprod", t, x0)
+        return mean, var.expand_as(x0)
+
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Eq. 4 reparameterised: x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps."""
+        return (self._extract("sqrt_alphas_cumprod", t, x0) * x0
+                + self._extract("sqrt_one_minus_alphas_cumprod", t, x0) * noise)
+
+    def q_trajectory(self, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """A whole forward trajectory x_0 -> x_1 -> ... -> x_T by Eq. 2, for each x_0: (B, ...).
+
+        Eq. 2 chained gives x_t = sqrt(abar_t) (x_0 + sum_{s<=t} sqrt(beta_s / abar_s) z_s),
+        so the recursion is one cumulative sum instead of a loop over t (float64 throughout).
+        Returns (B, T + 1, ...) float64, with [:, t] = x_t.
+        """
+        x0 = x0.double()
+        z = torch.randn((x0.shape[0], self.T, *x0.shape[1:]), generator=generator, dtype=torch.float64)
+        shape = (1, self.T, *([1] * (x0.dim() - 1)))
+        scale = torch.sqrt(self._t["betas"][1:] / self._t["alphas_cumprod"][1:]).view(shape)
+        walk = x0.unsqueeze(1) + torch.cumsum(scale * z, dim=1)  # (B, T, ...)
+        xs = self._t["sqrt_alphas_cumprod"][1:].view(shape) * walk
+        return torch.cat([x0.unsqueeze(1), xs], dim=1)
+
+    def q_posterior_mean_variance(self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor):
+        """Eq. 6-7: mean mu~_t(x_t, x_0) and variance beta~_t of q(x_{t-1} | x_t, x_0)."""
+        mean = (self._extract("posterior_mean_coef1", t, x_t) * x0
+                + self._extract("posterior_mean_coef2", t, x_t) * x_t)
+        return mean, self._extract("posterior_variance", t, x_t).expand_as(x_t)
+
+    # -- reverse process -----------------------------------------------------------------
+    def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """Eq. 4 solved for x_0: (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
+        return ((x_t - self._extract("sqrt_one_minus_alphas_cumprod", t, x_t) * eps)
+                / self._extract("sqrt_alphas_cumprod", t, x_t))
+
+    def p_mean_variance(self, eps: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor):
+        """Eq. 11: mu_theta = (x_t - beta_t / sqrt(1 - abar_t) eps_theta) / sqrt(alpha_t); var sigma_t^2."""
+        mean = (x_t - self._extract("eps_coef", t, x_t) * eps) / self._extract("sqrt_alphas", t, x_t)
+        return mean, self._extract("sigma2", t, x_t).expand_as(x_t)
+
+    # -- objectives ----------------------------------------------------------------------
+    def loss_eq12(self, eps_model: EpsModel, x0: torch.Tensor, generator: torch.Generator,
+                  weighting: str = "eq12") -> torch.Tensor:
+        """Noise-prediction loss, one (t, eps) draw per x_0. Returns (B,).
+
+        weighting "eq12": T * beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t)) * ||eps - eps_theta||^2
+        (Eq. 12; the factor T makes its mean the sum over t, i.e. nats of the bound).
+        weighting "eq14": ||eps - eps_theta||^2 (L_simple, Eq. 14).
+        """
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"unknown weighting {weighting!r}: expected one of {', '.join(WEIGHTINGS)}")
+        t = self.timesteps(x0.shape[0], generator).to(x0.device)
+        noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
+        err = (noise - eps_model(self.q_sample(x0, t, noise), t)) ** 2
+        err = err.flatten(1).sum(1)
+        if weighting == "eq14":
+            return err
+        return self.T * self._extract("eq12_weights", t, err).view(-1) * err
+
+    def loss_eq3(self, eps_model: EpsModel, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Eq. 3 on one sampled forward trajectory per x_0, in nats. Returns (B,).
+
+        L = -log p(x_T) - sum_{t>=1} log[ p_theta(x_{t-1} | x_t) / q(x_t | x_{t-1}) ],
+        an unbiased, high-variance estimate of the bound on -log p_theta(x_0). All B*T
+        network evaluations of the trajectories are one batched call.
+        """
+        B, T = x0.shape[0], self.T
+        xs = self.q_trajectory(x0, generator)  # (B, T+1, ...) float64
+        x_prev = xs[:, :-1].flatten(0, 1)  # (B*T, ...): x_{t-1}
+        x_t = xs[:, 1:].flatten(0, 1)  # (B*T, ...): x_t
+        t = torch.arange(1, T + 1).repeat(B)  # (B*T,), matches flatten(0, 1) order
+        eps = eps_model(x_t.to(x0.dtype), t).double()
+        mean, var = self.p_mean_variance(eps, x_t, t)
+        log_p = normal_log_prob(x_prev, mean, var)  # log p_theta(x_{t-1} | x_t)
+        log_q = normal_log_prob(x_t, self._extract("sqrt_alphas", t, x_t) * x_prev,
+                                self._extract("betas", t, x_t).expand_as(x_t))  # Eq. 2
+        log_prior = normal_log_prob(xs[:, T], torch.zeros_like(xs[:, T]), torch.ones_like(xs[:, T]))
+        return (-log_prior - (log_p - log_q).view(B, T).sum(1)).to(x0.dtype)
+
+    def nll_bound(self, eps_model: EpsModel, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The bound of Eq. 3 in its Eq. 5 form, with closed-form Gaussian KLs, in nats. Returns (B,).
+
+        L = L_T + sum_{t=2}^T L_{t-1} + L_0 with, for every t, one x_t ~ q(x_t | x_0):
+        L_{t-1} = KL(q(x_{t-1}|x_t,x_0) || p_theta(x_{t-1}|x_t))
+                = D/2 (r_t - 1 - log r_t) + w_t ||eps - eps_theta||^2,  r_t = beta~_t / sigma_t^2,
+        L_0 = -log N(x_0; mu_theta(x_1, 1), sigma_1^2 I) = D/2 log(2 pi sigma_1^2) + w_1 ||eps - eps_theta||^2,
+        L_T = KL(q(x_T|x_0) || N(0, I)), w_t the Eq. 12 weight. Same generator state -> same
+        (x_t, eps) draws, so two models evaluated with equal seeds give a paired difference.
+        """
+        B, T = x0.shape[0], self.T
+        D = x0[0].numel()
+        x0d = x0.double()
+        t = torch.arange(1, T + 1).repeat(B)  # (B*T,)
+        x0_rep = x0d.repeat_interleave(T, dim=0)  # (B*T, ...), row b*T + (t-1)
+        noise = torch.randn(x0_rep.shape, generator=generator, dtype=torch.float64)
+        x_t = self.q_sample(x0_rep, t, noise)
+        eps = eps_model(x_t.to(x0.dtype), t).double()
+        sq = ((noise - eps) ** 2).flatten(1).sum(1)
+        kl_eps = (self._t["eq12_weights"][t] * sq).view(B, T).sum(1)
+        abar_T = self.np["alphas_cumprod"][T]
+        l_T = 0.5 * (D * (1 - abar_T) + abar_T * x0d.flatten(1).pow(2).sum(1) - D - D * math.log(1 - abar_T))
+        return (l_T + kl_eps + self.bound_constant(D)).to(x0.dtype)
+
+    def bound_constant(self, D: int) -> float:
+        """The parts of the Eq. 5 bound that depend on neither the data nor the model:
+        sum_{t=2}^T D/2 (r_t - 1 - log r_t) + D/2 log(2 pi sigma_1^2)."""
+        r = self.np["posterior_variance"][2:] / self.np["sigma2"][2:]
+        return float(0.5 * D * np.sum(r - 1 - np.log(r)) + 0.5 * D * math.log(2 * math.pi * self.np["sigma2"][1]))
+
+    def expected_bound(self, eps_mse: np.ndarray, x0_second_moment: float, D: int) -> float:
+        """E over x_0 of the Eq. 5 bound, for a model whose E||eps - eps_theta(x_t, t)||^2 is
+        eps_mse[t-1] (T,). With eps_mse = the mixture's eps_mmse this is the oracle's bound,
+        the floor of the Eq. 3 objective, in nats; E||x_0||^2 enters only through L_T."""
+        abar_T = self.np["alphas_cumprod"][self.T]
+        l_T = 0.5 * (D * (1 - abar_T) + abar_T * x0_second_moment - D - D * math.log(1 - abar_T))
+        return float(l_T + self.bound_constant(D) + np.sum(self.np["eq12_weights"][1:] * eps_mse))
+
+    def loss_eq12_floor(self, eps_mse: np.ndarray, weighting: str) -> float:
+        """E[loss_eq12] for a model with per-t error eps_mse (T,): with the mixture's eps_mmse,
+        the lowest value the noise loss can reach (Eq. 12: sum_t w_t mse_t; Eq. 14: mean_t mse_t)."""
+        if weighting == "eq14":
+            return float(np.mean(eps_mse))
+        if weighting == "eq12":
+            return float(np.sum(self.np["eq12_weights"][1:] * eps_mse))
+        raise ValueError(f"unknown weighting {weighting!r}: expected one of {', '.join(WEIGHTINGS)}")

@@ -1,0 +1,135 @@
+"""File I/O for the stages: params, arrays, JSON, CSV, checkpoints; every write atomic.
+
+The maths modules never touch files; stages read inputs through here and write outputs
+with `write_outputs`, which writes each file to a temporary name and renames it into
+place only once every output has been produced, so a failing stage leaves no
+half-written file behind.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import yaml
+
+from ddpm_lab.config import ConfigError, DataError
+
+
+def load_params(path: str | os.PathLike = "params.yaml") -> dict:
+    """The whole params file as a dict, or ConfigError naming the file."""
+    try:
+        with open(path) as f:
+            params = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file: expected the params file") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+    if not isinstance(params, dict):
+        raise ConfigError(f"{path}: top level is {type(params).__name__}: expected a mapping of sections")
+    return params
+
+
+def json_bytes(obj) -> bytes:
+    """Stable JSON: sorted keys, two-space indent, trailing newline."""
+    return (json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+
+
+def npy_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def torch_bytes(obj) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def write_outputs(outputs: dict[str | os.PathLike, bytes | Callable[[str], None]]) -> None:
+    """Write every output atomically: each value is the file's bytes, or a function that
+    writes a file at the path it is given (matplotlib's savefig, say). All temporary files
+    are written first; only then is each renamed over its target."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for target, content in outputs.items():
+            target = Path(target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
+            os.close(fd)
+            staged.append((tmp, target))
+            if isinstance(content, bytes):
+                Path(tmp).write_bytes(content)
+            else:
+                content(tmp)
+    except BaseException:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+    for tmp, target in staged:
+        os.replace(tmp, target)
+
+
+def read_json(path) -> dict:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file: run the stage that writes it (dvc repro)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not valid JSON ({e})") from None
+
+
+def read_array(path, ndim: int | None = None, key: str | None = None) -> np.ndarray:
+    """A .npy array, or array `key` of a .npz, checked finite and with `ndim` dimensions."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if key is None:
+            arr = np.asarray(loaded)
+        else:
+            with loaded:
+                arr = loaded[key]
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file: run the stage that writes it (dvc repro)") from None
+    except KeyError:
+        raise DataError(f"{path}: has no array '{key}'") from None
+    except (ValueError, OSError, EOFError, TypeError, AttributeError) as e:
+        raise DataError(f"{path}: not a readable numpy file ({e})") from None
+    if ndim is not None and arr.ndim != ndim:
+        raise DataError(f"{path}: array of shape {arr.shape}: expected {ndim} dimensions")
+    if not np.issubdtype(arr.dtype, np.number) or not np.all(np.isfinite(arr)):
+        raise DataError(f"{path}: array holds non-finite or non-numeric values: expected finite numbers")
+    return arr
+
+
+def save_checkpoint_bytes(state_dict: dict, config: dict) -> bytes:
+    """A checkpoint that carries its own config; loads with torch.load(weights_only=True)."""
+    return torch_bytes({"config": config, "state_dict": state_dict})
+
+
+def load_checkpoint(path) -> tuple[dict, dict]:
+    """(config, state_dict) of a checkpoint written by save_checkpoint_bytes, or DataError."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file: run the training stage that writes it (dvc repro)") from None
+    except Exception as e:  # torch raises many types for a corrupt file; all mean the same here
+        raise DataError(f"{path}: not a readable checkpoint ({type(e).__name__}): expected a file "
+                        f"written by the training stage") from None
+    if not isinstance(ckpt, dict) or not {"config", "state_dict"} <= set(ckpt):
+        raise DataError(f"{path}: checkpoint lacks 'config' / 'state_dict': expected a file written by the training stage")
+    return ckpt["config"], ckpt["state_dict"]

@@ -1,0 +1,147 @@
+"""Figures of the GMM study. Each function returns a matplotlib Figure; the stage saves it.
+
+All figures show the first coordinate when D > 1 (the exact marginal density is drawn).
+"""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ddpm_lab.gmm import GaussianMixture  # noqa: E402
+
+TRUE = "black"
+COLORS = {"eq12": "tab:blue", "eq3": "tab:orange", "oracle": "tab:green"}
+NAMES = {"eq12": "Eq. 12 model", "eq3": "Eq. 3 model", "oracle": "oracle eps*"}
+
+
+def _marginal_density(mixture: GaussianMixture, grid: np.ndarray) -> np.ndarray:
+    """Exact density of coordinate 0 on grid: (G,)."""
+    m = GaussianMixture(mixture.weights, mixture.means[:, :1], mixture.stds[:, :1])
+    return np.exp(m.log_prob(grid[:, None]))
+
+
+def _grid(mixture: GaussianMixture, pad: float = 4.0, n: int = 800) -> np.ndarray:
+    lo = float(np.min(mixture.means[:, 0] - pad * mixture.stds[:, 0]))
+    hi = float(np.max(mixture.means[:, 0] + pad * mixture.stds[:, 0]))
+    return np.linspace(lo, hi, n)
+
+
+def gmm_dist(mixture: GaussianMixture, train: np.ndarray, bins: int) -> plt.Figure:
+    """The target: a histogram of the training draws under the exact density and its components."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    grid = _grid(mixture)
+    ax.hist(train[:, 0], bins=bins, density=True, color="lightgray", edgecolor="white",
+            label=f"training draws (n = {train.shape[0]:,})")
+    for k in range(mixture.n_components):
+        comp = mixture.weights[k] * np.exp(-0.5 * ((grid - mixture.means[k, 0]) / mixture.stds[k, 0]) ** 2) / (
+            np.sqrt(2 * np.pi) * mixture.stds[k, 0])
+        ax.plot(grid, comp, "--", lw=1,
+                label=f"w={mixture.weights[k]:.2f} N({mixture.means[k, 0]:g}, {mixture.stds[k, 0]:g}²)")
+    ax.plot(grid, _marginal_density(mixture, grid), color=TRUE, lw=2, label="exact density p(x₀)")
+    ax.set(xlabel="x₀", ylabel="density", title="The Gaussian-mixture target p(x₀)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def diffusion_process(mixture: GaussianMixture, alphas_cumprod: np.ndarray, paths: np.ndarray,
+                      times: list[int], bins: int, n_lines: int = 100) -> plt.Figure:
+    """Forward diffusion. Top: forward trajectories x_0 -> x_T (Eq. 2). Bottom: histograms of x_t
+    at chosen t under the exact marginal q(x_t) (Eq. 4 applied to the mixture)."""
+    T = len(alphas_cumprod) - 1
+    fig = plt.figure(figsize=(3.0 * len(times), 6.5))
+    gs = fig.add_gridspec(2, len(times), height_ratios=[1.2, 1])
+    ax = fig.add_subplot(gs[0, :])
+    ax.plot(np.arange(T + 1), paths[:n_lines, :, 0].T, lw=0.5, alpha=0.5)
+    for t in times:
+        ax.axvline(t, color="gray", ls=":", lw=1)
+    ax.set(xlabel="timestep t", ylabel="x_t", xlim=(0, T),
+           title=f"Forward process: {min(n_lines, paths.shape[0])} of {paths.shape[0]:,} trajectories x₀ → x_T (Eq. 2)")
+    for i, t in enumerate(times):
+        a = fig.add_subplot(gs[1, i])
+        marg = mixture.marginal(float(alphas_cumprod[t]))
+        grid = np.linspace(min(_grid(marg)[0], -4), max(_grid(marg)[-1], 4), 400)
+        a.hist(paths[:, t, 0], bins=bins, density=True, color="lightgray", edgecolor="white", label="x_t of all paths")
+        a.plot(grid, _marginal_density(marg, grid), color=TRUE, lw=1.5, label="exact q(x_t)")
+        a.set(title=f"t = {t}  (ᾱ_t = {alphas_cumprod[t]:.3g})", xlabel="x_t")
+        if i == 0:
+            a.set_ylabel("density")
+            a.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def reverse_sampling(name: str, mixture: GaussianMixture, t: np.ndarray, path: np.ndarray,
+                     x0: np.ndarray, bins: int) -> plt.Figure:
+    """Algorithm 2 from x_T to x_0: kept trajectories over t, coloured by the component each
+    ends in, and the histogram of all final draws against the exact density."""
+    fig, (ax, side) = plt.subplots(1, 2, figsize=(11, 4.8), gridspec_kw={"width_ratios": [3, 1]}, sharey=True)
+    end = mixture.component_log_prob(path[-1]).argmax(1)
+    cmap = plt.get_cmap("tab10")
+    for j in range(path.shape[1]):
+        ax.plot(t, path[:, j, 0], lw=0.5, alpha=0.45, color=cmap(end[j] % 10))
+    ax.set(xlim=(t.max(), 0), xlabel="timestep t (sampling runs right, from T to 0)", ylabel="x_t",
+           title=f"Reverse sampling (Algorithm 2), {NAMES[name]}: {path.shape[1]} trajectories")
+    grid = _grid(mixture)
+    side.hist(x0[:, 0], bins=bins, density=True, orientation="horizontal", color=COLORS[name], alpha=0.5,
+              label=f"x₀ draws (n = {x0.shape[0]:,})")
+    side.plot(_marginal_density(mixture, grid), grid, color=TRUE, lw=1.5, label="exact p(x₀)")
+    side.set(xlabel="density", title="x₀")
+    side.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def dist_comp(name: str, mixture: GaussianMixture, x0: np.ndarray, oracle_x0: np.ndarray, metrics: dict,
+              bins: int) -> plt.Figure:
+    """Generated vs true distribution: density (left) and CDF error (right) for the model and for
+    the oracle sampler on the same seed, with the distances to the truth and their floors."""
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    grid = _grid(mixture)
+    ax.hist(x0[:, 0], bins=bins, density=True, color=COLORS[name], alpha=0.45, label=f"{NAMES[name]} draws")
+    ax.hist(oracle_x0[:, 0], bins=bins, density=True, histtype="step", color=COLORS["oracle"],
+            label="oracle eps* draws (same seed)")
+    ax.plot(grid, _marginal_density(mixture, grid), color=TRUE, lw=1.5, label="exact p(x₀)")
+    ax.set(xlabel="x₀", ylabel="density", title=f"Generated vs true distribution, {NAMES[name]}")
+    ax.legend(fontsize=8)
+    text = (f"W1 = {metrics['w1']:.4f} ({metrics['w1_ratio']:.2f} × floor)\n"
+            f"KS = {metrics['ks']:.4f} ({metrics['ks_ratio']:.2f} × floor)\n"
+            f"mode weights {np.round(metrics['mode_weights'], 3).tolist()}\n"
+            f"   true {np.round(metrics['true_weights'], 3).tolist()}\n"
+            f"NLL bound {metrics['nll_bound']:.4f} nats\n"
+            f"   oracle {metrics['oracle_nll_bound']:.4f}, H = {metrics['entropy']:.4f}")
+    ax.text(0.02, 0.97, text, transform=ax.transAxes, va="top", fontsize=7.5, family="monospace",
+            bbox=dict(facecolor="white", alpha=0.8, edgecolor="lightgray"))
+    m1 = GaussianMixture(mixture.weights, mixture.means[:, :1], mixture.stds[:, :1])
+    for data, key, style in ((x0, name, "-"), (oracle_x0, "oracle", "--")):
+        xs = np.sort(data[:, 0])
+        ecdf = np.arange(1, xs.size + 1) / xs.size
+        ax2.plot(xs, ecdf - m1.marginal_cdf(xs), style, color=COLORS[key], lw=1, label=NAMES[key])
+    band = 1.36 / np.sqrt(x0.shape[0])
+    ax2.axhspan(-band, band, color="gray", alpha=0.15, label=f"±1.36/√n (95% KS band, n = {x0.shape[0]:,})")
+    ax2.axhline(0, color=TRUE, lw=0.8)
+    ax2.set(xlabel="x₀", ylabel="empirical CDF − exact CDF", title="CDF error (its largest |value| is KS)")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def loss_curve(name: str, history: pd.DataFrame, floor: float, units: str, smooth: int) -> plt.Figure:
+    """Training loss per logged step, its moving average over `smooth` rows, and the floor:
+    the expected loss of the exact eps*, the best any network can reach."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot(history["step"], history["loss"], color=COLORS[name], alpha=0.3, lw=0.8, label="logged loss")
+    smoothed = history["loss"].rolling(smooth, min_periods=1).mean()
+    ax.plot(history["step"], smoothed, color=COLORS[name], lw=2, label=f"moving average ({smooth} rows)")
+    ax.axhline(floor, color=TRUE, ls="--", lw=1.5, label=f"floor: loss of exact eps* = {floor:.4f}")
+    lo, hi = np.percentile(history["loss"], [1, 95])
+    ax.set_ylim(min(lo, floor) - 0.05 * (hi - lo), hi + 0.1 * (hi - lo))
+    title = {"eq12": "Noise-prediction loss (Eq. 12 / 14)", "eq3": "Variational bound on trajectories (Eq. 3)"}
+    ax.set(xlabel="optimiser step", ylabel=f"loss [{units}]", title=f"{title[name]}: training curve")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

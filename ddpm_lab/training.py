@@ -1,0 +1,144 @@
+"""The training loop: minibatches of x_0, one objective, Adam, an EMA of the weights.
+
+The objective is any callable `loss_fn(model, x0, generator) -> (B,)` (for example
+GaussianDiffusion.loss_eq12 or .loss_eq3 with the model bound in). No file I/O here.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ddpm_lab.config import require
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """steps: optimiser steps; batch_size: x_0 per step; lr: peak Adam learning rate, decayed
+    to 0 along a cosine after warmup steps; ema_decay: of the EMA weights; grad_clip: max
+    gradient norm; log_every: steps per row of the loss history; seed: of the torch generator."""
+
+    steps: int = 3000
+    batch_size: int = 512
+    lr: float = 2e-3
+    warmup: int = 100
+    ema_decay: float = 0.995
+    grad_clip: float = 1.0
+    log_every: int = 10
+    seed: int = 0
+
+    def __post_init__(self):
+        require(self.steps >= 1, "steps", self.steps, "an integer >= 1")
+        require(self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1")
+        require(self.lr > 0, "lr", self.lr, "a positive number")
+        require(self.warmup >= 0, "warmup", self.warmup, "a non-negative integer")
+        require(0 <= self.ema_decay < 1, "ema_decay", self.ema_decay, "a number in [0, 1)")
+        require(self.grad_clip > 0, "grad_clip", self.grad_clip, "a positive number")
+        require(self.log_every >= 1, "log_every", self.log_every, "an integer >= 1")
+        require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Eq12TrainConfig(TrainConfig):
+    """TrainConfig plus the weighting of the noise loss: "eq12" (Eq. 12) or "eq14" (L_simple)."""
+
+    weighting: str = "eq12"
+
+    def __post_init__(self):
+        from ddpm_lab.diffusion import WEIGHTINGS
+
+        super().__post_init__()
+        require(self.weighting in WEIGHTINGS, "weighting", self.weighting, f"one of {', '.join(WEIGHTINGS)}")
+
+
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model, for all parameters in one fused call."""
+    with torch.no_grad():
+        torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup, then cosine decay to 0 at cfg.steps."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    frac = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * frac))
+
+
+TRAINING_STATE_KEYS = ("step", "model", "ema", "optimizer", "generator", "history", "window")
+
+
+def training_state(step: int, model: torch.nn.Module, ema: torch.nn.Module, opt: torch.optim.Optimizer,
+                   g: torch.Generator, rows: list, window: list) -> dict:
+    """Everything the loop needs to continue after `step` completed steps, exactly as if it had
+    never stopped: weights, EMA weights, Adam moments, the generator state, the loss history
+    and the partial logging window. Tensors alias the live ones: serialise before training on."""
+    return {"step": step, "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+            "generator": g.get_state(), "history": [list(r) for r in rows], "window": list(window)}
+
+
+def restore_training_state(state: dict, model: torch.nn.Module, ema: torch.nn.Module,
+                           opt: torch.optim.Optimizer, g: torch.Generator, cfg: TrainConfig):
+    """Load a training_state dict into the live objects. Returns (start step, rows, window);
+    ValueError if the state is incomplete or does not fit cfg."""
+    missing = [k for k in TRAINING_STATE_KEYS if k not in state]
+    if missing:
+        raise ValueError(f"training state lacks {', '.join(missing)}: expected keys {', '.join(TRAINING_STATE_KEYS)}")
+    step = int(state["step"])
+    if not 0 <= step <= cfg.steps:
+        raise ValueError(f"training state at step {step}: expected 0..{cfg.steps} (steps)")
+    model.load_state_dict(state["model"])
+    ema.load_state_dict(state["ema"])
+    opt.load_state_dict(state["optimizer"])
+    g.set_state(state["generator"])
+    return step, [(int(s), float(v)) for s, v in state["history"]], [float(v) for v in state["window"]]
+
+
+def train(model: torch.nn.Module, loss_fn: Callable, data: torch.Tensor, cfg: TrainConfig,
+          progress: Callable | None = None, *, checkpoint_every: int = 0,
+          on_checkpoint: Callable[[dict], None] | None = None, resume: dict | None = None):
+    """Train `model` on rows of `data` (N, ...). Returns (ema_model, history) where history is
+    an (S, 2) array of (step, mean loss over the last log_every steps).
+
+    Checkpointing (all optional): every `checkpoint_every` steps, and after the last one,
+    `on_checkpoint(training_state(...))` is called (the caller writes it somewhere; its tensors
+    alias the live ones). `resume`: such a state; training continues from its step and ends
+    with the same weights, EMA and history as a run that was never interrupted."""
+    g = torch.Generator().manual_seed(cfg.seed)
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
+    rows, window = [], []
+    start = 0
+    if resume is not None:
+        start, rows, window = restore_training_state(resume, model, ema, opt, g, cfg)
+    steps = range(start, cfg.steps)
+    bar = progress(steps) if progress else steps
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        idx = torch.randint(0, data.shape[0], (cfg.batch_size,), generator=g)
+        loss = loss_fn(model, data[idx], g).mean()
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training diverged at step {step}: loss = {loss.item()}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        ema_update(ema, model, cfg.ema_decay)
+        window.append(loss.item())
+        if len(window) == cfg.log_every or step == cfg.steps - 1:
+            rows.append((step + 1, float(np.mean(window))))
+            window = []
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{rows[-1][1]:.4f}")
+        if on_checkpoint is not None and checkpoint_every and (
+                (step + 1) % checkpoint_every == 0 or step == cfg.steps - 1):
+            on_checkpoint(training_state(step + 1, model, ema, opt, g, rows, window))
+    return ema, np.array(rows, dtype=np.float64).reshape(-1, 2)

@@ -1,0 +1,102 @@
+"""Stage plot: the eight figures of the GMM study (DESIGN.md section 6) into <out>/.
+
+Reads the mixture and training draws, the forward process (params `diffusion`), the loss
+histories and floors, the sampler draws and trajectories, and the distribution metrics.
+Params: `diffusion`, `plot`.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+
+from ddpm_lab import plots
+from ddpm_lab.cli import run_stage
+from ddpm_lab.config import DataError, DiffusionConfig, from_section, require
+from ddpm_lab.io import load_params, read_array, read_json, write_outputs
+from stages.common import load_mixture
+
+MODELS = ("eq12", "eq3")
+
+
+@dataclass(frozen=True)
+class PlotConfig:
+    """Section `plot`: histogram bins, moving-average window of the loss curves (rows), forward
+    paths drawn for the diffusion figure and the timesteps it shows, figure dpi, seed."""
+
+    bins: int
+    smooth: int
+    n_forward_paths: int
+    forward_times: list[int]
+    dpi: int
+    seed: int
+
+    def __post_init__(self):
+        require(self.bins >= 2, "bins", self.bins, "an integer >= 2")
+        require(self.smooth >= 1, "smooth", self.smooth, "an integer >= 1")
+        require(self.n_forward_paths >= 1, "n_forward_paths", self.n_forward_paths, "an integer >= 1")
+        require(all(t >= 0 for t in self.forward_times), "forward_times", self.forward_times,
+                "timesteps in [0, T]")
+        require(20 <= self.dpi <= 600, "dpi", self.dpi, "an integer in [20, 600]")
+        require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
+
+
+def read_history(path) -> pd.DataFrame:
+    try:
+        hist = pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file: run the training stage (dvc repro)") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not a readable CSV ({e})") from None
+    if list(hist.columns) != ["step", "loss"] or hist.empty:
+        raise DataError(f"{path}: columns {list(hist.columns)}: expected step,loss with at least one row")
+    return hist
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--data", default="data/gmm", type=Path)
+    ap.add_argument("--samples", default="data/samples", type=Path)
+    ap.add_argument("--metrics", default="metrics", type=Path)
+    ap.add_argument("--out", default="images", type=Path)
+    args = ap.parse_args(argv)
+
+    params = load_params(args.params)
+    dcfg = from_section(DiffusionConfig, params, "diffusion", args.params)
+    cfg = from_section(PlotConfig, params, "plot", args.params)
+    if max(cfg.forward_times) > dcfg.T:
+        raise DataError(f"{args.params}: plot.forward_times = {cfg.forward_times}: expected timesteps in [0, T = {dcfg.T}]")
+    mixture = load_mixture(args.data / "mixture.json")
+    train = read_array(args.data / "train.npy", ndim=2)
+    diffusion = dcfg.build()
+
+    figs = {"gmm_dist": plots.gmm_dist(mixture, train, cfg.bins)}
+    x0 = torch.as_tensor(train[:cfg.n_forward_paths])
+    paths = diffusion.q_trajectory(x0, torch.Generator().manual_seed(cfg.seed)).numpy()
+    figs["diffusion_process"] = plots.diffusion_process(mixture, diffusion.np["alphas_cumprod"], paths,
+                                                        cfg.forward_times, cfg.bins)
+    oracle_x0 = read_array(args.samples / "oracle.npz", ndim=3, key="x0")[0]
+    for name in MODELS:
+        npz = args.samples / f"{name}.npz"
+        x0s = read_array(npz, ndim=3, key="x0")
+        t, path = read_array(npz, ndim=1, key="t"), read_array(npz, ndim=3, key="path")
+        figs[f"reverse_sampling_{name}"] = plots.reverse_sampling(name, mixture, t, path, x0s[0], cfg.bins)
+        dist = read_json(args.metrics / f"dist_{name}.json")
+        figs[f"dist_comp_{name}"] = plots.dist_comp(name, mixture, x0s[0], oracle_x0, dist, cfg.bins)
+        train_metrics = read_json(args.metrics / f"train_{name}.json")
+        figs[f"{name}_loss_curve"] = plots.loss_curve(name, read_history(args.metrics / f"loss_{name}.csv"),
+                                                      train_metrics["loss_floor"], train_metrics["units"], cfg.smooth)
+    saver = lambda fig: lambda path: fig.savefig(path, dpi=cfg.dpi, format="png")  # noqa: E731
+    write_outputs({args.out / f"{key}.png": saver(fig) for key, fig in figs.items()})
+    for fig in figs.values():
+        plt.close(fig)
+    print(f"plot: {len(figs)} figures -> {args.out}/")
+
+
+if __name__ == "__main__":
+    run_stage(main)

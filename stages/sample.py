@@ -1,0 +1,78 @@
+"""Stage sample: Algorithm 2 from the eq12 and eq3 models and from the exact eps* (the oracle).
+
+Every sampler uses the same seeds (params sample.seeds), so the three differ only by their
+eps-predictor. Writes <out>/<name>.npz with x0: (S, n, D) for the S seeds, and, from the
+first seed, t: (K,) and path: (K, n_trajectories, D), a thinned set of reverse trajectories.
+Params: `diffusion`, `sample`.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ddpm_lab.cli import progress, run_stage
+from ddpm_lab.config import DiffusionConfig, from_section, require
+from ddpm_lab.gmm import OracleEps
+from ddpm_lab.io import load_params, npz_bytes, write_outputs
+from ddpm_lab.sampling import sample
+from stages.common import load_eps_model, load_mixture
+
+MODELS = ("eq12", "eq3")
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """Section `sample`: n draws per seed, the seeds, and the trajectories kept for the figures."""
+
+    n: int
+    seeds: list[int]
+    n_trajectories: int
+    trajectory_every: int
+
+    def __post_init__(self):
+        require(self.n >= 2, "n", self.n, "an integer >= 2")
+        require(all(s >= 0 for s in self.seeds) and len(set(self.seeds)) == len(self.seeds), "seeds",
+                self.seeds, "distinct non-negative integers")
+        require(0 <= self.n_trajectories <= self.n, "n_trajectories", self.n_trajectories, f"an integer in [0, n = {self.n}]")
+        require(self.trajectory_every >= 1, "trajectory_every", self.trajectory_every, "an integer >= 1")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--models", default="models", type=Path)
+    ap.add_argument("--data", default="data/gmm", type=Path)
+    ap.add_argument("--out", default="data/samples", type=Path)
+    args = ap.parse_args(argv)
+
+    params = load_params(args.params)
+    dcfg = from_section(DiffusionConfig, params, "diffusion", args.params)
+    cfg = from_section(SampleConfig, params, "sample", args.params)
+    mixture = load_mixture(args.data / "mixture.json")
+    diffusion = dcfg.build()
+    samplers = {name: load_eps_model(args.models / f"{name}.pt", dcfg) for name in MODELS}
+    samplers["oracle"] = OracleEps(mixture, diffusion.np["alphas_cumprod"])
+
+    outputs = {}
+    for name, eps_model in samplers.items():
+        x0s = []
+        for i, seed in enumerate(cfg.seeds):
+            g = torch.Generator().manual_seed(seed)
+            x0, (ts, path) = sample(diffusion, eps_model, (cfg.n, mixture.dim), g,
+                                    record=cfg.n_trajectories if i == 0 else 0,
+                                    record_every=cfg.trajectory_every,
+                                    progress=progress(f"sample {name} seed {seed}"))
+            x0s.append(x0.numpy())
+            if i == 0:
+                t_kept, path_kept = ts, path
+        outputs[args.out / f"{name}.npz"] = npz_bytes(x0=np.stack(x0s), t=t_kept, path=path_kept)
+        print(f"sample: {name}: {len(cfg.seeds)} x {cfg.n} draws")
+    write_outputs(outputs)
+
+
+if __name__ == "__main__":
+    run_stage(main)
