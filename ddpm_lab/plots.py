@@ -34,7 +34,7 @@ def gmm_dist(mixture: GaussianMixture, train: np.ndarray, bins: int) -> plt.Figu
     """The target: a histogram of the training draws under the exact density and its components."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
     grid = _grid(mixture)
-    ax.hist(train[:, 0], bins=bins, density=True, color="lightgray", edgecolor="white",
+    ax.hist(train[:, 0], bins=bins, density=True, color="tab:blue", alpha=0.3,
             label=f"training draws (n = {train.shape[0]:,})")
     for k in range(mixture.n_components):
         comp = mixture.weights[k] * np.exp(-0.5 * ((grid - mixture.means[k, 0]) / mixture.stds[k, 0]) ** 2) / (
@@ -65,7 +65,8 @@ def diffusion_process(mixture: GaussianMixture, alphas_cumprod: np.ndarray, path
         a = fig.add_subplot(gs[1, i])
         marg = mixture.marginal(float(alphas_cumprod[t]))
         grid = np.linspace(min(_grid(marg)[0], -4), max(_grid(marg)[-1], 4), 400)
-        a.hist(paths[:, t, 0], bins=bins, density=True, color="lightgray", edgecolor="white", label="x_t of all paths")
+        a.hist(paths[:, t, 0], bins=min(bins, 40), density=True, color="tab:blue", alpha=0.35,
+               label=f"x_t of all {paths.shape[0]:,} paths")
         a.plot(grid, _marginal_density(marg, grid), color=TRUE, lw=1.5, label="exact q(x_t)")
         a.set(title=f"t = {t}  (ᾱ_t = {alphas_cumprod[t]:.3g})", xlabel="x_t")
         if i == 0:
@@ -84,6 +85,9 @@ def reverse_sampling(name: str, mixture: GaussianMixture, t: np.ndarray, path: n
     cmap = plt.get_cmap("tab10")
     for j in range(path.shape[1]):
         ax.plot(t, path[:, j, 0], lw=0.5, alpha=0.45, color=cmap(end[j] % 10))
+    for k in range(mixture.n_components):
+        ax.plot([], [], color=cmap(k % 10), label=f"ends in component {k + 1} (mean {mixture.means[k, 0]:g})")
+    ax.legend(fontsize=7, loc="upper left")
     ax.set(xlim=(t.max(), 0), xlabel="timestep t (sampling runs right, from T to 0)", ylabel="x_t",
            title=f"Reverse sampling (Algorithm 2), {NAMES[name]}: {path.shape[1]} trajectories")
     grid = _grid(mixture)
@@ -107,7 +111,8 @@ def dist_comp(name: str, mixture: GaussianMixture, x0: np.ndarray, oracle_x0: np
             label="oracle eps* draws (same seed)")
     ax.plot(grid, _marginal_density(mixture, grid), color=TRUE, lw=1.5, label="exact p(x₀)")
     ax.set(xlabel="x₀", ylabel="density", title=f"Generated vs true distribution, {NAMES[name]}")
-    ax.legend(fontsize=8)
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.7)  # headroom for the legend and the numbers
+    ax.legend(fontsize=8, loc="upper right")
     text = (f"W1 = {metrics['w1']:.4f} ({metrics['w1_ratio']:.2f} × floor)\n"
             f"KS = {metrics['ks']:.4f} ({metrics['ks_ratio']:.2f} × floor)\n"
             f"mode weights {np.round(metrics['mode_weights'], 3).tolist()}\n"

@@ -52,6 +52,16 @@ def test_gmm_branch_end_to_end(dvc_repo):
     diff = dvc_repo.dvc("params", "diff").stdout
     assert "train_eq3.lr" in diff and "plot.bins" in diff and "train_eq12.lr" not in diff
 
+    # A variant as a DVC experiment: only the affected stage runs; exp show lists it.
+    dvc_repo.run("git", "add", "-A")
+    dvc_repo.run("git", "commit", "-q", "-m", "tiny run")
+    exp = dvc_repo.dvc("exp", "run", "-S", "plot.dpi=31", "plot")
+    assert ran(exp) == ["plot"]
+    shown = json.loads(dvc_repo.dvc("exp", "show", "--json").stdout)
+    dpis = [e["data"]["params"]["params.yaml"]["data"]["plot"]["dpi"]
+            for rev in shown for e in (rev.get("experiments") or []) for e in e["revs"]]
+    assert 31 in dpis
+
 
 def test_failed_stage_leaves_committed_outputs(dvc_repo):
     # A bad param makes the first stage fail before writing; dvc exits non-zero with the one line.
