@@ -56,18 +56,24 @@ def _check_type(v, tp) -> str | None:
         return None if isinstance(v, bool) else "true or false"
     if origin is list:
         if not isinstance(v, list) or not v:
-            return f"a non-empty list of {_check_type_name(typing.get_args(tp)[0])}s"
+            return f"a non-empty {_check_type_name(tp)}"
         for item in v:
             if _check_type(item, typing.get_args(tp)[0]) is not None:
-                return f"a non-empty list of {_check_type_name(typing.get_args(tp)[0])}s"
+                return f"a non-empty {_check_type_name(tp)}"
         return None
     raise TypeError(f"unsupported config annotation {tp!r}")
 
 
 def _check_type_name(tp) -> str:
-    names = {int: "integer", float: "number", str: "string", bool: "boolean", type(None): "null"}
+    """The annotation tp in words, singular: 'number', 'list of numbers', 'number or list of numbers'."""
+    if typing.get_origin(tp) is typing.Union:
+        return " or ".join(_check_type_name(a) for a in typing.get_args(tp))
     if typing.get_origin(tp) is list:
-        return "list"
+        inner = typing.get_args(tp)[0]
+        if typing.get_origin(inner) is typing.Union:
+            return f"list whose items are each a {_check_type_name(inner)}"
+        return f"list of {_check_type_name(inner)}s"
+    names = {int: "integer", float: "number", str: "string", bool: "boolean", type(None): "null"}
     return names.get(tp, str(tp))
 
 

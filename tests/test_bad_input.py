@@ -174,3 +174,16 @@ def test_diffusion_config_builds_the_schedule():
     d = from_section(DiffusionConfig, {"diffusion": dict(T=5, schedule="cosine", beta_start=0.1, beta_end=0.2,
                                                          variance="beta_tilde")}, "diffusion").build()
     assert d.T == 5 and d.variance == "beta_tilde" and np.all(d.np["betas"][1:] > 0)
+
+
+@pytest.mark.parametrize("key,value,expected", [
+    ("means", "abc", "expected a non-empty list whose items are each a number or list of numbers"),
+    ("weights", [], "expected a non-empty list of numbers"),
+    ("weights", [0.5, "half"], "expected a non-empty list of numbers"),
+    ("n_train", 10.5, "expected an integer"),
+])
+def test_type_errors_name_the_expected_type(key, value, expected):
+    p = {"gmm": dict(weights=[0.5, 0.5], means=[0.0, 1.0], stds=[1.0, 1.0], n_train=10, n_heldout=10, seed=0)}
+    p["gmm"][key] = value
+    with pytest.raises(ConfigError, match=re.escape(f"params.yaml: gmm.{key} = {value!r}: {expected}")):
+        from_section(GMMConfig, p, "gmm")
