@@ -41,6 +41,7 @@ def test_shifted_samples_are_far_above_the_floor():
     rng = np.random.default_rng(2)
     floor = noise_floor(MIX, 5000, 3, rng)
     out = compare_samples(MIX.sample(5000, rng)[None] + 0.3, MIX, floor, rng)
-    # W1 of a shift by 0.3 is ~0.3 (plus sampling noise), the floor at n = 5000 ~0.06.
-    assert out["w1"] == pytest.approx(0.3, abs=0.05)
+    # W1 between the shifted sample and a fresh true one is 0.3 up to sampling noise of the
+    # order of the floor (~0.06 at n = 5000); allow two floors either side.
+    assert out["w1"] == pytest.approx(0.3, abs=2 * out["w1_floor"])
     assert out["w1_ratio"] > 3

@@ -1,0 +1,60 @@
+"""Stage sample_images: Algorithm 2 from the EMA U-Net -> the samples and an 8 x 8 grid of them.
+
+Params: `images_diffusion` (checked against the model's), `images_sample`. Writes <samples>
+(an .npz of images (n_samples, C, H, W) in [-1, 1]) and <grid> (a PNG of the first 64).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from ddpm_lab.cli import progress, run_stage
+from ddpm_lab.config import ConfigError, DataError, DiffusionConfig, from_section, to_dict
+from ddpm_lab.image_ddpm import ImageSampleConfig, configure_torch, grid_figure, sample_images
+from ddpm_lab.io import load_checkpoint, load_params, npz_bytes, write_outputs
+from ddpm_lab.unet import UNet, UNetConfig
+
+
+def load_unet(path, dcfg: DiffusionConfig) -> tuple[UNet, dict]:
+    """The EMA U-Net of a train_images checkpoint, checked against the current diffusion params."""
+    config, state = load_checkpoint(path)
+    if config.get("diffusion") != to_dict(dcfg):
+        raise ConfigError(f"params.yaml: images_diffusion = {to_dict(dcfg)} but {path} was trained with "
+                          f"{config.get('diffusion')}: expected equal (rerun with dvc repro)")
+    try:
+        model = UNet(UNetConfig(**config["model"]))
+        model.load_state_dict(state)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise DataError(f"{path}: checkpoint does not fit a UNet ({type(e).__name__}): "
+                        f"expected a file written by stages/train_images.py") from None
+    return model.eval().requires_grad_(False), config
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--model", default="models/images_unet.pt", type=Path)
+    ap.add_argument("--samples-out", default="data/images/samples.npz", type=Path)
+    ap.add_argument("--grid-out", default="images/generated_images.png", type=Path)
+    args = ap.parse_args(argv)
+
+    params = load_params(args.params)
+    dcfg = from_section(DiffusionConfig, params, "images_diffusion", args.params)
+    scfg = from_section(ImageSampleConfig, params, "images_sample", args.params)
+    device = configure_torch(scfg.device, scfg.threads)
+    model, config = load_unet(args.model, dcfg)
+    t0 = time.perf_counter()
+    images = sample_images(dcfg.build(), model, scfg.n_samples, tuple(config["image_shape"]),
+                           torch.Generator().manual_seed(scfg.seed), device, progress("sample_images"))
+    fig = grid_figure(images, f"DDPM samples (Algorithm 2, EMA U-Net, T = {dcfg.T}): 64 of {scfg.n_samples}")
+    write_outputs({args.samples_out: npz_bytes(images=images),
+                   args.grid_out: lambda p: fig.savefig(p, format="png", dpi=100, metadata={"Software": None})})
+    print(f"sample_images: {scfg.n_samples} images on {device} in {time.perf_counter() - t0:.0f} s "
+          f"-> {args.samples_out}, {args.grid_out}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,84 @@
+"""Stage train_images: train the U-Net eps_theta on the image split with L_simple (Eq. 14) and EMA.
+
+Params: `images_diffusion`, `images_model`, `images_train`. Writes the EMA model (a checkpoint
+with its config), the loss history CSV (step, loss) and a metrics JSON. Every
+images_train.checkpoint_every steps the whole training state goes to --resume (a `persist`
+output in dvc.yaml): a run that was interrupted continues from there, to the same final
+weights, when the params and data are unchanged; otherwise it starts over.
+--stop-at STEP ends the run (exit status 3) after the checkpoint at STEP, as an interruption would.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from ddpm_lab.cli import progress, run_stage
+from ddpm_lab.config import DiffusionConfig, from_section, to_dict
+from ddpm_lab.image_ddpm import (ImageTrainConfig, code_digest, configure_torch, data_digest, load_resume,
+                                 resume_bytes, train_unet)
+from ddpm_lab.io import json_bytes, load_params, read_array, save_checkpoint_bytes, write_outputs
+from ddpm_lab.unet import UNetConfig, n_parameters
+
+EXIT_STOPPED = 3
+
+
+class Stopped(Exception):
+    """Raised after the checkpoint at --stop-at has been written."""
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--data", default="data/images/split.npz", type=Path)
+    ap.add_argument("--model-out", default="models/images_unet.pt", type=Path)
+    ap.add_argument("--resume", default="models/images_resume.pt", type=Path)
+    ap.add_argument("--metrics-out", default="metrics/images_train.json", type=Path)
+    ap.add_argument("--history-out", default="metrics/images_loss.csv", type=Path)
+    ap.add_argument("--stop-at", type=int, default=0, help="stop after the checkpoint at this step")
+    args = ap.parse_args(argv)
+
+    params = load_params(args.params)
+    dcfg = from_section(DiffusionConfig, params, "images_diffusion", args.params)
+    tcfg = from_section(ImageTrainConfig, params, "images_train", args.params)
+    x_train = read_array(args.data, ndim=4, key="x_train")
+    mcfg = from_section(UNetConfig, params, "images_model", args.params,
+                        in_channels=x_train.shape[1], image_size=x_train.shape[2])
+    device = configure_torch(tcfg.device, tcfg.threads)
+    fingerprint = {"diffusion": to_dict(dcfg), "model": mcfg.to_dict(), "train": tcfg.fingerprint(),
+                   "data_sha256": data_digest(x_train), "code_sha256": code_digest()}
+    state, note = load_resume(args.resume.read_bytes() if args.resume.is_file() else None, fingerprint,
+                              str(args.resume))
+    print(f"train_images: {note}", file=sys.stderr)
+
+    def on_checkpoint(st: dict) -> None:
+        write_outputs({args.resume: resume_bytes(fingerprint, st)})
+        if args.stop_at and st["step"] >= args.stop_at:
+            raise Stopped(st["step"])
+
+    t0 = time.perf_counter()
+    try:
+        ema, history = train_unet(x_train, dcfg.build(), mcfg, tcfg, device, progress("train_images"),
+                                  resume=state, on_checkpoint=on_checkpoint)
+    except Stopped as s:
+        print(f"train_images: stopped after the checkpoint at step {s.args[0]} -> {args.resume}", file=sys.stderr)
+        raise SystemExit(EXIT_STOPPED) from None
+    tail = float(history[-max(1, len(history) // 10):, 1].mean())  # mean of the last 10% of logged steps
+    metrics = {"branch": "images", "objective": "eq12", "weighting": tcfg.weighting, "steps": tcfg.steps,
+               "batch_size": tcfg.batch_size, "final_loss": tail, "parameters": n_parameters(ema),
+               "units": "squared error per image" if tcfg.weighting == "eq14" else "nats (bound, less constants)"}
+    config = {"diffusion": to_dict(dcfg), "model": mcfg.to_dict(), "train": tcfg.to_dict(),
+              "image_shape": list(x_train.shape[1:])}
+    hist = pd.DataFrame({"step": history[:, 0].astype(int), "loss": history[:, 1]})
+    write_outputs({args.model_out: save_checkpoint_bytes(ema.state_dict(), config),
+                   args.metrics_out: json_bytes(metrics),
+                   args.history_out: hist.to_csv(index=False, float_format="%.6g").encode()})
+    print(f"train_images: {tcfg.steps} steps on {device} in {time.perf_counter() - t0:.0f} s, "
+          f"final loss {tail:.4f}, {n_parameters(ema)} parameters -> {args.model_out}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,183 @@
+"""The image branch: resumable training (library and stage), configs, and a tiny `dvc repro`
+of its stages in a temporary copy of the repository."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from ddpm_lab.config import ConfigError, DataError, DiffusionConfig, from_section
+from ddpm_lab.image_ddpm import (ImageSampleConfig, ImageTrainConfig, load_resume, resume_bytes, sample_images,
+                                 train_unet)
+from ddpm_lab.io import torch_bytes
+from ddpm_lab.unet import UNet, UNetConfig
+
+TINY_MODEL = {"base_channels": 8, "channel_mults": [1, 2], "num_res_blocks": 1, "attn_heads": 2, "groups": 4,
+              "dropout": 0.0}
+TINY_DIFFUSION = {"T": 20, "schedule": "linear", "beta_start": 0.001, "beta_end": 0.2, "variance": "beta"}
+TINY_TRAIN = {"steps": 12, "batch_size": 8, "lr": 0.002, "warmup": 2, "ema_decay": 0.9, "log_every": 4,
+              "checkpoint_every": 5, "device": "cpu", "threads": 1}
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One torch thread, as the stages use by default: threads competing for a busy 2-core CPU
+    make small convolutions orders of magnitude slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _tiny():
+    x = np.random.default_rng(0).uniform(-1, 1, size=(32, 1, 8, 8)).astype(np.float32)
+    return x, DiffusionConfig(**TINY_DIFFUSION).build(), UNetConfig(**TINY_MODEL), ImageTrainConfig(**TINY_TRAIN)
+
+
+def test_interrupted_then_resumed_training_gives_identical_weights():
+    torch.use_deterministic_algorithms(True)
+    x, diffusion, mcfg, tcfg = _tiny()
+    ema_full, hist_full = train_unet(x, diffusion, mcfg, tcfg, torch.device("cpu"))
+
+    saved = []
+
+    def interrupt_at_5(state):
+        saved.append(torch_bytes(state))  # what the stage writes to models/images_resume.pt
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train_unet(x, diffusion, mcfg, tcfg, torch.device("cpu"), on_checkpoint=interrupt_at_5)
+    state = torch.load(io.BytesIO(saved[0]), weights_only=True)
+    assert state["step"] == 5
+    steps_seen = []
+    ema_res, hist_res = train_unet(x, diffusion, mcfg, tcfg, torch.device("cpu"), resume=state,
+                                   on_checkpoint=lambda s: steps_seen.append(s["step"]))
+    assert steps_seen == [10, 12]  # every 5 steps, and after the last
+    np.testing.assert_array_equal(hist_res, hist_full)
+    for (name, a), b in zip(ema_full.state_dict().items(), ema_res.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_load_resume_matches_fingerprint():
+    state = {"step": 3}
+    raw = resume_bytes({"a": 1}, state)
+    assert load_resume(raw, {"a": 1}, "ck.pt") == (state, "resuming from ck.pt at step 3")
+    assert load_resume(raw, {"a": 2}, "ck.pt")[0] is None  # other params: start over
+    assert load_resume(None, {"a": 1}, "ck.pt")[0] is None
+    with pytest.raises(DataError, match=r"ck.pt: not a readable checkpoint .*delete it to train from step 0"):
+        load_resume(b"garbage", {"a": 1}, "ck.pt")
+
+
+def test_sampling_is_seeded_and_in_range():
+    x, diffusion, mcfg, _ = _tiny()
+    model = UNet.seeded(mcfg, 0)
+    a = sample_images(diffusion, model, 4, (1, 8, 8), torch.Generator().manual_seed(1), torch.device("cpu"))
+    b = sample_images(diffusion, model, 4, (1, 8, 8), torch.Generator().manual_seed(1), torch.device("cpu"))
+    assert a.shape == (4, 1, 8, 8) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    assert a.min() >= -1 and a.max() <= 1
+
+
+@pytest.mark.parametrize("cls,raw,match", [
+    (ImageTrainConfig, {"device": "gpu"}, r"images_train\.device = 'gpu': expected one of auto, cpu, cuda"),
+    (ImageTrainConfig, {"threads": -1}, r"images_train\.threads = -1: expected an integer >= 0"),
+    (ImageSampleConfig, {"n_samples": 10}, r"images_sample\.n_samples = 10: expected an integer >= 64"),
+])
+def test_bad_image_configs(cls, raw, match):
+    base = {ImageTrainConfig: {**TINY_TRAIN, "grad_clip": 1.0, "seed": 0, "weighting": "eq14"},
+            ImageSampleConfig: {"n_samples": 64, "seed": 0, "device": "cpu", "threads": 1}}[cls]
+    section = "images_train" if cls is ImageTrainConfig else "images_sample"
+    with pytest.raises(ConfigError, match=match):
+        from_section(cls, {section: {**base, **raw}}, section)
+
+
+def test_dvc_yaml_branches_read_disjoint_params():
+    """The image stages read only images_* sections and no GMM stage reads one."""
+    root = Path(__file__).resolve().parents[1]
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    image = {"prepare_images", "train_images", "sample_images", "evaluate_images"}
+    assert image <= set(stages)
+    for name, st in stages.items():
+        sections = {p if isinstance(p, str) else next(iter(p)) for p in st.get("params", [])}
+        sections = {s.split(".")[0] for s in sections}
+        if name in image:
+            assert sections and all(s.startswith("images_") for s in sections), name
+        else:
+            assert not any(s.startswith("images_") for s in sections), name
+
+
+TINY_PARAMS = {
+    "images_data": {"n_heldout": 100},
+    "images_diffusion": TINY_DIFFUSION,
+    "images_model": TINY_MODEL,
+    "images_train": {**TINY_TRAIN, "steps": 10, "batch_size": 16, "checkpoint_every": 4},
+    "images_sample": {"n_samples": 100},
+    "images_eval": {"hidden": [32], "max_iter": 50},
+}
+
+
+@pytest.mark.slow
+def test_dvc_repro_image_branch(dvc_repo):
+    dvc_repo.set_params(TINY_PARAMS)
+    out = dvc_repo.dvc("repro", "evaluate_images").stdout
+    for stage in ("prepare_images", "train_images", "sample_images", "evaluate_images"):
+        assert f"Running stage '{stage}'" in out
+    assert not any(f"Running stage '{s}'" in out for s in ("generate_gmm", "train_eq12", "train_eq3"))
+    for f in ("images/generated_images.png", "metrics/images.json", "metrics/images_loss.csv",
+              "models/images_unet.pt", "models/images_resume.pt", "data/images/samples.npz"):
+        assert (dvc_repo.path / f).is_file(), f
+    metrics = json.loads((dvc_repo.path / "metrics/images.json").read_text())
+    assert metrics["branch"] == "images" and metrics["n_generated"] == 100
+    assert metrics["frechet"]["floor_train_vs_heldout"] > 0
+    assert (dvc_repo.path / "images/generated_images.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # A GMM param change reruns none of the image stages.
+    dvc_repo.set_params({"gmm": {"seed": 123}})
+    out = dvc_repo.dvc("repro", "evaluate_images").stdout
+    assert "Running stage" not in out, out
+
+    # Bad params: one line naming key, value and expectation; exit 2; outputs untouched.
+    before = (dvc_repo.path / "models/images_unet.pt").read_bytes()
+    dvc_repo.set_params({"images_train": {"lr": -1.0}})
+    proc = dvc_repo.stage("stages.train_images", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == ("error: params.yaml: images_train.lr = -1.0: "
+                                                    "expected a positive number")
+    assert (dvc_repo.path / "models/images_unet.pt").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_train_stage_resumes_to_the_same_bytes(dvc_repo):
+    """Stopped after the checkpoint at step 4 (as an interruption would), then rerun: the model
+    file equals that of an uninterrupted run, byte for byte."""
+    dvc_repo.set_params(TINY_PARAMS)
+    dvc_repo.stage("stages.prepare_images")
+    full = dvc_repo.stage("stages.train_images", "--model-out", "full.pt", "--resume", "ck_full.pt")
+    assert "training from step 0" in full.stderr
+    stopped = dvc_repo.stage("stages.train_images", "--model-out", "resumed.pt", "--resume", "ck.pt",
+                             "--stop-at", "4", check=False)
+    assert stopped.returncode == 3 and not (dvc_repo.path / "resumed.pt").exists()
+    resumed = dvc_repo.stage("stages.train_images", "--model-out", "resumed.pt", "--resume", "ck.pt")
+    assert "resuming from ck.pt at step 4" in resumed.stderr
+    assert (dvc_repo.path / "resumed.pt").read_bytes() == (dvc_repo.path / "full.pt").read_bytes()
+
+
+def test_resume_state_of_another_model_is_one_line_error():
+    x, diffusion, mcfg, tcfg = _tiny()
+    states = []
+    train_unet(x, diffusion, mcfg, tcfg, torch.device("cpu"), on_checkpoint=lambda s: states.append(torch_bytes(s)))
+    state = torch.load(io.BytesIO(states[0]), weights_only=True)
+    wider = UNetConfig(**{**TINY_MODEL, "base_channels": 16})
+    with pytest.raises(DataError, match=r"resumable checkpoint does not fit this model \(RuntimeError: .*\): delete it"):
+        train_unet(x, diffusion, wider, tcfg, torch.device("cpu"), resume=state)
+    with pytest.raises(DataError, match=r"\(ValueError: training state lacks generator"):
+        train_unet(x, diffusion, mcfg, tcfg, torch.device("cpu"), resume={k: v for k, v in state.items() if k != "generator"})
