@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import yaml
 
-from ddpm_lab.config import ConfigError, DataError
+from ddpm_lab.config import ConfigError, DataError, to_dict
 
 
 def load_params(path: str | os.PathLike = "params.yaml") -> dict:
@@ -133,3 +133,21 @@ def load_checkpoint(path) -> tuple[dict, dict]:
     if not isinstance(ckpt, dict) or not {"config", "state_dict"} <= set(ckpt):
         raise DataError(f"{path}: checkpoint lacks 'config' / 'state_dict': expected a file written by the training stage")
     return ckpt["config"], ckpt["state_dict"]
+
+
+def load_trained_model(path, diffusion, build: Callable[[dict], torch.nn.Module], section: str = "diffusion"):
+    """(model in eval mode, checkpoint config) from a training stage's checkpoint: the network is
+    build(config["model"]) with the saved weights. The checkpoint's diffusion config must equal
+    `diffusion` (the params.yaml section `section`), else ConfigError; a checkpoint that does
+    not fit the network is a DataError."""
+    config, state = load_checkpoint(path)
+    if config.get("diffusion") != to_dict(diffusion):
+        raise ConfigError(f"params.yaml: {section} = {to_dict(diffusion)} but {path} was trained with "
+                          f"{config.get('diffusion')}: expected equal (rerun with dvc repro)")
+    try:
+        model = build(config["model"])
+        model.load_state_dict(state)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise DataError(f"{path}: checkpoint does not fit the network ({type(e).__name__}): "
+                        f"expected a file written by its training stage") from None
+    return model.eval().requires_grad_(False), config

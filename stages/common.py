@@ -1,11 +1,9 @@
 """Inputs several GMM stages read: the mixture written by generate_gmm, a trained eps-model."""
 from __future__ import annotations
 
-import torch
-
-from ddpm_lab.config import ConfigError, DataError, DiffusionConfig
+from ddpm_lab.config import DataError, DiffusionConfig
 from ddpm_lab.gmm import GaussianMixture
-from ddpm_lab.io import load_checkpoint, read_json
+from ddpm_lab.io import load_trained_model, read_json
 from ddpm_lab.models import EpsMLP, MLPConfig
 
 
@@ -18,19 +16,5 @@ def load_mixture(path) -> GaussianMixture:
 
 
 def load_eps_model(path, diffusion: DiffusionConfig) -> EpsMLP:
-    """The EMA eps-network of a checkpoint, checked against the current diffusion params."""
-    config, state = load_checkpoint(path)
-    if config.get("diffusion") != diffusion.__dict__:
-        raise ConfigError(f"params.yaml: diffusion = {diffusion.__dict__} but {path} was trained with "
-                          f"{config.get('diffusion')}: expected equal (rerun with dvc repro)")
-    try:
-        model = EpsMLP(MLPConfig(**config["model"]))
-        model.load_state_dict(state)
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise DataError(f"{path}: checkpoint does not fit an EpsMLP ({type(e).__name__}): "
-                        f"expected a file written by stages/train.py") from None
-    return model.eval().requires_grad_(False)
-
-
-def float32(x) -> torch.Tensor:
-    return torch.as_tensor(x, dtype=torch.float32)
+    """The EMA eps-network of a train_eq12 / train_eq3 checkpoint, checked against the diffusion params."""
+    return load_trained_model(path, diffusion, lambda cfg: EpsMLP(MLPConfig(**cfg)))[0]

@@ -12,25 +12,10 @@ from pathlib import Path
 import torch
 
 from ddpm_lab.cli import progress, run_stage
-from ddpm_lab.config import ConfigError, DataError, DiffusionConfig, from_section, to_dict
+from ddpm_lab.config import DiffusionConfig, from_section
 from ddpm_lab.image_ddpm import ImageSampleConfig, configure_torch, grid_figure, sample_images
-from ddpm_lab.io import load_checkpoint, load_params, npz_bytes, write_outputs
+from ddpm_lab.io import load_params, load_trained_model, npz_bytes, write_outputs
 from ddpm_lab.unet import UNet, UNetConfig
-
-
-def load_unet(path, dcfg: DiffusionConfig) -> tuple[UNet, dict]:
-    """The EMA U-Net of a train_images checkpoint, checked against the current diffusion params."""
-    config, state = load_checkpoint(path)
-    if config.get("diffusion") != to_dict(dcfg):
-        raise ConfigError(f"params.yaml: images_diffusion = {to_dict(dcfg)} but {path} was trained with "
-                          f"{config.get('diffusion')}: expected equal (rerun with dvc repro)")
-    try:
-        model = UNet(UNetConfig(**config["model"]))
-        model.load_state_dict(state)
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise DataError(f"{path}: checkpoint does not fit a UNet ({type(e).__name__}): "
-                        f"expected a file written by stages/train_images.py") from None
-    return model.eval().requires_grad_(False), config
 
 
 def main(argv=None) -> None:
@@ -45,7 +30,7 @@ def main(argv=None) -> None:
     dcfg = from_section(DiffusionConfig, params, "images_diffusion", args.params)
     scfg = from_section(ImageSampleConfig, params, "images_sample", args.params)
     device = configure_torch(scfg.device, scfg.threads)
-    model, config = load_unet(args.model, dcfg)
+    model, config = load_trained_model(args.model, dcfg, lambda cfg: UNet(UNetConfig(**cfg)), "images_diffusion")
     t0 = time.perf_counter()
     images = sample_images(dcfg.build(), model, scfg.n_samples, tuple(config["image_shape"]),
                            torch.Generator().manual_seed(scfg.seed), device, progress("sample_images"))

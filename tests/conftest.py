@@ -56,6 +56,18 @@ class DvcRepo:
 
 
 @pytest.fixture
+def one_torch_thread():
+    """One torch thread, as the image stages use by default: threads competing for a busy
+    2-core CPU make small convolutions orders of magnitude slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def dvc_repo(tmp_path) -> DvcRepo:
     """A fresh copy of the repo (code, dvc.yaml, params.yaml; no data, models or outputs of
     the pipeline), as its own git repository with one commit."""

@@ -24,14 +24,7 @@ TINY_TRAIN = {"steps": 12, "batch_size": 8, "lr": 0.002, "warmup": 2, "ema_decay
               "checkpoint_every": 5, "device": "cpu", "threads": 1}
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One torch thread, as the stages use by default: threads competing for a busy 2-core CPU
-    make small convolutions orders of magnitude slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class Interrupted(Exception):

@@ -10,14 +10,7 @@ from ddpm_lab.unet import UNet, UNetConfig, resolve_device
 TINY = UNetConfig(base_channels=8, channel_mults=[1, 2], num_res_blocks=1, attn_heads=2, groups=4)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One torch thread, as the stages use by default: threads competing for a busy 2-core CPU
-    make small convolutions orders of magnitude slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _perturbed(cfg: UNetConfig, seed: int = 1) -> UNet:
