@@ -37,7 +37,7 @@ class SampleConfig:
         require(self.n >= 2, "n", self.n, "an integer >= 2")
         require(all(s >= 0 for s in self.seeds) and len(set(self.seeds)) == len(self.seeds), "seeds",
                 self.seeds, "distinct non-negative integers")
-        require(0 <= self.n_trajectories <= self.n, "n_trajectories", self.n_trajectories, f"an integer in [0, n = {self.n}]")
+        require(1 <= self.n_trajectories <= self.n, "n_trajectories", self.n_trajectories, f"an integer in [1, n = {self.n}]")
         require(self.trajectory_every >= 1, "trajectory_every", self.trajectory_every, "an integer >= 1")
 
 

@@ -54,6 +54,7 @@ BAD = [
     ("train_eq3.stepz", 3, r"train_eq3\.stepz is not a known key: expected one of steps, "),
     ("model.hidden", 0, r"model\.hidden = 0: expected an integer >= 1"),
     ("sample.seeds", [1, 1], r"sample\.seeds = \[1, 1\]: expected distinct non-negative integers"),
+    ("sample.n_trajectories", 0, r"sample\.n_trajectories = 0: expected an integer in \[1, n = 50\]"),
     ("plot.forward_times", [0, 10, 99], r"plot\.forward_times = \[0, 10, 99\]: expected timesteps in \[0, T = 20\]"),
 ]
 
