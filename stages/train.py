@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from ddpm_lab.cli import progress, run_stage
-from ddpm_lab.config import ConfigError, DiffusionConfig, from_section, to_dict
+from ddpm_lab.config import DataError, DiffusionConfig, from_section, to_dict
 from ddpm_lab.io import json_bytes, load_params, read_array, save_checkpoint_bytes, write_outputs
 from ddpm_lab.models import EpsMLP, MLPConfig
 from ddpm_lab.training import Eq12TrainConfig, TrainConfig, train
@@ -44,7 +44,8 @@ def main(argv=None) -> None:
     mixture = load_mixture(args.data / "mixture.json")
     mcfg = from_section(MLPConfig, params, "model", args.params, data_dim=data.shape[1])
     if data.shape[1] != mixture.dim:
-        raise ConfigError(f"{args.data}/train.npy has D = {data.shape[1]} but mixture.json D = {mixture.dim}")
+        raise DataError(f"{args.data}/train.npy: D = {data.shape[1]}: expected D = {mixture.dim} as in "
+                        f"{args.data}/mixture.json (rerun generate_gmm)")
     diffusion = dcfg.build()
 
     model = EpsMLP.seeded(mcfg, tcfg.seed)

@@ -188,3 +188,9 @@ def test_type_errors_name_the_expected_type(key, value, expected):
     p["gmm"][key] = value
     with pytest.raises(ConfigError, match=re.escape(f"params.yaml: gmm.{key} = {value!r}: {expected}")):
         from_section(GMMConfig, p, "gmm")
+
+
+def test_training_data_of_other_dimension(workdir, capsys):
+    np.save("data/gmm/train.npy", np.zeros((10, 2)))
+    expect_one_line_error(capsys, train, ["--objective", "eq12"],
+                          r"data/gmm/train\.npy: D = 2: expected D = 1 as in data/gmm/mixture\.json")
