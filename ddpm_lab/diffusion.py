@@ -204,13 +204,21 @@ class GaussianDiffusion:
         the floor of the Eq. 3 objective, in nats; E||x_0||^2 enters only through L_T."""
         abar_T = self.np["alphas_cumprod"][self.T]
         l_T = 0.5 * (D * (1 - abar_T) + abar_T * x0_second_moment - D - D * math.log(1 - abar_T))
-        return float(l_T + self.bound_constant(D) + np.sum(self.np["eq12_weights"][1:] * eps_mse))
+        return float(l_T + self.bound_constant(D) + self.mse_weights("bound") @ eps_mse)
+
+    def mse_weights(self, objective: str) -> np.ndarray:
+        """(T,) weights c_t such that E[objective] = const + sum_t c_t E||eps - eps_theta(x_t, t)||^2:
+        the Eq. 12 weights w_t for "eq12" and for the bound ("bound": Eq. 3 / Eq. 5, L_0 included),
+        1/T for "eq14" (L_simple with t uniform on 1..T)."""
+        if objective in ("eq12", "bound"):
+            return self.np["eq12_weights"][1:]
+        if objective == "eq14":
+            return np.full(self.T, 1.0 / self.T)
+        raise ValueError(f"unknown objective {objective!r}: expected one of {', '.join(WEIGHTINGS)}, bound")
 
     def loss_eq12_floor(self, eps_mse: np.ndarray, weighting: str) -> float:
         """E[loss_eq12] for a model with per-t error eps_mse (T,): with the mixture's eps_mmse,
         the lowest value the noise loss can reach (Eq. 12: sum_t w_t mse_t; Eq. 14: mean_t mse_t)."""
-        if weighting == "eq14":
-            return float(np.mean(eps_mse))
-        if weighting == "eq12":
-            return float(np.sum(self.np["eq12_weights"][1:] * eps_mse))
-        raise ValueError(f"unknown weighting {weighting!r}: expected one of {', '.join(WEIGHTINGS)}")
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"unknown weighting {weighting!r}: expected one of {', '.join(WEIGHTINGS)}")
+        return float(self.mse_weights(weighting) @ eps_mse)

@@ -131,32 +131,96 @@ class GaussianMixture:
         """E||x_0||^2 = sum_k w_k (||m_k||^2 + ||s_k||^2)."""
         return float(self.weights @ (self.means**2 + self.stds**2).sum(1))
 
-    def eps_mmse(self, alpha_bars: np.ndarray, rng: np.random.Generator | None = None,
-                 n_mc: int = 4000, n_grid: int = 2001) -> np.ndarray:
-        """The least mean squared error of any noise predictor, per timestep:
-        E||eps - eps*(x_t)||^2 = D - E||eps*(x_t)||^2 for x_t ~ q(x_t), given abar_t (T,).
-        1-D: quadrature on a grid of n_grid points; D > 1: Monte Carlo, n_mc draws per t.
-        Returns (T,) float64."""
+    def quadrature_grid(self, max_points: int = 8001) -> torch.Tensor:
+        """1-D only: equally spaced points for the trapezoid rule over any q(x_t), t = 0..T.
+
+        Each component of q(x_t) is a Gaussian of std sqrt(abar s_k^2 + 1 - abar) >= min(s_k, 1),
+        and the trapezoid rule over the whole line converges geometrically for such integrands
+        once the spacing is below their scale; the grid spans 12 stds beyond every mean and uses
+        a spacing of min(s_k, 1) / 16 (at most max_points points, an odd number so that every
+        second point is a grid of twice the spacing: the error estimate below). Returns (G,) float64."""
+        half = float(np.max(np.abs(self.means)) + 12 * max(1.0, float(np.max(self.stds))))
+        h = min(1.0, float(np.min(self.stds))) / 16
+        n = int(min(max_points, 2 * math.ceil(half / h) + 1))
+        return torch.linspace(-half, half, n | 1, dtype=torch.float64)
+
+    def marginal_expectation(self, fn, alpha_bars: np.ndarray, rng: np.random.Generator | None = None,
+                             n_mc: int = 4000, chunk_rows: int = 1 << 17) -> tuple[np.ndarray, np.ndarray]:
+        """E_{q(x_t)}[fn(x_t, i)] for every alpha_bars[i] = abar_t (T,), with its error.
+
+        fn(x_t: (B, D) float64, i: (B,) long) -> (B,) float64, evaluated in chunks of about
+        chunk_rows rows. 1-D: the trapezoid rule over the exact density q(x_t) on
+        `quadrature_grid`; the error is |I_h - I_2h|, the change from the rule on every second
+        point (for the geometrically converging rule, a generous bound on the error of I_h).
+        D > 1: Monte Carlo over n_mc draws of x_t ~ q(x_t) per t from rng; the error is the
+        standard error. Returns (values (T,), errors (T,)) float64."""
         alpha_bars = np.asarray(alpha_bars, dtype=np.float64)
-        out = np.empty_like(alpha_bars)
+        values, errors = np.empty_like(alpha_bars), np.empty_like(alpha_bars)
         if self.dim == 1:
-            half = float(np.max(np.abs(self.means)) + 12 * max(1.0, float(np.max(self.stds))))
-            x = torch.linspace(-half, half, n_grid, dtype=torch.float64)
-            for lo in range(0, alpha_bars.size, 64):  # 64 timesteps x n_grid points at a time
-                ab = torch.from_numpy(alpha_bars[lo:lo + 64]).repeat_interleave(n_grid)  # (c*G,)
-                xt = x.repeat(ab.numel() // n_grid)[:, None]  # (c*G, 1), row i*G + g
-                dens = self.marginal_log_prob(xt, ab).exp().view(-1, n_grid)
-                e2 = self.eps_star(xt, ab).view(-1, n_grid) ** 2
-                out[lo:lo + 64] = 1.0 - torch.trapezoid(dens * e2, x, dim=1).numpy()
-            return out
+            x = self.quadrature_grid()
+            G = x.numel()
+            step = max(1, chunk_rows // G)
+            for lo in range(0, alpha_bars.size, step):  # `step` timesteps x G points per call
+                idx = torch.arange(lo, min(lo + step, alpha_bars.size)).repeat_interleave(G)  # row c*G + g
+                ab = torch.from_numpy(alpha_bars)[idx]
+                xt = x.repeat(idx.numel() // G)[:, None]  # (c*G, 1)
+                f = self.marginal_log_prob(xt, ab).exp() * fn(xt, idx)
+                f = f.view(-1, G)
+                fine = torch.trapezoid(f, x, dim=1)
+                coarse = torch.trapezoid(f[:, ::2], x[::2], dim=1)
+                values[lo:lo + step] = fine.numpy()
+                errors[lo:lo + step] = (fine - coarse).abs().numpy()
+            return values, errors
         if rng is None:
-            raise ValueError("eps_mmse of a mixture with D > 1 is a Monte-Carlo estimate: pass rng")
-        for i, ab in enumerate(alpha_bars):
-            x0 = self.sample(n_mc, rng)
-            xt = np.sqrt(ab) * x0 + np.sqrt(1 - ab) * rng.standard_normal(x0.shape)
-            e = self.eps_star(torch.from_numpy(xt), torch.tensor(ab)).numpy()
-            out[i] = self.dim - float((e**2).sum(1).mean())
-        return out
+            raise ValueError("an expectation over q(x_t) with D > 1 is a Monte-Carlo estimate: pass rng")
+        step = max(1, chunk_rows // n_mc)
+        for lo in range(0, alpha_bars.size, step):
+            c = min(step, alpha_bars.size - lo)
+            idx = torch.arange(lo, lo + c).repeat_interleave(n_mc)  # (c*n_mc,)
+            ab = alpha_bars[lo:lo + c].repeat(n_mc)[:, None]  # same order as idx
+            x0 = self.sample(c * n_mc, rng)
+            xt = np.sqrt(ab) * x0 + np.sqrt(1 - ab) * rng.standard_normal(x0.shape)  # Eq. 4
+            f = fn(torch.from_numpy(xt), idx).view(c, n_mc)
+            values[lo:lo + c] = f.mean(1).numpy()
+            errors[lo:lo + c] = (f.std(1) / math.sqrt(n_mc)).numpy()
+        return values, errors
+
+    def eps_mmse(self, alpha_bars: np.ndarray, rng: np.random.Generator | None = None,
+                 n_mc: int = 4000) -> tuple[np.ndarray, np.ndarray]:
+        """The least mean squared error of any noise predictor, per timestep:
+        mmse_t = E||eps - eps*(x_t)||^2 = D - E||eps*(x_t)||^2 for x_t ~ q(x_t), given abar_t (T,)
+        (quadrature in 1-D, Monte Carlo for D > 1: see marginal_expectation).
+        Returns (mmse (T,), its error (T,)) float64."""
+        ab = torch.from_numpy(np.asarray(alpha_bars, dtype=np.float64))
+        second, err = self.marginal_expectation(
+            lambda x, i: self.eps_star(x, ab[i]).pow(2).sum(1), alpha_bars, rng, n_mc)
+        return self.dim - second, err
+
+    @torch.no_grad()
+    def eps_error(self, eps_model, alpha_bars: np.ndarray, rng: np.random.Generator | None = None,
+                  n_mc: int = 4000) -> tuple[np.ndarray, np.ndarray]:
+        """e_t = E_{q(x_t)} ||eps_theta(x_t, t) - eps*(x_t, t)||^2 for t = 1..T, alpha_bars = abar_1..abar_T
+        (T,). Since eps* = E[eps | x_t], a model's mean squared noise error is mmse_t + e_t, so e_t is
+        exactly what the model adds at step t to the Eq. 12 loss and (weighted) to the bound.
+        eps_model(x_t (B, D) float32, t (B,) long) -> (B, D). Returns (e (T,), its error (T,))."""
+        ab = torch.from_numpy(np.asarray(alpha_bars, dtype=np.float64))
+
+        def sq_err(x, i):
+            eps = eps_model(x.float(), i + 1).double()  # row i holds t = i + 1
+            return (eps - self.eps_star(x, ab[i])).pow(2).sum(1)
+
+        return self.marginal_expectation(sq_err, alpha_bars, rng, n_mc)
+
+
+def weighted_sum(weights: np.ndarray, values: np.ndarray, errors: np.ndarray, monte_carlo: bool) -> tuple[float, float]:
+    """sum_t c_t v_t and its error, for per-t values with errors from marginal_expectation: quadrature
+    errors are bounds and add up (sum_t |c_t| err_t); Monte-Carlo standard errors of independent
+    draws add in quadrature (sqrt(sum_t c_t^2 err_t^2))."""
+    weights = np.asarray(weights, dtype=np.float64)
+    total = float(weights @ values)
+    if monte_carlo:
+        return total, float(np.sqrt(np.sum((weights * errors) ** 2)))
+    return total, float(np.abs(weights) @ errors)
 
 
 class OracleEps:

@@ -2,6 +2,11 @@
 
 - Frechet distance (Heusel et al. 2017, the "FID" formula) between Gaussian fits of two
   feature sets: ||mu_1 - mu_2||^2 + tr(C_1 + C_2 - 2 (C_1^1/2 C_2 C_1^1/2)^1/2).
+- KID, the kernel inception distance (Binkowski et al. 2018): the unbiased estimate of the
+  squared MMD between two feature sets under the kernel k(x, y) = (x.y / d + 1)^3.
+- The floor of each: the same statistic between real training images and the held-out ones,
+  over `floor_draws` independent draws of the training subset (median and 5-95% band), so a
+  generated value can be told apart (or not) from what an exact generator would reach.
 - The feature space: the last hidden layer of a small MLP classifier (scikit-learn) trained,
   seeded, on the real training split; its held-out accuracy says how much to trust it.
 - Its predicted-class histogram of a set of images, and its mean confidence (max probability).
@@ -46,10 +51,59 @@ def frechet_distance_gaussians(mu1: np.ndarray, c1: np.ndarray, mu2: np.ndarray,
 def frechet_distance(f1: np.ndarray, f2: np.ndarray) -> float:
     """Frechet distance between Gaussian fits (mean, unbiased covariance) of features f1: (N1, D)
     and f2: (N2, D). Identical sets give 0."""
+    f1, f2 = _check_features(f1, f2)
+    return frechet_distance_gaussians(f1.mean(0), np.cov(f1, rowvar=False), f2.mean(0), np.cov(f2, rowvar=False))
+
+
+def _check_features(f1: np.ndarray, f2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     f1, f2 = np.asarray(f1, np.float64), np.asarray(f2, np.float64)
     if f1.ndim != 2 or f2.ndim != 2 or f1.shape[1] != f2.shape[1] or min(len(f1), len(f2)) < 2:
         raise ValueError(f"features of shapes {f1.shape}, {f2.shape}: expected (N, D) with equal D and N >= 2")
-    return frechet_distance_gaussians(f1.mean(0), np.cov(f1, rowvar=False), f2.mean(0), np.cov(f2, rowvar=False))
+    return f1, f2
+
+
+def polynomial_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """KID's kernel k(x, y) = (x.y / d + 1)^3 between the rows of a (N, d) and b (M, d). (N, M)"""
+    return (a @ b.T / a.shape[1] + 1.0) ** 3
+
+
+def _within(k: np.ndarray, w: np.ndarray | None) -> float:
+    """Mean of k over pairs of distinct points: (sum_{i != j} k_ij) / (n (n - 1)). With resampling
+    counts w (point i drawn w_i times), over pairs of draws that are not copies of one point:
+    (w'k w - sum_i w_i^2 k_ii) / (sum(w)^2 - sum_i w_i^2); w = 1 gives the plain U-statistic."""
+    if w is None:
+        n = len(k)
+        return float((k.sum() - np.trace(k)) / (n * (n - 1)))
+    w2 = w * w
+    return float((w @ k @ w - w2 @ np.diag(k)) / (w.sum() ** 2 - w2.sum()))
+
+
+def _kid_from_kernels(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray,
+                      wx: np.ndarray | None = None, wy: np.ndarray | None = None) -> float:
+    """Unbiased MMD^2 from the kernel matrices, optionally with resampling counts wx, wy."""
+    if wx is None:
+        cross = float(kxy.mean())
+    else:
+        cross = float(wx @ kxy @ wy / (wx.sum() * wy.sum()))
+    return _within(kxx, wx) + _within(kyy, wy) - 2.0 * cross
+
+
+def kid(f1: np.ndarray, f2: np.ndarray) -> float:
+    """Kernel inception distance of features f1: (N1, d) and f2: (N2, d): the unbiased
+    U-statistic estimate of MMD^2 with k(x, y) = (x.y / d + 1)^3,
+        1/(N1 (N1-1)) sum_{i != j} k(x_i, x_j) + 1/(N2 (N2-1)) sum_{i != j} k(y_i, y_j)
+        - 2/(N1 N2) sum_{i, j} k(x_i, y_j).
+    Unbiased, so its expectation is 0 for equal distributions and a single value can be
+    negative. Symmetric in its arguments."""
+    f1, f2 = _check_features(f1, f2)
+    return _kid_from_kernels(polynomial_kernel(f1, f1), polynomial_kernel(f2, f2), polynomial_kernel(f1, f2))
+
+
+def band(values) -> dict:
+    """Every value, their median and their 5th and 95th percentiles (linear interpolation)."""
+    v = np.asarray(values, dtype=np.float64)
+    p05, med, p95 = np.percentile(v, [5, 50, 95])
+    return {"draws": [float(x) for x in v], "median": float(med), "p05": float(p05), "p95": float(p95)}
 
 
 @dataclass(frozen=True)
@@ -68,6 +122,31 @@ class ClassifierConfig:
         require(self.alpha >= 0, "alpha", self.alpha, "a non-negative number")
         require(self.max_iter >= 1, "max_iter", self.max_iter, "an integer >= 1")
         require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Section `images_eval`: the feature classifier (hidden, alpha, max_iter, seed; see
+    ClassifierConfig), floor_draws independent training subsets for the floors of the Frechet
+    distance and KID (>= 2; >= 10 advised, since the 5-95% band comes from these draws), and
+    bootstrap resamples of the generated and held-out features for the bands of the generated
+    values and the standard error of KID (>= 2; >= 100 advised)."""
+
+    hidden: list[int] = field(default_factory=lambda: [128, 64])
+    alpha: float = 1e-3
+    max_iter: int = 300
+    seed: int = 0
+    floor_draws: int = 20
+    bootstrap: int = 200
+
+    def __post_init__(self):
+        _ = self.classifier  # validates the classifier fields (one-line errors, as ClassifierConfig)
+        require(self.floor_draws >= 2, "floor_draws", self.floor_draws, "an integer >= 2 (>= 10 advised)")
+        require(self.bootstrap >= 2, "bootstrap", self.bootstrap, "an integer >= 2 (>= 100 advised)")
+
+    @property
+    def classifier(self) -> ClassifierConfig:
+        return ClassifierConfig(hidden=list(self.hidden), alpha=self.alpha, max_iter=self.max_iter, seed=self.seed)
 
 
 def _flat(x: np.ndarray) -> np.ndarray:
@@ -137,35 +216,92 @@ def memorisation(generated: np.ndarray, heldout: np.ndarray, train: np.ndarray) 
             "n_generated_closer_than_heldout_min": int(np.sum(d_gen < d_ho.min()))}
 
 
+HEADLINE_KEYS = ("fd_ratio", "fd_p95", "kid", "kid_se", "kid_p95", "digits", "confidence")
+
+
 def evaluate_samples(generated: np.ndarray, x_train: np.ndarray, y_train: np.ndarray,
-                     x_heldout: np.ndarray, y_heldout: np.ndarray, cfg: ClassifierConfig,
-                     rng: np.random.Generator, n_classes: int = 10) -> dict:
-    """Every image metric, each beside its floor. The Frechet distances use n = min(#generated,
-    #held-out) images on each side: generated vs held-out, and (the floor) n training images drawn
-    with rng vs held-out, so both carry the same finite-sample bias."""
+                     x_heldout: np.ndarray, y_heldout: np.ndarray, cfg: EvalConfig,
+                     rng: np.random.Generator, n_classes: int = 10) -> tuple[dict, dict]:
+    """Every image metric, each beside its floor: (headline, details).
+
+    Both statistics compare n = min(#generated, #held-out) images per side: the first n
+    generated vs the first n held-out. Their floors are the same statistics between n training
+    images (drawn without replacement) and those n held-out images, over cfg.floor_draws
+    independent draws, so generated value and floor carry the same finite-sample bias.
+    Bands of the generated values come from cfg.bootstrap resamples (with replacement, of the
+    generated and of the held-out features independently); the same resamples give both the
+    Frechet band and the KID band, and the standard error of KID is the standard deviation
+    (ddof 1) of its bootstrap replicates. A KID replicate excludes pairs of copies of one point
+    (see _within), so the replicates centre on the value (keeping them would inflate KID by
+    about the within-set diagonal / n). The Frechet replicates are biased upward by resampling
+    (duplicated rows make the covariance fits noisier), so their band can sit wholly above the
+    value: read its width, and its shift from the value in fd.bootstrap_mean.
+
+    headline (HEADLINE_KEYS): fd_ratio = FD / median floor FD; fd_p95 = p95 floor FD / median
+    floor FD (the ratio an exact generator reaches at its 95th percentile: fd_ratio <= fd_p95
+    means inside the floor band); kid, kid_se; kid_p95 = p95 of the floor KIDs; digits =
+    classes present among the generated images; confidence = mean classifier confidence on them.
+    details: the rest (draws, bands, classifier, histograms, memorisation, sizes, config).
+    rng draws the floor subsets and the bootstrap resamples (two independent child streams)."""
     with threadpool_limits(1):
         return _evaluate(generated, x_train, y_train, x_heldout, y_heldout, cfg, rng, n_classes)
 
 
-def _evaluate(generated, x_train, y_train, x_heldout, y_heldout, cfg, rng, n_classes) -> dict:
-    clf = FeatureClassifier(cfg).fit(x_train, y_train)
+def _evaluate(generated, x_train, y_train, x_heldout, y_heldout, cfg, rng, n_classes) -> tuple[dict, dict]:
+    clf = FeatureClassifier(cfg.classifier).fit(x_train, y_train)
     n = min(len(generated), len(x_heldout))
     if n < 2:
         raise ValueError(f"{len(generated)} generated and {len(x_heldout)} held-out images: expected at least 2 of each")
     if len(x_train) < n:
-        raise ValueError(f"{len(x_train)} training images: expected at least n = {n} for the Frechet floor")
-    f_gen = clf.features(generated[:n])
-    f_ho = clf.features(x_heldout[:n])
-    f_tr = clf.features(x_train[rng.choice(len(x_train), size=n, replace=False)])
-    fd, floor = frechet_distance(f_gen, f_ho), frechet_distance(f_tr, f_ho)
+        raise ValueError(f"{len(x_train)} training images: expected at least n = {n} for the floors")
+    floor_rng, boot_rng = rng.spawn(2)
+    f_gen, f_ho, f_train = clf.features(generated[:n]), clf.features(x_heldout[:n]), clf.features(x_train)
+
+    k_gen, k_ho, k_cross = (polynomial_kernel(f_gen, f_gen), polynomial_kernel(f_ho, f_ho),
+                            polynomial_kernel(f_gen, f_ho))
+    fd, kid_value = frechet_distance(f_gen, f_ho), _kid_from_kernels(k_gen, k_ho, k_cross)
+
+    fd_boot, kid_boot = [], []
+    for _ in range(cfg.bootstrap):
+        i, j = boot_rng.integers(n, size=n), boot_rng.integers(n, size=n)
+        fd_boot.append(frechet_distance(f_gen[i], f_ho[j]))
+        kid_boot.append(_kid_from_kernels(k_gen, k_ho, k_cross, np.bincount(i, minlength=n).astype(np.float64),
+                                          np.bincount(j, minlength=n).astype(np.float64)))
+    fd_floor, kid_floor = [], []
+    for _ in range(cfg.floor_draws):
+        f_tr = f_train[floor_rng.choice(len(x_train), size=n, replace=False)]
+        fd_floor.append(frechet_distance(f_tr, f_ho))
+        kid_floor.append(_kid_from_kernels(polynomial_kernel(f_tr, f_tr), k_ho, polynomial_kernel(f_tr, f_ho)))
+    fd_band, kid_band = band(fd_floor), band(kid_floor)
+    fd_p05_b, fd_p95_b = np.percentile(fd_boot, [5, 95])
+    kid_p05_b, kid_p95_b = np.percentile(kid_boot, [5, 95])
+    kid_se = float(np.std(kid_boot, ddof=1))
+
     gen_cls = class_summary(clf.predict_proba(generated), n_classes)
     ho_cls = class_summary(clf.predict_proba(x_heldout), n_classes)
-    return {
-        "n_generated": int(len(generated)), "n_heldout": int(len(x_heldout)), "n_frechet": int(n),
-        "frechet": {"generated_vs_heldout": fd, "floor_train_vs_heldout": floor,
-                    "ratio_to_floor": fd / floor if floor > 0 else None},
+    med = fd_band["median"]
+    headline = {
+        "fd_ratio": fd / med if med > 0 else None,
+        "fd_p95": fd_band["p95"] / med if med > 0 else None,
+        "kid": kid_value, "kid_se": kid_se, "kid_p95": kid_band["p95"],
+        "digits": gen_cls["classes_present"], "confidence": gen_cls["mean_confidence"],
+    }
+    details = {
+        "branch": "images",
+        "n_generated": int(len(generated)), "n_heldout": int(len(x_heldout)), "n_train": int(len(x_train)),
+        "n_compared": int(n),
+        "fd": {"value": fd, "bootstrap_p05": float(fd_p05_b), "bootstrap_p95": float(fd_p95_b),
+               "bootstrap_mean": float(np.mean(fd_boot))},
+        "fd_floor": fd_band,
+        "kid": {"value": kid_value, "se": kid_se, "bootstrap_p05": float(kid_p05_b), "bootstrap_p95": float(kid_p95_b),
+                "bootstrap_mean": float(np.mean(kid_boot))},
+        "kid_floor": kid_band,
+        "fd_inside_floor_band": bool(fd <= fd_band["p95"]),
+        "kid_inside_floor_band": bool(kid_value <= kid_band["p95"]),
         "classifier": {"heldout_accuracy": clf.accuracy(x_heldout, y_heldout), "hidden": list(cfg.hidden),
                        "feature_dim": int(cfg.hidden[-1])},
         "classes": {"generated": gen_cls, "heldout": ho_cls},
         "memorisation": memorisation(generated, x_heldout, x_train),
+        "config": asdict(cfg),
     }
+    return headline, details

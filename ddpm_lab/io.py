@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import torch
 import yaml
 
@@ -114,6 +115,22 @@ def read_array(path, ndim: int | None = None, key: str | None = None) -> np.ndar
     if not np.issubdtype(arr.dtype, np.number) or not np.all(np.isfinite(arr)):
         raise DataError(f"{path}: array holds non-finite or non-numeric values: expected finite numbers")
     return arr
+
+
+def read_csv(path, columns: list[str], n_rows: int | None = None) -> pd.DataFrame:
+    """A CSV with exactly `columns`, finite numbers and at least one row (exactly n_rows if given)."""
+    try:
+        table = pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file: run the stage that writes it (dvc repro)") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not a readable CSV ({e})") from None
+    rows_ok = len(table) >= 1 if n_rows is None else len(table) == n_rows
+    if list(table.columns) != columns or not rows_ok or not np.all(np.isfinite(table.to_numpy(dtype=float, na_value=np.nan))):
+        want = "at least one" if n_rows is None else str(n_rows)
+        raise DataError(f"{path}: columns {list(table.columns)}, {len(table)} rows: expected {','.join(columns)} "
+                        f"with {want} rows of finite numbers (rerun the stage that writes it)")
+    return table
 
 
 def save_checkpoint_bytes(state_dict: dict, config: dict) -> bytes:

@@ -1,10 +1,17 @@
-"""Stage compare_dist: judge each sampler's draws against the exact mixture.
+"""Stage compare_dist: judge each sampler against the exact mixture, every number with its error.
 
-For eq12, eq3 and the oracle: W1 and KS (median over sampling seeds) each beside its noise
-floor (median over true-vs-true draws of the same n), recovered mode weights, and the Eq. 5
-form of the bound on held-out data in nats beside the entropy H and the oracle's bound, as a
-paired estimate (same x_t and eps draws for model and oracle). Params: `diffusion`,
-`compare_dist`. Writes <out>/dist_<name>.json.
+For eq12, eq3 and the oracle eps*:
+- the exact expected Eq. 5 bound and its gap to the oracle's, sum_t w_t e_t, from the per-t
+  excess errors e_t that the training stages measured on the saved models (quadrature in 1-D,
+  Monte Carlo with its standard error for D > 1), beside the held-out paired Monte-Carlo
+  estimate of the same gap, which must agree with it within its standard error;
+- W1 and KS against the exact CDF (D > 1: per coordinate, plus sliced W1 over random
+  directions) of the sampling seeds pooled, each as a ratio to the median of the same
+  statistic on exact samples of the same n, beside that floor's 5-95% band;
+- recovered mode weights against what the assignment rule gives exact samples, beside the
+  multinomial floor of that error.
+Params: `diffusion`, `compare_dist`. Writes <out>/dist_<name>.json (the headline numbers, DVC
+metrics) and <out>/details/dist_<name>.json (everything else).
 """
 from __future__ import annotations
 
@@ -18,26 +25,31 @@ import torch
 
 from ddpm_lab.cli import run_stage
 from ddpm_lab.config import DataError, DiffusionConfig, from_section, require
-from ddpm_lab.gmm import OracleEps
+from ddpm_lab.gmm import OracleEps, weighted_sum
 from ddpm_lab.io import json_bytes, load_params, read_array, read_json, write_outputs
-from ddpm_lab.metrics import compare_samples, noise_floor
-from stages.common import load_eps_model, load_mixture
+from ddpm_lab.metrics import assigned_weights, compare_samples, floor_draws, mode_error_draws, random_directions
+from stages.common import load_eps_model, load_mixture, read_eps_error
 
 MODELS = ("eq12", "eq3")
 
 
 @dataclass(frozen=True)
 class CompareConfig:
-    """Section `compare_dist`: floor_draws true-vs-true pairs for the noise floor; nll_n held-out
-    rows for the bound (0: all); nll_batch rows per batched call of T evaluations each; seed."""
+    """Section `compare_dist`: floor_draws exact samples per floor band (and multinomial draws for
+    the mode-error floor); directions random unit vectors of the sliced W1 (D > 1); nll_n
+    held-out rows for the paired bound estimate (0: all); nll_batch rows per batched call of T
+    evaluations each; seed."""
 
     floor_draws: int
+    directions: int
     nll_n: int
     nll_batch: int
     seed: int
 
     def __post_init__(self):
-        require(self.floor_draws >= 1, "floor_draws", self.floor_draws, "an integer >= 1")
+        require(self.floor_draws >= 20, "floor_draws", self.floor_draws,
+                "an integer >= 20 (the 5-95% band of the floor needs at least 20 draws)")
+        require(self.directions >= 1, "directions", self.directions, "an integer >= 1")
         require(self.nll_n >= 0, "nll_n", self.nll_n, "a non-negative integer (0: all held-out rows)")
         require(self.nll_batch >= 1, "nll_batch", self.nll_batch, "an integer >= 1")
         require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
@@ -57,6 +69,8 @@ def main(argv=None) -> None:
     ap.add_argument("--models", default="models", type=Path)
     ap.add_argument("--data", default="data/gmm", type=Path)
     ap.add_argument("--samples", default="data/samples", type=Path)
+    ap.add_argument("--eps-error", default="metrics/details", type=Path,
+                    help="folder of the training stages' eps_error_<model>.csv")
     ap.add_argument("--out", default="metrics", type=Path)
     args = ap.parse_args(argv)
 
@@ -72,29 +86,55 @@ def main(argv=None) -> None:
     models = {name: load_eps_model(args.models / f"{name}.pt", dcfg) for name in MODELS}
     models["oracle"] = OracleEps(mixture, diffusion.np["alphas_cumprod"])
     samples = {name: read_array(args.samples / f"{name}.npz", ndim=3, key="x0") for name in models}
-    n = {x.shape[1] for x in samples.values()}
-    if len(n) != 1 or any(x.shape[2] != mixture.dim for x in samples.values()):
+    shapes = {x.shape for x in samples.values()}
+    if len(shapes) != 1 or any(x.shape[2] != mixture.dim for x in samples.values()):
         raise DataError(f"{args.samples}: sample arrays of shapes {[x.shape for x in samples.values()]}: "
-                        f"expected (S, n, {mixture.dim}) with one n for all samplers")
-    n = n.pop()
+                        f"expected (S, n, {mixture.dim}) with one S and n for all samplers")
+    n_seeds, n = shapes.pop()[:2]
 
-    rng = np.random.default_rng(cfg.seed)
-    floor = noise_floor(mixture, n, cfg.floor_draws, rng)
+    # The exact expected bound (Eq. 5) of each saved model: the oracle's plus sum_t w_t e_t.
+    tables = {name: read_eps_error(args.eps_error / f"eps_error_{name}.csv", dcfg.T) for name in MODELS}
+    w, mc = diffusion.mse_weights("bound"), mixture.dim > 1
+    mmse = tables["eq12"][["mmse", "mmse_err"]].to_numpy()
+    oracle_bound = diffusion.expected_bound(mmse[:, 0], mixture.second_moment(), mixture.dim)
+    oracle_bound_err = weighted_sum(w, mmse[:, 0], mmse[:, 1], mc)[1]
+    gaps = {name: weighted_sum(w, tables[name]["eps_error"].to_numpy(), tables[name]["eps_error_err"].to_numpy(), mc)
+            for name in MODELS}
+    gaps["oracle"] = (0.0, 0.0)
+
+    # The same gap estimated on held-out data, paired (same x_t and eps draws for every model).
     x0 = torch.as_tensor(heldout, dtype=torch.float32)
     nll = {name: nll_per_row(diffusion, m, x0, cfg.nll_batch, cfg.seed) for name, m in models.items()}
     se = lambda v: float(np.std(v, ddof=1) / math.sqrt(v.size))  # noqa: E731
 
+    # Floors of the sampled statistics: exact samples of the pooled size S * n.
+    rng = np.random.default_rng(cfg.seed)
+    directions = random_directions(mixture.dim, cfg.directions, rng) if mixture.dim > 1 else None
+    floors = floor_draws(mixture, n_seeds * n, cfg.floor_draws, rng, directions)
+    pi, pi_se = assigned_weights(mixture, rng)
+    mode_floor = mode_error_draws(pi, n_seeds * n, cfg.floor_draws, rng)
+
     outputs = {}
     for name in models:
-        m = compare_samples(samples[name], mixture, floor, np.random.default_rng([cfg.seed, 1]))
-        gap = nll[name] - nll["oracle"]
-        m.update(model=name, n=n, n_seeds=int(samples[name].shape[0]), nll_heldout_n=int(x0.shape[0]),
-                 nll_bound=float(nll[name].mean()), nll_bound_se=se(nll[name]),
-                 oracle_nll_bound=float(nll["oracle"].mean()), entropy=entropy,
-                 nll_gap_to_oracle=float(gap.mean()), nll_gap_to_oracle_se=se(gap) if name != "oracle" else 0.0)
-        outputs[args.out / f"dist_{name}.json"] = json_bytes(m)
-        print(f"compare_dist: {name}: W1/floor {m['w1_ratio']:.3f}, KS/floor {m['ks_ratio']:.3f}, "
-              f"NLL bound {m['nll_bound']:.4f} (oracle {m['oracle_nll_bound']:.4f}, H {entropy:.4f}) nats")
+        headline, details = compare_samples(samples[name], mixture, floors, pi, pi_se, mode_floor, directions)
+        gap, gap_err = gaps[name]
+        held_gap = nll[name] - nll["oracle"]
+        held = {"n": int(x0.shape[0]), "bound": float(nll[name].mean()), "bound_se": se(nll[name]),
+                "gap_to_oracle": float(held_gap.mean()), "gap_to_oracle_se": se(held_gap) if name != "oracle" else 0.0}
+        held["gap_z"] = ((held["gap_to_oracle"] - gap) / math.hypot(held["gap_to_oracle_se"], gap_err)
+                         if name != "oracle" else 0.0)
+        outputs[args.out / f"dist_{name}.json"] = json_bytes({"bound_gap": gap, "gap_err": gap_err, **headline})
+        outputs[args.out / "details" / f"dist_{name}.json"] = json_bytes({
+            "model": name, "n_per_seed": int(n), "n_seeds": int(n_seeds), "entropy": entropy,
+            "expected_bound": {"model": oracle_bound + gap, "oracle": oracle_bound, "gap_to_oracle": gap,
+                               "gap_err": gap_err, "oracle_err": oracle_bound_err,
+                               "method": "Monte Carlo (standard errors)" if mc else
+                               "trapezoid quadrature over the exact q(x_t) (error bound |I_h - I_2h|)"},
+            "heldout_paired_estimate": held, **details})
+        print(f"compare_dist: {name}: bound gap {gap:.5f} +- {gap_err:.1g} nats (held-out {held['gap_to_oracle']:.5f}"
+              f" +- {held['gap_to_oracle_se']:.5f}); W1 x{headline['w1_ratio']:.2f} (floor p95 x{headline['w1_p95']:.2f}),"
+              f" KS x{headline['ks_ratio']:.2f} (p95 x{headline['ks_p95']:.2f}), mode error {headline['mode_err']:.4f}"
+              f" (p95 {headline['mode_p95']:.4f})")
     write_outputs(outputs)
 
 

@@ -1,9 +1,13 @@
-"""Stage evaluate_images: the image metrics, each beside its floor -> metrics/images.json.
+"""Stage evaluate_images: the image metrics, each beside its floor -> metrics/images.json + metrics/details/images.json.
 
-Params: `images_eval` (the feature classifier). Frechet distance of generated vs held-out
-images in the classifier's feature space against the floor (as many real training images vs
-held-out), the classifier's held-out accuracy, its class histogram and mean confidence on the
-samples, and the nearest-training-image distances of samples against held-out real images.
+Params: `images_eval` (the feature classifier, floor_draws, bootstrap). In the classifier's
+feature space: the Frechet distance and KID of generated vs held-out images, each against
+its floor (the same statistic for as many real training images vs held-out, over
+floor_draws draws: median and 5-95% band) and with a bootstrap band; the classifier's
+held-out accuracy, its class histogram and mean confidence on the samples; and the
+nearest-training-image distances of samples against held-out real images. The headline
+file (a DVC metric) holds only ddpm_lab.image_metrics.HEADLINE_KEYS; the rest goes to the
+details file. Both are written together, atomically.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import numpy as np
 
 from ddpm_lab.cli import run_stage
 from ddpm_lab.config import DataError, from_section
-from ddpm_lab.image_metrics import ClassifierConfig, evaluate_samples
+from ddpm_lab.image_metrics import EvalConfig, evaluate_samples
 from ddpm_lab.io import json_bytes, load_params, read_array, write_outputs
 
 
@@ -23,25 +27,32 @@ def main(argv=None) -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--data", default="data/images/split.npz", type=Path)
     ap.add_argument("--samples", default="data/images/samples.npz", type=Path)
-    ap.add_argument("--out", default="metrics/images.json", type=Path)
+    ap.add_argument("--out", default="metrics/images.json", type=Path, help="headline metrics (DVC metric)")
+    ap.add_argument("--details-out", default="metrics/details/images.json", type=Path,
+                    help="every other number: draws, bands, histograms, memorisation, config")
     args = ap.parse_args(argv)
 
-    cfg = from_section(ClassifierConfig, load_params(args.params), "images_eval", args.params)
+    cfg = from_section(EvalConfig, load_params(args.params), "images_eval", args.params)
     split = {k: read_array(args.data, key=k) for k in ("x_train", "y_train", "x_heldout", "y_heldout")}
     generated = read_array(args.samples, ndim=4, key="images")
     if generated.shape[1:] != split["x_train"].shape[1:]:
         raise DataError(f"{args.samples}: images of shape {generated.shape[1:]}: expected "
                         f"{split['x_train'].shape[1:]} as in {args.data} (rerun with dvc repro)")
-    metrics = {"branch": "images", **evaluate_samples(
+    headline, details = evaluate_samples(
         generated, split["x_train"], split["y_train"], split["x_heldout"], split["y_heldout"], cfg,
-        rng=np.random.default_rng([cfg.seed, 1]))}
-    write_outputs({args.out: json_bytes(metrics)})
-    fd, cls, mem = metrics["frechet"], metrics["classes"]["generated"], metrics["memorisation"]
-    print(f"evaluate_images: FD {fd['generated_vs_heldout']:.3f} vs floor {fd['floor_train_vs_heldout']:.3f} "
-          f"(x{fd['ratio_to_floor']:.2f}); classifier held-out accuracy "
-          f"{metrics['classifier']['heldout_accuracy']:.3f}; {cls['classes_present']}/10 digits, "
-          f"confidence {cls['mean_confidence']:.3f}; {mem['n_generated_closer_than_heldout_min']} samples "
-          f"closer to train than any held-out image -> {args.out}")
+        rng=np.random.default_rng([cfg.seed, 1]))
+    write_outputs({args.out: json_bytes(headline), args.details_out: json_bytes(details)})
+    h, fl, mem = headline, details["fd_floor"], details["memorisation"]
+    med = fl["median"]
+    x = (lambda v: f"x{v / med:.2f}") if med > 0 else (lambda v: "x?")  # a zero floor: degenerate features
+    print(f"evaluate_images: FD ratio {x(details['fd']['value'])} (FD {details['fd']['value']:.3f} / median floor "
+          f"{med:.3f}; floor band {x(fl['p05'])}-{x(fl['p95'])} over {len(fl['draws'])} draws"
+          f"{'' if details['fd_inside_floor_band'] else ', ABOVE p95'}); "
+          f"KID {h['kid']:.5f} +- {h['kid_se']:.5f} (floor p95 {h['kid_p95']:.5f}"
+          f"{'' if details['kid_inside_floor_band'] else ', ABOVE p95'}); "
+          f"{h['digits']}/10 digits, confidence {h['confidence']:.3f}; classifier held-out accuracy "
+          f"{details['classifier']['heldout_accuracy']:.3f}; {mem['n_generated_closer_than_heldout_min']} samples "
+          f"closer to train than any held-out image -> {args.out}, {args.details_out}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""Stage plot: the eight figures of the GMM study (DESIGN.md section 6) into <out>/.
+"""Stage plot: the nine figures of the GMM study (DESIGN.md section 6) into <out>/.
 
 Reads the mixture and training draws, the forward process (params `diffusion`), the loss
-histories and floors, the sampler draws and trajectories, and the distribution metrics.
+histories and floors, the sampler draws and trajectories, the distribution metrics and the
+per-timestep excess errors of the saved models.
 Params: `diffusion`, `plot`.
 """
 from __future__ import annotations
@@ -11,14 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import pandas as pd
 import torch
 
 from ddpm_lab import plots
 from ddpm_lab.cli import run_stage
 from ddpm_lab.config import DataError, DiffusionConfig, from_section, require
-from ddpm_lab.io import load_params, read_array, read_json, write_outputs
-from stages.common import load_mixture
+from ddpm_lab.io import load_params, read_array, read_csv, read_json, write_outputs
+from stages.common import load_mixture, read_eps_error
 
 MODELS = ("eq12", "eq3")
 
@@ -43,18 +43,6 @@ class PlotConfig:
                 "timesteps in [0, T]")
         require(20 <= self.dpi <= 600, "dpi", self.dpi, "an integer in [20, 600]")
         require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
-
-
-def read_history(path) -> pd.DataFrame:
-    try:
-        hist = pd.read_csv(path)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file: run the training stage (dvc repro)") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: not a readable CSV ({e})") from None
-    if list(hist.columns) != ["step", "loss"] or hist.empty:
-        raise DataError(f"{path}: columns {list(hist.columns)}: expected step,loss with at least one row")
-    return hist
 
 
 def main(argv=None) -> None:
@@ -86,11 +74,15 @@ def main(argv=None) -> None:
         x0s = read_array(npz, ndim=3, key="x0")
         t, path = read_array(npz, ndim=1, key="t"), read_array(npz, ndim=3, key="path")
         figs[f"reverse_sampling_{name}"] = plots.reverse_sampling(name, mixture, t, path, x0s[0], cfg.bins)
-        dist = read_json(args.metrics / f"dist_{name}.json")
-        figs[f"dist_comp_{name}"] = plots.dist_comp(name, mixture, x0s[0], oracle_x0, dist, cfg.bins)
-        train_metrics = read_json(args.metrics / f"train_{name}.json")
-        figs[f"{name}_loss_curve"] = plots.loss_curve(name, read_history(args.metrics / f"loss_{name}.csv"),
-                                                      train_metrics["loss_floor"], train_metrics["units"], cfg.smooth)
+        headline = read_json(args.metrics / f"dist_{name}.json")
+        details = read_json(args.metrics / "details" / f"dist_{name}.json")
+        figs[f"dist_comp_{name}"] = plots.dist_comp(name, mixture, x0s[0], oracle_x0, headline, details, cfg.bins)
+        fit = read_json(args.metrics / "details" / f"train_{name}.json")
+        figs[f"{name}_loss_curve"] = plots.loss_curve(name, read_csv(args.metrics / f"loss_{name}.csv", ["step", "loss"]),
+                                                      fit["loss_floor"], fit["units"], cfg.smooth,
+                                                      expected=fit["saved_model_expected_loss"])
+    figs["eps_error_by_t"] = plots.eps_error_by_t(
+        {name: read_eps_error(args.metrics / "details" / f"eps_error_{name}.csv", dcfg.T) for name in MODELS})
     saver = lambda fig: lambda path: fig.savefig(path, dpi=cfg.dpi, format="png")  # noqa: E731
     write_outputs({args.out / f"{key}.png": saver(fig) for key, fig in figs.items()})
     for fig in figs.values():

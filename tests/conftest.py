@@ -91,6 +91,6 @@ TINY_GMM = {
     "train_eq12": dict(steps=3, batch_size=16, log_every=1, warmup=1),
     "train_eq3": dict(steps=2, batch_size=2, log_every=1, warmup=1),
     "sample": dict(n=50, seeds=[0, 1], n_trajectories=3, trajectory_every=5),
-    "compare_dist": dict(floor_draws=2),
+    "compare_dist": dict(floor_draws=20, directions=8),
     "plot": dict(forward_times=[0, 10, 20], n_forward_paths=30, dpi=30, bins=10),
 }

@@ -1,13 +1,25 @@
-"""Image metrics against known answers: Frechet distances in closed form, the classifier,
-histograms, nearest-neighbour distances."""
+"""Image metrics against known answers: Frechet distances and KID in closed form, the
+classifier, histograms, nearest-neighbour distances, the floors and bands, and the stage."""
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
+from ddpm_lab.config import ConfigError, from_section
 from ddpm_lab.image_data import ImageDataConfig, load_split
-from ddpm_lab.image_metrics import (ClassifierConfig, FeatureClassifier, class_summary, evaluate_samples,
-                                    frechet_distance, frechet_distance_gaussians, memorisation, nearest_distances)
+from ddpm_lab.image_metrics import (HEADLINE_KEYS, ClassifierConfig, EvalConfig, FeatureClassifier, _kid_from_kernels,
+                                    band, class_summary, evaluate_samples, frechet_distance,
+                                    frechet_distance_gaussians, kid, memorisation, nearest_distances,
+                                    polynomial_kernel)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_identical_sets_have_distance_zero():
@@ -85,18 +97,167 @@ def test_classifier_is_accurate_and_deterministic(digits):
     assert a.features(digits.x_heldout).shape == (360, 64)
 
 
-def test_evaluate_real_heldout_as_generated_sits_at_floor(digits):
+# -- KID -------------------------------------------------------------------------------------
+def test_kid_closed_form_two_vs_two():
+    # d = 2, k(a, b) = (a.b / 2 + 1)^3. x1.x2 = 0 -> k = 1; y1.y2 = 2 -> k = 8;
+    # cross: x1.y1 = 1 -> 1.5^3, x1.y2 = 2 -> 8, x2.y1 = 1 -> 1.5^3, x2.y2 = 0 -> 1.
+    # Within sums over i != j: (1 + 1) / (2 * 1) = 1 and (8 + 8) / 2 = 8; cross: all four pairs / 4.
+    x, y = np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[1.0, 1.0], [2.0, 0.0]])
+    cross = (1.5 ** 3 + 8 + 1.5 ** 3 + 1) / 4  # = 3.9375
+    want = 1 + 8 - 2 * cross  # = 1.125
+    assert kid(x, y) == pytest.approx(want, rel=1e-12)
+    assert want == pytest.approx(1.125)
+
+
+def test_kid_is_unbiased_for_identical_distributions():
+    """Mean over 400 seeded pairs of draws of one distribution: within 4 standard errors of 0.
+    The biased V-statistic (diagonal terms kept) on the same draws is not: the test has power."""
+    rng = np.random.default_rng(3)
+    u, v = [], []
+    for _ in range(400):
+        a, b = rng.normal(size=(30, 4)), rng.normal(size=(30, 4))
+        u.append(kid(a, b))
+        v.append(polynomial_kernel(a, a).mean() + polynomial_kernel(b, b).mean() - 2 * polynomial_kernel(a, b).mean())
+    u, v = np.array(u), np.array(v)
+    assert abs(u.mean()) < 4 * u.std(ddof=1) / np.sqrt(len(u))
+    assert v.mean() > 4 * v.std(ddof=1) / np.sqrt(len(v))
+    assert u.min() < 0 < u.max()  # single values of an unbiased estimate of 0 take both signs
+
+
+def test_kid_positive_for_shifted_set_and_symmetric():
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(200, 8)), rng.normal(size=(150, 8))
+    same, shifted = kid(a, b), kid(a, b + 1.0)
+    assert shifted > 0.1 and shifted > 20 * abs(same)
+    assert kid(b + 1.0, a) == pytest.approx(shifted, rel=1e-12)  # symmetric, also for unequal sizes
+    assert kid(b, a) == pytest.approx(same, rel=1e-10, abs=1e-14)
+    with pytest.raises(ValueError, match=r"expected \(N, D\) with equal D"):
+        kid(a, b[:, :4])
+
+
+def test_kid_bootstrap_weights_match_brute_force():
+    """A bootstrap replicate with counts w is the U-statistic over the resampled draws, leaving out
+    pairs of draws that are copies of one point (checked pair by pair); w = 1 gives kid itself."""
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(7, 3)), rng.normal(size=(6, 3)) + 0.5
+    kxx, kyy, kxy = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
+    assert _kid_from_kernels(kxx, kyy, kxy, np.ones(7), np.ones(6)) == pytest.approx(kid(x, y), rel=1e-12)
+    i, j = rng.integers(7, size=7), rng.integers(6, size=6)
+
+    def within(k, idx):
+        pairs = [(a, b) for a in idx for b in idx if a != b]  # distinct original points
+        return np.mean([k[a, b] for a, b in pairs])
+
+    want = within(kxx, i) + within(kyy, j) - 2 * np.mean([kxy[a, b] for a in i for b in j])
+    got = _kid_from_kernels(kxx, kyy, kxy, np.bincount(i, minlength=7).astype(float),
+                            np.bincount(j, minlength=6).astype(float))
+    assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_band():
+    b = band([5.0, 1.0, 3.0, 2.0, 4.0])
+    assert b["draws"] == [5.0, 1.0, 3.0, 2.0, 4.0] and b["median"] == 3.0
+    assert b["p05"] == pytest.approx(1.2) and b["p95"] == pytest.approx(4.8)  # linear interpolation
+
+
+# -- config ----------------------------------------------------------------------------------
+EVAL = {"hidden": [64], "alpha": 0.001, "max_iter": 200, "seed": 0, "floor_draws": 20, "bootstrap": 200}
+
+
+def test_eval_config_from_params_yaml_and_classifier_part():
+    cfg = from_section(EvalConfig, yaml.safe_load((ROOT / "params.yaml").read_text()), "images_eval")
+    assert cfg.floor_draws >= 10 and cfg.bootstrap >= 100
+    assert cfg.classifier == ClassifierConfig(hidden=list(cfg.hidden), alpha=cfg.alpha, max_iter=cfg.max_iter,
+                                              seed=cfg.seed)
+
+
+@pytest.mark.parametrize("raw,match", [
+    ({"floor_draws": 1}, r"^params\.yaml: images_eval\.floor_draws = 1: expected an integer >= 2 \(>= 10 advised\)$"),
+    ({"bootstrap": 0}, r"^params\.yaml: images_eval\.bootstrap = 0: expected an integer >= 2"),
+    ({"hidden": [0]}, r"^params\.yaml: images_eval\.hidden = \[0\]: expected a non-empty list of integers >= 1$"),
+    ({"floor_draws": 2.5}, r"^params\.yaml: images_eval\.floor_draws = 2\.5: expected an integer$"),
+])
+def test_bad_eval_config_is_one_line(raw, match):
+    with pytest.raises(ConfigError, match=match):
+        from_section(EvalConfig, {"images_eval": {**EVAL, **raw}}, "images_eval")
+
+
+# -- the whole evaluation ----------------------------------------------------------------------
+SMALL_EVAL = EvalConfig(hidden=[64], max_iter=200, seed=0, floor_draws=12, bootstrap=40)
+
+
+@pytest.fixture(scope="module")
+def fake_eval(digits):
+    """Real training images as 'generated': (headline, details)."""
+    return evaluate_samples(digits.x_train[-360:], digits.x_train, digits.y_train, digits.x_heldout,
+                            digits.y_heldout, SMALL_EVAL, rng=np.random.default_rng(0))
+
+
+def test_evaluate_real_heldout_as_generated_sits_at_floor(digits, fake_eval):
     """Feeding real training images as 'generated' reproduces the floor's kind of number: the
     ratio is near 1, all digits appear, and the 'samples' are exact training copies (distance 0)."""
-    cfg = ClassifierConfig(hidden=[64], max_iter=200, seed=0)
-    fake = digits.x_train[-360:]
-    m = evaluate_samples(fake, digits.x_train, digits.y_train, digits.x_heldout, digits.y_heldout, cfg,
-                         rng=np.random.default_rng(0))
-    assert 0.5 < m["frechet"]["ratio_to_floor"] < 2.0
-    assert m["classes"]["generated"]["classes_present"] == 10
-    assert m["memorisation"]["generated_nn_min"] == 0.0
-    assert m["memorisation"]["n_generated_closer_than_heldout_min"] == 360
+    h, d = fake_eval
+    assert set(h) == set(HEADLINE_KEYS)
+    assert 0.5 < h["fd_ratio"] < 2.0
+    assert h["digits"] == 10 and d["classes"]["generated"]["classes_present"] == 10
+    assert h["kid"] < h["kid_p95"] + 3 * h["kid_se"]
+    assert d["memorisation"]["generated_nn_min"] == 0.0
+    assert d["memorisation"]["n_generated_closer_than_heldout_min"] == 360
     noise = np.random.default_rng(1).uniform(-1, 1, size=(360, 1, 8, 8)).astype(np.float32)
-    m_noise = evaluate_samples(noise, digits.x_train, digits.y_train, digits.x_heldout, digits.y_heldout, cfg,
-                               rng=np.random.default_rng(0))
-    assert m_noise["frechet"]["ratio_to_floor"] > 5.0  # noise is far from digits in feature space
+    h_noise, d_noise = evaluate_samples(noise, digits.x_train, digits.y_train, digits.x_heldout, digits.y_heldout,
+                                        SMALL_EVAL, rng=np.random.default_rng(0))
+    assert h_noise["fd_ratio"] > 5.0 > h_noise["fd_p95"]  # noise is far from digits in feature space
+    assert h_noise["kid"] > h_noise["kid_p95"] + 10 * h_noise["kid_se"]
+    assert not d_noise["fd_inside_floor_band"] and not d_noise["kid_inside_floor_band"]
+    assert d_noise["fd_floor"] == d["fd_floor"]  # the floors do not depend on the generated images
+
+
+def test_floor_band_and_bootstrap_band(fake_eval):
+    h, d = fake_eval
+    for name in ("fd_floor", "kid_floor"):
+        fl = d[name]
+        assert len(fl["draws"]) == SMALL_EVAL.floor_draws
+        assert len(set(fl["draws"])) == SMALL_EVAL.floor_draws  # independent draws, not one draw repeated
+        assert min(fl["draws"]) <= fl["p05"] <= fl["median"] <= fl["p95"] <= max(fl["draws"])
+        assert fl["median"] == pytest.approx(np.median(fl["draws"]), rel=1e-12)
+    assert d["fd_floor"]["median"] > 0
+    assert h["fd_ratio"] == pytest.approx(d["fd"]["value"] / d["fd_floor"]["median"], rel=1e-12)
+    assert h["fd_p95"] == pytest.approx(d["fd_floor"]["p95"] / d["fd_floor"]["median"], rel=1e-12)
+    assert h["kid_p95"] == d["kid_floor"]["p95"] and h["kid"] == d["kid"]["value"] and h["kid_se"] == d["kid"]["se"]
+    assert d["fd_inside_floor_band"] == (h["fd_ratio"] <= h["fd_p95"])
+    assert d["fd"]["bootstrap_p05"] <= d["fd"]["bootstrap_p95"] and d["kid"]["bootstrap_p05"] <= d["kid"]["value"]
+    assert d["kid"]["value"] <= d["kid"]["bootstrap_p95"] and h["kid_se"] > 0
+    assert abs(d["kid"]["bootstrap_mean"] - d["kid"]["value"]) < h["kid_se"]  # copies left out: no upward shift
+    assert d["config"] == {"hidden": [64], "alpha": 0.001, "max_iter": 200, "seed": 0, "floor_draws": 12,
+                           "bootstrap": 40}
+
+
+def test_stage_writes_headline_and_details(tmp_path, digits):
+    """`python -m stages.evaluate_images` on a small split writes both files; the headline holds
+    exactly the seven headline keys; a second run (in process) gives the same bytes."""
+    np.savez(tmp_path / "split.npz", x_train=digits.x_train[:300], y_train=digits.y_train[:300],
+             x_heldout=digits.x_heldout[:60], y_heldout=digits.y_heldout[:60])
+    np.savez(tmp_path / "samples.npz", images=digits.x_train[-50:])
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(
+        {"images_eval": {**EVAL, "hidden": [16], "max_iter": 30, "floor_draws": 10, "bootstrap": 20}}))
+    args = ["--params", str(tmp_path / "params.yaml"), "--data", str(tmp_path / "split.npz"),
+            "--samples", str(tmp_path / "samples.npz")]
+    proc = subprocess.run([sys.executable, "-m", "stages.evaluate_images", *args, "--out", str(tmp_path / "m/images.json"),
+                           "--details-out", str(tmp_path / "m/details/images.json")], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "FD ratio x" in proc.stdout and "over 10 draws" in proc.stdout and "KID " in proc.stdout
+    headline = json.loads((tmp_path / "m/images.json").read_text())
+    details = json.loads((tmp_path / "m/details/images.json").read_text())
+    assert sorted(headline) == sorted(HEADLINE_KEYS) == sorted(
+        ["fd_ratio", "fd_p95", "kid", "kid_se", "kid_p95", "digits", "confidence"])
+    assert details["n_compared"] == 50 and len(details["fd_floor"]["draws"]) == 10
+    assert {"fd", "fd_floor", "kid", "kid_floor", "fd_inside_floor_band", "kid_inside_floor_band", "classifier",
+            "classes", "memorisation", "config"} <= set(details)
+    assert details["kid"]["value"] == headline["kid"] and details["kid"]["se"] == headline["kid_se"]
+
+    from stages.evaluate_images import main
+
+    main([*args, "--out", str(tmp_path / "again.json"), "--details-out", str(tmp_path / "again_details.json")])
+    assert (tmp_path / "again.json").read_bytes() == (tmp_path / "m/images.json").read_bytes()
+    assert (tmp_path / "again_details.json").read_bytes() == (tmp_path / "m/details/images.json").read_bytes()

@@ -14,6 +14,7 @@ import yaml
 from ddpm_lab.config import ConfigError, DataError, DiffusionConfig, from_section
 from ddpm_lab.image_ddpm import (ImageSampleConfig, ImageTrainConfig, load_resume, resume_bytes, sample_images,
                                  train_unet)
+from ddpm_lab.image_metrics import HEADLINE_KEYS
 from ddpm_lab.io import torch_bytes
 from ddpm_lab.unet import UNet, UNetConfig
 
@@ -114,7 +115,7 @@ TINY_PARAMS = {
     "images_model": TINY_MODEL,
     "images_train": {**TINY_TRAIN, "steps": 10, "batch_size": 16, "checkpoint_every": 4},
     "images_sample": {"n_samples": 100},
-    "images_eval": {"hidden": [32], "max_iter": 50},
+    "images_eval": {"hidden": [32], "max_iter": 50, "floor_draws": 10, "bootstrap": 20},
 }
 
 
@@ -128,9 +129,11 @@ def test_dvc_repro_image_branch(dvc_repo):
     for f in ("images/generated_images.png", "metrics/images.json", "metrics/images_loss.csv",
               "models/images_unet.pt", "models/images_resume.pt", "data/images/samples.npz"):
         assert (dvc_repo.path / f).is_file(), f
-    metrics = json.loads((dvc_repo.path / "metrics/images.json").read_text())
-    assert metrics["branch"] == "images" and metrics["n_generated"] == 100
-    assert metrics["frechet"]["floor_train_vs_heldout"] > 0
+    headline = json.loads((dvc_repo.path / "metrics/images.json").read_text())
+    assert sorted(headline) == sorted(HEADLINE_KEYS)
+    details = json.loads((dvc_repo.path / "metrics/details/images.json").read_text())
+    assert details["branch"] == "images" and details["n_generated"] == 100
+    assert details["fd_floor"]["median"] > 0 and len(details["fd_floor"]["draws"]) == TINY_PARAMS["images_eval"]["floor_draws"]
     assert (dvc_repo.path / "images/generated_images.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # A GMM param change reruns none of the image stages.

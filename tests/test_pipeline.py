@@ -12,7 +12,10 @@ pytestmark = pytest.mark.slow
 
 GMM_STAGES = ["generate_gmm", "train_eq12", "train_eq3", "sample", "compare_dist", "plot"]
 FIGURES = ["diffusion_process", "gmm_dist", "reverse_sampling_eq12", "reverse_sampling_eq3", "dist_comp_eq12",
-           "dist_comp_eq3", "eq12_loss_curve", "eq3_loss_curve"]
+           "dist_comp_eq3", "eq12_loss_curve", "eq3_loss_curve", "eps_error_by_t"]
+
+
+HEADLINE = ["bound_gap", "gap_err", "w1_ratio", "w1_p95", "ks_ratio", "ks_p95", "mode_err", "mode_p95"]
 
 
 def ran(proc) -> list[str]:
@@ -29,8 +32,13 @@ def test_gmm_branch_end_to_end(dvc_repo):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for name in ("eq12", "eq3", "oracle"):
         m = json.loads((dvc_repo.path / "metrics" / f"dist_{name}.json").read_text())
-        assert m["n"] == 50 and m["n_seeds"] == 2 and m["w1_ratio"] > 0
-    assert "train_eq12.json" in dvc_repo.dvc("metrics", "show").stdout
+        assert sorted(m) == sorted(HEADLINE) and m["w1_ratio"] > 0 and m["bound_gap"] >= 0
+        d = json.loads((dvc_repo.path / "metrics" / "details" / f"dist_{name}.json").read_text())
+        assert d["n_per_seed"] == 50 and d["n_seeds"] == 2
+    # Headline numbers only: the metrics table is narrow and lists no details file.
+    shown = dvc_repo.dvc("metrics", "show").stdout
+    assert "metrics/dist_eq12.json" in shown and "details" not in shown and "train_eq12" not in shown
+    assert max(map(len, shown.splitlines())) <= 200, shown
 
     # Nothing to do on a second run.
     assert ran(dvc_repo.dvc("repro", "plot")) == []

@@ -10,7 +10,7 @@ from scipy import stats
 
 from ddpm_lab.diffusion import GaussianDiffusion
 from ddpm_lab.gmm import GaussianMixture, OracleEps
-from ddpm_lab.metrics import noise_floor, w1
+from ddpm_lab.metrics import band, floor_draws, statistics
 from ddpm_lab.models import EpsMLP, MLPConfig
 from ddpm_lab.sampling import sample
 from ddpm_lab.schedule import make_betas
@@ -66,6 +66,8 @@ def test_oracle_sampler_reproduces_the_mixture():
     x0, _ = sample(d, OracleEps(MIX, d.np["alphas_cumprod"]), (10_000, 1), torch.Generator().manual_seed(0))
     x0 = x0.double().numpy()
     rng = np.random.default_rng(0)
-    floor = noise_floor(MIX, 10_000, 5, rng)["w1"]
-    assert w1(x0, MIX.sample(10_000, rng)) / floor < 1.5
+    floor = band(floor_draws(MIX, 10_000, 50, rng)["w1"])
+    # Against the exact CDF: an exact sampler lands above the floor's 95th percentile 5% of the
+    # time; a margin of 1.2 x p95 leaves room for the T = 1000 discretisation (~0.003 nats).
+    assert statistics(x0, MIX)["w1"] < 1.2 * floor["p95"]
     assert stats.kstest(x0[:, 0], lambda v: MIX.marginal_cdf(v)).pvalue > 1e-3
