@@ -126,7 +126,8 @@ def read_csv(path, columns: list[str], n_rows: int | None = None) -> pd.DataFram
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: not a readable CSV ({e})") from None
     rows_ok = len(table) >= 1 if n_rows is None else len(table) == n_rows
-    if list(table.columns) != columns or not rows_ok or not np.all(np.isfinite(table.to_numpy(dtype=float, na_value=np.nan))):
+    numeric = table.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    if list(table.columns) != columns or not rows_ok or not np.all(np.isfinite(numeric)):
         want = "at least one" if n_rows is None else str(n_rows)
         raise DataError(f"{path}: columns {list(table.columns)}, {len(table)} rows: expected {','.join(columns)} "
                         f"with {want} rows of finite numbers (rerun the stage that writes it)")

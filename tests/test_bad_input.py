@@ -194,3 +194,14 @@ def test_training_data_of_other_dimension(workdir, capsys):
     np.save("data/gmm/train.npy", np.zeros((10, 2)))
     expect_one_line_error(capsys, train, ["--objective", "eq12"],
                           r"data/gmm/train\.npy: D = 2: expected D = 1 as in data/gmm/mixture\.json")
+
+
+def test_csv_with_text_in_a_number_column_is_one_line(tmp_path):
+    # Right columns, wrong content: a DataError naming the file, not a ValueError traceback.
+    from ddpm_lab.config import DataError
+    from ddpm_lab.io import read_csv
+
+    path = tmp_path / "loss.csv"
+    path.write_text("step,loss\n1,0.5\n2,oops\n")
+    with pytest.raises(DataError, match=r"loss\.csv: columns \['step', 'loss'\], 2 rows: expected step,loss"):
+        read_csv(path, ["step", "loss"])
