@@ -17,6 +17,9 @@ import torch
 
 VARIANCES = ("beta", "beta_tilde")
 WEIGHTINGS = ("eq12", "eq14")
+# Units of each objective's value: the bound (Eq. 3 / Eq. 5) in nats; Eq. 12 is the bound less
+# its constants; Eq. 14 (L_simple) is a plain squared error.
+LOSS_UNITS = {"bound": "nats (bound)", "eq12": "nats (bound, less constants)", "eq14": "squared error per sample"}
 
 EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -86,12 +89,6 @@ class GaussianDiffusion:
         return torch.randint(1, self.T + 1, (n,), generator=generator)
 
     # -- forward process -----------------------------------------------------------------
-    def q_mean_variance(self, x0: torch.Tensor, t: torch.Tensor):
-        """Eq. 4: q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I)."""
-        mean = self._extract("sqrt_alphas_cumprod", t, x0) * x0
-        var = 1.0 - self._extract("alphas_cumprod", t, x0)
-        return mean, var.expand_as(x0)
-
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Eq. 4 reparameterised: x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps."""
         return (self._extract("sqrt_alphas_cumprod", t, x0) * x0
@@ -119,11 +116,6 @@ class GaussianDiffusion:
         return mean, self._extract("posterior_variance", t, x_t).expand_as(x_t)
 
     # -- reverse process -----------------------------------------------------------------
-    def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        """Eq. 4 solved for x_0: (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
-        return ((x_t - self._extract("sqrt_one_minus_alphas_cumprod", t, x_t) * eps)
-                / self._extract("sqrt_alphas_cumprod", t, x_t))
-
     def p_mean_variance(self, eps: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor):
         """Eq. 11: mu_theta = (x_t - beta_t / sqrt(1 - abar_t) eps_theta) / sqrt(alpha_t); var sigma_t^2."""
         mean = (x_t - self._extract("eps_coef", t, x_t) * eps) / self._extract("sqrt_alphas", t, x_t)
@@ -188,9 +180,21 @@ class GaussianDiffusion:
         eps = eps_model(x_t.to(x0.dtype), t).double()
         sq = ((noise - eps) ** 2).flatten(1).sum(1)
         kl_eps = (self._t["eq12_weights"][t] * sq).view(B, T).sum(1)
-        abar_T = self.np["alphas_cumprod"][T]
-        l_T = 0.5 * (D * (1 - abar_T) + abar_T * x0d.flatten(1).pow(2).sum(1) - D - D * math.log(1 - abar_T))
-        return (l_T + kl_eps + self.bound_constant(D)).to(x0.dtype)
+        return (self.prior_kl(x0d.flatten(1).pow(2).sum(1), D) + kl_eps + self.bound_constant(D)).to(x0.dtype)
+
+    @torch.no_grad()
+    def nll_bound_rows(self, eps_model: EpsModel, x0: torch.Tensor, batch: int, seed: int) -> np.ndarray:
+        """nll_bound for every row of x0 (N, ...), `batch` rows (each T network evaluations) per call,
+        from a generator seeded with `seed`: two models evaluated with the same seed see the same
+        (x_t, eps) draws, so their per-row difference is paired. Returns (N,) float64."""
+        g = torch.Generator().manual_seed(seed)
+        return torch.cat([self.nll_bound(eps_model, xb, g) for xb in x0.split(batch)]).double().numpy()
+
+    def prior_kl(self, x0_sq_norm, D: int):
+        """L_T = KL(q(x_T | x_0) || N(0, I)) = D/2 ((1 - abar_T) - 1 - log(1 - abar_T)) + abar_T ||x_0||^2 / 2,
+        for ||x_0||^2 given (a tensor per row, or its expectation E||x_0||^2)."""
+        abar_T = self.np["alphas_cumprod"][self.T]
+        return 0.5 * (D * (1 - abar_T) + abar_T * x0_sq_norm - D - D * math.log(1 - abar_T))
 
     def bound_constant(self, D: int) -> float:
         """The parts of the Eq. 5 bound that depend on neither the data nor the model:
@@ -202,9 +206,7 @@ class GaussianDiffusion:
         """E over x_0 of the Eq. 5 bound, for a model whose E||eps - eps_theta(x_t, t)||^2 is
         eps_mse[t-1] (T,). With eps_mse = the mixture's eps_mmse this is the oracle's bound,
         the floor of the Eq. 3 objective, in nats; E||x_0||^2 enters only through L_T."""
-        abar_T = self.np["alphas_cumprod"][self.T]
-        l_T = 0.5 * (D * (1 - abar_T) + abar_T * x0_second_moment - D - D * math.log(1 - abar_T))
-        return float(l_T + self.bound_constant(D) + self.mse_weights("bound") @ eps_mse)
+        return float(self.prior_kl(x0_second_moment, D) + self.bound_constant(D) + self.mse_weights("bound") @ eps_mse)
 
     def mse_weights(self, objective: str) -> np.ndarray:
         """(T,) weights c_t such that E[objective] = const + sum_t c_t E||eps - eps_theta(x_t, t)||^2:
@@ -215,6 +217,14 @@ class GaussianDiffusion:
         if objective == "eq14":
             return np.full(self.T, 1.0 / self.T)
         raise ValueError(f"unknown objective {objective!r}: expected one of {', '.join(WEIGHTINGS)}, bound")
+
+    def expected_loss(self, objective: str, eps_mse: np.ndarray, x0_second_moment: float, D: int) -> float:
+        """E[objective] for a model with per-t mean squared noise error eps_mse (T,): "eq12" / "eq14"
+        (the noise loss, loss_eq12_floor) or "bound" (Eq. 3 and Eq. 5, expected_bound). With the
+        mixture's mmse this is the objective's floor."""
+        if objective == "bound":
+            return self.expected_bound(eps_mse, x0_second_moment, D)
+        return self.loss_eq12_floor(eps_mse, objective)
 
     def loss_eq12_floor(self, eps_mse: np.ndarray, weighting: str) -> float:
         """E[loss_eq12] for a model with per-t error eps_mse (T,): with the mixture's eps_mmse,

@@ -14,6 +14,15 @@ import numpy as np
 import torch
 from scipy import integrate, special, stats
 
+from ddpm_lab.config import WEIGHT_SUM_TOL  # the one tolerance of the weights, shared with GMMConfig
+
+# Numerical settings of the exact computations (named here, documented where used).
+SPAN_STDS = 12  # integration ranges reach this many standard deviations beyond every mean
+GRID_POINTS_PER_STD = 16  # trapezoid grid: points per min(s_k, 1), the narrowest scale of any q(x_t)
+GRID_MAX_POINTS = 8001  # cap on the trapezoid grid (odd: every second point is the coarse grid)
+MC_DRAWS_PER_T = 4000  # D > 1: Monte-Carlo draws of x_t per timestep
+ENTROPY_MC_DRAWS = 400_000  # D > 1: Monte-Carlo draws for the entropy
+
 
 @dataclass(frozen=True)
 class GaussianMixture:
@@ -31,8 +40,10 @@ class GaussianMixture:
             m, s = m.T, s.T
         if w.ndim != 1 or m.shape != (w.size, m.shape[1]) or s.shape != m.shape:
             raise ValueError(f"mixture shapes disagree: weights {w.shape}, means {m.shape}, stds {s.shape}")
-        if np.any(w < 0) or abs(w.sum() - 1.0) > 1e-9:
-            raise ValueError(f"weights must be non-negative and sum to 1, got {w.tolist()}")
+        if np.any(w < 0) or abs(w.sum() - 1.0) > WEIGHT_SUM_TOL:
+            raise ValueError(f"weights must be non-negative and sum to 1 (within {WEIGHT_SUM_TOL:g}), got {w.tolist()}")
+        if w.sum() != 1.0:
+            w = w / w.sum()  # renormalised within the tolerance: sampling and log w_k need a sum of 1
         if np.any(s <= 0):
             raise ValueError(f"stds must be positive, got {s.tolist()}")
         object.__setattr__(self, "weights", w)
@@ -62,25 +73,26 @@ class GaussianMixture:
         lp = -0.5 * (z**2 + math.log(2 * math.pi)) - np.log(self.stds)[None]
         return np.log(self.weights)[None] + lp.sum(-1)
 
+    def assign(self, x: np.ndarray) -> np.ndarray:
+        """The most probable component of each row of x: (n, D), argmax_k [log w_k + log N_k(x)]
+        (a weightless component never wins). Returns (n,) int."""
+        with np.errstate(divide="ignore"):  # log 0 = -inf
+            return self.component_log_prob(x).argmax(1)
+
     def log_prob(self, x: np.ndarray) -> np.ndarray:
         """log p(x) for x: (n, D). Returns (n,)."""
         return special.logsumexp(self.component_log_prob(x), axis=1)
-
-    def responsibilities(self, x: np.ndarray) -> np.ndarray:
-        """p(k | x) for x: (n, D). Returns (n, K)."""
-        lp = self.component_log_prob(x)
-        return np.exp(lp - special.logsumexp(lp, axis=1, keepdims=True))
 
     def marginal_cdf(self, x: np.ndarray, dim: int = 0) -> np.ndarray:
         """CDF of the marginal of coordinate `dim`, at points x: (n,). Returns (n,)."""
         return stats.norm.cdf((np.asarray(x)[:, None] - self.means[:, dim]) / self.stds[:, dim]) @ self.weights
 
-    def entropy(self, rng: np.random.Generator | None = None, n_mc: int = 400_000) -> float:
+    def entropy(self, rng: np.random.Generator | None = None, n_mc: int = ENTROPY_MC_DRAWS) -> float:
         """Differential entropy H = E[-log p(x_0)] in nats: adaptive quadrature in 1-D,
         a Monte-Carlo mean over n_mc draws of rng for D > 1."""
         if self.dim == 1:
-            lo = float(np.min(self.means - 12 * self.stds))
-            hi = float(np.max(self.means + 12 * self.stds))
+            lo = float(np.min(self.means - SPAN_STDS * self.stds))
+            hi = float(np.max(self.means + SPAN_STDS * self.stds))
             pts = sorted(self.means[:, 0].tolist())
 
             def f(x):
@@ -131,7 +143,7 @@ class GaussianMixture:
         """E||x_0||^2 = sum_k w_k (||m_k||^2 + ||s_k||^2)."""
         return float(self.weights @ (self.means**2 + self.stds**2).sum(1))
 
-    def quadrature_grid(self, max_points: int = 8001) -> torch.Tensor:
+    def quadrature_grid(self, max_points: int = GRID_MAX_POINTS) -> torch.Tensor:
         """1-D only: equally spaced points for the trapezoid rule over any q(x_t), t = 0..T.
 
         Each component of q(x_t) is a Gaussian of std sqrt(abar s_k^2 + 1 - abar) >= min(s_k, 1),
@@ -139,13 +151,13 @@ class GaussianMixture:
         once the spacing is below their scale; the grid spans 12 stds beyond every mean and uses
         a spacing of min(s_k, 1) / 16 (at most max_points points, an odd number so that every
         second point is a grid of twice the spacing: the error estimate below). Returns (G,) float64."""
-        half = float(np.max(np.abs(self.means)) + 12 * max(1.0, float(np.max(self.stds))))
-        h = min(1.0, float(np.min(self.stds))) / 16
+        half = float(np.max(np.abs(self.means)) + SPAN_STDS * max(1.0, float(np.max(self.stds))))
+        h = min(1.0, float(np.min(self.stds))) / GRID_POINTS_PER_STD
         n = int(min(max_points, 2 * math.ceil(half / h) + 1))
         return torch.linspace(-half, half, n | 1, dtype=torch.float64)
 
     def marginal_expectation(self, fn, alpha_bars: np.ndarray, rng: np.random.Generator | None = None,
-                             n_mc: int = 4000, chunk_rows: int = 1 << 17) -> tuple[np.ndarray, np.ndarray]:
+                             n_mc: int = MC_DRAWS_PER_T, chunk_rows: int = 1 << 17) -> tuple[np.ndarray, np.ndarray]:
         """E_{q(x_t)}[fn(x_t, i)] for every alpha_bars[i] = abar_t (T,), with its error.
 
         fn(x_t: (B, D) float64, i: (B,) long) -> (B,) float64, evaluated in chunks of about
@@ -186,7 +198,7 @@ class GaussianMixture:
         return values, errors
 
     def eps_mmse(self, alpha_bars: np.ndarray, rng: np.random.Generator | None = None,
-                 n_mc: int = 4000) -> tuple[np.ndarray, np.ndarray]:
+                 n_mc: int = MC_DRAWS_PER_T) -> tuple[np.ndarray, np.ndarray]:
         """The least mean squared error of any noise predictor, per timestep:
         mmse_t = E||eps - eps*(x_t)||^2 = D - E||eps*(x_t)||^2 for x_t ~ q(x_t), given abar_t (T,)
         (quadrature in 1-D, Monte Carlo for D > 1: see marginal_expectation).
@@ -198,7 +210,7 @@ class GaussianMixture:
 
     @torch.no_grad()
     def eps_error(self, eps_model, alpha_bars: np.ndarray, rng: np.random.Generator | None = None,
-                  n_mc: int = 4000) -> tuple[np.ndarray, np.ndarray]:
+                  n_mc: int = MC_DRAWS_PER_T) -> tuple[np.ndarray, np.ndarray]:
         """e_t = E_{q(x_t)} ||eps_theta(x_t, t) - eps*(x_t, t)||^2 for t = 1..T, alpha_bars = abar_1..abar_T
         (T,). Since eps* = E[eps | x_t], a model's mean squared noise error is mmse_t + e_t, so e_t is
         exactly what the model adds at step t to the Eq. 12 loss and (weighted) to the bound.
@@ -210,17 +222,6 @@ class GaussianMixture:
             return (eps - self.eps_star(x, ab[i])).pow(2).sum(1)
 
         return self.marginal_expectation(sq_err, alpha_bars, rng, n_mc)
-
-
-def weighted_sum(weights: np.ndarray, values: np.ndarray, errors: np.ndarray, monte_carlo: bool) -> tuple[float, float]:
-    """sum_t c_t v_t and its error, for per-t values with errors from marginal_expectation: quadrature
-    errors are bounds and add up (sum_t |c_t| err_t); Monte-Carlo standard errors of independent
-    draws add in quadrature (sqrt(sum_t c_t^2 err_t^2))."""
-    weights = np.asarray(weights, dtype=np.float64)
-    total = float(weights @ values)
-    if monte_carlo:
-        return total, float(np.sqrt(np.sum((weights * errors) ** 2)))
-    return total, float(np.abs(weights) @ errors)
 
 
 class OracleEps:

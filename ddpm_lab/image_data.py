@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 import zlib
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable, Optional
 
 import numpy as np
@@ -25,6 +25,10 @@ import numpy as np
 from ddpm_lab.config import DataError, require
 
 SOURCES = ("digits", "mnist", "fashion_mnist")
+
+# The IDX folder (images_data.path) must lie under this folder, relative to the repository
+# root: dvc.yaml lists it as a dependency of prepare_images, so a changed file reruns it.
+RAW_DIR = "data/raw"
 
 # IDX type code -> big-endian numpy dtype
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -60,10 +64,11 @@ DEFAULT_MIRRORS = {
 @dataclass(frozen=True)
 class ImageDataConfig:
     """Section `images_data`. source: digits (scikit-learn's 1,797 8x8 digits, embedded) |
-    mnist | fashion_mnist (IDX files in `path`); path: folder of the IDX files (null for
-    digits); download: fetch missing IDX files from `mirror` (null: the default mirror) and
-    verify their MD5; n_heldout: held-out images (digits: taken from the 1,797; IDX: from the
-    t10k files); max_train: keep at most this many training images (0: all); seed: of the split."""
+    mnist | fashion_mnist (IDX files in `path`); path: folder of the IDX files, relative and
+    under data/raw/ (RAW_DIR, a dependency of prepare_images; null for digits); download: fetch
+    missing IDX files from `mirror` (null: the default mirror) and verify their MD5; n_heldout:
+    held-out images (digits: taken from the 1,797; IDX: from the t10k files); max_train: keep at
+    most this many training images (0: all); seed: of the split."""
 
     source: str = "digits"
     path: Optional[str] = None
@@ -77,12 +82,20 @@ class ImageDataConfig:
         require(self.source in SOURCES, "source", self.source, f"one of {', '.join(SOURCES)}")
         if self.source != "digits":
             require(bool(self.path), "path", self.path, f"a folder for the {self.source} IDX files")
+            require(in_raw_dir(self.path), "path", self.path, f"a relative path under {RAW_DIR}/ (a dependency "
+                    f"of prepare_images in dvc.yaml), e.g. {RAW_DIR}/{self.source}")
         require(self.n_heldout >= 2, "n_heldout", self.n_heldout, "an integer >= 2")
         require(self.max_train >= 0, "max_train", self.max_train, "an integer >= 0 (0: all)")
         require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def in_raw_dir(path: str) -> bool:
+    """Whether path, relative to the repository root, lies in RAW_DIR (or is it); '..' resolved."""
+    p = PurePosixPath(os.path.normpath(path).replace(os.sep, "/"))
+    return not p.is_absolute() and p.parts[:2] == PurePosixPath(RAW_DIR).parts
 
 
 @dataclass(frozen=True)

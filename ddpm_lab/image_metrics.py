@@ -24,6 +24,7 @@ from scipy import linalg
 from threadpoolctl import threadpool_limits
 
 from ddpm_lab.config import require
+from ddpm_lab.stats import band
 
 
 def _psd_sqrt(c: np.ndarray) -> np.ndarray:
@@ -99,11 +100,9 @@ def kid(f1: np.ndarray, f2: np.ndarray) -> float:
     return _kid_from_kernels(polynomial_kernel(f1, f1), polynomial_kernel(f2, f2), polynomial_kernel(f1, f2))
 
 
-def band(values) -> dict:
-    """Every value, their median and their 5th and 95th percentiles (linear interpolation)."""
-    v = np.asarray(values, dtype=np.float64)
-    p05, med, p95 = np.percentile(v, [5, 50, 95])
-    return {"draws": [float(x) for x in v], "median": float(med), "p05": float(p05), "p95": float(p95)}
+def _draws_band(values) -> dict:
+    """Every value, beside their median and 5-95% band (ddpm_lab.stats.band)."""
+    return {"draws": [float(x) for x in values], **band(values)}
 
 
 @dataclass(frozen=True)
@@ -272,7 +271,7 @@ def _evaluate(generated, x_train, y_train, x_heldout, y_heldout, cfg, rng, n_cla
         f_tr = f_train[floor_rng.choice(len(x_train), size=n, replace=False)]
         fd_floor.append(frechet_distance(f_tr, f_ho))
         kid_floor.append(_kid_from_kernels(polynomial_kernel(f_tr, f_tr), k_ho, polynomial_kernel(f_tr, f_ho)))
-    fd_band, kid_band = band(fd_floor), band(kid_floor)
+    fd_band, kid_band = _draws_band(fd_floor), _draws_band(kid_floor)
     fd_p05_b, fd_p95_b = np.percentile(fd_boot, [5, 95])
     kid_p05_b, kid_p95_b = np.percentile(kid_boot, [5, 95])
     kid_se = float(np.std(kid_boot, ddof=1))

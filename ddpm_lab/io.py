@@ -139,15 +139,23 @@ def save_checkpoint_bytes(state_dict: dict, config: dict) -> bytes:
     return torch_bytes({"config": config, "state_dict": state_dict})
 
 
+def load_torch(source, name, expected: str):
+    """torch.load(weights_only=True) of a file path or of raw bytes, or a one-line DataError naming
+    `name` (with torch's own first line of explanation) and what was `expected` instead."""
+    try:
+        return torch.load(io.BytesIO(source) if isinstance(source, bytes) else source, map_location="cpu",
+                          weights_only=True)
+    except FileNotFoundError:
+        raise DataError(f"{name}: no such file: run the stage that writes it (dvc repro)") from None
+    except Exception as e:  # torch raises many types for a corrupt file; all mean the same here
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+        raise DataError(f"{name}: not a readable checkpoint ({type(e).__name__}{': ' + first if first else ''}): "
+                        f"expected {expected}") from None
+
+
 def load_checkpoint(path) -> tuple[dict, dict]:
     """(config, state_dict) of a checkpoint written by save_checkpoint_bytes, or DataError."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file: run the training stage that writes it (dvc repro)") from None
-    except Exception as e:  # torch raises many types for a corrupt file; all mean the same here
-        raise DataError(f"{path}: not a readable checkpoint ({type(e).__name__}): expected a file "
-                        f"written by the training stage") from None
+    ckpt = load_torch(path, path, "a file written by the training stage")
     if not isinstance(ckpt, dict) or not {"config", "state_dict"} <= set(ckpt):
         raise DataError(f"{path}: checkpoint lacks 'config' / 'state_dict': expected a file written by the training stage")
     return ckpt["config"], ckpt["state_dict"]

@@ -64,6 +64,7 @@ import numpy as np
 from scipy import special, stats
 
 from ddpm_lab.gmm import GaussianMixture
+from ddpm_lab.stats import band
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _BISECT_ITERS = 64  # halves any interval below float resolution (2^-64 of its width)
@@ -248,13 +249,6 @@ def floor_draws(mixture: GaussianMixture, n: int, draws: int, rng: np.random.Gen
     return {name: np.array([r[name] for r in rows]) for name in rows[0]}
 
 
-def band(values: np.ndarray) -> dict[str, float]:
-    """{"median", "p05", "p95"} of values: (m,) (np.percentile, linear interpolation)."""
-    v = _finite_array(values, "values", 1)
-    p05, med, p95 = np.percentile(v, [5, 50, 95])
-    return {"median": float(med), "p05": float(p05), "p95": float(p95)}
-
-
 def _stable_mass(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Phi(hi) - Phi(lo) elementwise, through the upper tail where lo > 0 (no cancellation)."""
     return np.where(lo > 0, special.ndtr(-lo) - special.ndtr(-hi), special.ndtr(hi) - special.ndtr(lo))
@@ -309,8 +303,7 @@ def assigned_weights(mixture: GaussianMixture, rng: np.random.Generator | None =
         else:
             pad = np.maximum(1.0, np.abs(r[[0, -1]]))
             probe = np.concatenate([[r[0] - pad[0]], 0.5 * (r[:-1] + r[1:]), [r[-1] + pad[1]]])
-        with np.errstate(divide="ignore"):  # log 0 = -inf: a weightless component never wins
-            winner = mixture.component_log_prob(probe[:, None]).argmax(1)  # (R + 1,)
+        winner = mixture.assign(probe[:, None])  # (R + 1,)
         mass = _stable_mass((edges[:-1, None] - m) / s, (edges[1:, None] - m) / s) @ w  # (R + 1,)
         return np.bincount(winner, weights=mass, minlength=kk), np.zeros(kk)
     if rng is None:
@@ -326,9 +319,7 @@ def assigned_weights(mixture: GaussianMixture, rng: np.random.Generator | None =
 
 def _assigned_counts(mixture: GaussianMixture, x: np.ndarray) -> np.ndarray:
     """How many rows of x: (n, D) the rule assigns to each component. Returns (K,) float."""
-    with np.errstate(divide="ignore"):  # log 0 = -inf: a weightless component never wins
-        k = mixture.component_log_prob(x).argmax(1)
-    return np.bincount(k, minlength=mixture.n_components).astype(np.float64)
+    return np.bincount(mixture.assign(x), minlength=mixture.n_components).astype(np.float64)
 
 
 def mode_weights(mixture: GaussianMixture, x: np.ndarray) -> np.ndarray:

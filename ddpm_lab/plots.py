@@ -4,16 +4,14 @@ All figures show the first coordinate when D > 1 (the exact marginal density is 
 """
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt  # the stage chooses the backend (Agg) at its entry
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from ddpm_lab.gmm import GaussianMixture  # noqa: E402
+from ddpm_lab.gmm import GaussianMixture
 
 TRUE = "black"
+SMALL_PANEL_MAX_BINS = 40  # the forward-process panels are narrow: at most this many histogram bins
 COLORS = {"eq12": "tab:blue", "eq3": "tab:orange", "oracle": "tab:green"}
 NAMES = {"eq12": "Eq. 12 model", "eq3": "Eq. 3 model", "oracle": "oracle eps*"}
 
@@ -65,7 +63,7 @@ def diffusion_process(mixture: GaussianMixture, alphas_cumprod: np.ndarray, path
         a = fig.add_subplot(gs[1, i])
         marg = mixture.marginal(float(alphas_cumprod[t]))
         grid = np.linspace(min(_grid(marg)[0], -4), max(_grid(marg)[-1], 4), 400)
-        a.hist(paths[:, t, 0], bins=min(bins, 40), density=True, color="tab:blue", alpha=0.35,
+        a.hist(paths[:, t, 0], bins=min(bins, SMALL_PANEL_MAX_BINS), density=True, color="tab:blue", alpha=0.35,
                label=f"x_t of all {paths.shape[0]:,} paths")
         a.plot(grid, _marginal_density(marg, grid), color=TRUE, lw=1.5, label="exact q(x_t)")
         a.set(title=f"t = {t}  (ᾱ_t = {alphas_cumprod[t]:.3g})", xlabel="x_t")
@@ -81,7 +79,7 @@ def reverse_sampling(name: str, mixture: GaussianMixture, t: np.ndarray, path: n
     """Algorithm 2 from x_T to x_0: kept trajectories over t, coloured by the component each
     ends in, and the histogram of all final draws against the exact density."""
     fig, (ax, side) = plt.subplots(1, 2, figsize=(11, 4.8), gridspec_kw={"width_ratios": [3, 1]}, sharey=True)
-    end = mixture.component_log_prob(path[-1]).argmax(1)
+    end = mixture.assign(path[-1])
     cmap = plt.get_cmap("tab10")
     for j in range(path.shape[1]):
         ax.plot(t, path[:, j, 0], lw=0.5, alpha=0.45, color=cmap(end[j] % 10))

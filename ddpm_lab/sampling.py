@@ -19,7 +19,7 @@ def sample(diffusion: GaussianDiffusion, eps_model: EpsModel, shape: tuple, gene
     Returns x_0: (B, ...) float32, and (ts, path) with ts: (S,) and path: (S, record, ...).
     """
     T = diffusion.T
-    c = diffusion.np
+    sigma = np.sqrt(diffusion.np["sigma2"]).tolist()  # sigma_t, t = 0..T
     x = torch.randn(shape, generator=generator)
     t_batch = torch.empty(shape[0], dtype=torch.long)
     keep = set(range(T, 0, -record_every)) | {T} if record and record_every else set()
@@ -29,10 +29,9 @@ def sample(diffusion: GaussianDiffusion, eps_model: EpsModel, shape: tuple, gene
         if t in keep:
             ts.append(t)
             path.append(x[:record].clone())
-        eps = eps_model(x, t_batch.fill_(t))
-        x = (x - float(c["eps_coef"][t]) * eps) / float(c["sqrt_alphas"][t])  # Eq. 11 mean
+        x, _ = diffusion.p_mean_variance(eps_model(x, t_batch.fill_(t)), x, t_batch)  # Eq. 11 mean
         if t > 1:
-            x = x + float(np.sqrt(c["sigma2"][t])) * torch.randn(shape, generator=generator)
+            x = x + sigma[t] * torch.randn(shape, generator=generator)
     if keep:
         ts.append(0)
         path.append(x[:record].clone())

@@ -13,7 +13,17 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ddpm_lab.config import require
+from ddpm_lab.config import ConfigError, require
+from ddpm_lab.diffusion import WEIGHTINGS
+from ddpm_lab.stats import mean_se
+
+
+LR_MAX = 1.0  # Adam moves each weight by about lr per step: more than 1 is refused as a typo, not trained
+
+
+class TrainingDiverged(ConfigError):
+    """The loss became non-finite: the params (lr, grad_clip, the data's scale) do not train.
+    A ConfigError, so a stage reports it in one line with exit status 2."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +45,9 @@ class TrainConfig:
         require(self.steps >= 1, "steps", self.steps, "an integer >= 1")
         require(self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1")
         require(self.lr > 0, "lr", self.lr, "a positive number")
-        require(self.warmup >= 0, "warmup", self.warmup, "a non-negative integer")
+        require(self.lr <= LR_MAX, "lr", self.lr, f"a number <= {LR_MAX:g} (Adam moves each weight by about lr per step)")
+        require(0 <= self.warmup <= self.steps, "warmup", self.warmup,
+                f"an integer in [0, steps = {self.steps}] (warmup steps are part of the steps)")
         require(0 <= self.ema_decay < 1, "ema_decay", self.ema_decay, "a number in [0, 1)")
         require(self.grad_clip > 0, "grad_clip", self.grad_clip, "a positive number")
         require(self.log_every >= 1, "log_every", self.log_every, "an integer >= 1")
@@ -52,10 +64,14 @@ class Eq12TrainConfig(TrainConfig):
     weighting: str = "eq12"
 
     def __post_init__(self):
-        from ddpm_lab.diffusion import WEIGHTINGS
-
         super().__post_init__()
         require(self.weighting in WEIGHTINGS, "weighting", self.weighting, f"one of {', '.join(WEIGHTINGS)}")
+
+
+def tail_loss(history: np.ndarray, fraction: float = 0.1) -> tuple[float, float | None]:
+    """Mean and standard error of the last `fraction` of the logged rows of a loss history (S, 2):
+    the training loss at the end, with its noise (SE None for a single row)."""
+    return mean_se(history[-max(1, round(len(history) * fraction)):, 1])
 
 
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
@@ -126,7 +142,9 @@ def train(model: torch.nn.Module, loss_fn: Callable, data: torch.Tensor, cfg: Tr
         idx = torch.randint(0, data.shape[0], (cfg.batch_size,), generator=g)
         loss = loss_fn(model, data[idx], g).mean()
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"training diverged at step {step}: loss = {loss.item()}")
+            raise TrainingDiverged(f"training diverged at step {step + 1} of {cfg.steps}: loss = {loss.item()}: "
+                                   f"expected a finite loss (lr = {cfg.lr:g}, grad_clip = {cfg.grad_clip:g}: "
+                                   f"try a smaller lr)")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

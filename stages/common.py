@@ -9,6 +9,8 @@ from ddpm_lab.gmm import GaussianMixture
 from ddpm_lab.io import load_trained_model, read_csv, read_json
 from ddpm_lab.models import EpsMLP, MLPConfig
 
+MODELS = ("eq12", "eq3")  # the trained eps-models of the GMM study, by objective
+
 
 def load_mixture(path) -> GaussianMixture:
     info = read_json(path)

@@ -16,7 +16,6 @@ metrics) and <out>/details/dist_<name>.json (everything else).
 from __future__ import annotations
 
 import argparse
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,12 +24,11 @@ import torch
 
 from ddpm_lab.cli import run_stage
 from ddpm_lab.config import DataError, DiffusionConfig, from_section, require
-from ddpm_lab.gmm import OracleEps, weighted_sum
+from ddpm_lab.exact import heldout_gap, weighted_sum
+from ddpm_lab.gmm import OracleEps
 from ddpm_lab.io import json_bytes, load_params, read_array, read_json, write_outputs
 from ddpm_lab.metrics import assigned_weights, compare_samples, floor_draws, mode_error_draws, random_directions
-from stages.common import load_eps_model, load_mixture, read_eps_error
-
-MODELS = ("eq12", "eq3")
+from stages.common import MODELS, load_eps_model, load_mixture, read_eps_error
 
 
 @dataclass(frozen=True)
@@ -53,14 +51,6 @@ class CompareConfig:
         require(self.nll_n >= 0, "nll_n", self.nll_n, "a non-negative integer (0: all held-out rows)")
         require(self.nll_batch >= 1, "nll_batch", self.nll_batch, "an integer >= 1")
         require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
-
-
-@torch.no_grad()
-def nll_per_row(diffusion, eps_model, x0: torch.Tensor, batch: int, seed: int) -> np.ndarray:
-    """Eq. 5 bound for each row of x0, in batches; the generator is reseeded identically for
-    every model, so the (x_t, eps) draws are shared and differences are paired."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.cat([diffusion.nll_bound(eps_model, xb, g) for xb in x0.split(batch)]).double().numpy()
 
 
 def main(argv=None) -> None:
@@ -104,8 +94,7 @@ def main(argv=None) -> None:
 
     # The same gap estimated on held-out data, paired (same x_t and eps draws for every model).
     x0 = torch.as_tensor(heldout, dtype=torch.float32)
-    nll = {name: nll_per_row(diffusion, m, x0, cfg.nll_batch, cfg.seed) for name, m in models.items()}
-    se = lambda v: float(np.std(v, ddof=1) / math.sqrt(v.size))  # noqa: E731
+    nll = {name: diffusion.nll_bound_rows(m, x0, cfg.nll_batch, cfg.seed) for name, m in models.items()}
 
     # Floors of the sampled statistics: exact samples of the pooled size S * n.
     rng = np.random.default_rng(cfg.seed)
@@ -118,11 +107,7 @@ def main(argv=None) -> None:
     for name in models:
         headline, details = compare_samples(samples[name], mixture, floors, pi, pi_se, mode_floor, directions)
         gap, gap_err = gaps[name]
-        held_gap = nll[name] - nll["oracle"]
-        held = {"n": int(x0.shape[0]), "bound": float(nll[name].mean()), "bound_se": se(nll[name]),
-                "gap_to_oracle": float(held_gap.mean()), "gap_to_oracle_se": se(held_gap) if name != "oracle" else 0.0}
-        held["gap_z"] = ((held["gap_to_oracle"] - gap) / math.hypot(held["gap_to_oracle_se"], gap_err)
-                         if name != "oracle" else 0.0)
+        held = {"n": int(x0.shape[0]), **heldout_gap(nll[name], nll["oracle"], gap, gap_err)}  # oracle: 0, z None
         outputs[args.out / f"dist_{name}.json"] = json_bytes({"bound_gap": gap, "gap_err": gap_err, **headline})
         outputs[args.out / "details" / f"dist_{name}.json"] = json_bytes({
             "model": name, "n_per_seed": int(n), "n_seeds": int(n_seeds), "entropy": entropy,

@@ -2,6 +2,9 @@
 
 Writes <out>/train.npy (n_train, D), <out>/heldout.npy (n_heldout, D) and <out>/mixture.json
 (weights, means, stds and the exact entropy H in nats, the floor of any model's NLL).
+Params: `gmm`. As the first stage it also checks what every section needs (memory estimates,
+constraints across sections: ddpm_lab.config.check_params) before any work; each other section
+is validated in full by its own stage, or all at once by `python -m ddpm_lab.preflight`.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ddpm_lab.cli import run_stage
-from ddpm_lab.config import GMMConfig, from_section
+from ddpm_lab.config import GMMConfig, check_params, from_section
 from ddpm_lab.gmm import GaussianMixture
 from ddpm_lab.io import json_bytes, load_params, npy_bytes, write_outputs
 
@@ -22,7 +25,11 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default="data/gmm", type=Path)
     args = ap.parse_args(argv)
 
-    cfg = from_section(GMMConfig, load_params(args.params), "gmm", source=args.params)
+    params = load_params(args.params)
+    # The first stage checks the needs of every section (memory estimates, constraints across
+    # sections) before any work: such a value anywhere stops `dvc repro` here, not stages later.
+    check_params(params, source=args.params)
+    cfg = from_section(GMMConfig, params, "gmm", source=args.params)
     mixture = GaussianMixture(cfg.weights, cfg.means, cfg.stds)
     rng = np.random.default_rng(cfg.seed)
     train = mixture.sample(cfg.n_train, rng)

@@ -3,7 +3,7 @@
 Reads the mixture and training draws, the forward process (params `diffusion`), the loss
 histories and floors, the sampler draws and trajectories, the distribution metrics and the
 per-timestep excess errors of the saved models.
-Params: `diffusion`, `plot`.
+Params: `diffusion`, `plot` (plot.forward_times are fractions of diffusion.T, so any T works).
 """
 from __future__ import annotations
 
@@ -11,41 +11,51 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
 import matplotlib.pyplot as plt
 import torch
 
 from ddpm_lab import plots
 from ddpm_lab.cli import run_stage
-from ddpm_lab.config import DataError, DiffusionConfig, from_section, require
+from ddpm_lab.config import DiffusionConfig, from_section, require
 from ddpm_lab.io import load_params, read_array, read_csv, read_json, write_outputs
-from stages.common import load_mixture, read_eps_error
-
-MODELS = ("eq12", "eq3")
-
+from stages.common import MODELS, load_mixture, read_eps_error
 
 @dataclass(frozen=True)
 class PlotConfig:
     """Section `plot`: histogram bins, moving-average window of the loss curves (rows), forward
-    paths drawn for the diffusion figure and the timesteps it shows, figure dpi, seed."""
+    paths drawn for the diffusion figure and the times it shows, as fractions of T in [0, 1]
+    (step round(f * T), so any T works; equal steps are shown once), figure dpi, seed.
+    n_forward_paths is checked against gmm.n_train and the memory by config.check_plot."""
 
     bins: int
     smooth: int
     n_forward_paths: int
-    forward_times: list[int]
+    forward_times: list[float]
     dpi: int
     seed: int
 
+    BINS_MAX = 10_000  # more bins than a figure has pixels show nothing more
+    PANELS_MAX = 12  # the diffusion figure is 3 inches wide per forward time
+
     def __post_init__(self):
-        require(self.bins >= 2, "bins", self.bins, "an integer >= 2")
+        require(2 <= self.bins <= self.BINS_MAX, "bins", self.bins, f"an integer in [2, {self.BINS_MAX}]")
         require(self.smooth >= 1, "smooth", self.smooth, "an integer >= 1")
         require(self.n_forward_paths >= 1, "n_forward_paths", self.n_forward_paths, "an integer >= 1")
-        require(all(t >= 0 for t in self.forward_times), "forward_times", self.forward_times,
-                "timesteps in [0, T]")
+        require(all(0 <= f <= 1 for f in self.forward_times), "forward_times", self.forward_times,
+                "fractions of T in [0, 1] (0: x_0, 1: x_T)")
+        require(len(self.forward_times) <= self.PANELS_MAX, "forward_times", self.forward_times,
+                f"at most {self.PANELS_MAX} times (one panel each)")
         require(20 <= self.dpi <= 600, "dpi", self.dpi, "an integer in [20, 600]")
         require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
 
+    def forward_steps(self, T: int) -> list[int]:
+        """forward_times as timesteps round(f * T) of a T-step process, duplicates dropped, in order."""
+        return list(dict.fromkeys(round(f * T) for f in self.forward_times))
+
 
 def main(argv=None) -> None:
+    matplotlib.use("Agg")  # process-wide: chosen once, here, at the stage's entry
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--data", default="data/gmm", type=Path)
@@ -57,8 +67,6 @@ def main(argv=None) -> None:
     params = load_params(args.params)
     dcfg = from_section(DiffusionConfig, params, "diffusion", args.params)
     cfg = from_section(PlotConfig, params, "plot", args.params)
-    if max(cfg.forward_times) > dcfg.T:
-        raise DataError(f"{args.params}: plot.forward_times = {cfg.forward_times}: expected timesteps in [0, T = {dcfg.T}]")
     mixture = load_mixture(args.data / "mixture.json")
     train = read_array(args.data / "train.npy", ndim=2)
     diffusion = dcfg.build()
@@ -67,7 +75,7 @@ def main(argv=None) -> None:
     x0 = torch.as_tensor(train[:cfg.n_forward_paths])
     paths = diffusion.q_trajectory(x0, torch.Generator().manual_seed(cfg.seed)).numpy()
     figs["diffusion_process"] = plots.diffusion_process(mixture, diffusion.np["alphas_cumprod"], paths,
-                                                        cfg.forward_times, cfg.bins)
+                                                        cfg.forward_steps(dcfg.T), cfg.bins)
     oracle_x0 = read_array(args.samples / "oracle.npz", ndim=3, key="x0")[0]
     for name in MODELS:
         npz = args.samples / f"{name}.npz"

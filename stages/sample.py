@@ -19,9 +19,8 @@ from ddpm_lab.config import DiffusionConfig, from_section, require
 from ddpm_lab.gmm import OracleEps
 from ddpm_lab.io import load_params, npz_bytes, write_outputs
 from ddpm_lab.sampling import sample
-from stages.common import load_eps_model, load_mixture
+from stages.common import MODELS, load_eps_model, load_mixture
 
-MODELS = ("eq12", "eq3")
 
 
 @dataclass(frozen=True)

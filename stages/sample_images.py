@@ -9,16 +9,20 @@ import argparse
 import time
 from pathlib import Path
 
+import matplotlib
 import torch
 
 from ddpm_lab.cli import progress, run_stage
 from ddpm_lab.config import DiffusionConfig, from_section
-from ddpm_lab.image_ddpm import ImageSampleConfig, configure_torch, grid_figure, sample_images
+from ddpm_lab.image_figures import GRID_DPI, grid_figure
+from ddpm_lab.image_sample import ImageSampleConfig, sample_images
 from ddpm_lab.io import load_params, load_trained_model, npz_bytes, write_outputs
+from ddpm_lab.torch_setup import configure_torch
 from ddpm_lab.unet import UNet, UNetConfig
 
 
 def main(argv=None) -> None:
+    matplotlib.use("Agg")  # process-wide: chosen once, here, at the stage's entry
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--model", default="models/images_unet.pt", type=Path)
@@ -36,7 +40,7 @@ def main(argv=None) -> None:
                            torch.Generator().manual_seed(scfg.seed), device, progress("sample_images"))
     fig = grid_figure(images, f"DDPM samples (Algorithm 2, EMA U-Net, T = {dcfg.T}): 64 of {scfg.n_samples}")
     write_outputs({args.samples_out: npz_bytes(images=images),
-                   args.grid_out: lambda p: fig.savefig(p, format="png", dpi=100, metadata={"Software": None})})
+                   args.grid_out: lambda p: fig.savefig(p, format="png", dpi=GRID_DPI, metadata={"Software": None})})
     print(f"sample_images: {scfg.n_samples} images on {device} in {time.perf_counter() - t0:.0f} s "
           f"-> {args.samples_out}, {args.grid_out}")
 

@@ -19,10 +19,10 @@ import torch
 
 from ddpm_lab.cli import progress, run_stage
 from ddpm_lab.config import DataError, DiffusionConfig, from_section, to_dict
-from ddpm_lab.gmm import weighted_sum
+from ddpm_lab.exact import measure_model
 from ddpm_lab.io import json_bytes, load_params, read_array, save_checkpoint_bytes, write_outputs
 from ddpm_lab.models import EpsMLP, MLPConfig
-from ddpm_lab.training import Eq12TrainConfig, TrainConfig, train
+from ddpm_lab.training import Eq12TrainConfig, TrainConfig, tail_loss, train
 from stages.common import EPS_ERROR_COLUMNS, load_mixture
 
 OBJECTIVES = ("eq12", "eq3")
@@ -63,32 +63,13 @@ def main(argv=None) -> None:
     ema, history = train(model, loss_fn, torch.as_tensor(data, dtype=torch.float32), tcfg,
                          progress=progress(f"train_{obj}"))
 
-    # The saved (EMA) model measured exactly: its per-t excess error e_t over the least error mmse_t
-    # (quadrature over the exact q(x_t) in 1-D, Monte Carlo with its standard error for D > 1).
-    abar = diffusion.np["alphas_cumprod"][1:]
-    mmse, mmse_err = mixture.eps_mmse(abar, rng=np.random.default_rng([tcfg.seed, 2]))
-    eps_err, eps_err_err = mixture.eps_error(ema, abar, rng=np.random.default_rng([tcfg.seed, 3]))
-    if obj == "eq12":  # E[loss] of a model with per-t mean squared error mse: Eq. 12 or Eq. 14
-        floor = diffusion.loss_eq12_floor(mmse, weighting)
-    else:  # E[Eq. 3] = E[Eq. 5 bound] (Eq. 3 and Eq. 5 estimate the same bound)
-        floor = diffusion.expected_bound(mmse, mixture.second_moment(), mixture.dim)
-    weights = diffusion.mse_weights(weighting if obj == "eq12" else "bound")  # E[loss] = const + sum_t c_t mse_t
-    monte_carlo = mixture.dim > 1
-    floor_err = weighted_sum(weights, mmse, mmse_err, monte_carlo)[1]
-    excess, excess_err = weighted_sum(weights, eps_err, eps_err_err, monte_carlo)
-    tail = history[-max(1, len(history) // 10):, 1]  # the last 10% of the logged rows
-    metrics = {"objective": obj, "weighting": weighting, "steps": tcfg.steps, "batch_size": tcfg.batch_size,
-               "units": "nats (bound)" if obj == "eq3" else ("nats (bound, less constants)" if weighting == "eq12"
-                                                            else "squared error per sample"),
-               "final_loss": float(tail.mean()),
-               "final_loss_se": float(tail.std(ddof=1) / np.sqrt(tail.size)) if tail.size > 1 else None,
-               "loss_floor": floor, "loss_floor_err": floor_err,
-               "saved_model_expected_loss": floor + excess,
-               "saved_model_excess_loss": excess, "saved_model_excess_loss_err": excess_err,
-               "error_method": "trapezoid quadrature over the exact q(x_t); err = |I_h - I_2h|"
-               if mixture.dim == 1 else "Monte Carlo, 4000 draws per t; err = standard error"}
-    by_t = pd.DataFrame(dict(zip(EPS_ERROR_COLUMNS, (np.arange(1, diffusion.T + 1), abar, diffusion.np["eq12_weights"][1:],
-                                                    mmse, mmse_err, eps_err, eps_err_err))))
+    # The saved (EMA) model measured exactly: per-t excess errors e_t over the least error mmse_t.
+    exact, by_t = measure_model(mixture, diffusion, ema, weighting if obj == "eq12" else "bound",
+                                np.random.default_rng([tcfg.seed, 2]))
+    tail, tail_se = tail_loss(history)
+    metrics = {**exact, "objective": obj, "weighting": weighting, "steps": tcfg.steps, "batch_size": tcfg.batch_size,
+               "final_loss": tail, "final_loss_se": tail_se}
+    by_t = pd.DataFrame({name: by_t[name] for name in EPS_ERROR_COLUMNS})
     config = {"objective": obj, "diffusion": to_dict(dcfg), "model": mcfg.to_dict(), "train": tcfg.to_dict()}
     hist = pd.DataFrame({"step": history[:, 0].astype(int), "loss": history[:, 1]})
     write_outputs({
@@ -98,8 +79,9 @@ def main(argv=None) -> None:
                                                                                        float_format="%.9g").encode(),
         args.history_out or Path(f"metrics/loss_{obj}.csv"): hist.to_csv(index=False, float_format="%.6g").encode(),
     })
-    print(f"train_{obj}: logged loss {tail.mean():.4f} (last 10% of rows); saved model's exact expected loss "
-          f"{floor + excess:.5f} = floor {floor:.5f} + excess {excess:.5f} (+- {excess_err:.1g})")
+    print(f"train_{obj}: logged loss {tail:.4f} (last 10% of rows); saved model's exact expected loss "
+          f"{exact['saved_model_expected_loss']:.5f} = floor {exact['loss_floor']:.5f} + excess "
+          f"{exact['saved_model_excess_loss']:.5f} (+- {exact['saved_model_excess_loss_err']:.1g})")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Params: `images_diffusion`, `images_model`, `images_train`. Writes the EMA model
 with its config), the loss history CSV (step, loss) and a metrics JSON. Every
 images_train.checkpoint_every steps the whole training state goes to --resume (a `persist`
 output in dvc.yaml): a run that was interrupted continues from there, to the same final
-weights, when the params and data are unchanged; otherwise it starts over.
+weights, when the params (threads included), the device type, the data and the training code
+(image_train.TRAINING_CODE) are unchanged; otherwise it starts over.
 --stop-at STEP ends the run (exit status 3) after the checkpoint at STEP, as an interruption would.
 """
 from __future__ import annotations
@@ -18,9 +19,11 @@ import pandas as pd
 
 from ddpm_lab.cli import progress, run_stage
 from ddpm_lab.config import DiffusionConfig, from_section, to_dict
-from ddpm_lab.image_ddpm import (ImageTrainConfig, code_digest, configure_torch, data_digest, load_resume,
-                                 resume_bytes, train_unet)
+from ddpm_lab.diffusion import LOSS_UNITS
+from ddpm_lab.image_train import ImageTrainConfig, code_digest, data_digest, load_resume, resume_bytes, train_unet
 from ddpm_lab.io import json_bytes, load_params, read_array, save_checkpoint_bytes, write_outputs
+from ddpm_lab.torch_setup import configure_torch
+from ddpm_lab.training import tail_loss
 from ddpm_lab.unet import UNetConfig, n_parameters
 
 EXIT_STOPPED = 3
@@ -49,7 +52,7 @@ def main(argv=None) -> None:
                         in_channels=x_train.shape[1], image_size=x_train.shape[2])
     device = configure_torch(tcfg.device, tcfg.threads)
     fingerprint = {"diffusion": to_dict(dcfg), "model": mcfg.to_dict(), "train": tcfg.fingerprint(),
-                   "data_sha256": data_digest(x_train), "code_sha256": code_digest()}
+                   "device": device.type, "data_sha256": data_digest(x_train), "code_sha256": code_digest()}
     state, note = load_resume(args.resume.read_bytes() if args.resume.is_file() else None, fingerprint,
                               str(args.resume))
     print(f"train_images: {note}", file=sys.stderr)
@@ -66,10 +69,10 @@ def main(argv=None) -> None:
     except Stopped as s:
         print(f"train_images: stopped after the checkpoint at step {s.args[0]} -> {args.resume}", file=sys.stderr)
         raise SystemExit(EXIT_STOPPED) from None
-    tail = float(history[-max(1, len(history) // 10):, 1].mean())  # mean of the last 10% of logged steps
-    metrics = {"branch": "images", "objective": "eq12", "weighting": tcfg.weighting, "steps": tcfg.steps,
-               "batch_size": tcfg.batch_size, "final_loss": tail, "parameters": n_parameters(ema),
-               "units": "squared error per image" if tcfg.weighting == "eq14" else "nats (bound, less constants)"}
+    tail, tail_se = tail_loss(history)
+    metrics = {"branch": "images", "weighting": tcfg.weighting, "steps": tcfg.steps, "batch_size": tcfg.batch_size,
+               "final_loss": tail, "final_loss_se": tail_se, "parameters": n_parameters(ema),
+               "units": LOSS_UNITS[tcfg.weighting]}
     config = {"diffusion": to_dict(dcfg), "model": mcfg.to_dict(), "train": tcfg.to_dict(),
               "image_shape": list(x_train.shape[1:])}
     hist = pd.DataFrame({"step": history[:, 0].astype(int), "loss": history[:, 1]})

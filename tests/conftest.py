@@ -55,6 +55,21 @@ class DvcRepo:
         return self.run(sys.executable, "-m", module, *args, **kw)
 
 
+@pytest.fixture(autouse=True)
+def restore_process_settings():
+    """Stages run in-process set process-wide state at their entry (torch's deterministic
+    algorithms and thread count, matplotlib's backend): put each back after every test."""
+    import matplotlib
+    import torch
+
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.get_num_threads(), matplotlib.get_backend())
+    yield
+    torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+    torch.set_num_threads(saved[2])
+    matplotlib.use(saved[3])
+
+
 @pytest.fixture
 def one_torch_thread():
     """One torch thread, as the image stages use by default: threads competing for a busy
@@ -92,5 +107,5 @@ TINY_GMM = {
     "train_eq3": dict(steps=2, batch_size=2, log_every=1, warmup=1),
     "sample": dict(n=50, seeds=[0, 1], n_trajectories=3, trajectory_every=5),
     "compare_dist": dict(floor_draws=20, directions=8),
-    "plot": dict(forward_times=[0, 10, 20], n_forward_paths=30, dpi=30, bins=10),
+    "plot": dict(forward_times=[0, 0.5, 1.0], n_forward_paths=30, dpi=30, bins=10),
 }

@@ -3,6 +3,7 @@ expected; exit status 2; no output written and nothing the user had lost."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 from pathlib import Path
@@ -55,12 +56,47 @@ BAD = [
     ("model.hidden", 0, r"model\.hidden = 0: expected an integer >= 1"),
     ("sample.seeds", [1, 1], r"sample\.seeds = \[1, 1\]: expected distinct non-negative integers"),
     ("sample.n_trajectories", 0, r"sample\.n_trajectories = 0: expected an integer in \[1, n = 50\]"),
-    ("plot.forward_times", [0, 10, 99], r"plot\.forward_times = \[0, 10, 99\]: expected timesteps in \[0, T = 20\]"),
+    ("plot.forward_times", [0, 10, 99], r"plot\.forward_times = \[0, 10, 99\]: expected fractions of T in \[0, 1\]"),
+    # Issue 7: sizes beyond the machine's memory, with the estimate and the machine's RAM.
+    ("gmm.n_train", 10**12, r"gmm\.n_train = 1000000000000: expected at most [\d,]+ rows \(the training draws "
+                            r"with their temporaries: about [\d.]+ TiB; this machine has [\d.]+ GiB\)"),
+    ("gmm.n_heldout", 10**12, r"gmm\.n_heldout = 1000000000000: expected at most [\d,]+ rows"),
+    ("diffusion.T", 10**12, r"diffusion\.T = 1000000000000: expected at most [\d,]+ timesteps"),
+    ("sample.n", 10**12, r"sample\.n = 1000000000000: expected at most [\d,]+ draws per seed"),
+    ("train_eq3.batch_size", 10**9, r"train_eq3\.batch_size = 1000000000: expected at most [\d,]+ trajectories per "
+                                    r"step at diffusion\.T = 20"),
+    ("train_eq12.batch_size", 10**12, r"train_eq12\.batch_size = 1000000000000: expected at most [\d,]+ rows per step"),
+    ("compare_dist.nll_batch", 10**12, r"compare_dist\.nll_batch = 1000000000000: expected at most [\d,]+ held-out rows"),
+    ("plot.n_forward_paths", 10**12, r"plot\.n_forward_paths = 1000000000000: expected an integer in \[1, gmm\.n_train = 300\]"),
+    ("model.hidden", 10**7, r"model\.hidden = 10000000: expected at most [\d,]+ \(the network's weights"),
+    ("gmm.seed", 2**64, r"gmm\.seed = 18446744073709551616: expected an integer between -2\^63 and 2\^63 - 1"),
+    # Issue 7: schedules that ran silently.
+    ("diffusion.beta_start", 0.05, r"diffusion\.beta_end = 0\.02: expected a number >= beta_start = 0\.05"),
+    ("diffusion.schedule", "cosine", r"diffusion\.beta_start = 0\.0001: expected null with schedule cosine"),
+    ("diffusion.beta_end", "null", r"diffusion\.beta_end = 'null': expected a number or null"),
+    # Issue 7: values that were silently changed or clipped.
+    ("train_eq12.warmup", 4, r"train_eq12\.warmup = 4: expected an integer in \[0, steps = 3\]"),
+    ("train_eq3.lr", 5.0, r"train_eq3\.lr = 5\.0: expected a number <= 1"),
+    ("compare_dist.nll_n", 21, r"compare_dist\.nll_n = 21: expected an integer in \[0, gmm\.n_heldout = 20\]"),
+    ("plot.n_forward_paths", 301, r"plot\.n_forward_paths = 301: expected an integer in \[1, gmm\.n_train = 300\]"),
+    ("plot.bins", 10**6, r"plot\.bins = 1000000: expected an integer in \[2, 10000\]"),
 ]
 
 STAGE_OF = {"gmm": (generate_gmm, []), "diffusion": (train, ["--objective", "eq12"]),
             "train_eq12": (train, ["--objective", "eq12"]), "train_eq3": (train, ["--objective", "eq3"]),
-            "model": (train, ["--objective", "eq3"]), "sample": (sample, []), "plot": (plot, [])}
+            "model": (train, ["--objective", "eq3"]), "sample": (sample, []), "plot": (plot, []),
+            "compare_dist": (compare_dist, [])}
+
+
+def run_gmm_stages(through_plot: bool = True) -> None:
+    """Every GMM stage in order, in-process, on the params.yaml of the current directory."""
+    run_stage(generate_gmm.main, [])
+    for obj in ("eq12", "eq3"):
+        run_stage(train.main, ["--objective", obj])
+    run_stage(sample.main, [])
+    run_stage(compare_dist.main, [])
+    if through_plot:
+        run_stage(plot.main, [])
 
 
 @pytest.fixture(scope="module")
@@ -70,11 +106,7 @@ def template(tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         write(tiny_params())
-        run_stage(generate_gmm.main, [])
-        for obj in ("eq12", "eq3"):
-            run_stage(train.main, ["--objective", obj])
-        run_stage(sample.main, [])
-        run_stage(compare_dist.main, [])
+        run_gmm_stages(through_plot=False)
     return root
 
 
@@ -172,9 +204,82 @@ def test_from_section_accepts_2d_mixture_and_rejects_ragged():
 
 
 def test_diffusion_config_builds_the_schedule():
-    d = from_section(DiffusionConfig, {"diffusion": dict(T=5, schedule="cosine", beta_start=0.1, beta_end=0.2,
+    d = from_section(DiffusionConfig, {"diffusion": dict(T=5, schedule="cosine", beta_start=None, beta_end=None,
                                                          variance="beta_tilde")}, "diffusion").build()
     assert d.T == 5 and d.variance == "beta_tilde" and np.all(d.np["betas"][1:] > 0)
+
+
+@pytest.mark.parametrize("section", ["diffusion", "images_diffusion"])
+@pytest.mark.parametrize("changes,pattern", [
+    # beta_start / beta_end belong to the linear schedule: numbers there, null with cosine (not ignored).
+    (dict(schedule="linear", beta_start=None), r"beta_start = None: expected a number in \(0, 1\) \(schedule linear\)"),
+    (dict(schedule="cosine", beta_start=None, beta_end=0.02), r"beta_end = 0\.02: expected null with schedule cosine"),
+    # A decreasing linear schedule is refused, naming both keys.
+    (dict(beta_start=0.02, beta_end=0.0001), r"beta_end = 0\.0001: expected a number >= beta_start = 0\.02"),
+])
+def test_schedule_betas_are_checked_in_both_diffusion_sections(section, changes, pattern):
+    p = tiny_params()
+    p[section].update(changes)
+    with pytest.raises(ConfigError, match=rf"^params\.yaml: {section}\.{pattern}"):
+        from_section(DiffusionConfig, p, section)
+
+
+def test_weights_within_the_tolerance_are_accepted_and_renormalised(workdir, capsys):
+    # One tolerance (config.WEIGHT_SUM_TOL) for GMMConfig and GaussianMixture: what the config
+    # accepts, the mixture accepts (renormalised), instead of a traceback from the mixture.
+    from ddpm_lab.config import WEIGHT_SUM_TOL
+    from ddpm_lab.gmm import GaussianMixture
+
+    weights = [0.3, 0.5, 0.2 - 5e-7]  # sums to 1 - 5e-7
+    write(tiny_params(**{"gmm.weights": weights}))
+    run_stage(generate_gmm.main, [])
+    saved = json.loads(Path("data/gmm/mixture.json").read_text())["weights"]
+    assert abs(sum(saved) - 1.0) < 1e-12 and saved[0] > 0.3
+    assert np.allclose(GaussianMixture(weights, [0.0, 1.0, 2.0], [1.0, 1.0, 1.0]).weights.sum(), 1.0, atol=1e-15)
+    with pytest.raises(ValueError, match="sum to 1"):
+        GaussianMixture([0.3, 0.5, 0.2 - 2 * WEIGHT_SUM_TOL], [0.0, 1.0, 2.0], [1.0, 1.0, 1.0])
+    write(tiny_params(**{"gmm.weights": [0.3, 0.5, 0.2 - 2 * WEIGHT_SUM_TOL]}))
+    capsys.readouterr()
+    expect_one_line_error(capsys, generate_gmm, [], r"gmm\.weights = .*: expected weights summing to 1 "
+                                                    r"\(they sum to 0\.999998\)")
+
+
+def test_first_stage_checks_every_sections_needs(workdir, capsys):
+    # generate_gmm checks what every section needs (memory, other sections) before drawing anything.
+    for dotted, value, pattern in [
+        ("compare_dist.nll_n", 21, r"compare_dist\.nll_n = 21: expected an integer in \[0, gmm\.n_heldout = 20\]"),
+        ("plot.n_forward_paths", 301, r"plot\.n_forward_paths = 301: expected an integer in \[1, gmm\.n_train = 300\]"),
+        ("sample.n", 10**12, r"sample\.n = 1000000000000: expected at most [\d,]+ draws per seed"),
+        ("images_train.batch_size", 10**12, r"images_train\.batch_size = 1000000000000: expected at most [\d,]+ images"),
+        ("images_diffusion.beta_start", 0.5, r"images_diffusion\.beta_end = 0\.04: expected a number >= beta_start"),
+    ]:
+        write(tiny_params(**{dotted: value}))
+        before = snapshot(workdir)
+        expect_one_line_error(capsys, generate_gmm, [], pattern)
+        assert snapshot(workdir) == before
+
+
+def test_preflight_checks_the_whole_file(workdir, capsys):
+    # python -m ddpm_lab.preflight: every section built and checked, nothing run or written.
+    from ddpm_lab import preflight
+
+    write(tiny_params())
+    run_stage(preflight.main, [])
+    assert "all 14 sections valid" in capsys.readouterr().out
+    write(tiny_params(**{"images_train.warmup": 10**6}))
+    before = snapshot(workdir)
+    expect_one_line_error(capsys, preflight, [],
+                          r"images_train\.warmup = 1000000: expected an integer in \[0, steps = 3000\]")
+    assert snapshot(workdir) == before
+
+
+def test_forward_times_are_fractions_of_any_T():
+    from stages.plot import PlotConfig
+
+    cfg = from_section(PlotConfig, tiny_params(**{"plot.forward_times": [0, 0.05, 0.15, 0.4, 1.0]}), "plot")
+    assert cfg.forward_steps(1000) == [0, 50, 150, 400, 1000]
+    assert cfg.forward_steps(100) == [0, 5, 15, 40, 100]
+    assert cfg.forward_steps(3) == [0, 1, 3]  # round(0.05 * 3) = round(0.15 * 3) = 0: shown once
 
 
 @pytest.mark.parametrize("key,value,expected", [
@@ -205,3 +310,24 @@ def test_csv_with_text_in_a_number_column_is_one_line(tmp_path):
     path.write_text("step,loss\n1,0.5\n2,oops\n")
     with pytest.raises(DataError, match=r"loss\.csv: columns \['step', 'loss'\], 2 rows: expected step,loss"):
         read_csv(path, ["step", "loss"])
+
+
+def test_diverged_training_is_a_one_line_error(capsys):
+    # A non-finite loss (too large a learning rate, say) ends the stage with one line, not a traceback.
+    import torch
+
+    from ddpm_lab.training import TrainConfig, TrainingDiverged, train
+
+    model = torch.nn.Linear(1, 1)
+    cfg = TrainConfig(steps=3, batch_size=2, lr=1.0, warmup=0, log_every=1)
+    with pytest.raises(TrainingDiverged, match=r"training diverged at step 1 of 3: loss = inf: expected a finite "
+                                                r"loss \(lr = 1, grad_clip = 1: try a smaller lr\)"):
+        train(model, lambda m, x0, g: torch.full((x0.shape[0],), float("inf")), torch.zeros(4, 1), cfg)
+
+    def main(argv):
+        train(model, lambda m, x0, g: torch.full((x0.shape[0],), float("nan")), torch.zeros(4, 1), cfg)
+
+    with pytest.raises(SystemExit) as exc:
+        run_stage(main, [])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.startswith("error: training diverged at step 1 of 3: loss = nan")

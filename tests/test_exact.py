@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from ddpm_lab.diffusion import GaussianDiffusion
-from ddpm_lab.gmm import GaussianMixture, OracleEps, weighted_sum
+from ddpm_lab.exact import heldout_gap, measure_model, weighted_sum
+from ddpm_lab.gmm import GaussianMixture, OracleEps
 from ddpm_lab.schedule import make_betas
 
 MIX = GaussianMixture([0.3, 0.5, 0.2], [-4.0, 0.0, 3.0], [0.5, 0.8, 0.4])
@@ -100,3 +101,32 @@ def test_mse_weights_reproduce_the_eq12_and_eq14_floors(diffusion):
     assert diffusion.loss_eq12_floor(mse, "eq12") == pytest.approx(float(diffusion.np["eq12_weights"][1:] @ mse))
     with pytest.raises(ValueError, match="unknown objective 'eq99'"):
         diffusion.mse_weights("eq99")
+
+
+def test_heldout_gap_is_the_paired_mean_with_its_standard_error():
+    model, oracle = np.array([2.0, 3.0, 4.0, 5.0]), np.array([1.0, 1.5, 2.0, 2.5])
+    out = heldout_gap(model, oracle, exact_gap=1.5, exact_err=0.0)
+    diffs = model - oracle  # 1, 1.5, 2, 2.5: mean 1.75, sd 0.6455, se 0.3227
+    assert out["gap_to_oracle"] == pytest.approx(1.75)
+    assert out["gap_to_oracle_se"] == pytest.approx(diffs.std(ddof=1) / 2)
+    assert out["gap_z"] == pytest.approx(0.25 / (diffs.std(ddof=1) / 2))
+    assert out["bound"] == pytest.approx(3.5)
+    assert heldout_gap(oracle, oracle, 0.0, 0.0)["gap_z"] is None  # 0 / 0: undefined, not a number
+
+
+def test_nll_bound_rows_is_paired_and_independent_of_the_batch_size(diffusion):
+    x0 = torch.from_numpy(MIX.sample(12, np.random.default_rng(5))).float()
+    oracle = OracleEps(MIX, diffusion.np["alphas_cumprod"])
+    a = diffusion.nll_bound_rows(oracle, x0, batch=12, seed=3)
+    assert a.shape == (12,)
+    np.testing.assert_array_equal(a, diffusion.nll_bound_rows(oracle, x0, batch=12, seed=3))  # seeded
+    assert not np.array_equal(a, diffusion.nll_bound_rows(oracle, x0, batch=12, seed=4))
+
+
+def test_measure_model_of_eps_star_is_its_floor(diffusion):
+    summary, by_t = measure_model(MIX, diffusion, OracleEps(MIX, diffusion.np["alphas_cumprod"]), "bound",
+                                  np.random.default_rng(0))
+    assert summary["saved_model_excess_loss"] == pytest.approx(0.0, abs=1e-10)
+    assert summary["loss_floor"] == pytest.approx(diffusion.expected_bound(by_t["mmse"], MIX.second_moment(), 1))
+    with pytest.raises(ValueError, match="unknown objective 'eq99'"):
+        measure_model(MIX, diffusion, None, "eq99", np.random.default_rng(0))

@@ -1,28 +1,36 @@
-"""Image data: the embedded digits split, and the IDX reader / downloader on files written here."""
+"""Image data: the embedded digits split, the IDX reader / downloader on files written here,
+and the IDX folder (under data/raw/) as a dependency of prepare_images."""
 from __future__ import annotations
 
 import gzip
 import hashlib
 import io
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from ddpm_lab.config import ConfigError, DataError, from_section
-from ddpm_lab.image_data import (IDX_FILES, IDX_MD5, ImageDataConfig, ensure_idx_files, fetch, idx_bytes,
+from ddpm_lab.image_data import (IDX_FILES, IDX_MD5, RAW_DIR, ImageDataConfig, ensure_idx_files, fetch, idx_bytes,
                                  load_idx_dataset, load_split, read_idx)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _images(n=5, h=4, w=3, seed=0):
     return np.random.default_rng(seed).integers(0, 256, size=(n, h, w), dtype=np.uint8)
 
 
-def _write_idx_folder(folder, n_train=12, n_test=6, gz=True):
+def _write_idx_folder(folder, n_train=12, n_test=6, gz=True, seed=0):
     """Four fabricated MNIST-layout files (train 12 / test 6 images of 4x3 pixels)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
-    arrays = {"train_images": _images(n_train, seed=2), "train_labels": rng.integers(0, 10, n_train).astype(np.uint8),
-              "test_images": _images(n_test, seed=3), "test_labels": rng.integers(0, 10, n_test).astype(np.uint8)}
+    arrays = {"train_images": _images(n_train, seed=2 + 10 * seed),
+              "train_labels": rng.integers(0, 10, n_train).astype(np.uint8),
+              "test_images": _images(n_test, seed=3 + 10 * seed),
+              "test_labels": rng.integers(0, 10, n_test).astype(np.uint8)}
     for key, arr in arrays.items():
         raw = idx_bytes(arr)
         if gz:
@@ -146,14 +154,15 @@ def test_digits_split_is_seeded_scaled_and_disjoint():
     assert not np.array_equal(other.x_heldout, a.x_heldout)
 
 
-def test_idx_split_uses_test_files_for_heldout(tmp_path):
-    arrays = _write_idx_folder(tmp_path)
-    split = load_split(ImageDataConfig(source="mnist", path=str(tmp_path), n_heldout=4, max_train=10))
+def test_idx_split_uses_test_files_for_heldout(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # images_data.path is relative to the repository root
+    arrays = _write_idx_folder(tmp_path / "data/raw/mnist")
+    split = load_split(ImageDataConfig(source="mnist", path="data/raw/mnist", n_heldout=4, max_train=10))
     assert split.x_train.shape == (10, 1, 4, 3) and split.x_heldout.shape == (4, 1, 4, 3)
     ho = np.round((split.x_heldout[:, 0] + 1) / 2 * 255).astype(np.uint8)
     assert all(any(np.array_equal(h, t) for t in arrays["test_images"]) for h in ho)
     with pytest.raises(DataError, match=r"n_heldout = 7: expected at most the 6 test images"):
-        load_split(ImageDataConfig(source="mnist", path=str(tmp_path), n_heldout=7))
+        load_split(ImageDataConfig(source="mnist", path="data/raw/mnist", n_heldout=7))
 
 
 @pytest.mark.parametrize("raw,match", [
@@ -161,9 +170,64 @@ def test_idx_split_uses_test_files_for_heldout(tmp_path):
     ({"source": "mnist", "path": None}, r"images_data\.path = None: expected a folder for the mnist IDX files"),
     ({"n_heldout": 1}, r"images_data\.n_heldout = 1: expected an integer >= 2"),
     ({"download": "yes"}, r"images_data\.download = 'yes': expected true or false"),
+    ({"source": "mnist", "path": "/tmp/mnist"},
+     r"^params\.yaml: images_data\.path = '/tmp/mnist': expected a relative path under data/raw/ \(a dependency "
+     r"of prepare_images in dvc\.yaml\), e\.g\. data/raw/mnist$"),
+    ({"source": "fashion_mnist", "path": "data/fashion"}, r"images_data\.path = 'data/fashion': expected a relative "
+                                                          r"path under data/raw/ .*e\.g\. data/raw/fashion_mnist$"),
+    ({"source": "mnist", "path": "data/raw/../mnist"}, r"images_data\.path = 'data/raw/\.\./mnist': expected"),
+    ({"source": "mnist", "path": "data/rawmnist"}, r"images_data\.path = 'data/rawmnist': expected"),
 ])
 def test_bad_data_config(raw, match):
     section = {"source": "digits", "path": None, "download": False, "mirror": None, "n_heldout": 360,
                "max_train": 0, "seed": 0, **raw}
     with pytest.raises(ConfigError, match=match):
         from_section(ImageDataConfig, {"images_data": section}, "images_data")
+
+
+@pytest.mark.parametrize("path", ["data/raw/mnist", "./data/raw/fashion/", "data/raw"])
+def test_idx_folder_under_data_raw_is_accepted(path):
+    assert ImageDataConfig(source="mnist", path=path).path == path
+
+
+# -- the IDX folder as a dependency --------------------------------------------------------------
+def test_raw_dir_is_a_dependency_of_prepare_images_and_always_exists():
+    """data/raw/ is listed as a dep (DVC hashes every file in it) and exists in a clean clone
+    (its README.md and .gitignore are the files git keeps there), so the digits default works."""
+    deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["prepare_images"]["deps"]
+    assert RAW_DIR in deps
+    assert (ROOT / RAW_DIR / "README.md").is_file() and (ROOT / RAW_DIR / ".gitignore").is_file()
+
+
+@pytest.mark.slow
+def test_a_changed_idx_file_reruns_prepare_images(dvc_repo):
+    """With source mnist, replacing one IDX file under data/raw/mnist makes prepare_images stale
+    (dvc status) and dvc repro rebuilds the split from the new file."""
+    _write_idx_folder(dvc_repo.path / "data/raw/mnist")
+    dvc_repo.set_params({"images_data": {"source": "mnist", "path": "data/raw/mnist", "n_heldout": 4}})
+    dvc_repo.dvc("repro", "prepare_images")
+    before = np.load(dvc_repo.path / "data/images/split.npz")["x_train"]
+    assert before.shape == (12, 1, 4, 3)
+    assert "up to date" in dvc_repo.dvc("status", "prepare_images").stdout
+
+    new = _write_idx_folder(dvc_repo.path / "tmp_idx", seed=1)["train_images"]
+    (dvc_repo.path / "data/raw/mnist/train-images-idx3-ubyte.gz").write_bytes(
+        (dvc_repo.path / "tmp_idx/train-images-idx3-ubyte.gz").read_bytes())
+    status = dvc_repo.dvc("status", "prepare_images").stdout
+    assert "prepare_images:" in status and re.search(r"modified:\s+data/raw\n", status), status
+    out = dvc_repo.dvc("repro", "prepare_images").stdout
+    assert "Running stage 'prepare_images'" in out
+    after = np.load(dvc_repo.path / "data/images/split.npz")["x_train"]
+    got = np.round((after[:, 0] + 1) / 2 * 255).astype(np.uint8)
+    assert sorted(map(bytes, got)) == sorted(map(bytes, new))  # the split is now made of the new file's images
+
+    # A file added next to them (e.g. a README) counts too: DVC hashes the whole folder.
+    (dvc_repo.path / "data/raw/mnist/NOTES.txt").write_text("where these came from\n")
+    assert "modified:" in dvc_repo.dvc("status", "prepare_images").stdout
+
+    # A path outside data/raw/ is a one-line error (exit 2) naming the key, before anything is read.
+    dvc_repo.set_params({"images_data": {"path": "tmp_idx"}})
+    proc = dvc_repo.stage("stages.prepare_images", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        "error: params.yaml: images_data.path = 'tmp_idx': expected a relative path under data/raw/")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +14,12 @@ import torch
 import yaml
 
 from ddpm_lab.config import ConfigError, DataError, DiffusionConfig, from_section
-from ddpm_lab.image_ddpm import (ImageSampleConfig, ImageTrainConfig, load_resume, resume_bytes, sample_images,
-                                 train_unet)
 from ddpm_lab.image_metrics import HEADLINE_KEYS
+from ddpm_lab.image_sample import ImageSampleConfig, sample_images
+from ddpm_lab.image_train import TRAINING_CODE, ImageTrainConfig, load_resume, resume_bytes, train_unet
 from ddpm_lab.io import torch_bytes
 from ddpm_lab.unet import UNet, UNetConfig
+from tests.test_deps import closure, module_file
 
 TINY_MODEL = {"base_channels": 8, "channel_mults": [1, 2], "num_res_blocks": 1, "attn_heads": 2, "groups": 4,
               "dropout": 0.0}
@@ -26,6 +29,7 @@ TINY_TRAIN = {"steps": 12, "batch_size": 8, "lr": 0.002, "warmup": 2, "ema_decay
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Interrupted(Exception):
@@ -94,10 +98,41 @@ def test_bad_image_configs(cls, raw, match):
         from_section(cls, {section: {**base, **raw}}, section)
 
 
+def import_closure(module: str) -> set[str]:
+    """The ddpm_lab / stages modules `module` imports, transitively, itself included (as dotted
+    names; the same analysis as tests/test_deps.py, lazy imports included)."""
+    return {f.removesuffix(".py").replace("/", ".") for f in closure(module_file(module))}
+
+
+def test_each_image_stage_imports_only_its_job():
+    """train_images runs no sampling or figure code; sample_images no training code."""
+    train, sample = import_closure("stages.train_images"), import_closure("stages.sample_images")
+    assert not train & {"ddpm_lab.sampling", "ddpm_lab.image_sample", "ddpm_lab.image_figures"}
+    assert not sample & {"ddpm_lab.training", "ddpm_lab.image_train"}
+    assert {"ddpm_lab.torch_setup", "ddpm_lab.unet"} <= train & sample
+
+
+def test_resume_fingerprint_covers_exactly_the_training_code():
+    """TRAINING_CODE = the library modules train_images imports, less io (file reading and writing;
+    the data's bytes are fingerprinted apart) and cli (error lines, progress bars)."""
+    train = {m for m in import_closure("stages.train_images") if m.startswith("ddpm_lab.")}
+    assert len(set(TRAINING_CODE)) == len(TRAINING_CODE)
+    assert set(TRAINING_CODE) == train - {"ddpm_lab.io", "ddpm_lab.cli"}
+
+
+def test_resume_fingerprint_holds_threads_not_device_or_checkpoint_every():
+    """The thread count can change the bytes (the order of CPU float sums), so a checkpoint of
+    another count is not resumed; the device param is recorded as the device actually used (by
+    the stage), and checkpoint_every does not change the weights."""
+    base = ImageTrainConfig(**TINY_TRAIN)
+    assert base.fingerprint()["threads"] == 1
+    assert replace(base, threads=2).fingerprint() != base.fingerprint()
+    assert replace(base, device="auto", checkpoint_every=7).fingerprint() == base.fingerprint()
+
+
 def test_dvc_yaml_branches_read_disjoint_params():
     """The image stages read only images_* sections and no GMM stage reads one."""
-    root = Path(__file__).resolve().parents[1]
-    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     image = {"prepare_images", "train_images", "sample_images", "evaluate_images"}
     assert image <= set(stages)
     for name, st in stages.items():
@@ -165,6 +200,32 @@ def test_train_stage_resumes_to_the_same_bytes(dvc_repo):
     resumed = dvc_repo.stage("stages.train_images", "--model-out", "resumed.pt", "--resume", "ck.pt")
     assert "resuming from ck.pt at step 4" in resumed.stderr
     assert (dvc_repo.path / "resumed.pt").read_bytes() == (dvc_repo.path / "full.pt").read_bytes()
+
+    # Another thread count may give other bytes: its checkpoint is not resumed.
+    dvc_repo.set_params({"images_train": {"threads": 2}})
+    other = dvc_repo.stage("stages.train_images", "--model-out", "other.pt", "--resume", "ck.pt",
+                           "--stop-at", "4", check=False)
+    assert other.returncode == 3 and "ck.pt is from other params or data: training from step 0" in other.stderr
+
+
+@pytest.mark.slow
+def test_editing_the_grid_figure_reruns_only_sample_images(dvc_repo):
+    """The figure code is a dependency of sample_images alone: an edit of it reruns that stage
+    and nothing else. train_images is not rerun (no retraining), and the samples come out
+    byte-identical, so evaluate_images, whose deps are then unchanged, is skipped by DVC."""
+    dvc_repo.set_params(TINY_PARAMS)
+    dvc_repo.dvc("repro", "evaluate_images")
+    before = {f: (dvc_repo.path / f).read_bytes() for f in ("models/images_unet.pt", "data/images/samples.npz",
+                                                            "metrics/details/images.json")}
+    figures = dvc_repo.path / "ddpm_lab/image_figures.py"
+    figures.write_text(figures.read_text() + "# an edit of the figure code alone\n")
+
+    out = dvc_repo.dvc("repro", "evaluate_images").stdout
+    assert re.findall(r"Running stage '(\w+)'", out) == ["sample_images"], out
+    for stage in ("prepare_images", "train_images", "evaluate_images"):
+        assert f"Stage '{stage}' didn't change, skipping" in out, out
+    assert {f: (dvc_repo.path / f).read_bytes() for f in before} == before
+    assert "up to date" in dvc_repo.dvc("status", "--with-deps", "evaluate_images").stdout
 
 
 def test_resume_state_of_another_model_is_one_line_error():

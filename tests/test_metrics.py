@@ -10,8 +10,9 @@ import pytest
 from scipy import integrate, special, stats
 
 from ddpm_lab.gmm import GaussianMixture
-from ddpm_lab.metrics import (assigned_weights, band, compare_samples, exact_ks, exact_w1, floor_draws,
+from ddpm_lab.metrics import (assigned_weights, compare_samples, exact_ks, exact_w1, floor_draws,
                               mode_error_draws, mode_weights, project, random_directions, statistics)
+from ddpm_lab.stats import band
 
 MIX = GaussianMixture([0.3, 0.5, 0.2], [-4.0, 0.0, 3.0], [0.5, 0.8, 0.4])
 # Same marginals, different joint law: two modes on the diagonal vs four at the corners.

@@ -10,7 +10,8 @@ from scipy import stats
 
 from ddpm_lab.diffusion import GaussianDiffusion
 from ddpm_lab.gmm import GaussianMixture, OracleEps
-from ddpm_lab.metrics import band, floor_draws, statistics
+from ddpm_lab.metrics import floor_draws, statistics
+from ddpm_lab.stats import band
 from ddpm_lab.models import EpsMLP, MLPConfig
 from ddpm_lab.sampling import sample
 from ddpm_lab.schedule import make_betas

@@ -6,9 +6,7 @@ import json
 import numpy as np
 import yaml
 
-from ddpm_lab.cli import run_stage
-from stages import compare_dist, generate_gmm, plot, sample, train
-from tests.test_bad_input import tiny_params
+from tests.test_bad_input import run_gmm_stages, tiny_params
 
 
 def test_two_dimensional_mixture_runs_through_every_stage(tmp_path, monkeypatch):
@@ -16,12 +14,7 @@ def test_two_dimensional_mixture_runs_through_every_stage(tmp_path, monkeypatch)
     p = tiny_params()
     p["gmm"].update(weights=[0.5, 0.5], means=[[-2.0, 0.0], [2.0, 1.0]], stds=[[0.5, 1.0], [0.7, 0.3]])
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
-    run_stage(generate_gmm.main, [])
-    for obj in ("eq12", "eq3"):
-        run_stage(train.main, ["--objective", obj])
-    run_stage(sample.main, [])
-    run_stage(compare_dist.main, [])
-    run_stage(plot.main, [])
+    run_gmm_stages()
     assert np.load("data/gmm/train.npy").shape == (300, 2)
     assert np.load("data/samples/eq12.npz")["x0"].shape == (2, 50, 2)
     m = json.loads(open("metrics/dist_eq12.json").read())

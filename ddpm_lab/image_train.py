@@ -1,15 +1,15 @@
-"""The image branch's glue: its configs, U-Net training with resumable checkpoints, sampling
-with Algorithm 2 from the EMA weights, and the sample grid. Stages call these; no file
-paths here (bytes in, bytes out), so all of it is importable and tested.
+"""Training of the image branch: its config, L_simple training of the U-Net with EMA, and
+resumable checkpoints that only the same params, data and training code resume. No file
+paths here (bytes in, bytes out), so all of it is importable and tested. Sampling is in
+image_sample.py, the grid figure in image_figures.py: train_images imports neither.
 
-Ho, Jain & Abbeel (2020), arXiv:2006.11239: L_simple (Eq. 14) training, Algorithm 2 sampling.
+Ho, Jain & Abbeel (2020), arXiv:2006.11239: L_simple (Eq. 14) training.
 """
 from __future__ import annotations
 
 import copy
 import hashlib
-import io
-import os
+import importlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -19,10 +19,9 @@ import torch
 
 from ddpm_lab.config import DataError, require
 from ddpm_lab.diffusion import GaussianDiffusion
-from ddpm_lab.io import torch_bytes
-from ddpm_lab.sampling import sample
+from ddpm_lab.io import load_torch, torch_bytes
 from ddpm_lab.training import Eq12TrainConfig, restore_training_state, train
-from ddpm_lab.unet import DEVICES, UNet, UNetConfig, resolve_device
+from ddpm_lab.unet import DEVICES, UNet, UNetConfig
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,8 @@ class ImageTrainConfig(Eq12TrainConfig):
     """Section `images_train`: the TrainConfig fields, weighting (eq14 = L_simple), plus
     device: auto | cpu | cuda; threads: torch CPU threads (0: torch's default; bytes are
     reproducible for a fixed count); checkpoint_every: steps between resumable checkpoints
-    (0: none). device, threads and checkpoint_every do not change the result on one device."""
+    (0: none). device and checkpoint_every do not change the result on one device; threads
+    can (the order of float sums in CPU kernels), so it is part of the fingerprint."""
 
     device: str = "auto"
     threads: int = 1
@@ -43,41 +43,12 @@ class ImageTrainConfig(Eq12TrainConfig):
         require(self.checkpoint_every >= 0, "checkpoint_every", self.checkpoint_every, "an integer >= 0 (0: never)")
 
     def fingerprint(self) -> dict:
-        """The fields that change the trained weights (what a resumable checkpoint must match)."""
+        """The fields that change the trained weights (what a resumable checkpoint must match):
+        all but device (the stage records the device actually used) and checkpoint_every."""
         d = asdict(self)
-        for k in ("device", "threads", "checkpoint_every"):
+        for k in ("device", "checkpoint_every"):
             d.pop(k)
         return d
-
-
-@dataclass(frozen=True)
-class ImageSampleConfig:
-    """Section `images_sample`: n_samples images drawn with Algorithm 2 (the first 64 make the
-    8 x 8 grid), seed of the sampling generator, device, threads (as in images_train)."""
-
-    n_samples: int = 360
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 1
-
-    def __post_init__(self):
-        require(self.n_samples >= 64, "n_samples", self.n_samples, "an integer >= 64 (the 8 x 8 grid)")
-        require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
-        require(self.device in DEVICES, "device", self.device, f"one of {', '.join(DEVICES)}")
-        require(self.threads >= 0, "threads", self.threads, "an integer >= 0 (0: torch's default)")
-
-
-def configure_torch(device: str, threads: int) -> torch.device:
-    """Deterministic kernels, the CPU thread count, and the device to run on. Same bytes are
-    promised on CPU; on CUDA, cuBLAS gets the fixed workspace determinism needs (PyTorch notes,
-    "Reproducibility") and kernels without a deterministic version only warn."""
-    dev = resolve_device(device)
-    if threads:
-        torch.set_num_threads(threads)
-    if dev.type == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
-    torch.use_deterministic_algorithms(True, warn_only=dev.type == "cuda")
-    return dev
 
 
 def data_digest(x: np.ndarray) -> str:
@@ -88,15 +59,17 @@ def data_digest(x: np.ndarray) -> str:
 
 
 # -- resumable checkpoints ---------------------------------------------------------------
-TRAINING_CODE = ("ddpm_lab.diffusion", "ddpm_lab.schedule", "ddpm_lab.nn", "ddpm_lab.unet", "ddpm_lab.training",
-                 "ddpm_lab.image_ddpm")
+# The library modules train_images runs that shape the training, i.e. its imports within
+# ddpm_lab/ except io (reads the data, whose bytes data_digest covers, and writes files) and
+# cli (error lines, progress bars). config is in: DiffusionConfig.build() makes the betas.
+# tests/test_images_pipeline.py checks this against the stage's import closure.
+TRAINING_CODE = ("ddpm_lab.config", "ddpm_lab.schedule", "ddpm_lab.diffusion", "ddpm_lab.nn", "ddpm_lab.unet",
+                 "ddpm_lab.training", "ddpm_lab.stats", "ddpm_lab.torch_setup", "ddpm_lab.image_train")
 
 
 def code_digest(modules: tuple[str, ...] = TRAINING_CODE) -> str:
     """SHA-256 of the source files of the modules that shape the training: a checkpoint made by
     other code is not resumed (same params alone do not make the same run)."""
-    import importlib
-
     h = hashlib.sha256()
     for name in modules:
         h.update(name.encode())
@@ -114,11 +87,7 @@ def load_resume(raw: bytes | None, fingerprint: dict, name: str) -> tuple[dict |
     is not resumed (training starts over); an unreadable one is a DataError naming it."""
     if raw is None:
         return None, f"no checkpoint at {name}: training from step 0"
-    try:
-        ckpt = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a corrupt file; all mean the same here
-        raise DataError(f"{name}: not a readable checkpoint ({type(e).__name__}): expected one written by "
-                        f"train_images; delete it to train from step 0") from None
+    ckpt = load_torch(raw, name, "one written by train_images; delete it to train from step 0")
     if not isinstance(ckpt, dict) or not {"fingerprint", "state"} <= set(ckpt):
         raise DataError(f"{name}: lacks 'fingerprint' / 'state': expected a checkpoint written by train_images; "
                         f"delete it to train from step 0")
@@ -151,38 +120,3 @@ def check_resume(state: dict, mcfg: UNetConfig, tcfg: ImageTrainConfig) -> None:
     except (ValueError, RuntimeError, KeyError, TypeError) as e:
         raise DataError(f"resumable checkpoint does not fit this model ({type(e).__name__}: "
                         f"{str(e).splitlines()[0][:200]}): delete it to train from step 0") from None
-
-
-# -- sampling ----------------------------------------------------------------------------
-def sample_images(diffusion: GaussianDiffusion, model: torch.nn.Module, n: int, image_shape: tuple,
-                  generator: torch.Generator, device: torch.device, progress: Callable | None = None) -> np.ndarray:
-    """Algorithm 2 with eps_theta = model on device, n images of image_shape (C, H, W); the
-    noise is drawn on the CPU generator, so a seed gives the same x_T on any device. Returns
-    x_0 clipped to the data range [-1, 1], (n, C, H, W) float32."""
-    model = model.to(device).eval()
-
-    def eps_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return model(x.to(device), t.to(device)).cpu()
-
-    x0, _ = sample(diffusion, eps_model, (n, *image_shape), generator, progress=progress)
-    return x0.clamp(-1.0, 1.0).numpy().astype(np.float32)
-
-
-def grid_figure(images: np.ndarray, title: str, rows: int = 8, cols: int = 8):
-    """A matplotlib figure of the first rows * cols images (N, C, H, W) in [-1, 1], grey scale."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if len(images) < rows * cols:
-        raise ValueError(f"{len(images)} images: expected at least {rows * cols} for a {rows} x {cols} grid")
-    fig, axes = plt.subplots(rows, cols, figsize=(1.0 * cols, 1.0 * rows + 0.6))
-    for ax, img in zip(axes.flat, images[:rows * cols]):
-        pic = img[0] if img.shape[0] == 1 else np.transpose((img + 1) / 2, (1, 2, 0))
-        ax.imshow(pic, cmap="gray_r" if img.shape[0] == 1 else None, vmin=-1, vmax=1, interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
-    return fig

@@ -1,0 +1,68 @@
+"""A trained eps-model measured exactly against the mixture it was trained on.
+
+Because eps*(x_t, t) = E[eps | x_t] (Ho et al. 2020, arXiv:2006.11239; section 1 of DESIGN.md), a
+model's mean squared noise error at step t splits into the least error of any predictor and the
+model's own excess: E||eps - eps_theta||^2 = mmse_t + e_t, e_t = E_{q(x_t)}||eps_theta - eps*||^2.
+Every objective of the paper is affine in these per-t errors (Eq. 12, Eq. 14, and the bound of
+Eq. 3 / Eq. 5, `GaussianDiffusion.mse_weights`), so e_t gives the model's exact expected loss and
+its excess over the floor, in the objective's own units.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ddpm_lab.diffusion import LOSS_UNITS, EpsModel, GaussianDiffusion
+from ddpm_lab.gmm import GaussianMixture
+from ddpm_lab.stats import mean_se
+
+
+
+def weighted_sum(weights: np.ndarray, values: np.ndarray, errors: np.ndarray, monte_carlo: bool) -> tuple[float, float]:
+    """sum_t c_t v_t and its error, for per-t values with errors from marginal_expectation: quadrature
+    errors are bounds and add up (sum_t |c_t| err_t); Monte-Carlo standard errors of independent
+    draws add in quadrature (sqrt(sum_t c_t^2 err_t^2))."""
+    weights = np.asarray(weights, dtype=np.float64)
+    total = float(weights @ values)
+    if monte_carlo:
+        return total, float(np.sqrt(np.sum((weights * errors) ** 2)))
+    return total, float(np.abs(weights) @ errors)
+
+
+def measure_model(mixture: GaussianMixture, diffusion: GaussianDiffusion, eps_model: EpsModel, objective: str,
+                  rng: np.random.Generator) -> tuple[dict, dict[str, np.ndarray]]:
+    """The exact expected `objective` ("eq12", "eq14" or "bound") of eps_model, its floor (the
+    expected loss of eps*) and the excess, each with its error (quadrature bound in 1-D, Monte-Carlo
+    standard error for D > 1, drawn from rng). Returns (summary, by_t) where by_t holds, for t = 1..T,
+    t, alpha_bar, weight_eq12, mmse, mmse_err, eps_error, eps_error_err ((T,) arrays)."""
+    if objective not in LOSS_UNITS:
+        raise ValueError(f"unknown objective {objective!r}: expected one of {', '.join(LOSS_UNITS)}")
+    abar = diffusion.np["alphas_cumprod"][1:]
+    mmse, mmse_err = mixture.eps_mmse(abar, rng=rng)
+    e, e_err = mixture.eps_error(eps_model, abar, rng=rng)
+    weights = diffusion.mse_weights(objective)  # E[objective] = const + sum_t c_t mse_t
+    monte_carlo = mixture.dim > 1
+    floor = diffusion.expected_loss(objective, mmse, mixture.second_moment(), mixture.dim)
+    excess, excess_err = weighted_sum(weights, e, e_err, monte_carlo)
+    summary = {"objective": objective, "units": LOSS_UNITS[objective],
+               "loss_floor": floor, "loss_floor_err": weighted_sum(weights, mmse, mmse_err, monte_carlo)[1],
+               "saved_model_expected_loss": floor + excess,
+               "saved_model_excess_loss": excess, "saved_model_excess_loss_err": excess_err,
+               "error_method": "Monte Carlo; err = standard error" if monte_carlo else
+               "trapezoid quadrature over the exact q(x_t); err = |I_h - I_2h|"}
+    by_t = {"t": np.arange(1, diffusion.T + 1), "alpha_bar": abar, "weight_eq12": diffusion.np["eq12_weights"][1:],
+            "mmse": mmse, "mmse_err": mmse_err, "eps_error": e, "eps_error_err": e_err}
+    return summary, by_t
+
+
+def heldout_gap(model_rows: np.ndarray, oracle_rows: np.ndarray, exact_gap: float, exact_err: float) -> dict:
+    """The held-out Monte-Carlo estimate of a model's bound and of its gap to the oracle, from
+    per-row bounds (N,) computed on the same (x_t, eps) draws (paired), beside the exact gap:
+    bound +- SE, gap +- SE of the paired differences, and z = (gap - exact) / sqrt(SE^2 + err^2),
+    which should look standard normal when both are right."""
+    bound, bound_se = mean_se(model_rows)
+    gap, gap_se = mean_se(np.asarray(model_rows) - np.asarray(oracle_rows))
+    scale = math.hypot(gap_se or 0.0, exact_err)
+    return {"bound": bound, "bound_se": bound_se, "gap_to_oracle": gap, "gap_to_oracle_se": gap_se,
+            "gap_z": (gap - exact_gap) / scale if scale > 0 else None}

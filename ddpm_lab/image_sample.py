@@ -1,0 +1,48 @@
+"""Sampling of the image branch: its config and Algorithm 2 from the (EMA) U-Net on a device.
+
+Ho, Jain & Abbeel (2020), arXiv:2006.11239, Algorithm 2. No file paths here (arrays in,
+arrays out); the grid figure is in image_figures.py.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ddpm_lab.config import require
+from ddpm_lab.diffusion import GaussianDiffusion
+from ddpm_lab.sampling import sample
+from ddpm_lab.unet import DEVICES
+
+
+@dataclass(frozen=True)
+class ImageSampleConfig:
+    """Section `images_sample`: n_samples images drawn with Algorithm 2 (the first 64 make the
+    8 x 8 grid), seed of the sampling generator, device, threads (as in images_train)."""
+
+    n_samples: int = 360
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 1
+
+    def __post_init__(self):
+        require(self.n_samples >= 64, "n_samples", self.n_samples, "an integer >= 64 (the 8 x 8 grid)")
+        require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
+        require(self.device in DEVICES, "device", self.device, f"one of {', '.join(DEVICES)}")
+        require(self.threads >= 0, "threads", self.threads, "an integer >= 0 (0: torch's default)")
+
+
+def sample_images(diffusion: GaussianDiffusion, model: torch.nn.Module, n: int, image_shape: tuple,
+                  generator: torch.Generator, device: torch.device, progress: Callable | None = None) -> np.ndarray:
+    """Algorithm 2 with eps_theta = model on device, n images of image_shape (C, H, W); the
+    noise is drawn on the CPU generator, so a seed gives the same x_T on any device. Returns
+    x_0 clipped to the data range [-1, 1], (n, C, H, W) float32."""
+    model = model.to(device).eval()
+
+    def eps_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return model(x.to(device), t.to(device)).cpu()
+
+    x0, _ = sample(diffusion, eps_model, (n, *image_shape), generator, progress=progress)
+    return x0.clamp(-1.0, 1.0).numpy().astype(np.float32)
