@@ -18,7 +18,6 @@ from ddpm_lab.gmm import GaussianMixture
 from ddpm_lab.stats import mean_se
 
 
-
 def weighted_sum(weights: np.ndarray, values: np.ndarray, errors: np.ndarray, monte_carlo: bool) -> tuple[float, float]:
     """sum_t c_t v_t and its error, for per-t values with errors from marginal_expectation: quadrature
     errors are bounds and add up (sum_t |c_t| err_t); Monte-Carlo standard errors of independent

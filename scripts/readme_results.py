@@ -38,7 +38,7 @@ def _fmt_list(values) -> str:
 
 def gmm_section(root: Path) -> list[str]:
     params = yaml.safe_load((root / "params.yaml").read_text())
-    g, d, m, s = params["gmm"], params["diffusion"], params["model"], params["sample"]
+    g, d, m = params["gmm"], params["diffusion"], params["model"]
     head = {k: _load(root / "metrics" / f"dist_{k}.json") for k in NAMES}
     det = {k: _load(root / "metrics" / "details" / f"dist_{k}.json") for k in NAMES}
     fit = {k: _load(root / "metrics" / "details" / f"train_{k}.json") for k in ("eq12", "eq3")}
