@@ -21,6 +21,7 @@ from ddpm_lab.image_metrics import EvalConfig
 from ddpm_lab.image_sample import ImageSampleConfig
 from ddpm_lab.image_train import ImageTrainConfig
 from ddpm_lab.io import load_params
+from ddpm_lab.seeds import read_replicate
 from ddpm_lab.models import MLPConfig
 from ddpm_lab.training import Eq12TrainConfig, TrainConfig
 from ddpm_lab.unet import UNetConfig
@@ -32,7 +33,7 @@ from stages.sample import SampleConfig
 def validate_params(params: dict, source: str = "params.yaml") -> dict:
     """Build every section of params (the GMM and the image branch) with all its checks, in
     pipeline order; raise the first ConfigError. Returns {section: config}."""
-    out = {"gmm": from_section(GMMConfig, params, "gmm", source)}
+    out = {"replicate": read_replicate(params, source), "gmm": from_section(GMMConfig, params, "gmm", source)}
     out["diffusion"] = from_section(DiffusionConfig, params, "diffusion", source)
     out["model"] = from_section(MLPConfig, params, "model", source, data_dim=out["gmm"].dim)
     out["train_eq12"] = from_section(Eq12TrainConfig, params, "train_eq12", source)
@@ -55,7 +56,7 @@ def main(argv=None) -> None:
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args(argv)
     configs = validate_params(load_params(args.params), args.params)
-    print(f"preflight: {args.params}: all {len(configs)} sections valid")
+    print(f"preflight: {args.params}: replicate and all {len(configs) - 1} sections valid")
 
 
 if __name__ == "__main__":

@@ -7,3 +7,7 @@ if [ ! -x .venv/bin/python ] || ! cmp -s requirements.txt .venv/.requirements.tx
   .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
   cp requirements.txt .venv/.requirements.txt
 fi
+# The offline page of `dvc plots show` / `dvc plots diff` (.dvc/config plots.html_template): generated, git-ignored.
+if [ ! -s .dvc/plots/offline.html ] || [ requirements.txt -nt .dvc/plots/offline.html ]; then
+  .venv/bin/python -m ddpm_lab.report --write-template .dvc/plots/offline.html
+fi

@@ -3,7 +3,7 @@
 Every sampler uses the same seeds (params sample.seeds), so the three differ only by their
 eps-predictor. Writes <out>/<name>.npz with x0: (S, n, D) for the S seeds, and, from the
 first seed, t: (K,) and path: (K, n_trajectories, D), a thinned set of reverse trajectories.
-Params: `diffusion`, `sample`.
+Params: `diffusion`, `sample`, `replicate` (folded into each of sample.seeds).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from ddpm_lab.config import DiffusionConfig, from_section, require
 from ddpm_lab.gmm import OracleEps
 from ddpm_lab.io import load_params, npz_bytes, write_outputs
 from ddpm_lab.sampling import sample
+from ddpm_lab.seeds import fold_seed, read_replicate
 from stages.common import MODELS, load_eps_model, load_mixture
 
 
@@ -51,6 +52,7 @@ def main(argv=None) -> None:
     params = load_params(args.params)
     dcfg = from_section(DiffusionConfig, params, "diffusion", args.params)
     cfg = from_section(SampleConfig, params, "sample", args.params)
+    replicate = read_replicate(params, args.params)
     mixture = load_mixture(args.data / "mixture.json")
     diffusion = dcfg.build()
     samplers = {name: load_eps_model(args.models / f"{name}.pt", dcfg) for name in MODELS}
@@ -60,7 +62,7 @@ def main(argv=None) -> None:
     for name, eps_model in samplers.items():
         x0s = []
         for i, seed in enumerate(cfg.seeds):
-            g = torch.Generator().manual_seed(seed)
+            g = torch.Generator().manual_seed(fold_seed(seed, replicate))
             x0, (ts, path) = sample(diffusion, eps_model, (cfg.n, mixture.dim), g,
                                     record=cfg.n_trajectories if i == 0 else 0,
                                     record_every=cfg.trajectory_every,

@@ -1,6 +1,7 @@
 """Stage sample_images: Algorithm 2 from the EMA U-Net -> the samples and an 8 x 8 grid of them.
 
-Params: `images_diffusion` (checked against the model's), `images_sample`. Writes <samples>
+Params: `images_diffusion` (checked against the model's), `images_sample`, `replicate` (folded
+into images_sample.seed). Writes <samples>
 (an .npz of images (n_samples, C, H, W) in [-1, 1]) and <grid> (a PNG of the first 64).
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ddpm_lab.config import DiffusionConfig, from_section
 from ddpm_lab.image_figures import GRID_DPI, grid_figure
 from ddpm_lab.image_sample import ImageSampleConfig, sample_images
 from ddpm_lab.io import load_params, load_trained_model, npz_bytes, write_outputs
+from ddpm_lab.seeds import fold_seed, read_replicate
 from ddpm_lab.torch_setup import configure_torch
 from ddpm_lab.unet import UNet, UNetConfig
 
@@ -33,11 +35,12 @@ def main(argv=None) -> None:
     params = load_params(args.params)
     dcfg = from_section(DiffusionConfig, params, "images_diffusion", args.params)
     scfg = from_section(ImageSampleConfig, params, "images_sample", args.params)
+    seed = fold_seed(scfg.seed, read_replicate(params, args.params))
     device = configure_torch(scfg.device, scfg.threads)
     model, config = load_trained_model(args.model, dcfg, lambda cfg: UNet(UNetConfig(**cfg)), "images_diffusion")
     t0 = time.perf_counter()
     images = sample_images(dcfg.build(), model, scfg.n_samples, tuple(config["image_shape"]),
-                           torch.Generator().manual_seed(scfg.seed), device, progress("sample_images"))
+                           torch.Generator().manual_seed(seed), device, progress("sample_images"))
     fig = grid_figure(images, f"DDPM samples (Algorithm 2, EMA U-Net, T = {dcfg.T}): 64 of {scfg.n_samples}")
     write_outputs({args.samples_out: npz_bytes(images=images),
                    args.grid_out: lambda p: fig.savefig(p, format="png", dpi=GRID_DPI, metadata={"Software": None})})

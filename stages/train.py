@@ -2,7 +2,8 @@
 
 --objective eq12: the noise loss, weighted as Eq. 12 or unweighted as Eq. 14 (params
 train_eq12.weighting); --objective eq3: the variational bound of Eq. 3 estimated on whole
-forward trajectories. Params: `diffusion`, `model`, `train_<objective>`.
+forward trajectories. Params: `diffusion`, `model`, `train_<objective>`, `replicate` (folded
+into train_<objective>.seed: the model's init, the batches and noise, the exact measurement).
 Writes the EMA model (a checkpoint with its config) and the loss history CSV (step, loss). The
 saved model is then measured exactly: its per-timestep excess error e_t over the least
 error mmse_t (a CSV by t), and from it the model's expected loss next to the floor, the
@@ -11,6 +12,7 @@ expected loss of the exact eps* (a JSON of details).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ from ddpm_lab.config import DataError, DiffusionConfig, from_section, to_dict
 from ddpm_lab.exact import measure_model
 from ddpm_lab.io import json_bytes, load_params, read_array, save_checkpoint_bytes, write_outputs
 from ddpm_lab.models import EpsMLP, MLPConfig
+from ddpm_lab.seeds import fold_seed, read_replicate
 from ddpm_lab.training import Eq12TrainConfig, TrainConfig, tail_loss, train
 from stages.common import EPS_ERROR_COLUMNS, load_mixture
 
@@ -44,6 +47,7 @@ def main(argv=None) -> None:
     dcfg = from_section(DiffusionConfig, params, "diffusion", args.params)
     section = f"train_{obj}"
     tcfg = from_section(Eq12TrainConfig if obj == "eq12" else TrainConfig, params, section, args.params)
+    tcfg = dataclasses.replace(tcfg, seed=fold_seed(tcfg.seed, read_replicate(params, args.params)))
     data = read_array(args.data / "train.npy", ndim=2)
     mixture = load_mixture(args.data / "mixture.json")
     mcfg = from_section(MLPConfig, params, "model", args.params, data_dim=data.shape[1])

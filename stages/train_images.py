@@ -1,6 +1,7 @@
 """Stage train_images: train the U-Net eps_theta on the image split with L_simple (Eq. 14) and EMA.
 
-Params: `images_diffusion`, `images_model`, `images_train`. Writes the EMA model (a checkpoint
+Params: `images_diffusion`, `images_model`, `images_train`, `replicate` (folded into
+images_train.seed, so into the resume fingerprint too). Writes the EMA model (a checkpoint
 with its config), the loss history CSV (step, loss) and a metrics JSON. Every
 images_train.checkpoint_every steps the whole training state goes to --resume (a `persist`
 output in dvc.yaml): a run that was interrupted continues from there, to the same final
@@ -11,6 +12,7 @@ weights, when the params (threads included), the device type, the data and the t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -22,6 +24,7 @@ from ddpm_lab.config import DiffusionConfig, from_section, to_dict
 from ddpm_lab.diffusion import LOSS_UNITS
 from ddpm_lab.image_train import ImageTrainConfig, code_digest, data_digest, load_resume, resume_bytes, train_unet
 from ddpm_lab.io import json_bytes, load_params, read_array, save_checkpoint_bytes, write_outputs
+from ddpm_lab.seeds import fold_seed, read_replicate
 from ddpm_lab.torch_setup import configure_torch
 from ddpm_lab.training import tail_loss
 from ddpm_lab.unet import UNetConfig, n_parameters
@@ -47,6 +50,8 @@ def main(argv=None) -> None:
     params = load_params(args.params)
     dcfg = from_section(DiffusionConfig, params, "images_diffusion", args.params)
     tcfg = from_section(ImageTrainConfig, params, "images_train", args.params)
+    replicate = read_replicate(params, args.params)
+    tcfg = dataclasses.replace(tcfg, seed=fold_seed(tcfg.seed, replicate))
     x_train = read_array(args.data, ndim=4, key="x_train")
     mcfg = from_section(UNetConfig, params, "images_model", args.params,
                         in_channels=x_train.shape[1], image_size=x_train.shape[2])

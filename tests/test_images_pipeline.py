@@ -114,10 +114,11 @@ def test_each_image_stage_imports_only_its_job():
 
 def test_resume_fingerprint_covers_exactly_the_training_code():
     """TRAINING_CODE = the library modules train_images imports, less io (file reading and writing;
-    the data's bytes are fingerprinted apart) and cli (error lines, progress bars)."""
+    the data's bytes are fingerprinted apart), cli (error lines, progress bars) and seeds (it only
+    derives the seed, and the folded seed itself is in the fingerprint)."""
     train = {m for m in import_closure("stages.train_images") if m.startswith("ddpm_lab.")}
     assert len(set(TRAINING_CODE)) == len(TRAINING_CODE)
-    assert set(TRAINING_CODE) == train - {"ddpm_lab.io", "ddpm_lab.cli"}
+    assert set(TRAINING_CODE) == train - {"ddpm_lab.io", "ddpm_lab.cli", "ddpm_lab.seeds"}
 
 
 def test_resume_fingerprint_holds_threads_not_device_or_checkpoint_every():
@@ -131,13 +132,14 @@ def test_resume_fingerprint_holds_threads_not_device_or_checkpoint_every():
 
 
 def test_dvc_yaml_branches_read_disjoint_params():
-    """The image stages read only images_* sections and no GMM stage reads one."""
+    """The image stages read only images_* sections (and the top-level `replicate`, shared by both
+    branches by design) and no GMM stage reads an images_* one."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     image = {"prepare_images", "train_images", "sample_images", "evaluate_images"}
     assert image <= set(stages)
     for name, st in stages.items():
         sections = {p if isinstance(p, str) else next(iter(p)) for p in st.get("params", [])}
-        sections = {s.split(".")[0] for s in sections}
+        sections = {s.split(".")[0] for s in sections} - {"replicate"}
         if name in image:
             assert sections and all(s.startswith("images_") for s in sections), name
         else:

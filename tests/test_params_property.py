@@ -39,6 +39,7 @@ STAGES = {  # section -> (stage module, argv): the first stage that reads the se
     "plot": (plot, []), "images_data": (prepare_images, []), "images_diffusion": (train_images, []),
     "images_model": (train_images, []), "images_train": (train_images, []),
     "images_sample": (sample_images, []), "images_eval": (evaluate_images, []),
+    "replicate": (train, ["--objective", "eq12"]),  # a top-level scalar, not a section
 }
 
 CHOICE_KEYS = {"diffusion.schedule", "diffusion.variance", "train_eq12.weighting", "images_data.source",
@@ -72,6 +73,7 @@ VALID_KINDS = {
     ("images_data.mirror", "string"): "any mirror is a string (used only when downloading)",
     ("images_data.path", "null"): "null: no folder (digits)", ("images_data.mirror", "null"): "null: the default",
     ("images_data.download", "bool"): "true / false are the values",
+    ("replicate", "zero"): "replicate 0 is the study itself",
 }
 # Keys for which any integer up to 2^63 is valid (counts that only cost time, seeds, clip
 # limits): "huge" draws an integer beyond 2^63 for them, refused as out of the int64 range.
@@ -80,7 +82,7 @@ HUGE_ONLY_BEYOND_INT64 = {
     "train_eq3.seed", "sample.seeds[]", "sample.trajectory_every", "compare_dist.floor_draws", "compare_dist.directions",
     "compare_dist.seed", "plot.smooth", "plot.seed", "images_data.max_train", "images_data.seed", "images_train.steps",
     "images_train.log_every", "images_train.seed", "images_train.checkpoint_every", "images_sample.seed",
-    "images_eval.max_iter", "images_eval.seed", "images_eval.floor_draws", "images_eval.bootstrap",
+    "images_eval.max_iter", "images_eval.seed", "images_eval.floor_draws", "images_eval.bootstrap", "replicate",
 }
 
 FLOAT_KEYS = {"plot.forward_times[]"}  # numbers whose default may be written as an integer (0)
@@ -135,6 +137,9 @@ def cases() -> list[tuple[str, str, int | None, str, object]]:
     rng = np.random.default_rng(RNG_SEED)
     out = []
     for section, values in tiny_params().items():  # params.yaml's keys, with the tiny sizes the stages run
+        if not isinstance(values, dict):  # a top-level scalar (replicate): key None
+            out.extend((section, None, None, kind, v) for kind, v in invalid_values(section, values, rng))
+            continue
         for key, default in values.items():
             for kind, v in invalid_values(f"{section}.{key}", default, rng):
                 out.append((section, key, None, kind, v))
@@ -149,9 +154,15 @@ CASES = cases()
 KEYS = sorted({(s, k) for s, k, *_ in CASES}, key=lambda sk: list(DEFAULTS).index(sk[0]))
 
 
+def dotted(section: str, key: str | None) -> str:
+    return section if key is None else f"{section}.{key}"
+
+
 def params_with(section: str, key: str, index: int | None, value) -> dict:
     p = tiny_params()
-    if index is None:
+    if key is None:
+        p[section] = value
+    elif index is None:
         p[section][key] = value
     else:
         p[section][key] = copy.deepcopy(p[section][key])
@@ -173,11 +184,11 @@ def workdir(tmp_path_factory) -> Path:
 
 def test_every_section_and_key_is_covered():
     assert {s for s, _ in KEYS} == set(DEFAULTS) == set(STAGES)
-    assert len(KEYS) == sum(len(v) for v in DEFAULTS.values())  # no key without an invalid value
+    assert len(KEYS) == sum(len(v) if isinstance(v, dict) else 1 for v in DEFAULTS.values())  # no key without an invalid value
     assert len(CASES) > 400
 
 
-@pytest.mark.parametrize("section,key", KEYS, ids=[f"{s}.{k}" for s, k in KEYS])
+@pytest.mark.parametrize("section,key", KEYS, ids=[dotted(s, k) for s, k in KEYS])
 def test_invalid_values_are_refused_in_one_line(workdir, capsys, monkeypatch, section, key):
     monkeypatch.chdir(workdir)
     module, argv = STAGES[section]
@@ -188,7 +199,7 @@ def test_invalid_values_are_refused_in_one_line(workdir, capsys, monkeypatch, se
         write(params_with(section, key, index, value))
         before = snapshot(workdir)
         capsys.readouterr()
-        where = f"{section}.{key}{'' if index is None else f'[{index}]'} = {value!r} ({kind})"
+        where = f"{dotted(section, key)}{'' if index is None else f'[{index}]'} = {value!r} ({kind})"
         try:
             run_stage(module.main, argv)
             code = 0
@@ -202,8 +213,8 @@ def test_invalid_values_are_refused_in_one_line(workdir, capsys, monkeypatch, se
         errors = [line for line in lines if line.startswith("error:")]
         if code != 2 or len(errors) != 1 or len(lines) != 1 or "Traceback" in err:
             failures.append(f"{where}: exit {code}, stderr {err!r}")
-        elif f"{section}.{key}" not in errors[0]:
-            failures.append(f"{where}: the error does not name {section}.{key}: {errors[0]}")
+        elif dotted(section, key) not in errors[0]:
+            failures.append(f"{where}: the error does not name {dotted(section, key)}: {errors[0]}")
         if snapshot(workdir) != before:
             failures.append(f"{where}: files changed")
             break  # the directory is no longer the template: later cases would mislead

@@ -1,0 +1,347 @@
+"""Compare variants over their replicates: `python -m ddpm_lab.compare [--json FILE] [--out HTML]`.
+
+Reads `dvc exp show --json` (run here, or saved output with --json FILE): every committed
+baseline and experiment, with its params (params.yaml) and headline metrics. Runs whose params
+are equal except for the top-level `replicate` are one *variant*; a variant is named by the
+params in which it differs from the baseline (the variant of the first committed baseline).
+For each headline metric it reports the mean over a variant's replicates with a 95% Student-t
+interval (none for n = 1), and the difference of each variant's mean from the baseline's with
+a 95% Welch interval, called "real" only when that interval excludes 0. Prints a table (at most
+120 characters wide) and writes a self-contained HTML table (--out, default reports/compare.html).
+
+Runs with the very same params (replicate included) are one run, counted once: the pipeline is
+reproducible, so a rerun gives the same bytes (DVC lists an experiment whose params equal its
+baseline commit's next to it). The workspace row is left out (it repeats the last experiment
+applied, or holds params not yet reproduced) unless --workspace. Rows of different commits with
+equal params are pooled: compare experiments of one commit (dvc exp show's default, HEAD).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import html
+import json
+import math
+import subprocess
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from ddpm_lab.cli import run_stage
+from ddpm_lab.config import DataError
+from ddpm_lab.io import write_outputs
+
+PARAMS_FILE = "params.yaml"
+REPLICATE = "replicate"
+# metrics file -> (its label in the table, its headline keys)
+HEADLINE = {
+    "metrics/dist_eq12.json": ("eq12", ("bound_gap", "w1_ratio", "ks_ratio", "mode_err")),
+    "metrics/dist_eq3.json": ("eq3", ("bound_gap",)),
+    "metrics/images.json": ("images", ("fd_ratio", "kid")),
+}
+LEVEL = 0.95
+WIDTH = 120
+
+
+@dataclass
+class Run:
+    """One row of dvc exp show: its name, flattened params ("section.key" -> value), headline metrics."""
+
+    name: str
+    rev: str
+    params: dict
+    metrics: dict
+    committed: bool = False
+
+    @property
+    def replicate(self):
+        return self.params.get(REPLICATE, 0)
+
+
+@dataclass
+class Variant:
+    """Runs with equal params but for `replicate`."""
+
+    name: str
+    params: dict
+    runs: list = field(default_factory=list)
+
+    def values(self, metric: str) -> np.ndarray:
+        return np.array([r.metrics[metric] for r in self.runs if metric in r.metrics], dtype=float)
+
+
+def flatten(d, prefix: str = "") -> dict:
+    """{"section": {"key": v}} -> {"section.key": v}; lists become tuples (hashable, comparable)."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = _frozen(v)
+    return out
+
+
+def _frozen(v):
+    return tuple(_frozen(x) for x in v) if isinstance(v, list) else v
+
+
+def _run_of(row: dict, name: str, committed: bool) -> Run | None:
+    data = row.get("data") or {}
+    params = ((data.get("params") or {}).get(PARAMS_FILE) or {}).get("data")
+    if row.get("error") or not isinstance(params, dict):
+        return None
+    metrics = {}
+    for path, (label, keys) in HEADLINE.items():
+        values = ((data.get("metrics") or {}).get(path) or {}).get("data") or {}
+        for k in keys:
+            v = values.get(k)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                metrics[f"{label}.{k}"] = float(v)
+    return Run(name=name, rev=str(row.get("rev", "")), params=flatten(params), metrics=metrics, committed=committed)
+
+
+def collect(exp_show: list, workspace: bool = False) -> list[Run]:
+    """The runs of dvc exp show's JSON: each commit row, then its experiments (the last
+    revision of each); the workspace row only if asked. Runs whose params (replicate
+    included) equal an earlier run's are dropped."""
+    if not isinstance(exp_show, list):
+        raise DataError("dvc exp show --json: expected a list of rows")
+    runs = []
+    for top in exp_show:
+        if not isinstance(top, dict):
+            continue
+        rev = str(top.get("rev", ""))
+        if rev == "workspace":
+            if workspace:
+                runs.append(_run_of(top, "workspace", False))
+            continue
+        runs.append(_run_of(top, top.get("name") or rev[:7], True))
+        for exp in top.get("experiments") or []:
+            revs = exp.get("revs") or []
+            if revs:
+                runs.append(_run_of(revs[0], exp.get("name") or revs[0].get("name") or str(revs[0].get("rev"))[:7],
+                                    False))
+    kept: dict[str, int] = {}  # params key -> index in out
+    out: list[Run] = []
+    for run in runs:
+        if run is None:
+            continue
+        key = json.dumps(sorted(run.params.items()), default=repr)
+        if key not in kept:
+            kept[key] = len(out)
+            out.append(run)
+        elif run.metrics and not out[kept[key]].metrics:  # a commit not yet reproduced: its experiment counts
+            out[kept[key]] = dataclasses.replace(run, committed=out[kept[key]].committed)
+    return out
+
+
+def _fmt_value(v) -> str:
+    if isinstance(v, tuple):
+        return "[" + ", ".join(_fmt_value(x) for x in v) + "]"
+    return "null" if v is None else str(v)
+
+
+def group(runs: list[Run]) -> list[Variant]:
+    """Variants (runs grouped by params but for replicate), the baseline's first: the variant
+    of the first committed run (or of the first run). Each is named by the params that differ
+    from the baseline's ("baseline" for the baseline itself)."""
+    if not runs:
+        return []
+    first = next((r for r in runs if r.committed), runs[0])
+    keyed: dict[str, Variant] = {}
+
+    def key_of(run: Run) -> str:
+        return json.dumps(sorted((k, v) for k, v in run.params.items() if k != REPLICATE), default=repr)
+
+    for run in [first] + [r for r in runs if r is not first]:
+        k = key_of(run)
+        if k not in keyed:
+            keyed[k] = Variant(name="", params={p: v for p, v in run.params.items() if p != REPLICATE})
+        if run.metrics:  # a row without headline metrics (not reproduced) names the baseline but is no replicate
+            keyed[k].runs.append(run)
+    variants = [v for i, v in enumerate(keyed.values()) if i == 0 or v.runs]
+    base = variants[0].params
+    for v in variants:
+        diffs = [f"{p}={_fmt_value(v.params.get(p))}" for p in sorted(set(v.params) | set(base))
+                 if v.params.get(p) != base.get(p)]
+        v.name = ", ".join(diffs) if diffs else "baseline"
+        v.runs.sort(key=lambda r: (r.replicate if isinstance(r.replicate, int) else 0))
+    return variants
+
+
+def mean_ci(values, level: float = LEVEL) -> tuple[float, float | None]:
+    """The mean and the half-width of its Student-t interval (None for n < 2)."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return math.nan, None
+    m = float(x.mean())
+    if x.size < 2:
+        return m, None
+    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return m, half
+
+
+def welch_diff(variant, baseline, level: float = LEVEL) -> tuple[float, tuple[float, float] | None]:
+    """mean(variant) - mean(baseline) and its Welch interval (None if either has n < 2).
+    With no spread in either group the interval is the point itself."""
+    a, b = np.asarray(variant, dtype=float), np.asarray(baseline, dtype=float)
+    if a.size == 0 or b.size == 0:
+        return math.nan, None
+    d = float(a.mean() - b.mean())
+    if a.size < 2 or b.size < 2:
+        return d, None
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return d, (d, d)
+    df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+    half = float(stats.t.ppf(0.5 + level / 2, df) * se)
+    return d, (d - half, d + half)
+
+
+def is_real(interval: tuple[float, float] | None) -> bool:
+    """A difference is real when its interval excludes 0."""
+    return interval is not None and (interval[0] > 0 or interval[1] < 0)
+
+
+def metric_names(variants: list[Variant]) -> list[str]:
+    present = {m for v in variants for r in v.runs for m in r.metrics}
+    return [f"{label}.{k}" for label, keys in HEADLINE.values() for k in keys if f"{label}.{k}" in present]
+
+
+def rows(variants: list[Variant], level: float = LEVEL) -> list[dict]:
+    """One row per (metric, variant): n, mean, CI half-width, difference from the baseline, its interval, verdict."""
+    out = []
+    if not variants:
+        return out
+    base = variants[0]
+    for metric in metric_names(variants):
+        for i, v in enumerate(variants):
+            x = v.values(metric)
+            if x.size == 0:
+                continue
+            m, half = mean_ci(x, level)
+            row = {"metric": metric, "id": f"v{i}", "variant": v.name, "n": int(x.size), "mean": m, "half": half,
+                   "diff": None, "interval": None, "verdict": ""}
+            if i > 0:
+                d, interval = welch_diff(x, base.values(metric), level)
+                row.update(diff=d, interval=interval,
+                           verdict="real" if is_real(interval) else ("noise" if interval else "n<2"))
+            out.append(row)
+    return out
+
+
+def _g(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _mean_text(r: dict) -> str:
+    return f"{_g(r['mean'])} +- {_g(r['half'])}" if r["half"] is not None else f"{_g(r['mean'])} (n=1, no CI)"
+
+
+def _diff_text(r: dict) -> str:
+    if r["diff"] is None:
+        return "(baseline)"
+    if r["interval"] is None:
+        return f"{_g(r['diff'])} (no CI)"
+    lo, hi = r["interval"]
+    return f"{_g(r['diff'])} [{_g(lo)}, {_g(hi)}]"
+
+
+def _cut(s: str, n: int) -> str:
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+def table(variants: list[Variant], level: float = LEVEL, width: int = WIDTH) -> str:
+    """The terminal table (every line at most `width` characters) and a legend of the variants."""
+    pct = f"{100 * level:g}%"
+    head = ("metric", "variant", "n", f"mean +- {pct} CI", f"diff vs v0 [{pct} Welch CI]", "")
+    body = [(r["metric"], f"{r['id']} {r['variant']}", str(r["n"]), _mean_text(r), _diff_text(r), r["verdict"])
+            for r in rows(variants, level)]
+    widths = [max(len(line[c]) for line in [head] + body) for c in range(len(head))]
+    fixed = sum(widths) - widths[1] + 2 * (len(head) - 1)
+    widths[1] = max(8, min(widths[1], width - fixed))
+    lines = []
+    for i, line in enumerate([head] + body):
+        cells = [_cut(c, w).ljust(w) if j != 2 else c.rjust(w) for j, (c, w) in enumerate(zip(line, widths))]
+        lines.append(_cut("  ".join(cells).rstrip(), width))
+        if i == 0:
+            lines.append(_cut("  ".join("-" * w for w in widths), width))
+    legend = [f"{pct} intervals; n = replicates (params `replicate`). A difference is 'real' only when its "
+              f"interval excludes 0."]
+    for i, v in enumerate(variants):
+        reps = ", ".join(str(r.replicate) for r in v.runs)
+        legend.append(f"v{i}: {v.name} (replicates {reps}; runs {', '.join(r.name for r in v.runs)})")
+    wrapped = [w for text in legend for w in textwrap.wrap(text, width, subsequent_indent="    ")]
+    return "\n".join(lines + [""] + wrapped)
+
+
+def html_report(variants: list[Variant], level: float = LEVEL) -> str:
+    pct = f"{100 * level:g}%"
+    e = html.escape
+    cells = "".join(f"<th>{e(h)}</th>" for h in ("metric", "variant", "n", f"mean &plusmn; {pct} CI",
+                                                "difference vs v0", f"{pct} Welch interval", "verdict"))
+    cells = cells.replace("&amp;plusmn;", "&plusmn;")
+    trs = []
+    for r in rows(variants, level):
+        mean = f"{_g(r['mean'])} &plusmn; {_g(r['half'])}" if r["half"] is not None else f"{_g(r['mean'])} (n = 1: no interval)"
+        diff = "" if r["diff"] is None else _g(r["diff"])
+        interval = ("baseline" if r["diff"] is None else "n &lt; 2: no interval" if r["interval"] is None
+                    else f"[{_g(r['interval'][0])}, {_g(r['interval'][1])}]")
+        cls = ' class="real"' if r["verdict"] == "real" else ""
+        trs.append(f"<tr{cls}><td>{e(r['metric'])}</td><td>{e(r['id'])}: {e(r['variant'])}</td><td>{r['n']}</td>"
+                   f"<td>{mean}</td><td>{diff}</td><td>{interval}</td><td>{e(r['verdict'])}</td></tr>")
+    legend = "".join(f"<li><b>v{i}</b>: {e(v.name)} &mdash; replicates {e(', '.join(str(r.replicate) for r in v.runs))}"
+                     f" (runs {e(', '.join(r.name for r in v.runs))})</li>" for i, v in enumerate(variants))
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Variants compared over replicates</title>\n"
+            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}tr.real td{background:#e6f4ea}</style>"
+            "</head><body>\n<h1>Variants compared over replicates</h1>\n"
+            f"<p>Mean of each headline metric over a variant's replicates with its {pct} Student-t interval; "
+            f"the difference from the baseline (v0) with its {pct} Welch interval, <b>real</b> only when the "
+            "interval excludes 0.</p>\n"
+            f"<table>\n<tr>{cells}</tr>\n" + "\n".join(trs) + f"\n</table>\n<ul>{legend}</ul>\n</body></html>\n")
+
+
+def read_exp_show(json_file: Path | None) -> list:
+    if json_file is not None:
+        try:
+            return json.loads(Path(json_file).read_text())
+        except FileNotFoundError:
+            raise DataError(f"{json_file}: no such file: expected the output of dvc exp show --json") from None
+        except json.JSONDecodeError as e:
+            raise DataError(f"{json_file}: not JSON ({e.msg} at line {e.lineno})") from None
+    try:
+        proc = subprocess.run(["dvc", "exp", "show", "--json"], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise DataError("dvc: command not found: expected DVC on PATH (or pass --json FILE)") from None
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise DataError(f"dvc exp show --json exited {proc.returncode}: {last}")
+    try:
+        return json.loads(proc.stdout)
+    except json.JSONDecodeError as e:
+        raise DataError(f"dvc exp show --json: not JSON ({e.msg})") from None
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", type=Path, help="saved output of `dvc exp show --json` (default: run it)")
+    ap.add_argument("--out", type=Path, default=Path("reports/compare.html"), help="the HTML table")
+    ap.add_argument("--workspace", action="store_true", help="include the workspace row")
+    args = ap.parse_args(argv)
+    runs = collect(read_exp_show(args.json), workspace=args.workspace)
+    if not runs:
+        raise DataError("dvc exp show: no baseline or experiment with params and metrics: run the pipeline first")
+    variants = group(runs)
+    print(table(variants))
+    write_outputs({args.out: html_report(variants).encode()})
+    print(f"compare: {len(variants)} variants, {len(runs)} runs -> {args.out}")
+
+
+if __name__ == "__main__":
+    run_stage(main)
