@@ -9,11 +9,18 @@ interval (none for n = 1), and the difference of each variant's mean from the ba
 a 95% Welch interval, called "real" only when that interval excludes 0. Prints a table (at most
 120 characters wide) and writes a self-contained HTML table (--out, default reports/compare.html).
 
+A metric counts for a run only if the run produced it: a stage whose recorded params in the
+run's dvc.lock differ from the run's params.yaml (or that depends on such a stage's outputs)
+was not rerun for it, so its metrics are the parent's and are left out (e.g. the image
+metrics of an experiment run as `dvc exp run ... compare_dist`). The lock is read with
+`git show REV:dvc.lock`; a run whose commit is not in this repository keeps all its metrics.
+
 Runs with the very same params (replicate included) are one run, counted once: the pipeline is
 reproducible, so a rerun gives the same bytes (DVC lists an experiment whose params equal its
 baseline commit's next to it). The workspace row is left out (it repeats the last experiment
 applied, or holds params not yet reproduced) unless --workspace. Rows of different commits with
-equal params are pooled: compare experiments of one commit (dvc exp show's default, HEAD).
+equal params are pooled: compare experiments of one commit (dvc exp show's default, HEAD; or
+--rev REV for the experiments of another commit).
 """
 from __future__ import annotations
 
@@ -28,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import yaml
 from scipy import stats
 
 from ddpm_lab.cli import run_stage
@@ -104,6 +112,58 @@ def _run_of(row: dict, name: str, committed: bool) -> Run | None:
     return Run(name=name, rev=str(row.get("rev", "")), params=flatten(params), metrics=metrics, committed=committed)
 
 
+def read_lock(rev: str) -> dict | None:
+    """The dvc.lock of a commit (`git show REV:dvc.lock`), of the workspace for "workspace";
+    None when it cannot be read (a commit of another repository, no git)."""
+    try:
+        if rev == "workspace":
+            text = Path("dvc.lock").read_text()
+        else:
+            proc = subprocess.run(["git", "show", f"{rev}:dvc.lock"], capture_output=True, text=True)
+            if proc.returncode != 0:
+                return None
+            text = proc.stdout
+        lock = yaml.safe_load(text)
+    except (OSError, yaml.YAMLError):
+        return None
+    return lock if isinstance(lock, dict) and isinstance(lock.get("stages"), dict) else None
+
+
+def stale_outputs(lock: dict, params: dict) -> set[str]:
+    """The output paths of the stages in `lock` that were not run with `params` (flattened):
+    a recorded param differs, or a dependency lies in (or holds) a stale stage's output."""
+    stages = {n: s for n, s in lock["stages"].items() if isinstance(s, dict)}
+
+    def paths(entries) -> list[str]:
+        return [str(e.get("path", "")).rstrip("/") for e in entries or [] if isinstance(e, dict)]
+
+    def overlaps(a: str, b: str) -> bool:
+        return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+    stale: set[str] = set()
+    for name, st in stages.items():
+        recorded = flatten(((st.get("params") or {}).get(PARAMS_FILE)) or {})
+        if any(params.get(k, v) != v for k, v in recorded.items()):
+            stale.add(name)
+    grown = True
+    while grown:
+        bad = [o for n in stale for o in paths(stages[n].get("outs"))]
+        new = {n for n, st in stages.items() if n not in stale
+               and any(overlaps(d, o) for d in paths(st.get("deps")) for o in bad)}
+        stale |= new
+        grown = bool(new)
+    return {o for n in stale for o in paths(stages[n].get("outs"))}
+
+
+def drop_stale(run: Run, lock: dict | None) -> Run:
+    """The run without the headline metrics its own dvc.lock shows it did not produce."""
+    if lock is None:
+        return run
+    stale = stale_outputs(lock, run.params)
+    labels = {label for path, (label, _) in HEADLINE.items() if path in stale}
+    return dataclasses.replace(run, metrics={m: v for m, v in run.metrics.items() if m.split(".")[0] not in labels})
+
+
 def collect(exp_show: list, workspace: bool = False) -> list[Run]:
     """The runs of dvc exp show's JSON: each commit row, then its experiments (the last
     revision of each); the workspace row only if asked. Runs whose params (replicate
@@ -130,6 +190,7 @@ def collect(exp_show: list, workspace: bool = False) -> list[Run]:
     for run in runs:
         if run is None:
             continue
+        run = drop_stale(run, read_lock(run.rev if run.name != "workspace" else "workspace"))
         key = json.dumps(sorted(run.params.items()), default=repr)
         if key not in kept:
             kept[key] = len(out)
@@ -203,6 +264,21 @@ def welch_diff(variant, baseline, level: float = LEVEL) -> tuple[float, tuple[fl
     return d, (d - half, d + half)
 
 
+def replicates_to_separate(variant: np.ndarray, baseline: np.ndarray, level: float = LEVEL) -> int | None:
+    """The smallest k such that the Welch interval of the first k replicates of each group
+    excludes 0, and does for every k' from k up to all of them (None if not even with all):
+    how many replicates told the two apart, in the order they were run."""
+    a, b = np.asarray(variant, dtype=float), np.asarray(baseline, dtype=float)
+    n = min(a.size, b.size)
+    real = [is_real(welch_diff(a[:k], b[:k], level)[1]) for k in range(2, n + 1)]
+    if not real or not real[-1]:
+        return None
+    k = n
+    while k > 2 and real[k - 3]:
+        k -= 1
+    return k
+
+
 def is_real(interval: tuple[float, float] | None) -> bool:
     """A difference is real when its interval excludes 0."""
     return interval is not None and (interval[0] > 0 or interval[1] < 0)
@@ -226,11 +302,12 @@ def rows(variants: list[Variant], level: float = LEVEL) -> list[dict]:
                 continue
             m, half = mean_ci(x, level)
             row = {"metric": metric, "id": f"v{i}", "variant": v.name, "n": int(x.size), "mean": m, "half": half,
-                   "diff": None, "interval": None, "verdict": ""}
+                   "diff": None, "interval": None, "verdict": "", "separated_at": None}
             if i > 0:
                 d, interval = welch_diff(x, base.values(metric), level)
                 row.update(diff=d, interval=interval,
-                           verdict="real" if is_real(interval) else ("noise" if interval else "n<2"))
+                           verdict="real" if is_real(interval) else ("noise" if interval else "n<2"),
+                           separated_at=replicates_to_separate(x, base.values(metric), level))
             out.append(row)
     return out
 
@@ -273,6 +350,8 @@ def table(variants: list[Variant], level: float = LEVEL, width: int = WIDTH) -> 
             lines.append(_cut("  ".join("-" * w for w in widths), width))
     legend = [f"{pct} intervals; n = replicates (params `replicate`). A difference is 'real' only when its "
               f"interval excludes 0."]
+    legend += [f"{r['metric']}: {r['id']} vs v0 real from the first {r['separated_at']} replicates of each on."
+               for r in rows(variants, level) if r["separated_at"]]
     for i, v in enumerate(variants):
         reps = ", ".join(str(r.replicate) for r in v.runs)
         legend.append(f"v{i}: {v.name} (replicates {reps}; runs {', '.join(r.name for r in v.runs)})")
@@ -307,7 +386,7 @@ def html_report(variants: list[Variant], level: float = LEVEL) -> str:
             f"<table>\n<tr>{cells}</tr>\n" + "\n".join(trs) + f"\n</table>\n<ul>{legend}</ul>\n</body></html>\n")
 
 
-def read_exp_show(json_file: Path | None) -> list:
+def read_exp_show(json_file: Path | None, rev: str | None = None) -> list:
     if json_file is not None:
         try:
             return json.loads(Path(json_file).read_text())
@@ -316,7 +395,8 @@ def read_exp_show(json_file: Path | None) -> list:
         except json.JSONDecodeError as e:
             raise DataError(f"{json_file}: not JSON ({e.msg} at line {e.lineno})") from None
     try:
-        proc = subprocess.run(["dvc", "exp", "show", "--json"], capture_output=True, text=True)
+        proc = subprocess.run(["dvc", "exp", "show", "--json"] + (["--rev", rev] if rev else []),
+                              capture_output=True, text=True)
     except FileNotFoundError:
         raise DataError("dvc: command not found: expected DVC on PATH (or pass --json FILE)") from None
     if proc.returncode != 0:
@@ -328,18 +408,45 @@ def read_exp_show(json_file: Path | None) -> list:
         raise DataError(f"dvc exp show --json: not JSON ({e.msg})") from None
 
 
+def save_runs(runs: list[Run]) -> bytes:
+    """The runs as JSON (after their stale metrics were dropped, which needs this repository's
+    commits): what --runs reads back, in a clone without those experiments."""
+    rows = [{**dataclasses.asdict(r), "params": {k: list(v) if isinstance(v, tuple) else v
+                                                  for k, v in r.params.items()}} for r in runs]
+    return (json.dumps(rows, indent=1, sort_keys=True) + "\n").encode()
+
+
+def load_runs(path: Path) -> list[Run]:
+    try:
+        rows = json.loads(Path(path).read_text())
+        return [Run(name=r["name"], rev=r["rev"], params={k: _frozen(v) for k, v in r["params"].items()},
+                    metrics={k: float(v) for k, v in r["metrics"].items()}, committed=bool(r["committed"]))
+                for r in rows]
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file: expected runs saved by python -m ddpm_lab.compare --save") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
+        raise DataError(f"{path}: not runs saved by python -m ddpm_lab.compare --save ({type(e).__name__}: {e})") \
+            from None
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", type=Path, help="saved output of `dvc exp show --json` (default: run it)")
+    ap.add_argument("--rev", help="compare the experiments of this commit (default: HEAD's)")
     ap.add_argument("--out", type=Path, default=Path("reports/compare.html"), help="the HTML table")
     ap.add_argument("--workspace", action="store_true", help="include the workspace row")
+    ap.add_argument("--save", type=Path, help="also write the runs compared (params, metrics) as JSON")
+    ap.add_argument("--runs", type=Path, help="compare runs saved with --save instead of dvc exp show")
     args = ap.parse_args(argv)
-    runs = collect(read_exp_show(args.json), workspace=args.workspace)
+    if args.runs is not None:
+        runs = load_runs(args.runs)
+    else:
+        runs = collect(read_exp_show(args.json, args.rev), workspace=args.workspace)
     if not runs:
         raise DataError("dvc exp show: no baseline or experiment with params and metrics: run the pipeline first")
     variants = group(runs)
     print(table(variants))
-    write_outputs({args.out: html_report(variants).encode()})
+    write_outputs({args.out: html_report(variants).encode(), **({args.save: save_runs(runs)} if args.save else {})})
     print(f"compare: {len(variants)} variants, {len(runs)} runs -> {args.out}")
 
 

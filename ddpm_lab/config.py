@@ -297,6 +297,13 @@ class DiffusionConfig:
 F32, F64, I64 = 4, 8, 8  # bytes
 TRAIN_STATE = 5  # copies of each float32 weight while training: weights, gradient, two Adam moments, EMA
 THREADS_MAX = 1024  # torch CPU threads: beyond this torch overflows, or the process crashes
+
+
+def require_threads(value) -> None:
+    """A section's `threads`: torch CPU threads, 0 for torch's default (then the bytes depend on
+    the machine's core count: CPU kernels split float sums by thread)."""
+    require(isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= THREADS_MAX, "threads", value,
+            f"an integer in [0, {THREADS_MAX}] (0: torch's default)")
 # Image shape (channels, side) of each images_data.source, known before any data is read.
 IMAGE_SHAPES = {"digits": (1, 8), "mnist": (1, 28), "fashion_mnist": (1, 28)}
 IMAGE_COUNTS = {"digits": 1_797, "mnist": 70_000, "fashion_mnist": 70_000}  # train + test images
@@ -406,11 +413,19 @@ def _oracle_row_bytes(gmm) -> int:
     return F64 * (5 * K * D + 3 * K + 2 * D)
 
 
+def require_steps(cfg, T: int, key: str) -> None:
+    """A sampler's steps (0: every t) against its diffusion's T, a coupled param."""
+    if isinstance(cfg.steps, int):
+        require(cfg.steps <= T, "steps", cfg.steps, f"an integer in [0, {key} = {T}] (0: every timestep)")
+
+
 def check_sample(cfg, params: dict, source: str) -> None:
+    d = _other(DiffusionConfig, params, "diffusion", source)
+    if d is not None:
+        require_steps(cfg, d.T, "diffusion.T")
     gmm, m = _gmm_and_model(params, source)
     if gmm is None:
         return
-    d = _other(DiffusionConfig, params, "diffusion", source)
     D, S = gmm.dim, len(cfg.seeds)
     work = max(_oracle_row_bytes(gmm), mlp_row_bytes(m, grad=False) if m else 0) + 3 * F32 * D
     kept = 3 * S * D * F32 * 2  # x0 of three samplers for every seed, stacked (a copy) into the .npz
@@ -439,6 +454,25 @@ def check_compare_dist(cfg, params: dict, source: str) -> None:
         pooled = len(s.seeds) * s.n
         require_memory("directions", cfg.directions, lambda L: pooled * L * F64 * 3,
                        f"the sliced W1 of {pooled} pooled draws", " directions")
+
+
+def check_sampler_tradeoff(cfg, params: dict, source: str) -> None:
+    """Checked whether or not the section is enabled: a file that is valid only while disabled
+    would fail later, at `dvc exp run -S sampler_tradeoff.enabled=true`."""
+    gmm, m = _gmm_and_model(params, source)
+    if gmm is None or not _positive(cfg.n, cfg.directions):
+        return
+    D, S = gmm.dim, len(cfg.seeds)
+    L = cfg.directions if D > 1 else 0
+    work = max(_oracle_row_bytes(gmm), mlp_row_bytes(m, grad=False) if m else 0) + 3 * F32 * D
+    # One (sampler, steps, model) at a time: its S seeds' draws, stacked (a copy), and the pooled
+    # statistics: about three float64 copies of the D coordinates and L projections, sorted.
+    pooled = S * (2 * F32 * D + 3 * F64 * (D + L))
+    require_memory("n", cfg.n, lambda n: n * (work + pooled), f"{S} seeds x n draws pooled, with their statistics",
+                   " draws per seed")
+    if D > 1:
+        require_memory("directions", cfg.directions, lambda k: S * cfg.n * (work + 2 * F32 * D + 3 * F64 * (D + k)),
+                       f"the sliced W1 of {S * cfg.n} pooled draws", " directions")
 
 
 def check_plot(cfg, params: dict, source: str) -> None:
@@ -504,7 +538,6 @@ def check_images_model(u, params: dict, source: str) -> None:
 
 
 def check_images_train(cfg, params: dict, source: str) -> None:
-    require(cfg.threads <= THREADS_MAX, "threads", cfg.threads, f"an integer in [0, {THREADS_MAX}] (0: torch's default)")
     u = _unet(params)
     if u is None:
         return
@@ -515,7 +548,9 @@ def check_images_train(cfg, params: dict, source: str) -> None:
 
 
 def check_images_sample(cfg, params: dict, source: str) -> None:
-    require(cfg.threads <= THREADS_MAX, "threads", cfg.threads, f"an integer in [0, {THREADS_MAX}] (0: torch's default)")
+    d = _other(DiffusionConfig, params, "images_diffusion", source)
+    if d is not None:
+        require_steps(cfg, d.T, "images_diffusion.T")
     u = _unet(params)
     if u is None:
         return
@@ -542,12 +577,14 @@ SECTION_NEEDS: dict[str, tuple[typing.Callable, dict]] = {
     "model": (check_model, MLP_TYPES),
     "train_eq12": (check_train_eq12, {"batch_size": int}),
     "train_eq3": (check_train_eq3, {"batch_size": int}),
-    "sample": (check_sample, {"n": int, "seeds": list[int], "n_trajectories": int, "trajectory_every": int}),
+    "sample": (check_sample, {"n": int, "seeds": list[int], "n_trajectories": int, "trajectory_every": int,
+                              "steps": int}),
     "compare_dist": (check_compare_dist, {"nll_n": int, "nll_batch": int, "directions": int}),
     "plot": (check_plot, {"n_forward_paths": int}),
+    "sampler_tradeoff": (check_sampler_tradeoff, {"n": int, "seeds": list[int], "directions": int}),
     "images_model": (check_images_model, UNET_TYPES),
-    "images_train": (check_images_train, {"batch_size": int, "threads": int}),
-    "images_sample": (check_images_sample, {"n_samples": int, "threads": int}),
+    "images_train": (check_images_train, {"batch_size": int}),
+    "images_sample": (check_images_sample, {"n_samples": int, "steps": int}),
     "images_eval": (check_images_eval, {"hidden": list[int]}),
 }
 

@@ -11,16 +11,17 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ddpm_lab.config import require
+from ddpm_lab.config import require, require_threads
 from ddpm_lab.diffusion import GaussianDiffusion
-from ddpm_lab.sampling import sample
+from ddpm_lab.sampling import SamplerConfig, sample
 from ddpm_lab.unet import DEVICES
 
 
-@dataclass(frozen=True)
-class ImageSampleConfig:
-    """Section `images_sample`: n_samples images drawn with Algorithm 2 (the first 64 make the
-    8 x 8 grid), seed of the sampling generator, device, threads (as in images_train)."""
+@dataclass(frozen=True, kw_only=True)
+class ImageSampleConfig(SamplerConfig):
+    """Section `images_sample`: the sampler (SamplerConfig: sampler, steps, eta; by default
+    Algorithm 2 over all T steps), n_samples images (the first 64 make the 8 x 8 grid), seed of
+    the sampling generator, device, threads (as in images_train)."""
 
     n_samples: int = 360
     seed: int = 0
@@ -28,15 +29,17 @@ class ImageSampleConfig:
     threads: int = 1
 
     def __post_init__(self):
+        super().__post_init__()
         require(self.n_samples >= 64, "n_samples", self.n_samples, "an integer >= 64 (the 8 x 8 grid)")
         require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
         require(self.device in DEVICES, "device", self.device, f"one of {', '.join(DEVICES)}")
-        require(self.threads >= 0, "threads", self.threads, "an integer >= 0 (0: torch's default)")
+        require_threads(self.threads)
 
 
 def sample_images(diffusion: GaussianDiffusion, model: torch.nn.Module, n: int, image_shape: tuple,
-                  generator: torch.Generator, device: torch.device, progress: Callable | None = None) -> np.ndarray:
-    """Algorithm 2 with eps_theta = model on device, n images of image_shape (C, H, W); the
+                  generator: torch.Generator, device: torch.device, progress: Callable | None = None,
+                  sampler: SamplerConfig | None = None) -> np.ndarray:
+    """`sampler` (default Algorithm 2) with eps_theta = model on device, n images of image_shape (C, H, W); the
     noise is drawn on the CPU generator, so a seed gives the same x_T on any device. Returns
     x_0 clipped to the data range [-1, 1], (n, C, H, W) float32."""
     model = model.to(device).eval()
@@ -44,5 +47,5 @@ def sample_images(diffusion: GaussianDiffusion, model: torch.nn.Module, n: int, 
     def eps_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return model(x.to(device), t.to(device)).cpu()
 
-    x0, _ = sample(diffusion, eps_model, (n, *image_shape), generator, progress=progress)
+    x0, _ = sample(diffusion, eps_model, (n, *image_shape), generator, progress=progress, sampler=sampler)
     return x0.clamp(-1.0, 1.0).numpy().astype(np.float32)

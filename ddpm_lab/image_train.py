@@ -33,13 +33,11 @@ class ImageTrainConfig(Eq12TrainConfig):
     can (the order of float sums in CPU kernels), so it is part of the fingerprint."""
 
     device: str = "auto"
-    threads: int = 1
     checkpoint_every: int = 500
 
     def __post_init__(self):
         super().__post_init__()
         require(self.device in DEVICES, "device", self.device, f"one of {', '.join(DEVICES)}")
-        require(self.threads >= 0, "threads", self.threads, "an integer >= 0 (0: torch's default)")
         require(self.checkpoint_every >= 0, "checkpoint_every", self.checkpoint_every, "an integer >= 0 (0: never)")
 
     def fingerprint(self) -> dict:

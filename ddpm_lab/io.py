@@ -117,6 +117,21 @@ def read_array(path, ndim: int | None = None, key: str | None = None) -> np.ndar
     return arr
 
 
+def read_sampler(path) -> str:
+    """The description of the sampler that drew the samples in the .npz at path (array
+    `sampler`, written by the sampling stages), e.g. "DDIM (eta = 0), 50 of 1000 steps"."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "sampler" in z and z["sampler"].dtype.kind == "U" and z["sampler"].ndim == 0:
+                return str(z["sampler"])
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file: run the stage that writes it (dvc repro)") from None
+    except (ValueError, OSError, EOFError) as e:
+        raise DataError(f"{path}: not a readable numpy file ({e})") from None
+    raise DataError(f"{path}: has no array 'sampler' (a description): expected samples written by a sampling stage "
+                    "(rerun with dvc repro)")
+
+
 def read_csv(path, columns: list[str], n_rows: int | None = None) -> pd.DataFrame:
     """A CSV with exactly `columns`, finite numbers and at least one row (exactly n_rows if given)."""
     try:

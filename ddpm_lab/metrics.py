@@ -345,6 +345,22 @@ def mode_error_draws(pi: np.ndarray, n: int, draws: int, rng: np.random.Generato
     return np.abs(c / n - p).max(1)
 
 
+def exact_reference(mixture: GaussianMixture, n: int, draws: int, n_directions: int,
+                    rng: np.random.Generator) -> dict:
+    """Everything compare_samples needs beside the samples, for pooled samples of size n, drawn
+    from rng in a fixed order: the sliced-W1 directions (D > 1 only: n_directions of
+    random_directions; None for D = 1, which draws nothing), the floors of each statistic
+    (floor_draws: `draws` exact samples of size n), the assignment rule's pi and its standard
+    error (assigned_weights) and the mode-error floor (mode_error_draws, `draws` multinomials).
+    Returns {"floors", "pi", "pi_se", "mode_floor", "directions"}: compare_samples(x, mixture, **ref)."""
+    n, draws = _positive_int(n, "n"), _positive_int(draws, "draws")
+    directions = random_directions(mixture.dim, n_directions, rng) if mixture.dim > 1 else None
+    floors = floor_draws(mixture, n, draws, rng, directions)
+    pi, pi_se = assigned_weights(mixture, rng)
+    mode_floor = mode_error_draws(pi, n, draws, rng)
+    return {"floors": floors, "pi": pi, "pi_se": pi_se, "mode_floor": mode_floor, "directions": directions}
+
+
 def compare_samples(samples: np.ndarray, mixture: GaussianMixture, floors: dict[str, np.ndarray],
                     pi: np.ndarray, pi_se: np.ndarray, mode_floor: np.ndarray,
                     directions: np.ndarray | None = None) -> tuple[dict, dict]:

@@ -75,9 +75,10 @@ def diffusion_process(mixture: GaussianMixture, alphas_cumprod: np.ndarray, path
 
 
 def reverse_sampling(name: str, mixture: GaussianMixture, t: np.ndarray, path: np.ndarray,
-                     x0: np.ndarray, bins: int) -> plt.Figure:
-    """Algorithm 2 from x_T to x_0: kept trajectories over t, coloured by the component each
-    ends in, and the histogram of all final draws against the exact density."""
+                     x0: np.ndarray, bins: int, sampler: str = "Algorithm 2") -> plt.Figure:
+    """Reverse sampling (`sampler`: its description) from x_T to x_0: kept trajectories over t,
+    coloured by the component each ends in, and the histogram of all final draws against the
+    exact density."""
     fig, (ax, side) = plt.subplots(1, 2, figsize=(11, 4.8), gridspec_kw={"width_ratios": [3, 1]}, sharey=True)
     end = mixture.assign(path[-1])
     cmap = plt.get_cmap("tab10")
@@ -87,7 +88,7 @@ def reverse_sampling(name: str, mixture: GaussianMixture, t: np.ndarray, path: n
         ax.plot([], [], color=cmap(k % 10), label=f"ends in component {k + 1} (mean {mixture.means[k, 0]:g})")
     ax.legend(fontsize=7, loc="upper left")
     ax.set(xlim=(t.max(), 0), xlabel="timestep t (sampling runs right, from T to 0)", ylabel="x_t",
-           title=f"Reverse sampling (Algorithm 2), {NAMES[name]}: {path.shape[1]} trajectories")
+           title=f"Reverse sampling: {sampler}; {NAMES[name]}, {path.shape[1]} trajectories")
     grid = _grid(mixture)
     side.hist(x0[:, 0], bins=bins, density=True, orientation="horizontal", color=COLORS[name], alpha=0.5,
               label=f"x₀ draws (n = {x0.shape[0]:,})")
@@ -186,3 +187,71 @@ def eps_error_by_t(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     ax2.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return fig
+
+
+TRADEOFF_STATS = {  # column of the sampler_tradeoff table -> the y-axis label of its row of panels
+    "w1": "W1 / floor median\n(exact CDF; 1 = an exact sampler)",
+    "ks": "KS / floor median\n(exact CDF; 1 = an exact sampler)",
+    "sliced_w1": "sliced W1 / floor median\n(random directions)",
+    "mode": "max mode-weight error\n(vs the assignment rule)",
+}
+TRADEOFF_SAMPLERS = {"ddpm": "respaced DDPM (Algorithm 2 at S = T; Nichol & Dhariwal 2021)",
+                     "ddim": "DDIM, eta = 0 (deterministic given x_T; Song et al. 2021)"}
+
+
+def sampler_tradeoff(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_draws: int) -> plt.Figure:
+    """Quality against the number of sampling steps S (= network evaluations per draw), one column
+    per sampler, one row per statistic: the oracle eps* (its error is the discretisation alone)
+    beside the Eq. 12 model (network + discretisation), the floor's 5-95% band shaded, its median
+    dashed. A filled marker lies inside the band, an open one outside.
+    table: the stage's details (columns model, sampler, steps, <stat>, <stat>_ratio,
+    <stat>_p05_ratio, <stat>_p95_ratio, mode_err, mode_p05, mode_p95, ...)."""
+    samplers = list(dict.fromkeys(table["sampler"]))
+    stats = [s for s in TRADEOFF_STATS if s == "mode" or f"{s}_ratio" in table.columns]
+    steps = sorted(set(table["steps"]))
+    fig, axes = plt.subplots(len(stats), len(samplers), figsize=(5.6 * len(samplers) + 0.6, 2.9 * len(stats) + 1.4),
+                             sharex=True, sharey="row", squeeze=False)
+    for j, sampler in enumerate(samplers):
+        part = table[table["sampler"] == sampler]
+        for i, stat in enumerate(stats):
+            ax = axes[i, j]
+            value, lo, hi = ((f"{stat}_ratio", f"{stat}_p05_ratio", f"{stat}_p95_ratio") if stat != "mode"
+                             else ("mode_err", "mode_p05", "mode_p95"))
+            first = part.iloc[0]
+            ax.axhspan(first[lo], first[hi], color="gray", alpha=0.2, lw=0,
+                       label=f"exact sampler, same n: 5-95% of {floor_draws} draws")
+            if stat != "mode":
+                ax.axhline(1.0, color="gray", ls="--", lw=1, label="exact sampler: median (ratio 1)")
+            for name, style in (("oracle", "--"), ("eq12", "-")):
+                rows = part[part["model"] == name].sort_values("steps")
+                ax.plot(rows["steps"], rows[value], style, color=COLORS[name], lw=1.5,
+                        label=f"{NAMES[name]}: {'discretisation error only' if name == 'oracle' else 'network + discretisation'}")
+                inside = rows[f"{stat}_inside"].to_numpy(dtype=bool)
+                ax.plot(rows["steps"][inside], rows[value][inside], "o", color=COLORS[name], ms=6)
+                ax.plot(rows["steps"][~inside], rows[value][~inside], "o", mfc="white", color=COLORS[name], ms=6)
+            if (table[value] > 0).all() and (table[[lo, hi]].to_numpy() > 0).all():
+                ax.set_yscale("log")
+            ax.set_xscale("log")
+            ax.set_xticks(steps)
+            ax.set_xticklabels([str(s) for s in steps])
+            ax.minorticks_off()
+            ax.grid(alpha=0.3, which="major")
+            if i == 0:
+                ax.set_title(TRADEOFF_SAMPLERS.get(sampler, sampler), fontsize=10)
+            if j == 0:
+                ax.set_ylabel(TRADEOFF_STATS[stat], fontsize=9)
+            if i == len(stats) - 1:
+                ax.set_xlabel("S: sampling steps = network evaluations per draw (log scale)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    handles += [plt.Line2D([], [], ls="none", marker="o", color="gray"),
+                plt.Line2D([], [], ls="none", marker="o", mfc="white", color="gray")]
+    labels += ["inside the band", "outside the band"]
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    height = fig.get_figheight()
+    fig.suptitle(f"Sample quality against the number of sampling steps S (diffusion T = {T}); "
+                 f"{n_seeds} seeds x {n:,} draws pooled per point, against the exact mixture\n"
+                 f"each distance divided by the median of the same distance on exact samples of the same n "
+                 f"(the floor); shaded: the floor's 5-95% band", fontsize=10)
+    fig.tight_layout(rect=(0, 0.55 / height, 1, 1 - 0.5 / height))
+    return fig
+

@@ -28,6 +28,7 @@ from ddpm_lab.unet import UNetConfig
 from stages.compare_dist import CompareConfig
 from stages.plot import PlotConfig
 from stages.sample import SampleConfig
+from stages.sampler_tradeoff import TradeoffConfig
 
 
 def validate_params(params: dict, source: str = "params.yaml") -> dict:
@@ -41,6 +42,7 @@ def validate_params(params: dict, source: str = "params.yaml") -> dict:
     out["sample"] = from_section(SampleConfig, params, "sample", source)
     out["compare_dist"] = from_section(CompareConfig, params, "compare_dist", source)
     out["plot"] = from_section(PlotConfig, params, "plot", source)
+    out["sampler_tradeoff"] = from_section(TradeoffConfig, params, "sampler_tradeoff", source)
     out["images_data"] = from_section(ImageDataConfig, params, "images_data", source)
     out["images_diffusion"] = from_section(DiffusionConfig, params, "images_diffusion", source)
     channels, side = IMAGE_SHAPES[out["images_data"].source]

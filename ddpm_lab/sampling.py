@@ -1,37 +1,138 @@
-"""Reverse sampling, Algorithm 2 of Ho et al. 2020 (arXiv:2006.11239), for any eps_model(x_t, t)."""
+"""Reverse sampling for any eps_model(x_t, t) and any shape (B, ...), one network call per step:
+
+- "ddpm" over all T steps: Algorithm 2 of Ho et al. 2020 (arXiv:2006.11239);
+- "ddpm" over S < T steps: ancestral sampling on a respaced subsequence of timesteps, with the
+  betas recomputed from abar on the subsequence (Nichol & Dhariwal 2021, Sec. 4);
+- "ddim" over S steps with eta in [0, 1] (Song et al. 2021, Eq. 12 and 16): eta = 0 is
+  deterministic given x_T; eta = 1 with S = T is Algorithm 2 with sigma_t^2 = beta~_t.
+
+The subsequence is tau_i = round(i T / S), i = 1..S: evenly spaced, ending at T ("trailing"
+spacing; for S = T every t). Every sampler draws x_T ~ N(0, I) first, then one N(0, I) tensor
+per step that adds noise, in the order of the steps, from the one generator.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ddpm_lab.config import require
 from ddpm_lab.diffusion import EpsModel, GaussianDiffusion
 
+SAMPLERS = ("ddpm", "ddim")
 
-@torch.no_grad()
-def sample(diffusion: GaussianDiffusion, eps_model: EpsModel, shape: tuple, generator: torch.Generator,
-           record: int = 0, record_every: int = 0, progress=None):
-    """Algorithm 2: x_T ~ N(0, I); for t = T..1:
-    x_{t-1} = (x_t - (1 - alpha_t)/sqrt(1 - abar_t) eps_theta(x_t, t)) / sqrt(alpha_t) + sigma_t z,
-    z ~ N(0, I) for t > 1, z = 0 at t = 1. One batched network call per step.
 
-    shape: (B, ...). record: how many of the B chains to keep a trajectory of, at every
-    record_every-th t (and at t = T and t = 0). progress: optional callable wrapping the t range.
-    Returns x_0: (B, ...) float32, and (ts, path) with ts: (S,) and path: (S, record, ...).
+@dataclass(frozen=True)
+class SamplerConfig:
+    """sampler: ddpm | ddim; steps: S network calls, 0 for T (every t); eta: DDIM's noise scale
+    in [0, 1] (ddim only: ddpm's noise is set by diffusion.variance)."""
+
+    sampler: str = "ddpm"
+    steps: int = 0
+    eta: float = 0.0
+
+    def __post_init__(self):
+        require(self.sampler in SAMPLERS, "sampler", self.sampler, f"one of {', '.join(SAMPLERS)}")
+        require(isinstance(self.steps, int) and not isinstance(self.steps, bool) and self.steps >= 0, "steps",
+                self.steps, "an integer >= 0 (0: every timestep, T)")
+        require(isinstance(self.eta, (int, float)) and not isinstance(self.eta, bool) and 0.0 <= self.eta <= 1.0,
+                "eta", self.eta, "a number in [0, 1] (0: deterministic DDIM)")
+        require(self.sampler == "ddim" or self.eta == 0, "eta", self.eta,
+                "0 with sampler ddpm (eta is DDIM's noise scale; ddpm's is set by diffusion.variance)")
+
+    def check_steps(self, T: int) -> None:
+        """steps against diffusion.T (a coupled param), before any work."""
+        require(self.steps <= T, "steps", self.steps, f"an integer in [0, diffusion.T = {T}] (0: T)")
+
+    def describe(self, T: int) -> str:
+        S = self.steps or T
+        if self.sampler == "ddpm":
+            return "Algorithm 2 (all T steps)" if S == T else f"respaced DDPM, {S} of {T} steps"
+        return f"DDIM (eta = {self.eta:g}), {S} of {T} steps"
+
+
+def timestep_subsequence(T: int, S: int) -> np.ndarray:
+    """tau_1 < ... < tau_S in {1..T}: tau_i = round(i T / S), so tau_S = T; every t for S = T."""
+    if not 1 <= S <= T:
+        raise ValueError(f"steps must be in [1, T = {T}], got {S}")
+    return np.round(np.arange(1, S + 1) * (T / S)).astype(np.int64)
+
+
+def step_coefficients(diffusion: GaussianDiffusion, cfg: SamplerConfig) -> dict:
+    """Per-step float64 coefficients, index i = 0..S-1 for the step from tau_{S-i} down to
+    tau_{S-i-1} (tau_0 = 0): x_prev = a_x x_t - a_eps eps + sigma z (z only where sigma > 0).
+
+    ddpm (Eq. 11 on the subsequence): alpha_i = abar_t / abar_s, beta_i = 1 - alpha_i;
+      a_x = 1 / sqrt(alpha_i), a_eps = beta_i / (sqrt(1 - abar_t) sqrt(alpha_i)); sigma^2 = beta_i
+      or beta~_i = (1 - abar_s) / (1 - abar_t) beta_i (diffusion.variance; at the last step,
+      where beta~ = 0, no noise is added anyway, as in Algorithm 2).
+    ddim (Song et al. 2021, Eq. 12): x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t),
+      x_s = sqrt(abar_s) x0_hat + sqrt(1 - abar_s - sigma^2) eps + sigma z, with
+      sigma = eta sqrt((1 - abar_s) / (1 - abar_t)) sqrt(1 - abar_t / abar_s) (Eq. 16).
     """
     T = diffusion.T
-    sigma = np.sqrt(diffusion.np["sigma2"]).tolist()  # sigma_t, t = 0..T
+    S = cfg.steps or T
+    tau = timestep_subsequence(T, S)[::-1]  # t at each step, T first
+    prev = np.concatenate([tau[1:], [0]])  # s = the next t (0 after the last step)
+    abar = diffusion.np["alphas_cumprod"]  # abar[0] = 1
+    ab_t, ab_s = abar[tau], abar[prev]
+    if cfg.sampler == "ddpm":
+        if S == T:  # Algorithm 2 itself: the diffusion's own betas and sigma_t^2
+            alpha, beta = diffusion.np["alphas"][tau], diffusion.np["betas"][tau]
+            sigma2 = diffusion.np["sigma2"][tau]
+        else:
+            alpha = ab_t / ab_s
+            beta = 1.0 - alpha
+            sigma2 = beta if diffusion.variance == "beta" else (1.0 - ab_s) / (1.0 - ab_t) * beta
+        a_x = 1.0 / np.sqrt(alpha)
+        a_eps = beta / (np.sqrt(1.0 - ab_t) * np.sqrt(alpha))
+        sigma = np.sqrt(sigma2)
+        sigma[-1] = 0.0  # the last step (to x_0) adds no noise
+    else:
+        sigma = cfg.eta * np.sqrt((1.0 - ab_s) / (1.0 - ab_t) * (1.0 - ab_t / ab_s))
+        # x_s = sqrt(ab_s / ab_t) x_t + (sqrt(1 - ab_s - sigma^2) - sqrt(ab_s (1 - ab_t) / ab_t)) eps
+        a_x = np.sqrt(ab_s / ab_t)
+        a_eps = np.sqrt(ab_s * (1.0 - ab_t) / ab_t) - np.sqrt(np.maximum(1.0 - ab_s - sigma**2, 0.0))
+    return {"t": tau, "a_x": a_x, "a_eps": a_eps, "sigma": sigma}
+
+
+@torch.inference_mode()
+def sample(diffusion: GaussianDiffusion, eps_model: EpsModel, shape: tuple, generator: torch.Generator,
+           record: int = 0, record_every: int = 0, progress=None, sampler: SamplerConfig | None = None):
+    """Draw x_0 for `shape` (B, ...) with `sampler` (default: Algorithm 2 over all T steps):
+    x_T ~ N(0, I); at each step x_prev = a_x x_t - a_eps eps_theta(x_t, t) + sigma z.
+
+    record: how many of the B chains to keep a trajectory of, at every record_every-th step
+    (and at the first t and at t = 0). progress: optional callable wrapping the steps.
+    Returns x_0: (B, ...) float32, and (ts, path) with ts: (K,) and path: (K, record, ...).
+    """
+    cfg = sampler or SamplerConfig()
+    cfg.check_steps(diffusion.T)
+    c = step_coefficients(diffusion, cfg)
     x = torch.randn(shape, generator=generator)
-    t_batch = torch.empty(shape[0], dtype=torch.long)
-    keep = set(range(T, 0, -record_every)) | {T} if record and record_every else set()
+    z = torch.empty(shape)
+    fast = getattr(eps_model, "sampling_eps", None)  # a network's own cheaper eps for fixed-t batches
+    if fast is not None:
+        eps_at = fast(c["t"])
+    else:
+        t_batch = torch.empty(shape[0], dtype=torch.long)
+
+        def eps_at(x: torch.Tensor, t: int) -> torch.Tensor:
+            return eps_model(x, t_batch.fill_(t))
+    n_steps = len(c["t"])
+    keep = set(range(0, n_steps, record_every)) if record and record_every else set()
     ts, path = [], []
-    steps = range(T, 0, -1)
-    for t in (progress(steps) if progress else steps):
-        if t in keep:
+    steps = range(n_steps)
+    for i in (progress(steps) if progress else steps):
+        t = int(c["t"][i])
+        if i in keep:
             ts.append(t)
             path.append(x[:record].clone())
-        x, _ = diffusion.p_mean_variance(eps_model(x, t_batch.fill_(t)), x, t_batch)  # Eq. 11 mean
-        if t > 1:
-            x = x + sigma[t] * torch.randn(shape, generator=generator)
+        eps = eps_at(x, t)
+        x.mul_(float(c["a_x"][i])).sub_(eps, alpha=float(c["a_eps"][i]))  # in place: x is this sampler's own
+        if c["sigma"][i] > 0:
+            x.add_(torch.randn(shape, generator=generator, out=z), alpha=float(c["sigma"][i]))
     if keep:
         ts.append(0)
         path.append(x[:record].clone())

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ddpm_lab.config import ConfigError, require
+from ddpm_lab.config import ConfigError, require, require_threads
 from ddpm_lab.diffusion import WEIGHTINGS
 from ddpm_lab.stats import mean_se
 
@@ -30,7 +30,9 @@ class TrainingDiverged(ConfigError):
 class TrainConfig:
     """steps: optimiser steps; batch_size: x_0 per step; lr: peak Adam learning rate, decayed
     to 0 along a cosine after warmup steps; ema_decay: of the EMA weights; grad_clip: max
-    gradient norm; log_every: steps per row of the loss history; seed: of the torch generator."""
+    gradient norm; log_every: steps per row of the loss history; seed: of the torch generator;
+    threads: torch CPU threads (0: torch's default). threads changes the bytes (the order of the
+    float sums of the backward pass), so it is a param: the same params give the same bytes."""
 
     steps: int = 3000
     batch_size: int = 512
@@ -40,6 +42,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     log_every: int = 10
     seed: int = 0
+    threads: int = 1
 
     def __post_init__(self):
         require(self.steps >= 1, "steps", self.steps, "an integer >= 1")
@@ -52,6 +55,7 @@ class TrainConfig:
         require(self.grad_clip > 0, "grad_clip", self.grad_clip, "a positive number")
         require(self.log_every >= 1, "log_every", self.log_every, "an integer >= 1")
         require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
+        require_threads(self.threads)
 
     def to_dict(self) -> dict:
         return asdict(self)

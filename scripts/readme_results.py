@@ -18,8 +18,12 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from ddpm_lab.compare import group, load_runs, rows  # noqa: E402  (this repository's package)
 BEGIN, END = "<!-- results-table -->", "<!-- /results-table -->"
 BENCH_BEGIN, BENCH_END = "<!-- benchmark-table -->", "<!-- /benchmark-table -->"
+REP_BEGIN, REP_END = "<!-- replicates-table -->", "<!-- /replicates-table -->"
+REPLICATES = "benchmarks/replicates/eq12_vs_eq14.json"  # saved by python -m ddpm_lab.compare --save
 NAMES = {"eq12": "Eq. 12 model", "eq3": "Eq. 3 model", "oracle": "oracle eps* (exact)"}
 
 
@@ -147,6 +151,29 @@ def benchmark_section(root: Path) -> list[str]:
     return lines
 
 
+def replicates_section(root: Path) -> list[str]:
+    """The variants compared over replicates (the runs `python -m ddpm_lab.compare --save` wrote)."""
+
+    variants = group(load_runs(root / REPLICATES))
+    lines = [f"Generated from `{REPLICATES}` ({sum(len(v.runs) for v in variants)} runs). 95% intervals: the mean's "
+             "Student-t interval over the replicates; the difference's Welch interval.", "",
+             "| metric | variant | n | mean +- 95% CI | difference vs baseline [95% CI] | verdict | real from k replicates |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows(variants):
+        if r["n"] < 2:
+            continue
+        diff = "" if r["diff"] is None else f"{r['diff']:.4g} [{r['interval'][0]:.4g}, {r['interval'][1]:.4g}]"
+        lines.append(f"| {r['metric']} | {r['variant']} | {r['n']} | {r['mean']:.4g} +- {r['half']:.2g} | {diff} | "
+                     f"{r['verdict']} | {r['separated_at'] or ''} |")
+    for r in rows(variants):
+        if r["diff"] is not None and r["interval"] is not None and r["metric"] == "eq12.bound_gap":
+            told = (f"real, from the first {r['separated_at']} replicates of each on" if r["separated_at"]
+                    else f"not told apart by {r['n']} replicates")
+            lines += ["", f"**{r['variant']} against the baseline:** the eq12 model's exact bound gap differs by "
+                          f"{r['diff']:.4g} nats [{r['interval'][0]:.4g}, {r['interval'][1]:.4g}]: {told}."]
+    return lines
+
+
 def _replace(text: str, begin: str, end: str, body: list[str]) -> str:
     if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
         raise SystemExit(f"README.md: expected one {begin} ... {end} pair of markers")
@@ -157,6 +184,7 @@ def render(root: Path = ROOT) -> str:
     """README.md with its results and benchmark sections regenerated."""
     text = (root / "README.md").read_text()
     text = _replace(text, BEGIN, END, gmm_section(root) + [""] + image_section(root))
+    text = _replace(text, REP_BEGIN, REP_END, replicates_section(root))
     return _replace(text, BENCH_BEGIN, BENCH_END, benchmark_section(root))
 
 

@@ -4,6 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Benchmark-only packages (requirements-bench.txt: diffusers, for the side-by-side sampler tests), when not installed.
+want=$(sed -n 's/^diffusers==\([^ #]*\).*/\1/p' requirements-bench.txt)
+have=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("diffusers"))' 2>/dev/null || true)
+if [ "$have" != "$want" ]; then
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+fi
 if ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && apt-get install -y -qq chromium >/dev/null

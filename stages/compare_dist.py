@@ -23,12 +23,12 @@ import numpy as np
 import torch
 
 from ddpm_lab.cli import run_stage
-from ddpm_lab.config import DataError, DiffusionConfig, from_section, require
+from ddpm_lab.config import DataError, DiffusionConfig, from_section, require, require_threads
 from ddpm_lab.exact import heldout_gap, weighted_sum
 from ddpm_lab.gmm import OracleEps
 from ddpm_lab.io import json_bytes, load_params, read_array, read_json, write_outputs
-from ddpm_lab.metrics import assigned_weights, compare_samples, floor_draws, mode_error_draws, random_directions
-from stages.common import MODELS, load_eps_model, load_mixture, read_eps_error
+from ddpm_lab.metrics import compare_samples, exact_reference
+from stages.common import MODELS, load_eps_model, load_mixture, read_eps_error, use_threads
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class CompareConfig:
     nll_n: int
     nll_batch: int
     seed: int
+    threads: int = 1
 
     def __post_init__(self):
         require(self.floor_draws >= 20, "floor_draws", self.floor_draws,
@@ -51,6 +52,7 @@ class CompareConfig:
         require(self.nll_n >= 0, "nll_n", self.nll_n, "a non-negative integer (0: all held-out rows)")
         require(self.nll_batch >= 1, "nll_batch", self.nll_batch, "an integer >= 1")
         require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
+        require_threads(self.threads)
 
 
 def main(argv=None) -> None:
@@ -67,6 +69,7 @@ def main(argv=None) -> None:
     params = load_params(args.params)
     dcfg = from_section(DiffusionConfig, params, "diffusion", args.params)
     cfg = from_section(CompareConfig, params, "compare_dist", args.params)
+    use_threads(cfg.threads)
     mixture = load_mixture(args.data / "mixture.json")
     entropy = float(read_json(args.data / "mixture.json")["entropy"])
     heldout = read_array(args.data / "heldout.npy", ndim=2)
@@ -97,15 +100,11 @@ def main(argv=None) -> None:
     nll = {name: diffusion.nll_bound_rows(m, x0, cfg.nll_batch, cfg.seed) for name, m in models.items()}
 
     # Floors of the sampled statistics: exact samples of the pooled size S * n.
-    rng = np.random.default_rng(cfg.seed)
-    directions = random_directions(mixture.dim, cfg.directions, rng) if mixture.dim > 1 else None
-    floors = floor_draws(mixture, n_seeds * n, cfg.floor_draws, rng, directions)
-    pi, pi_se = assigned_weights(mixture, rng)
-    mode_floor = mode_error_draws(pi, n_seeds * n, cfg.floor_draws, rng)
+    reference = exact_reference(mixture, n_seeds * n, cfg.floor_draws, cfg.directions, np.random.default_rng(cfg.seed))
 
     outputs = {}
     for name in models:
-        headline, details = compare_samples(samples[name], mixture, floors, pi, pi_se, mode_floor, directions)
+        headline, details = compare_samples(samples[name], mixture, **reference)
         gap, gap_err = gaps[name]
         held = {"n": int(x0.shape[0]), **heldout_gap(nll[name], nll["oracle"], gap, gap_err)}  # oracle: 0, z None
         outputs[args.out / f"dist_{name}.json"] = json_bytes({"bound_gap": gap, "gap_err": gap_err, **headline})

@@ -19,7 +19,7 @@ import numpy as np
 from ddpm_lab.cli import run_stage
 from ddpm_lab.config import DataError, from_section
 from ddpm_lab.image_metrics import EvalConfig, evaluate_samples
-from ddpm_lab.io import json_bytes, load_params, read_array, write_outputs
+from ddpm_lab.io import json_bytes, load_params, read_array, read_sampler, write_outputs
 
 
 def main(argv=None) -> None:
@@ -41,11 +41,15 @@ def main(argv=None) -> None:
     headline, details = evaluate_samples(
         generated, split["x_train"], split["y_train"], split["x_heldout"], split["y_heldout"], cfg,
         rng=np.random.default_rng([cfg.seed, 1]))
+    steps, sampler = int(read_array(args.samples, ndim=0, key="steps")), read_sampler(args.samples)  # how drawn
+    # the headline names the steps only when they are fewer than T (the default adds no column)
+    headline = {**headline, "steps": steps} if not sampler.startswith("Algorithm 2") else headline
+    details = {**details, "sampler": sampler, "steps": steps}
     write_outputs({args.out: json_bytes(headline), args.details_out: json_bytes(details)})
     h, fl, mem = headline, details["fd_floor"], details["memorisation"]
     med = fl["median"]
     x = (lambda v: f"x{v / med:.2f}") if med > 0 else (lambda v: "x?")  # a zero floor: degenerate features
-    print(f"evaluate_images: FD ratio {x(details['fd']['value'])} (FD {details['fd']['value']:.3f} / median floor "
+    print(f"evaluate_images: {sampler}: FD ratio {x(details['fd']['value'])} (FD {details['fd']['value']:.3f} / median floor "
           f"{med:.3f}; floor band {x(fl['p05'])}-{x(fl['p95'])} over {len(fl['draws'])} draws"
           f"{'' if details['fd_inside_floor_band'] else ', ABOVE p95'}); "
           f"KID {h['kid']:.5f} +- {h['kid_se']:.5f} (floor p95 {h['kid_p95']:.5f}"

@@ -18,7 +18,7 @@ import torch
 from ddpm_lab import plots
 from ddpm_lab.cli import run_stage
 from ddpm_lab.config import DiffusionConfig, from_section, require
-from ddpm_lab.io import load_params, read_array, read_csv, read_json, write_outputs
+from ddpm_lab.io import load_params, read_array, read_csv, read_json, read_sampler, write_outputs
 from stages.common import MODELS, load_mixture, read_eps_error
 
 @dataclass(frozen=True)
@@ -81,7 +81,8 @@ def main(argv=None) -> None:
         npz = args.samples / f"{name}.npz"
         x0s = read_array(npz, ndim=3, key="x0")
         t, path = read_array(npz, ndim=1, key="t"), read_array(npz, ndim=3, key="path")
-        figs[f"reverse_sampling_{name}"] = plots.reverse_sampling(name, mixture, t, path, x0s[0], cfg.bins)
+        figs[f"reverse_sampling_{name}"] = plots.reverse_sampling(name, mixture, t, path, x0s[0], cfg.bins,
+                                                                  read_sampler(npz))
         headline = read_json(args.metrics / f"dist_{name}.json")
         details = read_json(args.metrics / "details" / f"dist_{name}.json")
         figs[f"dist_comp_{name}"] = plots.dist_comp(name, mixture, x0s[0], oracle_x0, headline, details, cfg.bins)

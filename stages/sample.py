@@ -15,30 +15,34 @@ import numpy as np
 import torch
 
 from ddpm_lab.cli import progress, run_stage
-from ddpm_lab.config import DiffusionConfig, from_section, require
+from ddpm_lab.config import DiffusionConfig, from_section, require, require_threads
 from ddpm_lab.gmm import OracleEps
 from ddpm_lab.io import load_params, npz_bytes, write_outputs
-from ddpm_lab.sampling import sample
+from ddpm_lab.sampling import SamplerConfig, sample
 from ddpm_lab.seeds import fold_seed, read_replicate
-from stages.common import MODELS, load_eps_model, load_mixture
+from stages.common import MODELS, load_eps_model, load_mixture, use_threads
 
 
 
-@dataclass(frozen=True)
-class SampleConfig:
-    """Section `sample`: n draws per seed, the seeds, and the trajectories kept for the figures."""
+@dataclass(frozen=True, kw_only=True)
+class SampleConfig(SamplerConfig):
+    """Section `sample`: the sampler (SamplerConfig: sampler, steps, eta), n draws per seed, the
+    seeds, and the trajectories kept for the figures (every trajectory_every-th step)."""
 
     n: int
     seeds: list[int]
     n_trajectories: int
     trajectory_every: int
+    threads: int = 1
 
     def __post_init__(self):
+        super().__post_init__()
         require(self.n >= 2, "n", self.n, "an integer >= 2")
         require(all(s >= 0 for s in self.seeds) and len(set(self.seeds)) == len(self.seeds), "seeds",
                 self.seeds, "distinct non-negative integers")
         require(1 <= self.n_trajectories <= self.n, "n_trajectories", self.n_trajectories, f"an integer in [1, n = {self.n}]")
         require(self.trajectory_every >= 1, "trajectory_every", self.trajectory_every, "an integer >= 1")
+        require_threads(self.threads)
 
 
 def main(argv=None) -> None:
@@ -53,6 +57,7 @@ def main(argv=None) -> None:
     dcfg = from_section(DiffusionConfig, params, "diffusion", args.params)
     cfg = from_section(SampleConfig, params, "sample", args.params)
     replicate = read_replicate(params, args.params)
+    use_threads(cfg.threads)
     mixture = load_mixture(args.data / "mixture.json")
     diffusion = dcfg.build()
     samplers = {name: load_eps_model(args.models / f"{name}.pt", dcfg) for name in MODELS}
@@ -66,12 +71,13 @@ def main(argv=None) -> None:
             x0, (ts, path) = sample(diffusion, eps_model, (cfg.n, mixture.dim), g,
                                     record=cfg.n_trajectories if i == 0 else 0,
                                     record_every=cfg.trajectory_every,
-                                    progress=progress(f"sample {name} seed {seed}"))
+                                    progress=progress(f"sample {name} seed {seed}"), sampler=cfg)
             x0s.append(x0.numpy())
             if i == 0:
                 t_kept, path_kept = ts, path
-        outputs[args.out / f"{name}.npz"] = npz_bytes(x0=np.stack(x0s), t=t_kept, path=path_kept)
-        print(f"sample: {name}: {len(cfg.seeds)} x {cfg.n} draws")
+        outputs[args.out / f"{name}.npz"] = npz_bytes(x0=np.stack(x0s), t=t_kept, path=path_kept,
+                                                      sampler=np.array(cfg.describe(dcfg.T)))
+        print(f"sample: {name}: {len(cfg.seeds)} x {cfg.n} draws, {cfg.describe(dcfg.T)}")
     write_outputs(outputs)
 
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import torch
 
 from ddpm_lab.cli import progress, run_stage
@@ -40,9 +41,11 @@ def main(argv=None) -> None:
     model, config = load_trained_model(args.model, dcfg, lambda cfg: UNet(UNetConfig(**cfg)), "images_diffusion")
     t0 = time.perf_counter()
     images = sample_images(dcfg.build(), model, scfg.n_samples, tuple(config["image_shape"]),
-                           torch.Generator().manual_seed(seed), device, progress("sample_images"))
-    fig = grid_figure(images, f"DDPM samples (Algorithm 2, EMA U-Net, T = {dcfg.T}): 64 of {scfg.n_samples}")
-    write_outputs({args.samples_out: npz_bytes(images=images),
+                           torch.Generator().manual_seed(seed), device, progress("sample_images"), sampler=scfg)
+    fig = grid_figure(images, f"DDPM samples ({scfg.describe(dcfg.T)}, EMA U-Net, T = {dcfg.T}): "
+                              f"64 of {scfg.n_samples}")
+    steps = scfg.steps or dcfg.T  # network calls per image; the sampler named for evaluate_images
+    write_outputs({args.samples_out: npz_bytes(images=images, steps=np.array(steps), sampler=np.array(scfg.describe(dcfg.T))),
                    args.grid_out: lambda p: fig.savefig(p, format="png", dpi=GRID_DPI, metadata={"Software": None})})
     print(f"sample_images: {scfg.n_samples} images on {device} in {time.perf_counter() - t0:.0f} s "
           f"-> {args.samples_out}, {args.grid_out}")

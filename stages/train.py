@@ -26,7 +26,7 @@ from ddpm_lab.io import json_bytes, load_params, read_array, save_checkpoint_byt
 from ddpm_lab.models import EpsMLP, MLPConfig
 from ddpm_lab.seeds import fold_seed, read_replicate
 from ddpm_lab.training import Eq12TrainConfig, TrainConfig, tail_loss, train
-from stages.common import EPS_ERROR_COLUMNS, load_mixture
+from stages.common import EPS_ERROR_COLUMNS, load_mixture, use_threads
 
 OBJECTIVES = ("eq12", "eq3")
 
@@ -48,6 +48,7 @@ def main(argv=None) -> None:
     section = f"train_{obj}"
     tcfg = from_section(Eq12TrainConfig if obj == "eq12" else TrainConfig, params, section, args.params)
     tcfg = dataclasses.replace(tcfg, seed=fold_seed(tcfg.seed, read_replicate(params, args.params)))
+    use_threads(tcfg.threads)
     data = read_array(args.data / "train.npy", ndim=2)
     mixture = load_mixture(args.data / "mixture.json")
     mcfg = from_section(MLPConfig, params, "model", args.params, data_dim=data.shape[1])

@@ -149,13 +149,62 @@ def test_unreadable_json_is_a_one_line_error(tmp_path, capsys):
     assert not (tmp_path / "c.html").exists()
 
 
+def test_replicates_to_separate_is_where_the_interval_leaves_zero_for_good():
+    base = np.array([1.0, 1.1, 0.9, 1.05, 0.95])
+    far = base + 1.0
+    assert compare.replicates_to_separate(far, base) == 2  # apart from the first two on
+    assert compare.replicates_to_separate(base + 0.01, base) is None  # never
+    # real at k = 3 by chance, not at k = 4, real again at k = 5: the answer is 5, not 3
+    a, b = np.array([1.7, 1.1, 1.4, 0.0, 0.0]), np.array([-0.8, -0.5, -2.3, 1.1, -1.2])
+    real = [compare.is_real(compare.welch_diff(a[:k], b[:k])[1]) for k in range(2, 6)]
+    assert real == [False, True, False, True]
+    assert compare.replicates_to_separate(a, b) == 5
+
+
+def test_saved_runs_compare_like_the_original(tmp_path):
+    runs = collect(json.loads(FIXTURE.read_text()))
+    path = tmp_path / "runs.json"
+    path.write_bytes(compare.save_runs(runs))
+    back = compare.load_runs(path)
+    assert back == runs
+    assert table(group(back)) == table(group(runs))
+    path.write_text("[{}]")
+    with pytest.raises(compare.DataError, match="not runs saved by"):
+        compare.load_runs(path)
+
+
+LOCK = {"schema": "2.0", "stages": {
+    "train_eq12": {"params": {"params.yaml": {"replicate": 0, "train_eq12": {"weighting": "eq12"}}},
+                   "outs": [{"path": "models/eq12.pt"}]},
+    "compare_dist": {"deps": [{"path": "models/eq12.pt"}], "params": {"params.yaml": {"compare_dist.seed": 0}},
+                     "outs": [{"path": "metrics/dist_eq12.json"}]},
+    "train_images": {"params": {"params.yaml": {"replicate": 0}}, "outs": [{"path": "models/images"}]},
+    "evaluate_images": {"deps": [{"path": "models/images/ema.pt"}], "outs": [{"path": "metrics/images.json"}]},
+}}
+
+
+def test_metrics_of_stages_not_rerun_for_a_run_are_dropped():
+    """An experiment run as `dvc exp run -S replicate=1 compare_dist` leaves the image stages
+    as its parent ran them: their recorded params say replicate 0, so the image metrics are not
+    this run's, and they do not count as a replicate (downstream stages follow through deps)."""
+    metrics = {"eq12.bound_gap": 0.01, "images.fd_ratio": 1.7, "images.kid": 2.0}
+    params = {"replicate": 1, "train_eq12.weighting": "eq12", "compare_dist.seed": 0}
+    assert compare.stale_outputs(LOCK, params) == {"models/eq12.pt", "metrics/dist_eq12.json", "models/images",
+                                                   "metrics/images.json"}
+    assert compare.stale_outputs(LOCK, {**params, "replicate": 0}) == set()
+    lock = json.loads(json.dumps(LOCK))
+    lock["stages"]["train_eq12"]["params"]["params.yaml"]["replicate"] = 1  # the GMM branch was rerun
+    kept = compare.drop_stale(Run("e", "e", params, metrics), lock).metrics
+    assert kept == {"eq12.bound_gap": 0.01}
+    assert compare.drop_stale(Run("e", "e", params, metrics), None).metrics == metrics  # no lock: kept
+
+
 # --- end to end -------------------------------------------------------------------------------
 
 @pytest.mark.slow
 def test_two_variants_by_two_replicates_with_dvc_exp_run(dvc_repo):
     t0 = time.perf_counter()
     dvc_repo.set_params(TINY_GMM)
-    dvc_repo.env["OMP_NUM_THREADS"] = "1"
     dvc_repo.dvc("repro", "compare_dist")  # the baseline: replicate 0, committed
     dvc_repo.run("git", "add", "-A")
     dvc_repo.run("git", "commit", "-q", "-m", "baseline")

@@ -287,7 +287,8 @@ def test_stage_writes_headline_and_details(tmp_path, digits):
     exactly the seven headline keys; a second run (in process) gives the same bytes."""
     np.savez(tmp_path / "split.npz", x_train=digits.x_train[:300], y_train=digits.y_train[:300],
              x_heldout=digits.x_heldout[:60], y_heldout=digits.y_heldout[:60])
-    np.savez(tmp_path / "samples.npz", images=digits.x_train[-50:])
+    np.savez(tmp_path / "samples.npz", images=digits.x_train[-50:], steps=np.array(50),
+             sampler=np.array("DDIM (eta = 0), 50 of 1000 steps"))
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(
         {"images_eval": {**EVAL, "hidden": [16], "max_iter": 30, "floor_draws": 10, "bootstrap": 20}}))
     args = ["--params", str(tmp_path / "params.yaml"), "--data", str(tmp_path / "split.npz"),
@@ -299,8 +300,10 @@ def test_stage_writes_headline_and_details(tmp_path, digits):
     assert "FD ratio x" in proc.stdout and "over 10 draws" in proc.stdout and "KID " in proc.stdout
     headline = json.loads((tmp_path / "m/images.json").read_text())
     details = json.loads((tmp_path / "m/details/images.json").read_text())
-    assert sorted(headline) == sorted(HEADLINE_KEYS) == sorted(
-        ["fd_ratio", "fd_p95", "kid", "kid_se", "kid_p95", "digits", "confidence"])
+    assert sorted(headline) == sorted([*HEADLINE_KEYS, "steps"]) == sorted(
+        ["fd_ratio", "fd_p95", "kid", "kid_se", "kid_p95", "digits", "confidence", "steps"])
+    assert headline["steps"] == 50 and details["sampler"] == "DDIM (eta = 0), 50 of 1000 steps"
+    assert "DDIM (eta = 0), 50 of 1000 steps: FD ratio" in proc.stdout
     assert details["n_compared"] == 50 and len(details["fd_floor"]["draws"]) == 10
     assert {"fd", "fd_floor", "kid", "kid_floor", "fd_inside_floor_band", "kid_inside_floor_band", "classifier",
             "classes", "memorisation", "config"} <= set(details)

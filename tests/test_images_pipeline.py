@@ -87,12 +87,13 @@ def test_sampling_is_seeded_and_in_range():
 
 @pytest.mark.parametrize("cls,raw,match", [
     (ImageTrainConfig, {"device": "gpu"}, r"images_train\.device = 'gpu': expected one of auto, cpu, cuda"),
-    (ImageTrainConfig, {"threads": -1}, r"images_train\.threads = -1: expected an integer >= 0"),
+    (ImageTrainConfig, {"threads": -1}, r"images_train\.threads = -1: expected an integer in \[0, 1024\]"),
     (ImageSampleConfig, {"n_samples": 10}, r"images_sample\.n_samples = 10: expected an integer >= 64"),
 ])
 def test_bad_image_configs(cls, raw, match):
     base = {ImageTrainConfig: {**TINY_TRAIN, "grad_clip": 1.0, "seed": 0, "weighting": "eq14"},
-            ImageSampleConfig: {"n_samples": 64, "seed": 0, "device": "cpu", "threads": 1}}[cls]
+            ImageSampleConfig: {"sampler": "ddpm", "steps": 0, "eta": 0.0, "n_samples": 64, "seed": 0,
+                                "device": "cpu", "threads": 1}}[cls]
     section = "images_train" if cls is ImageTrainConfig else "images_sample"
     with pytest.raises(ConfigError, match=match):
         from_section(cls, {section: {**base, **raw}}, section)
@@ -167,9 +168,11 @@ def test_dvc_repro_image_branch(dvc_repo):
               "models/images_unet.pt", "models/images_resume.pt", "data/images/samples.npz"):
         assert (dvc_repo.path / f).is_file(), f
     headline = json.loads((dvc_repo.path / "metrics/images.json").read_text())
-    assert sorted(headline) == sorted(HEADLINE_KEYS)
+    assert sorted(headline) == sorted(HEADLINE_KEYS)  # Algorithm 2: no `steps` column
     details = json.loads((dvc_repo.path / "metrics/details/images.json").read_text())
     assert details["branch"] == "images" and details["n_generated"] == 100
+    T = TINY_PARAMS["images_diffusion"]["T"]
+    assert details["steps"] == T and details["sampler"] == "Algorithm 2 (all T steps)"
     assert details["fd_floor"]["median"] > 0 and len(details["fd_floor"]["draws"]) == TINY_PARAMS["images_eval"]["floor_draws"]
     assert (dvc_repo.path / "images/generated_images.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -26,8 +26,8 @@ import numpy as np
 import pytest
 
 from ddpm_lab.cli import run_stage
-from stages import (compare_dist, evaluate_images, generate_gmm, plot, prepare_images, sample, sample_images, train,
-                    train_images)
+from stages import (compare_dist, evaluate_images, generate_gmm, plot, prepare_images, sample, sample_images,
+                    sampler_tradeoff, train, train_images)
 from tests.test_bad_input import DEFAULTS, run_gmm_stages, snapshot, tiny_params, write
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,8 +36,8 @@ STAGES = {  # section -> (stage module, argv): the first stage that reads the se
     "gmm": (generate_gmm, []), "diffusion": (train, ["--objective", "eq12"]),
     "model": (train, ["--objective", "eq12"]), "train_eq12": (train, ["--objective", "eq12"]),
     "train_eq3": (train, ["--objective", "eq3"]), "sample": (sample, []), "compare_dist": (compare_dist, []),
-    "plot": (plot, []), "images_data": (prepare_images, []), "images_diffusion": (train_images, []),
-    "images_model": (train_images, []), "images_train": (train_images, []),
+    "plot": (plot, []), "sampler_tradeoff": (sampler_tradeoff, []), "images_data": (prepare_images, []),
+    "images_diffusion": (train_images, []), "images_model": (train_images, []), "images_train": (train_images, []),
     "images_sample": (sample_images, []), "images_eval": (evaluate_images, []),
     "replicate": (train, ["--objective", "eq12"]),  # a top-level scalar, not a section
 }
@@ -49,9 +49,11 @@ CHOICE_KEYS = {"diffusion.schedule", "diffusion.variance", "train_eq12.weighting
 # (key, kind) pairs that are valid values, so never drawn. A key ending in [] is any list entry.
 VALID_KINDS = {
     **{(k, "zero"): "0 is a valid seed" for k in ("gmm.seed", "train_eq12.seed", "train_eq3.seed",
-                                                  "compare_dist.seed", "plot.seed", "images_data.seed",
-                                                  "images_train.seed", "images_sample.seed", "images_eval.seed")},
+                                                  "compare_dist.seed", "plot.seed", "sampler_tradeoff.seed",
+                                                  "images_data.seed", "images_train.seed", "images_sample.seed",
+                                                  "images_eval.seed")},
     ("sample.seeds[]", "zero"): "0 is a valid seed (refused only as a duplicate)",
+    ("sampler_tradeoff.seeds[]", "zero"): "0 is a valid seed (refused only as a duplicate)",
     ("gmm.means[]", "zero"): "any mean in [-1e6, 1e6] is valid",
     ("gmm.means[]", "negative"): "any mean in [-1e6, 1e6] is valid",
     ("train_eq12.warmup", "zero"): "no warmup", ("train_eq3.warmup", "zero"): "no warmup",
@@ -62,7 +64,8 @@ VALID_KINDS = {
     ("plot.forward_times[]", "zero"): "0: x_0",
     ("images_data.max_train", "zero"): "0: every training image",
     ("images_model.dropout", "zero"): "no dropout",
-    ("images_train.threads", "zero"): "0: torch's default", ("images_sample.threads", "zero"): "0: torch's default",
+    **{(f"{k}.threads", "zero"): "0: torch's default" for k in ("train_eq12", "train_eq3", "sample", "compare_dist",
+                                                                  "sampler_tradeoff", "images_train", "images_sample")},
     ("images_train.checkpoint_every", "zero"): "0: no checkpoints",
     ("images_eval.alpha", "zero"): "no L2 penalty",
     ("images_eval.alpha", "huge"): "any non-negative penalty is accepted (not bounded above)",
@@ -74,6 +77,8 @@ VALID_KINDS = {
     ("images_data.path", "null"): "null: no folder (digits)", ("images_data.mirror", "null"): "null: the default",
     ("images_data.download", "bool"): "true / false are the values",
     ("replicate", "zero"): "replicate 0 is the study itself",
+    ("sample.steps", "zero"): "0: every timestep", ("images_sample.steps", "zero"): "0: every timestep",
+    ("sample.eta", "zero"): "deterministic DDIM", ("images_sample.eta", "zero"): "deterministic DDIM",
 }
 # Keys for which any integer up to 2^63 is valid (counts that only cost time, seeds, clip
 # limits): "huge" draws an integer beyond 2^63 for them, refused as out of the int64 range.
@@ -83,6 +88,9 @@ HUGE_ONLY_BEYOND_INT64 = {
     "compare_dist.seed", "plot.smooth", "plot.seed", "images_data.max_train", "images_data.seed", "images_train.steps",
     "images_train.log_every", "images_train.seed", "images_train.checkpoint_every", "images_sample.seed",
     "images_eval.max_iter", "images_eval.seed", "images_eval.floor_draws", "images_eval.bootstrap", "replicate",
+    # a step count above diffusion.T is replaced by T; seeds, floor draws and directions only cost time
+    "sampler_tradeoff.steps[]", "sampler_tradeoff.seeds[]", "sampler_tradeoff.floor_draws", "sampler_tradeoff.directions",
+    "sampler_tradeoff.seed",
 }
 
 FLOAT_KEYS = {"plot.forward_times[]"}  # numbers whose default may be written as an integer (0)

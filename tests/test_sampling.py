@@ -72,3 +72,84 @@ def test_oracle_sampler_reproduces_the_mixture():
     # time; a margin of 1.2 x p95 leaves room for the T = 1000 discretisation (~0.003 nats).
     assert statistics(x0, MIX)["w1"] < 1.2 * floor["p95"]
     assert stats.kstest(x0[:, 0], lambda v: MIX.marginal_cdf(v)).pvalue > 1e-3
+
+
+# --- respaced DDPM and DDIM (issue 9) -------------------------------------------------------------
+
+from ddpm_lab.sampling import SamplerConfig, step_coefficients, timestep_subsequence  # noqa: E402
+
+
+@pytest.mark.parametrize("T,S", [(1000, 1), (1000, 10), (1000, 50), (1000, 333), (1000, 1000), (7, 3), (7, 7)])
+def test_subsequence_is_evenly_spaced_and_ends_at_T(T, S):
+    tau = timestep_subsequence(T, S)
+    assert len(tau) == S and tau[-1] == T and tau[0] >= 1 and np.all(np.diff(tau) >= 1)
+    if S == T:
+        np.testing.assert_array_equal(tau, np.arange(1, T + 1))
+
+
+@pytest.mark.parametrize("variance", ["beta", "beta_tilde"])
+def test_respaced_betas_telescope_to_abar(variance):
+    """On the subsequence, prod_i (1 - beta_i) = abar_T: the respaced chain has the same marginals."""
+    d = GaussianDiffusion(make_betas("linear", 1000), variance)
+    c = step_coefficients(d, SamplerConfig("ddpm", 20))
+    alpha = 1.0 / c["a_x"] ** 2
+    assert math.isclose(np.prod(alpha), d.np["alphas_cumprod"][-1], rel_tol=1e-12)
+    assert c["sigma"][-1] == 0 and np.all(c["sigma"][:-1] > 0)
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_ddim_with_eta_1_and_all_steps_is_algorithm_2_with_beta_tilde(schedule):
+    """Song et al. 2021: eta = 1, S = T gives sigma_t^2 = beta~_t and the mean of Eq. 11, so the
+    same noise gives the same draws as Algorithm 2 with variance beta_tilde."""
+    d = GaussianDiffusion(make_betas(schedule, 200), "beta_tilde")
+    model = EpsMLP.seeded(MLPConfig(hidden=16, n_blocks=1, emb_dim=8), 0)
+    x_ddpm, _ = sample(d, model, (512, 1), torch.Generator().manual_seed(5))
+    x_ddim, _ = sample(d, model, (512, 1), torch.Generator().manual_seed(5), sampler=SamplerConfig("ddim", 0, 1.0))
+    c_ddpm, c_ddim = step_coefficients(d, SamplerConfig()), step_coefficients(d, SamplerConfig("ddim", 200, 1.0))
+    for k in ("a_x", "a_eps", "sigma"):
+        np.testing.assert_allclose(c_ddim[k], c_ddpm[k], rtol=1e-9, atol=1e-12, err_msg=k)
+    assert (x_ddim - x_ddpm).abs().max() < 1e-4
+
+
+def test_ddim_eta_0_is_deterministic_given_x_T():
+    """eta = 0 draws x_T and nothing else: the generator ends where one draw of x_T leaves it."""
+    d = GaussianDiffusion(make_betas("linear", 100))
+    g = torch.Generator().manual_seed(9)
+    x, _ = sample(d, OracleEps(MIX, d.np["alphas_cumprod"]), (64, 1), g, sampler=SamplerConfig("ddim", 10))
+    ref = torch.Generator().manual_seed(9)
+    torch.randn((64, 1), generator=ref)
+    assert torch.equal(g.get_state(), ref.get_state()) and torch.isfinite(x).all()
+
+
+@pytest.mark.parametrize("cfg", [SamplerConfig("ddpm", 25), SamplerConfig("ddim", 25), SamplerConfig("ddim", 25, 0.5)])
+def test_few_step_samplers_make_one_call_per_step_in_descending_t(cfg):
+    d = GaussianDiffusion(make_betas("linear", 100))
+    seen = []
+
+    def model(x, t):
+        seen.append(int(t[0]))
+        return torch.zeros_like(x)
+
+    x, (ts, path) = sample(d, model, (8, 1), torch.Generator().manual_seed(0), record=2, record_every=5, sampler=cfg)
+    assert seen == list(timestep_subsequence(100, 25)[::-1])
+    assert list(ts) == seen[::5] + [0] and path.shape == (len(ts), 2, 1)
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
+def test_oracle_with_50_steps_reproduces_the_mixture(sampler):
+    """With the exact eps*, 50 steps are close to the truth: a W1 within a few floor medians
+    (the discretisation error is measured against S by the sampler_tradeoff stage)."""
+    d = GaussianDiffusion(make_betas("linear", 1000))
+    x, _ = sample(d, OracleEps(MIX, d.np["alphas_cumprod"]), (20_000, 1), torch.Generator().manual_seed(1),
+                  sampler=SamplerConfig(sampler, 50))
+    w1 = statistics(x.numpy(), MIX)["w1"]
+    floor = band(floor_draws(MIX, 20_000, 50, np.random.default_rng(0))["w1"])
+    assert w1 < 5 * floor["median"], (w1, floor)
+
+
+@pytest.mark.parametrize("kwargs,key", [({"sampler": "ddpn"}, "sampler"), ({"steps": -1}, "steps"),
+                                        ({"steps": 2.5}, "steps"), ({"eta": 1.5}, "eta"),
+                                        ({"sampler": "ddpm", "eta": 0.5}, "eta")])
+def test_bad_sampler_settings_name_the_key(kwargs, key):
+    with pytest.raises(ValueError, match=rf"^{key} = "):
+        SamplerConfig(**kwargs)
