@@ -397,6 +397,9 @@ def check_train_eq12(cfg, params: dict, source: str) -> None:
 def check_train_eq3(cfg, params: dict, source: str) -> None:
     gmm, m = _gmm_and_model(params, source)
     d = _other(DiffusionConfig, params, "diffusion", source)
+    if d is not None and getattr(cfg, "estimator", None) == "subsampled" and isinstance(cfg.terms_per_trajectory, int):
+        require(cfg.terms_per_trajectory <= d.T, "terms_per_trajectory", cfg.terms_per_trajectory,
+                f"an integer in [1, diffusion.T = {d.T}] (K of the T terms of a trajectory)")
     if m is None or d is None:
         return
     # Each trajectory is T rows: network activations plus about twelve float64 (D,) arrays
@@ -488,6 +491,30 @@ def check_plot(cfg, params: dict, source: str) -> None:
                        f"the forward paths of diffusion.T = {d.T} steps", " paths")
 
 
+
+def check_estimator_variance(cfg, params: dict, source: str) -> None:
+    """Stage estimator_variance: one minibatch's gradient (rows x evaluations per row network rows,
+    with the backward pass) and the minibatch gradients kept (two (minibatches, parameters) float64
+    matrices, the estimator's and the reference's, and their Gram matrices)."""
+    gmm, m = _gmm_and_model(params, source)
+    d = _other(DiffusionConfig, params, "diffusion", source)
+    if m is None or d is None:
+        return
+    # As in train_eq3: network activations plus about twelve float64 (D,) arrays per row.
+    row = mlp_row_bytes(m, grad=True) + I64 + 12 * F64 * m.data_dim
+    base = mlp_state_bytes(m)
+    require_memory("rows_trajectory", cfg.rows_trajectory, lambda r: base + r * d.T * row,
+                   f"one minibatch of rows_trajectory x diffusion.T = {d.T} network rows", " rows")
+    # The subsampled estimators draw a random permutation of 1..T per row (float32 keys, int64 order)
+    # and evaluate up to T of its timesteps, each with a (x_{t-1}, x_t) pair.
+    require_memory("rows_subsampled", cfg.rows_subsampled,
+                   lambda r: base + r * d.T * (row + F32 + 2 * I64 + 2 * F64 * m.data_dim),
+                   f"one minibatch of rows_subsampled x up to diffusion.T = {d.T} network rows", " rows")
+    require_memory("rows_eq12", cfg.rows_eq12, lambda r: base + r * (row + 2 * I64), "one Eq. 12 minibatch", " rows")
+    n_params = mlp_parameters(m.hidden, m.n_blocks, m.emb_dim, m.data_dim)
+    require_memory("minibatches", cfg.minibatches, lambda k: F64 * (4 * k * n_params + 3 * k * k),
+                   f"the minibatch gradients of two estimators ({n_params:,} parameters each)", " minibatches")
+
 # The image branch's U-Net, ddpm_lab.unet.UNet (section `images_model`).
 UNET_TYPES = {"base_channels": int, "channel_mults": list[int], "num_res_blocks": int, "attn_heads": int}
 
@@ -576,12 +603,14 @@ def check_images_eval(cfg, params: dict, source: str) -> None:
 SECTION_NEEDS: dict[str, tuple[typing.Callable, dict]] = {
     "model": (check_model, MLP_TYPES),
     "train_eq12": (check_train_eq12, {"batch_size": int}),
-    "train_eq3": (check_train_eq3, {"batch_size": int}),
+    "train_eq3": (check_train_eq3, {"batch_size": int, "estimator": str, "terms_per_trajectory": int}),
     "sample": (check_sample, {"n": int, "seeds": list[int], "n_trajectories": int, "trajectory_every": int,
                               "steps": int}),
     "compare_dist": (check_compare_dist, {"nll_n": int, "nll_batch": int, "directions": int}),
     "plot": (check_plot, {"n_forward_paths": int}),
     "sampler_tradeoff": (check_sampler_tradeoff, {"n": int, "seeds": list[int], "directions": int}),
+    "estimator_variance": (check_estimator_variance, {"minibatches": int, "rows_trajectory": int,
+                                                      "rows_subsampled": int, "rows_eq12": int}),
     "images_model": (check_images_model, UNET_TYPES),
     "images_train": (check_images_train, {"batch_size": int}),
     "images_sample": (check_images_sample, {"n_samples": int, "steps": int}),

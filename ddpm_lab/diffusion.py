@@ -17,6 +17,11 @@ import torch
 
 VARIANCES = ("beta", "beta_tilde")
 WEIGHTINGS = ("eq12", "eq14")
+# Unbiased estimators of the Eq. 3 bound (loss_bound): today's log-ratios on a whole sampled
+# trajectory; the same trajectory with each term's expectation given (x_t, x_0) (Eq. 5's KLs);
+# K of the T terms of a trajectory, drawn without replacement and scaled by T / K.
+ESTIMATORS = ("trajectory", "trajectory_kl", "subsampled")
+TERMS = ("log_ratio", "kl")  # the kind of term a subsampled estimator draws
 # Units of each objective's value: the bound (Eq. 3 / Eq. 5) in nats; Eq. 12 is the bound less
 # its constants; Eq. 14 (L_simple) is a plain squared error.
 LOSS_UNITS = {"bound": "nats (bound)", "eq12": "nats (bound, less constants)", "eq14": "squared error per sample"}
@@ -159,6 +164,99 @@ class GaussianDiffusion:
                                 self._extract("betas", t, x_t).expand_as(x_t))  # Eq. 2
         log_prior = normal_log_prob(xs[:, T], torch.zeros_like(xs[:, T]), torch.ones_like(xs[:, T]))
         return (-log_prior - (log_p - log_q).view(B, T).sum(1)).to(x0.dtype)
+
+    # -- estimators of the bound (issue 10) --------------------------------------------------
+    def evaluations(self, estimator: str, terms: int = 0) -> int:
+        """Network evaluations per row of loss_bound: T for the whole-trajectory estimators, K = terms
+        for the subsampled one."""
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {estimator!r}: expected one of {', '.join(ESTIMATORS)}")
+        return self.T if estimator != "subsampled" else self._check_terms(terms)
+
+    def _check_terms(self, terms: int) -> int:
+        if not (isinstance(terms, int) and 1 <= terms <= self.T):
+            raise ValueError(f"terms must be an integer in [1, T = {self.T}], got {terms!r}")
+        return terms
+
+    def loss_bound(self, eps_model: EpsModel, x0: torch.Tensor, generator: torch.Generator,
+                   estimator: str = "trajectory", terms: int = 0, term: str = "kl") -> torch.Tensor:
+        """An unbiased estimate of the bound on -log p_theta(x_0) (Eq. 3 = Eq. 5 in expectation),
+        in nats, per row of x0. Returns (B,).
+
+        "trajectory": loss_eq3, the log-ratios of Eq. 3 on one sampled forward trajectory.
+        "trajectory_kl": the same trajectory (the same generator draws) and the same T network
+          evaluations, each term replaced by its expectation given (x_t, x_0): Eq. 5's closed-form
+          KLs at the trajectory's x_t (`_bound_at`): each term Rao-Blackwellised on its own, which
+          need not lower the variance of the sum (the log-ratios of one trajectory partly cancel).
+        "subsampled": K = terms distinct timesteps per row, drawn uniformly without replacement,
+          their terms scaled by T / K (K network evaluations). term "kl": Eq. 5's KL terms at
+          x_t ~ q(x_t | x_0), jointly from one trajectory (`_walk`), plus L_T in closed form;
+          term "log_ratio": Eq. 3's log-ratio terms on the pairs (x_{t-1}, x_t) of one trajectory,
+          plus -log p(x_T) at the same trajectory's end.
+        """
+        if estimator == "trajectory":
+            return self.loss_eq3(eps_model, x0, generator)
+        if estimator == "trajectory_kl":
+            xs = self.q_trajectory(x0, generator)  # (B, T+1, ...), the draws loss_eq3 makes
+            t = torch.arange(1, self.T + 1).expand(x0.shape[0], -1)
+            return self._bound_at(eps_model, x0, xs[:, 1:], t, scale=1.0)
+        if estimator != "subsampled":
+            raise ValueError(f"unknown estimator {estimator!r}: expected one of {', '.join(ESTIMATORS)}")
+        K = self._check_terms(terms)
+        if term not in TERMS:
+            raise ValueError(f"unknown term {term!r}: expected one of {', '.join(TERMS)}")
+        B = x0.shape[0]
+        # K distinct timesteps per row, ascending: the first K of a random permutation of 1..T
+        t = torch.sort(torch.rand((B, self.T), generator=generator).argsort(1)[:, :K] + 1, dim=1).values
+        if term == "kl":
+            return self._bound_at(eps_model, x0, self._walk(x0, t, generator), t, scale=self.T / K)
+        # the pairs (x_{t-1}, x_t) and x_T of one trajectory: the walk at t - 1, t (and T), in order
+        pts = torch.cat([torch.stack([t - 1, t], dim=2).flatten(1), torch.full((B, 1), self.T)], dim=1)
+        xp = self._walk(x0, pts, generator)  # (B, 2K + 1, ...)
+        x_prev, x_t = xp[:, 0:2 * K:2].flatten(0, 1), xp[:, 1:2 * K:2].flatten(0, 1)
+        tt = t.flatten()
+        eps = eps_model(x_t.to(x0.dtype), tt).double()
+        mean, var = self.p_mean_variance(eps, x_t, tt)
+        log_p = normal_log_prob(x_prev, mean, var)  # log p_theta(x_{t-1} | x_t)
+        log_q = normal_log_prob(x_t, self._extract("sqrt_alphas", tt, x_t) * x_prev,
+                                self._extract("betas", tt, x_t).expand_as(x_t))  # Eq. 2
+        x_T = xp[:, -1]
+        log_prior = normal_log_prob(x_T, torch.zeros_like(x_T), torch.ones_like(x_T))
+        return (-log_prior - (self.T / K) * (log_p - log_q).view(B, K).sum(1)).to(x0.dtype)
+
+    def _walk(self, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """One forward trajectory (Eq. 2) per row, observed at the non-decreasing timesteps t: (B, P)
+        (0 allowed: x_0 itself). Eq. 2 chained is x_t = sqrt(abar_t) (x_0 + W_t) with W a Gaussian
+        random walk of variance V_t = 1 / abar_t - 1 (sum_{s<=t} beta_s / abar_s), so the trajectory
+        at P points needs P independent increments. Returns (B, P, ...) float64."""
+        x0d = x0.double()
+        V = torch.from_numpy(1.0 / self.np["alphas_cumprod"] - 1.0)  # V_0 = 0
+        Vt = V[t]  # (B, P)
+        dV = torch.diff(Vt, dim=1, prepend=torch.zeros_like(Vt[:, :1])).clamp_min(0.0)
+        shape = (*t.shape, *([1] * (x0.dim() - 1)))
+        z = torch.randn((*t.shape, *x0.shape[1:]), generator=generator, dtype=torch.float64)
+        walk = x0d.unsqueeze(1) + torch.cumsum(dV.sqrt().view(shape) * z, dim=1)
+        return self._t["sqrt_alphas_cumprod"][t].view(shape) * walk
+
+    def _bound_at(self, eps_model: EpsModel, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
+                  scale: float) -> torch.Tensor:
+        """Eq. 5 given x_0 and x_t at the timesteps t: (B, K) (x_t: (B, K, ...)):
+        L_T + constants + scale * sum_k w_t ||eps_t - eps_theta(x_t, t)||^2, where
+        eps_t = (x_t - sqrt(abar_t) x_0) / sqrt(1 - abar_t) is the noise x_t implies. Each KL of
+        Eq. 5 (and L_0) is its constant part plus that weighted squared error (nll_bound), so
+        scale = T / K with K of the T terms is unbiased for the whole sum. Returns (B,)."""
+        B, K = t.shape
+        D = x0[0].numel()
+        x0d = x0.double()
+        tt = t.flatten()
+        xt = x_t.flatten(0, 1)
+        x0_rep = x0d.repeat_interleave(K, dim=0)
+        noise = (xt - self._extract("sqrt_alphas_cumprod", tt, xt) * x0_rep) / self._extract(
+            "sqrt_one_minus_alphas_cumprod", tt, xt)
+        eps = eps_model(xt.to(x0.dtype), tt).double()
+        sq = ((noise - eps) ** 2).flatten(1).sum(1)
+        kl_eps = (self._t["eq12_weights"][tt] * sq).view(B, K).sum(1)
+        return (self.prior_kl(x0d.flatten(1).pow(2).sum(1), D) + scale * kl_eps + self.bound_constant(D)).to(x0.dtype)
 
     def nll_bound(self, eps_model: EpsModel, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The bound of Eq. 3 in its Eq. 5 form, with closed-form Gaussian KLs, in nats. Returns (B,).

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt  # the stage chooses the backend (Agg) at its en
 import numpy as np
 import pandas as pd
 
+from ddpm_lab.diffusion import LOSS_UNITS
 from ddpm_lab.gmm import GaussianMixture
 
 TRUE = "black"
@@ -157,6 +158,42 @@ def loss_curve(name: str, history: pd.DataFrame, floor: float, units: str, smoot
     title = {"eq12": "Noise-prediction loss (Eq. 12 / 14)", "eq3": "Variational bound on trajectories (Eq. 3)"}
     ax.set(xlabel="optimiser step", ylabel=f"loss [{units}]", title=f"{title[name]}: training curve")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def bound_curves(runs: dict[str, tuple[pd.DataFrame, dict]], smooth: int) -> plt.Figure:
+    """The training losses that estimate the bound (Eq. 3's estimators, and Eq. 12 with its
+    constants added), in nats on one axis, against network evaluations (the cost), with one floor:
+    the oracle's bound. runs: name -> (loss history, the training stage's details JSON); a run
+    whose units are not the bound's (Eq. 14) is left out and named in the title."""
+    fig, ax = plt.subplots(figsize=(8.5, 4.8))
+    left_out, floor, lows, highs = [], None, [], []
+    for name, (history, fit) in runs.items():
+        if fit["units"] != LOSS_UNITS["bound"]:
+            left_out.append(f"{NAMES[name]} ({fit['weighting']}: not the bound)")
+            continue
+        per_step = fit["network_evaluations"] / fit["steps"]
+        cost = history["step"] * per_step
+        smoothed = history["loss"].rolling(smooth, min_periods=1).mean()
+        label = f"{NAMES[name]} ({fit['weighting']}, {per_step:,.0f} evaluations per step)"
+        ax.plot(cost, smoothed, color=COLORS[name], lw=2, label=f"{label}: moving average ({smooth} rows)")
+        ax.plot([cost.iloc[-1]], [fit["saved_model_expected_loss"]], marker="*", ms=14, color=COLORS[name], ls="none",
+                markeredgecolor="black", zorder=5,
+                label=f"saved {NAMES[name]}: exact expected bound {fit['saved_model_expected_loss']:.4f} "
+                      f"(gap {fit['saved_model_excess_loss']:.4f})")
+        floor = fit["loss_floor"]
+        lows.append(smoothed.min())
+        highs.append(np.percentile(smoothed, 90))
+    if floor is not None:
+        ax.axhline(floor, color=TRUE, ls="--", lw=1.5, label=f"floor: the oracle eps*'s expected bound = {floor:.4f}")
+        lo, hi = min(lows + [floor]), max(highs)
+        ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.1 * (hi - lo))
+    ax.set(xscale="log", xlabel="network evaluations so far (steps x evaluations per step)",
+           ylabel="loss [nats of the bound, Eq. 5]",
+           title="Training objectives on one axis: estimates of the bound on -log p(x0)"
+                 + (f"\n(left out: {'; '.join(left_out)})" if left_out else ""))
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 

@@ -23,9 +23,10 @@ from ddpm_lab.image_train import ImageTrainConfig
 from ddpm_lab.io import load_params
 from ddpm_lab.seeds import read_replicate
 from ddpm_lab.models import MLPConfig
-from ddpm_lab.training import Eq12TrainConfig, TrainConfig
+from ddpm_lab.training import Eq3TrainConfig, Eq12TrainConfig
 from ddpm_lab.unet import UNetConfig
 from stages.compare_dist import CompareConfig
+from stages.estimator_variance import EstimatorVarianceConfig
 from stages.plot import PlotConfig
 from stages.sample import SampleConfig
 from stages.sampler_tradeoff import TradeoffConfig
@@ -38,11 +39,12 @@ def validate_params(params: dict, source: str = "params.yaml") -> dict:
     out["diffusion"] = from_section(DiffusionConfig, params, "diffusion", source)
     out["model"] = from_section(MLPConfig, params, "model", source, data_dim=out["gmm"].dim)
     out["train_eq12"] = from_section(Eq12TrainConfig, params, "train_eq12", source)
-    out["train_eq3"] = from_section(TrainConfig, params, "train_eq3", source)
+    out["train_eq3"] = from_section(Eq3TrainConfig, params, "train_eq3", source)
     out["sample"] = from_section(SampleConfig, params, "sample", source)
     out["compare_dist"] = from_section(CompareConfig, params, "compare_dist", source)
     out["plot"] = from_section(PlotConfig, params, "plot", source)
     out["sampler_tradeoff"] = from_section(TradeoffConfig, params, "sampler_tradeoff", source)
+    out["estimator_variance"] = from_section(EstimatorVarianceConfig, params, "estimator_variance", source)
     out["images_data"] = from_section(ImageDataConfig, params, "images_data", source)
     out["images_diffusion"] = from_section(DiffusionConfig, params, "images_diffusion", source)
     channels, side = IMAGE_SHAPES[out["images_data"].source]

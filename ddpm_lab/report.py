@@ -35,6 +35,7 @@ FIGURES = [
     ("dist_comp_eq3.png", "Samples vs the mixture, Eq. 3 model"),
     ("eq12_loss_curve.png", "Loss history, Eq. 12"),
     ("eq3_loss_curve.png", "Loss history, Eq. 3"),
+    ("loss_curves_bound.png", "Eq. 12 and Eq. 3 on one axis: nats of the bound against network evaluations"),
     ("eps_error_by_t.png", "Excess noise-prediction error by timestep"),
     ("generated_images.png", "Image branch: generated 8x8 digits"),
 ]

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ddpm_lab.config import ConfigError, require, require_threads
-from ddpm_lab.diffusion import WEIGHTINGS
+from ddpm_lab.diffusion import ESTIMATORS, TERMS, WEIGHTINGS
 from ddpm_lab.stats import mean_se
 
 
@@ -70,6 +70,35 @@ class Eq12TrainConfig(TrainConfig):
     def __post_init__(self):
         super().__post_init__()
         require(self.weighting in WEIGHTINGS, "weighting", self.weighting, f"one of {', '.join(WEIGHTINGS)}")
+
+
+@dataclass(frozen=True)
+class Eq3TrainConfig(TrainConfig):
+    """TrainConfig plus the estimator of the Eq. 3 bound (GaussianDiffusion.loss_bound):
+    "trajectory" (Eq. 3's log-ratios on one sampled trajectory, the default), "trajectory_kl"
+    (Eq. 5's KLs on the same trajectory) or "subsampled" (terms_per_trajectory = K of the T
+    terms, scaled by T / K, of the kind `term`: log_ratio or kl)."""
+
+    estimator: str = "trajectory"
+    terms_per_trajectory: int = 0
+    term: str = "kl"
+
+    def __post_init__(self):
+        super().__post_init__()
+        require(self.estimator in ESTIMATORS, "estimator", self.estimator, f"one of {', '.join(ESTIMATORS)}")
+        if self.estimator == "subsampled":
+            require(isinstance(self.terms_per_trajectory, int) and self.terms_per_trajectory >= 1,
+                    "terms_per_trajectory", self.terms_per_trajectory,
+                    "an integer in [1, diffusion.T] with estimator subsampled (K terms per trajectory)")
+        else:
+            require(self.terms_per_trajectory == 0, "terms_per_trajectory", self.terms_per_trajectory,
+                    f"0 with estimator {self.estimator} (K is the subsampled estimator's)")
+        require(self.term in TERMS, "term", self.term, f"one of {', '.join(TERMS)} (read by estimator subsampled)")
+
+    def describe(self) -> str:
+        if self.estimator != "subsampled":
+            return self.estimator
+        return f"subsampled, K = {self.terms_per_trajectory} ({self.term} terms)"
 
 
 def tail_loss(history: np.ndarray, fraction: float = 0.1) -> tuple[float, float | None]:

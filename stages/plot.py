@@ -1,4 +1,4 @@
-"""Stage plot: the nine figures of the GMM study (DESIGN.md section 6) into <out>/.
+"""Stage plot: the ten figures of the GMM study (DESIGN.md section 6) into <out>/.
 
 Reads the mixture and training draws, the forward process (params `diffusion`), the loss
 histories and floors, the sampler draws and trajectories, the distribution metrics and the
@@ -90,6 +90,9 @@ def main(argv=None) -> None:
         figs[f"{name}_loss_curve"] = plots.loss_curve(name, read_csv(args.metrics / f"loss_{name}.csv", ["step", "loss"]),
                                                       fit["loss_floor"], fit["units"], cfg.smooth,
                                                       expected=fit["saved_model_expected_loss"])
+    figs["loss_curves_bound"] = plots.bound_curves(
+        {name: (read_csv(args.metrics / f"loss_{name}.csv", ["step", "loss"]),
+                read_json(args.metrics / "details" / f"train_{name}.json")) for name in MODELS}, cfg.smooth)
     figs["eps_error_by_t"] = plots.eps_error_by_t(
         {name: read_eps_error(args.metrics / "details" / f"eps_error_{name}.csv", dcfg.T) for name in MODELS})
     saver = lambda fig: lambda path: fig.savefig(path, dpi=cfg.dpi, format="png")  # noqa: E731

@@ -265,7 +265,7 @@ def test_preflight_checks_the_whole_file(workdir, capsys):
 
     write(tiny_params())
     run_stage(preflight.main, [])
-    assert "replicate and all 15 sections valid" in capsys.readouterr().out
+    assert "replicate and all 16 sections valid" in capsys.readouterr().out
     write(tiny_params(**{"images_train.warmup": 10**6}))
     before = snapshot(workdir)
     expect_one_line_error(capsys, preflight, [],

@@ -74,7 +74,7 @@ def test_report_renders_offline(tmp_path):
     assert external(source) == [] and page.stat().st_size < 3_000_000
     dom = dump_dom(page, tmp_path)
     assert dom.count("role-mark layer_0_marks") == 3 and dom.count("role-mark layer_1_marks") == 3, "loss charts not drawn"
-    assert dom.count("<svg") >= 3 and dom.count('src="data:image/png;base64,') == 10
+    assert dom.count("<svg") >= 3 and dom.count('src="data:image/png;base64,') == 11
     assert external(dom) == []
     if SCREENSHOTS:
         screenshot(page, tmp_path, "report.png", "1100,1400")

@@ -26,8 +26,8 @@ import numpy as np
 import pytest
 
 from ddpm_lab.cli import run_stage
-from stages import (compare_dist, evaluate_images, generate_gmm, plot, prepare_images, sample, sample_images,
-                    sampler_tradeoff, train, train_images)
+from stages import (compare_dist, estimator_variance, evaluate_images, generate_gmm, plot, prepare_images, sample,
+                    sample_images, sampler_tradeoff, train, train_images)
 from tests.test_bad_input import DEFAULTS, run_gmm_stages, snapshot, tiny_params, write
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,8 @@ STAGES = {  # section -> (stage module, argv): the first stage that reads the se
     "gmm": (generate_gmm, []), "diffusion": (train, ["--objective", "eq12"]),
     "model": (train, ["--objective", "eq12"]), "train_eq12": (train, ["--objective", "eq12"]),
     "train_eq3": (train, ["--objective", "eq3"]), "sample": (sample, []), "compare_dist": (compare_dist, []),
-    "plot": (plot, []), "sampler_tradeoff": (sampler_tradeoff, []), "images_data": (prepare_images, []),
+    "plot": (plot, []), "sampler_tradeoff": (sampler_tradeoff, []), "estimator_variance": (estimator_variance, []),
+    "images_data": (prepare_images, []),
     "images_diffusion": (train_images, []), "images_model": (train_images, []), "images_train": (train_images, []),
     "images_sample": (sample_images, []), "images_eval": (evaluate_images, []),
     "replicate": (train, ["--objective", "eq12"]),  # a top-level scalar, not a section
@@ -50,6 +51,7 @@ CHOICE_KEYS = {"diffusion.schedule", "diffusion.variance", "train_eq12.weighting
 VALID_KINDS = {
     **{(k, "zero"): "0 is a valid seed" for k in ("gmm.seed", "train_eq12.seed", "train_eq3.seed",
                                                   "compare_dist.seed", "plot.seed", "sampler_tradeoff.seed",
+                                                  "estimator_variance.seed",
                                                   "images_data.seed", "images_train.seed", "images_sample.seed",
                                                   "images_eval.seed")},
     ("sample.seeds[]", "zero"): "0 is a valid seed (refused only as a duplicate)",
@@ -65,7 +67,8 @@ VALID_KINDS = {
     ("images_data.max_train", "zero"): "0: every training image",
     ("images_model.dropout", "zero"): "no dropout",
     **{(f"{k}.threads", "zero"): "0: torch's default" for k in ("train_eq12", "train_eq3", "sample", "compare_dist",
-                                                                  "sampler_tradeoff", "images_train", "images_sample")},
+                                                                  "sampler_tradeoff", "estimator_variance", "images_train",
+                                                                  "images_sample")},
     ("images_train.checkpoint_every", "zero"): "0: no checkpoints",
     ("images_eval.alpha", "zero"): "no L2 penalty",
     ("images_eval.alpha", "huge"): "any non-negative penalty is accepted (not bounded above)",
@@ -77,6 +80,7 @@ VALID_KINDS = {
     ("images_data.path", "null"): "null: no folder (digits)", ("images_data.mirror", "null"): "null: the default",
     ("images_data.download", "bool"): "true / false are the values",
     ("replicate", "zero"): "replicate 0 is the study itself",
+    ("train_eq3.terms_per_trajectory", "zero"): "0: the whole-trajectory estimators' (the default)",
     ("sample.steps", "zero"): "0: every timestep", ("images_sample.steps", "zero"): "0: every timestep",
     ("sample.eta", "zero"): "deterministic DDIM", ("images_sample.eta", "zero"): "deterministic DDIM",
 }
@@ -91,6 +95,8 @@ HUGE_ONLY_BEYOND_INT64 = {
     # a step count above diffusion.T is replaced by T; seeds, floor draws and directions only cost time
     "sampler_tradeoff.steps[]", "sampler_tradeoff.seeds[]", "sampler_tradeoff.floor_draws", "sampler_tradeoff.directions",
     "sampler_tradeoff.seed",
+    # a K above diffusion.T is replaced by T; the seed of the minibatches
+    "estimator_variance.terms[]", "estimator_variance.seed",
 }
 
 FLOAT_KEYS = {"plot.forward_times[]"}  # numbers whose default may be written as an integer (0)

@@ -24,4 +24,4 @@ def test_two_dimensional_mixture_runs_through_every_stage(tmp_path, monkeypatch)
     d = json.loads(open("metrics/details/dist_eq12.json").read())
     assert len(d["mode"]["mode_weights"]) == 2 and np.isfinite(d["heldout_paired_estimate"]["bound"])
     assert d["expected_bound"]["method"].startswith("Monte Carlo")
-    assert len(list((tmp_path / "images").glob("*.png"))) == 9
+    assert len(list((tmp_path / "images").glob("*.png"))) == 10
