@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 from ddpm_lab.config import ConfigError, DataError, DiffusionConfig, from_section  # noqa: E402
 from ddpm_lab.io import load_params  # noqa: E402
 from ddpm_lab.models import EpsMLP, MLPConfig  # noqa: E402
-from ddpm_lab.sampling import SamplerConfig, sample  # noqa: E402
+from ddpm_lab.sampling import SamplerConfig, eps_caller, sample  # noqa: E402
 from stages.common import load_eps_model  # noqa: E402
 
 STEPS = (10, 20, 50, 100, 250, 1000)
@@ -120,14 +120,7 @@ def diffusers_same_call(scheduler, eps_model, shape, seed: int = 0, **step_kw) -
     else eps_model(x, t) on a batch of t."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(shape, generator=g)
-    fast = getattr(eps_model, "sampling_eps", None)
-    if fast is not None:
-        eps_at = fast([int(t) + 1 for t in scheduler.timesteps])
-    else:
-        t_batch = torch.empty(shape[0], dtype=torch.long)
-
-        def eps_at(x, t):
-            return eps_model(x, t_batch.fill_(t))
+    eps_at = eps_caller(eps_model, [int(t) + 1 for t in scheduler.timesteps], shape[0])
     for t in scheduler.timesteps:
         x = scheduler.step(eps_at(x, int(t) + 1), t, x, generator=g, **step_kw).prev_sample
     return x

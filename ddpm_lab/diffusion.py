@@ -128,8 +128,10 @@ class GaussianDiffusion:
 
     # -- objectives ----------------------------------------------------------------------
     def loss_eq12(self, eps_model: EpsModel, x0: torch.Tensor, generator: torch.Generator,
-                  weighting: str = "eq12") -> torch.Tensor:
-        """Noise-prediction loss, one (t, eps) draw per x_0. Returns (B,).
+                  weighting: str = "eq12", rows: slice | None = None) -> torch.Tensor:
+        """Noise-prediction loss, one (t, eps) draw per x_0. Returns (B,), or the losses of
+        x0[rows] only: t and eps are drawn for all B rows either way (data-parallel ranks draw
+        the global batch and each evaluates its shard, ddpm_lab.distributed).
 
         weighting "eq12": T * beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t)) * ||eps - eps_theta||^2
         (Eq. 12; the factor T makes its mean the sum over t, i.e. nats of the bound).
@@ -139,6 +141,8 @@ class GaussianDiffusion:
             raise ValueError(f"unknown weighting {weighting!r}: expected one of {', '.join(WEIGHTINGS)}")
         t = self.timesteps(x0.shape[0], generator).to(x0.device)
         noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
+        if rows is not None:
+            x0, t, noise = x0[rows], t[rows], noise[rows]
         err = (noise - eps_model(self.q_sample(x0, t, noise), t)) ** 2
         err = err.flatten(1).sum(1)
         if weighting == "eq14":
@@ -239,10 +243,11 @@ class GaussianDiffusion:
         return self._t["sqrt_alphas_cumprod"][t].view(shape) * walk
 
     def _bound_at(self, eps_model: EpsModel, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
-                  scale: float) -> torch.Tensor:
+                  scale: float, noise: torch.Tensor | None = None) -> torch.Tensor:
         """Eq. 5 given x_0 and x_t at the timesteps t: (B, K) (x_t: (B, K, ...)):
         L_T + constants + scale * sum_k w_t ||eps_t - eps_theta(x_t, t)||^2, where
-        eps_t = (x_t - sqrt(abar_t) x_0) / sqrt(1 - abar_t) is the noise x_t implies. Each KL of
+        eps_t = (x_t - sqrt(abar_t) x_0) / sqrt(1 - abar_t) is the noise x_t implies (or `noise`,
+        (B*K, ...), the eps x_t was drawn with, when the caller has it: nll_bound). Each KL of
         Eq. 5 (and L_0) is its constant part plus that weighted squared error (nll_bound), so
         scale = T / K with K of the T terms is unbiased for the whole sum. Returns (B,)."""
         B, K = t.shape
@@ -251,8 +256,9 @@ class GaussianDiffusion:
         tt = t.flatten()
         xt = x_t.flatten(0, 1)
         x0_rep = x0d.repeat_interleave(K, dim=0)
-        noise = (xt - self._extract("sqrt_alphas_cumprod", tt, xt) * x0_rep) / self._extract(
-            "sqrt_one_minus_alphas_cumprod", tt, xt)
+        if noise is None:
+            noise = (xt - self._extract("sqrt_alphas_cumprod", tt, xt) * x0_rep) / self._extract(
+                "sqrt_one_minus_alphas_cumprod", tt, xt)
         eps = eps_model(xt.to(x0.dtype), tt).double()
         sq = ((noise - eps) ** 2).flatten(1).sum(1)
         kl_eps = (self._t["eq12_weights"][tt] * sq).view(B, K).sum(1)
@@ -269,16 +275,11 @@ class GaussianDiffusion:
         (x_t, eps) draws, so two models evaluated with equal seeds give a paired difference.
         """
         B, T = x0.shape[0], self.T
-        D = x0[0].numel()
-        x0d = x0.double()
         t = torch.arange(1, T + 1).repeat(B)  # (B*T,)
-        x0_rep = x0d.repeat_interleave(T, dim=0)  # (B*T, ...), row b*T + (t-1)
+        x0_rep = x0.double().repeat_interleave(T, dim=0)  # (B*T, ...), row b*T + (t-1)
         noise = torch.randn(x0_rep.shape, generator=generator, dtype=torch.float64)
         x_t = self.q_sample(x0_rep, t, noise)
-        eps = eps_model(x_t.to(x0.dtype), t).double()
-        sq = ((noise - eps) ** 2).flatten(1).sum(1)
-        kl_eps = (self._t["eq12_weights"][t] * sq).view(B, T).sum(1)
-        return (self.prior_kl(x0d.flatten(1).pow(2).sum(1), D) + kl_eps + self.bound_constant(D)).to(x0.dtype)
+        return self._bound_at(eps_model, x0, x_t.view(B, T, *x0.shape[1:]), t.view(B, T), 1.0, noise=noise)
 
     @torch.no_grad()
     def nll_bound_rows(self, eps_model: EpsModel, x0: torch.Tensor, batch: int, seed: int) -> np.ndarray:

@@ -19,6 +19,7 @@ import torch
 
 from ddpm_lab.config import DataError, require
 from ddpm_lab.diffusion import GaussianDiffusion
+from ddpm_lab.distributed import BACKENDS, NPROC_MAX, World
 from ddpm_lab.io import load_torch, torch_bytes
 from ddpm_lab.training import Eq12TrainConfig, restore_training_state, train
 from ddpm_lab.unet import DEVICES, UNet, UNetConfig
@@ -29,22 +30,34 @@ class ImageTrainConfig(Eq12TrainConfig):
     """Section `images_train`: the TrainConfig fields, weighting (eq14 = L_simple), plus
     device: auto | cpu | cuda; threads: torch CPU threads (0: torch's default; bytes are
     reproducible for a fixed count); checkpoint_every: steps between resumable checkpoints
-    (0: none). device and checkpoint_every do not change the result on one device; threads
-    can (the order of float sums in CPU kernels), so it is part of the fingerprint."""
+    (0: none); nproc: data-parallel processes (ddpm_lab.distributed; batch_size splits evenly
+    over them); backend: their torch.distributed backend (auto: nccl on CUDA, gloo on CPU).
+    device and checkpoint_every do not change the result on one device; threads can (the order
+    of float sums in CPU kernels), so it is part of the fingerprint. nproc and backend change
+    the result only by the order of float sums too (the global batch is the same), and are
+    left out of it, so a run resumes with any nproc."""
 
     device: str = "auto"
     checkpoint_every: int = 500
+    nproc: int = 1
+    backend: str = "auto"
 
     def __post_init__(self):
         super().__post_init__()
         require(self.device in DEVICES, "device", self.device, f"one of {', '.join(DEVICES)}")
         require(self.checkpoint_every >= 0, "checkpoint_every", self.checkpoint_every, "an integer >= 0 (0: never)")
+        require(isinstance(self.nproc, int) and not isinstance(self.nproc, bool) and 1 <= self.nproc <= NPROC_MAX,
+                "nproc", self.nproc, f"an integer in [1, {NPROC_MAX}] (processes of data-parallel training)")
+        require(self.batch_size % self.nproc == 0, "nproc", self.nproc,
+                f"a divisor of batch_size = {self.batch_size} (each process evaluates batch_size / nproc rows)")
+        require(self.backend in BACKENDS, "backend", self.backend, f"one of {', '.join(BACKENDS)}")
 
     def fingerprint(self) -> dict:
         """The fields that change the trained weights (what a resumable checkpoint must match):
-        all but device (the stage records the device actually used) and checkpoint_every."""
+        all but device (the stage records the device actually used), checkpoint_every, nproc
+        and backend (a run resumes with any number of processes)."""
         d = asdict(self)
-        for k in ("device", "checkpoint_every"):
+        for k in ("device", "checkpoint_every", "nproc", "backend"):
             d.pop(k)
         return d
 
@@ -62,7 +75,8 @@ def data_digest(x: np.ndarray) -> str:
 # cli (error lines, progress bars). config is in: DiffusionConfig.build() makes the betas.
 # tests/test_images_pipeline.py checks this against the stage's import closure.
 TRAINING_CODE = ("ddpm_lab.config", "ddpm_lab.schedule", "ddpm_lab.diffusion", "ddpm_lab.nn", "ddpm_lab.unet",
-                 "ddpm_lab.training", "ddpm_lab.stats", "ddpm_lab.torch_setup", "ddpm_lab.image_train")
+                 "ddpm_lab.training", "ddpm_lab.stats", "ddpm_lab.torch_setup", "ddpm_lab.distributed",
+                 "ddpm_lab.image_train")
 
 
 def code_digest(modules: tuple[str, ...] = TRAINING_CODE) -> str:
@@ -96,16 +110,19 @@ def load_resume(raw: bytes | None, fingerprint: dict, name: str) -> tuple[dict |
 
 def train_unet(x_train: np.ndarray, diffusion: GaussianDiffusion, mcfg: UNetConfig, tcfg: ImageTrainConfig,
                device: torch.device, progress: Callable | None = None, resume: dict | None = None,
-               on_checkpoint: Callable[[dict], None] | None = None):
+               on_checkpoint: Callable[[dict], None] | None = None, world: World = World()):
     """L_simple (Eq. 14, or Eq. 12 if tcfg.weighting says so) training of a seeded U-Net on
-    x_train (N, C, H, W) in [-1, 1], with EMA. Returns (ema UNet on cpu, history (S, 2))."""
+    x_train (N, C, H, W) in [-1, 1], with EMA. Returns (ema UNet on cpu, history (S, 2)).
+    world: this process's rank among tcfg.nproc; each rank evaluates its shard of every
+    global batch (ddpm_lab.distributed), and all end with the same weights."""
     model = UNet.seeded(mcfg, tcfg.seed).to(device)
     if resume is not None:
         check_resume(resume, mcfg, tcfg)
     data = torch.as_tensor(x_train, dtype=torch.float32).to(device)
-    loss_fn = lambda m, x0, g: diffusion.loss_eq12(m, x0, g, tcfg.weighting)  # noqa: E731
+    rows = world.shard(tcfg.batch_size) if world.size > 1 else None
+    loss_fn = lambda m, x0, g: diffusion.loss_eq12(m, x0, g, tcfg.weighting, rows)  # noqa: E731
     ema, history = train(model, loss_fn, data, tcfg, progress=progress, checkpoint_every=tcfg.checkpoint_every,
-                         on_checkpoint=on_checkpoint, resume=resume)
+                         on_checkpoint=on_checkpoint, resume=resume, world=world if world.size > 1 else None)
     return ema.cpu(), history
 
 

@@ -97,6 +97,20 @@ def step_coefficients(diffusion: GaussianDiffusion, cfg: SamplerConfig) -> dict:
     return {"t": tau, "a_x": a_x, "a_eps": a_eps, "sigma": sigma}
 
 
+def eps_caller(eps_model: EpsModel, ts, batch: int):
+    """eps_at(x, t) for the timesteps ts a sampler visits, on batches of `batch` rows: the
+    network's own `sampling_eps(ts)` when it has one (a cheaper call for fixed-t batches,
+    EpsMLP), else eps_model(x, t) on a reused batch of t."""
+    fast = getattr(eps_model, "sampling_eps", None)
+    if fast is not None:
+        return fast(ts)
+    t_batch = torch.empty(batch, dtype=torch.long)
+
+    def eps_at(x: torch.Tensor, t: int) -> torch.Tensor:
+        return eps_model(x, t_batch.fill_(t))
+    return eps_at
+
+
 @torch.inference_mode()
 def sample(diffusion: GaussianDiffusion, eps_model: EpsModel, shape: tuple, generator: torch.Generator,
            record: int = 0, record_every: int = 0, progress=None, sampler: SamplerConfig | None = None):
@@ -112,14 +126,7 @@ def sample(diffusion: GaussianDiffusion, eps_model: EpsModel, shape: tuple, gene
     c = step_coefficients(diffusion, cfg)
     x = torch.randn(shape, generator=generator)
     z = torch.empty(shape)
-    fast = getattr(eps_model, "sampling_eps", None)  # a network's own cheaper eps for fixed-t batches
-    if fast is not None:
-        eps_at = fast(c["t"])
-    else:
-        t_batch = torch.empty(shape[0], dtype=torch.long)
-
-        def eps_at(x: torch.Tensor, t: int) -> torch.Tensor:
-            return eps_model(x, t_batch.fill_(t))
+    eps_at = eps_caller(eps_model, c["t"], shape[0])
     n_steps = len(c["t"])
     keep = set(range(0, n_steps, record_every)) if record and record_every else set()
     ts, path = [], []

@@ -152,13 +152,18 @@ def restore_training_state(state: dict, model: torch.nn.Module, ema: torch.nn.Mo
 
 def train(model: torch.nn.Module, loss_fn: Callable, data: torch.Tensor, cfg: TrainConfig,
           progress: Callable | None = None, *, checkpoint_every: int = 0,
-          on_checkpoint: Callable[[dict], None] | None = None, resume: dict | None = None):
+          on_checkpoint: Callable[[dict], None] | None = None, resume: dict | None = None, world=None):
     """Train `model` on rows of `data` (N, ...). Returns (ema_model, history) where history is
     an (S, 2) array of (step, mean loss over the last log_every steps).
 
+    world (optional, a ddpm_lab.distributed.World of several processes): every rank draws the
+    same global batch; loss_fn must return the losses of this rank's shard of it
+    (world.shard); the model is called through DDP, the logged loss is the ranks' mean, the
+    progress bar is rank 0's. None: one process.
+
     Checkpointing (all optional): every `checkpoint_every` steps, and after the last one,
-    `on_checkpoint(training_state(...))` is called (the caller writes it somewhere; its tensors
-    alias the live ones). `resume`: such a state; training continues from its step and ends
+    `on_checkpoint(training_state(...))` is called, on every rank (the caller writes it somewhere,
+    from rank 0 only; its tensors alias the live ones). `resume`: such a state; training continues from its step and ends
     with the same weights, EMA and history as a run that was never interrupted."""
     g = torch.Generator().manual_seed(cfg.seed)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
@@ -167,15 +172,17 @@ def train(model: torch.nn.Module, loss_fn: Callable, data: torch.Tensor, cfg: Tr
     start = 0
     if resume is not None:
         start, rows, window = restore_training_state(resume, model, ema, opt, g, cfg)
+    net = world.wrap(model) if world is not None else model
     steps = range(start, cfg.steps)
-    bar = progress(steps) if progress else steps
+    bar = progress(steps) if progress and (world is None or world.main) else steps
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         idx = torch.randint(0, data.shape[0], (cfg.batch_size,), generator=g)
-        loss = loss_fn(model, data[idx], g).mean()
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"training diverged at step {step + 1} of {cfg.steps}: loss = {loss.item()}: "
+        loss = loss_fn(net, data[idx], g).mean()
+        value = world.mean(loss.detach()) if world is not None else loss.detach()  # every rank sees it
+        if not torch.isfinite(value):
+            raise TrainingDiverged(f"training diverged at step {step + 1} of {cfg.steps}: loss = {value.item()}: "
                                    f"expected a finite loss (lr = {cfg.lr:g}, grad_clip = {cfg.grad_clip:g}: "
                                    f"try a smaller lr)")
         opt.zero_grad(set_to_none=True)
@@ -183,7 +190,7 @@ def train(model: torch.nn.Module, loss_fn: Callable, data: torch.Tensor, cfg: Tr
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         ema_update(ema, model, cfg.ema_decay)
-        window.append(loss.item())
+        window.append(value.item())
         if len(window) == cfg.log_every or step == cfg.steps - 1:
             rows.append((step + 1, float(np.mean(window))))
             window = []

@@ -42,8 +42,9 @@ def main(argv=None) -> None:
         generated, split["x_train"], split["y_train"], split["x_heldout"], split["y_heldout"], cfg,
         rng=np.random.default_rng([cfg.seed, 1]))
     steps, sampler = int(read_array(args.samples, ndim=0, key="steps")), read_sampler(args.samples)  # how drawn
+    T = int(read_array(args.samples, ndim=0, key="T"))
     # the headline names the steps only when they are fewer than T (the default adds no column)
-    headline = {**headline, "steps": steps} if not sampler.startswith("Algorithm 2") else headline
+    headline = {**headline, "steps": steps} if steps < T else headline
     details = {**details, "sampler": sampler, "steps": steps}
     write_outputs({args.out: json_bytes(headline), args.details_out: json_bytes(details)})
     h, fl, mem = headline, details["fd_floor"], details["memorisation"]

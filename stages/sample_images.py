@@ -44,8 +44,9 @@ def main(argv=None) -> None:
                            torch.Generator().manual_seed(seed), device, progress("sample_images"), sampler=scfg)
     fig = grid_figure(images, f"DDPM samples ({scfg.describe(dcfg.T)}, EMA U-Net, T = {dcfg.T}): "
                               f"64 of {scfg.n_samples}")
-    steps = scfg.steps or dcfg.T  # network calls per image; the sampler named for evaluate_images
-    write_outputs({args.samples_out: npz_bytes(images=images, steps=np.array(steps), sampler=np.array(scfg.describe(dcfg.T))),
+    steps = scfg.steps or dcfg.T  # network calls per image, of T; the sampler named for evaluate_images
+    write_outputs({args.samples_out: npz_bytes(images=images, steps=np.array(steps), T=np.array(dcfg.T),
+                                               sampler=np.array(scfg.describe(dcfg.T))),
                    args.grid_out: lambda p: fig.savefig(p, format="png", dpi=GRID_DPI, metadata={"Software": None})})
     print(f"sample_images: {scfg.n_samples} images on {device} in {time.perf_counter() - t0:.0f} s "
           f"-> {args.samples_out}, {args.grid_out}")

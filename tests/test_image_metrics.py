@@ -287,7 +287,7 @@ def test_stage_writes_headline_and_details(tmp_path, digits):
     exactly the seven headline keys; a second run (in process) gives the same bytes."""
     np.savez(tmp_path / "split.npz", x_train=digits.x_train[:300], y_train=digits.y_train[:300],
              x_heldout=digits.x_heldout[:60], y_heldout=digits.y_heldout[:60])
-    np.savez(tmp_path / "samples.npz", images=digits.x_train[-50:], steps=np.array(50),
+    np.savez(tmp_path / "samples.npz", images=digits.x_train[-50:], steps=np.array(50), T=np.array(1000),
              sampler=np.array("DDIM (eta = 0), 50 of 1000 steps"))
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(
         {"images_eval": {**EVAL, "hidden": [16], "max_iter": 30, "floor_draws": 10, "bootstrap": 20}}))

@@ -25,7 +25,7 @@ TINY_MODEL = {"base_channels": 8, "channel_mults": [1, 2], "num_res_blocks": 1, 
               "dropout": 0.0}
 TINY_DIFFUSION = {"T": 20, "schedule": "linear", "beta_start": 0.001, "beta_end": 0.2, "variance": "beta"}
 TINY_TRAIN = {"steps": 12, "batch_size": 8, "lr": 0.002, "warmup": 2, "ema_decay": 0.9, "log_every": 4,
-              "checkpoint_every": 5, "device": "cpu", "threads": 1}
+              "checkpoint_every": 5, "device": "cpu", "threads": 1, "nproc": 1, "backend": "auto"}
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

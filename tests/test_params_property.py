@@ -45,7 +45,7 @@ STAGES = {  # section -> (stage module, argv): the first stage that reads the se
 
 CHOICE_KEYS = {"diffusion.schedule", "diffusion.variance", "train_eq12.weighting", "images_data.source",
                "images_diffusion.schedule", "images_diffusion.variance", "images_train.weighting",
-               "images_train.device", "images_sample.device"}
+               "images_train.device", "images_train.backend", "images_sample.device"}
 
 # (key, kind) pairs that are valid values, so never drawn. A key ending in [] is any list entry.
 VALID_KINDS = {
