@@ -245,3 +245,17 @@ def test_cuda_path_end_to_end(tmp_path):
     # other kernels (cuDNN convolutions may use TF32): the same training, not the same bytes
     assert np.max(np.abs(h_gpu[:, 1] / h_cpu[:, 1] - 1)) <= 1e-2
     assert yaml.safe_load((gpu / "metrics.json").read_text())["processes"] == nproc
+
+
+@pytest.mark.slow
+def test_bench_ddp_runs_and_writes_its_rows(tmp_path):
+    """benchmarks/bench_ddp.py end to end at tiny size (its figures are not judged here)."""
+    d = _setup(tmp_path / "in")
+    proc = subprocess.run([sys.executable, "benchmarks/bench_ddp.py", "--params", str(d / "params.yaml"), "--data",
+                           str(d / "split.npz"), "--short", "2", "--long", "6", "--repeats", "1", "--write",
+                           str(tmp_path / "ddp.json")], cwd=ROOT, env=_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2 processes (gloo), 1 thread each" in proc.stdout and "steps/s" in proc.stdout
+    rows = yaml.safe_load((tmp_path / "ddp.json").read_text())["rows"]
+    assert len(rows) == 5 and rows[-1]["met"] is True  # 6 steps of the tiny U-Net: weights within 1e-4
