@@ -163,8 +163,9 @@ def train(model: torch.nn.Module, loss_fn: Callable, data: torch.Tensor, cfg: Tr
 
     Checkpointing (all optional): every `checkpoint_every` steps, and after the last one,
     `on_checkpoint(training_state(...))` is called, on every rank (the caller writes it somewhere,
-    from rank 0 only; its tensors alias the live ones). `resume`: such a state; training continues from its step and ends
-    with the same weights, EMA and history as a run that was never interrupted."""
+    from rank 0 only; its tensors alias the live ones). `resume`: such a state; training
+    continues from its step and ends with the same weights, EMA and history as a run that was
+    never interrupted."""
     g = torch.Generator().manual_seed(cfg.seed)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)

@@ -94,8 +94,7 @@ def main(argv=None) -> None:
     try:
         if world.size > 1:
             join(world, backend)
-        ema, history = train_unet(x_train, dcfg.build(), mcfg, tcfg, device,
-                                  progress("train_images") if world.main else None,
+        ema, history = train_unet(x_train, dcfg.build(), mcfg, tcfg, device, progress("train_images"),
                                   resume=state, on_checkpoint=on_checkpoint, world=world)
     except Stopped as s:
         if world.main:

@@ -190,6 +190,20 @@ def test_dvc_repro_image_branch(dvc_repo):
                                                     "expected a positive number")
     assert (dvc_repo.path / "models/images_unet.pt").read_bytes() == before
 
+    # Two processes under dvc (images_train.nproc: 2, the resumable state removed so that it
+    # trains from step 0): train_images alone reruns, through the launcher, to the same weights
+    # up to the order of float sums.
+    one = torch.load(dvc_repo.path / "models/images_unet.pt", weights_only=True)["state_dict"]
+    (dvc_repo.path / "models/images_resume.pt").unlink()
+    dvc_repo.set_params({"images_train": {"nproc": 2, "lr": TINY_TRAIN["lr"]}})
+    proc = dvc_repo.dvc("repro", "train_images")
+    assert re.findall(r"Running stage '(\w+)'", proc.stdout) == ["train_images"], proc.stdout
+    said = proc.stdout + proc.stderr
+    assert "launching 2 processes (gloo, cpu)" in said and "training from step 0" in said, said
+    two = torch.load(dvc_repo.path / "models/images_unet.pt", weights_only=True)["state_dict"]
+    assert max(((two[k] - one[k]).abs().max() / one[k].abs().max()).item() for k in one) <= 1e-4
+    assert json.loads((dvc_repo.path / "metrics/details/images_train.json").read_text())["processes"] == 2
+
 
 @pytest.mark.slow
 def test_train_stage_resumes_to_the_same_bytes(dvc_repo):
