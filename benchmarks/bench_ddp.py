@@ -77,32 +77,43 @@ def main(argv=None) -> None:
     batch = params["images_train"]["batch_size"]
     print(f"train_images, global batch {batch}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}; "
           f"{args.short} and {args.long} steps, best of {args.repeats}")
-    rows, results = [], {}
+    rows, results, spreads = [], {}, {}
     with tempfile.TemporaryDirectory(prefix="bench_ddp_") as tmp:
         for label, nproc, threads in CONFIGS:
-            best = {}
+            times = {}
             for steps in (args.short, args.long):
                 folder = Path(tmp) / f"{nproc}x{threads}_{steps}"
                 folder.mkdir()
-                best[steps] = min(run_stage(folder, params, args.data, steps, nproc, threads)
-                                  for _ in range(args.repeats))
+                times[steps] = [run_stage(folder, params, args.data, steps, nproc, threads)
+                                for _ in range(args.repeats)]
+            best = {steps: min(t) for steps, t in times.items()}
             rate = (args.long - args.short) / (best[args.long] - best[args.short])
             fixed = best[args.short] - args.short / rate
+            # the spread: the rate of each repeat's (short, long) pair
+            spread = [(args.long - args.short) / (tl - ts) for ts, tl in zip(times[args.short], times[args.long])]
+            band = f"repeats {min(spread):.2f}-{max(spread):.2f}"
             results[(nproc, threads)] = rate
-            print(f"  {label:36s} {rate:6.2f} steps/s   fixed cost {fixed:5.1f} s   "
+            spreads[(nproc, threads)] = spread
+            print(f"  {label:36s} {rate:6.2f} steps/s ({band})   fixed cost {fixed:5.1f} s   "
                   f"({best[args.short]:.1f} s / {best[args.long]:.1f} s)")
-            rows.append({"what": f"train_images, {label}: steps/s (global batch {batch})",
-                         "measured": f"{rate:.2f} steps/s (start-up and data {fixed:.1f} s)", "target": "",
-                         "met": None})
+            rows.append({"what": f"train_images, {label}: steps/s (global batch {batch}), from the best times",
+                         "measured": f"{rate:.2f} steps/s ({band} over {args.repeats}; start-up and data "
+                                     f"{fixed:.1f} s)", "target": "", "met": None})
         loss_rel, w_rel = drift(Path(tmp) / f"2x1_{args.long}", Path(tmp) / f"1x1_{args.long}")
     ratio = results[(2, 1)] / results[(1, 1)]
-    print(f"  2 processes / 1 process (1 thread each): {ratio:.2f}x; / 1 process with 2 threads: "
-          f"{results[(2, 1)] / results[(1, 2)]:.2f}x")
+    ratio2 = results[(2, 1)] / results[(1, 2)]
+
+    def ratio_band(other: tuple[int, int]) -> str:
+        """The range of the ratio over the repeats' rates (extremes against extremes)."""
+        two, one = spreads[(2, 1)], spreads[other]
+        return f"{min(two) / max(one):.2f}-{max(two) / min(one):.2f}"
+    print(f"  2 processes / 1 process (1 thread each): {ratio:.2f}x ({ratio_band((1, 1))}); "
+          f"/ 1 process with 2 threads: {ratio2:.2f}x ({ratio_band((1, 2))})")
     print(f"  after {args.long} steps, 2 ranks vs 1 process: logged losses within {loss_rel:.1e} relative, "
           f"EMA weights within {w_rel:.1e} relative (per-tensor max)")
     rows.append({"what": "train_images, 2 gloo processes / 1 process (1 thread each): steps/s ratio",
-                 "measured": f"{ratio:.2f}x (against 1 process with 2 threads: "
-                             f"{results[(2, 1)] / results[(1, 2)]:.2f}x)",
+                 "measured": f"{ratio:.2f}x (range {ratio_band((1, 1))}; against 1 process with 2 threads: "
+                             f"{ratio2:.2f}x, range {ratio_band((1, 2))})",
                  "target": "none on 2 cores (correctness is the point)", "met": None})
     rows.append({"what": f"train_images, 2 gloo processes vs 1 process after {args.long} steps (default U-Net)",
                  "measured": f"logged losses within {loss_rel:.1e}, EMA weights within {w_rel:.1e} (relative)",

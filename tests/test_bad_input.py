@@ -110,13 +110,18 @@ def template(tmp_path_factory) -> Path:
     return root
 
 
+def private_copy(src: Path, tmp_path: Path, monkeypatch) -> Path:
+    """A private copy of a module-scoped directory of tiny inputs, as the working directory."""
+    root = tmp_path / "work"
+    shutil.copytree(src, root)
+    monkeypatch.chdir(root)
+    return root
+
+
 @pytest.fixture
 def workdir(template, tmp_path, monkeypatch) -> Path:
     """A private copy of the template, as the working directory."""
-    root = tmp_path / "work"
-    shutil.copytree(template, root)
-    monkeypatch.chdir(root)
-    return root
+    return private_copy(template, tmp_path, monkeypatch)
 
 
 def write(params: dict, path: str = "params.yaml") -> None:

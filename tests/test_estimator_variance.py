@@ -24,7 +24,7 @@ from ddpm_lab.models import EpsMLP
 from stages import estimator_variance as ev
 from stages import generate_gmm, train
 from stages.common import load_eps_model
-from tests.test_bad_input import expect_one_line_error, snapshot, tiny_params, write
+from tests.test_bad_input import expect_one_line_error, private_copy, snapshot, tiny_params, write
 
 OUTPUTS = ("metrics/estimator_variance.json", "metrics/details/estimator_variance.csv", "images/estimator_variance.png")
 TINY = dict(minibatches=6, rows_trajectory=2, rows_subsampled=4, terms=[1, 5, 50], rows_eq12=32, seed=0, threads=1)
@@ -52,12 +52,7 @@ def trained(tmp_path_factory) -> Path:
 @pytest.fixture
 def workdir(trained, tmp_path, monkeypatch) -> Path:
     """A private copy of the trained directory, as the working directory."""
-    import shutil
-
-    root = tmp_path / "work"
-    shutil.copytree(trained, root)
-    monkeypatch.chdir(root)
-    return root
+    return private_copy(trained, tmp_path, monkeypatch)
 
 
 def test_outputs_rows_and_evaluation_counts(workdir, monkeypatch, capsys):
