@@ -4,10 +4,14 @@ Reads `dvc exp show --json` (run here, or saved output with --json FILE): every 
 baseline and experiment, with its params (params.yaml) and headline metrics. Runs whose params
 are equal except for the top-level `replicate` are one *variant*; a variant is named by the
 params in which it differs from the baseline (the variant of the first committed baseline).
-For each headline metric it reports the mean over a variant's replicates with a 95% Student-t
-interval (none for n = 1), and the difference of each variant's mean from the baseline's with
-a 95% Welch interval, called "real" only when that interval excludes 0. Prints a table (at most
-120 characters wide) and writes a self-contained HTML table (--out, default reports/compare.html).
+For each headline metric it reports
+the mean over a variant's replicates with a 95% Student-t interval (none for n = 1), and the
+difference of each variant from the baseline: paired by replicate where both have at least two
+replicates in common, Welch otherwise (`ddpm_lab/verdicts.py`). Verdicts keep a family-wise error
+rate of 5% over every test of the call (Holm), or over the tests of one metric declared with
+--primary; --sequential N makes them valid however replicates are added, up to N. Prints a table
+(at most 120 characters wide; --format json: one object per metric x variant) and writes a
+self-contained HTML table (--out, default reports/compare.html).
 
 A metric counts for a run only if the run produced it: a stage whose recorded params in the
 run's dvc.lock differ from the run's params.yaml (or that depends on such a stage's outputs)
@@ -30,6 +34,7 @@ import html
 import json
 import math
 import subprocess
+import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +46,7 @@ from scipy import stats
 from ddpm_lab.cli import run_stage
 from ddpm_lab.config import DataError
 from ddpm_lab.io import write_outputs
+from ddpm_lab.verdicts import ALPHA, LEVEL, POWER, SEQ_MAX, Test, difference, holm, replicates_for_power
 
 PARAMS_FILE = "params.yaml"
 REPLICATE = "replicate"
@@ -50,7 +56,6 @@ HEADLINE = {
     "metrics/dist_eq3.json": ("eq3", ("bound_gap",)),
     "metrics/images.json": ("images", ("fd_ratio", "kid")),
 }
-LEVEL = 0.95
 WIDTH = 120
 
 
@@ -79,6 +84,10 @@ class Variant:
 
     def values(self, metric: str) -> np.ndarray:
         return np.array([r.metrics[metric] for r in self.runs if metric in r.metrics], dtype=float)
+
+    def by_replicate(self, metric: str) -> dict:
+        """{replicate: value} of the runs that have `metric`, in replicate order."""
+        return {r.replicate: r.metrics[metric] for r in self.runs if metric in r.metrics}
 
 
 def flatten(d, prefix: str = "") -> dict:
@@ -246,51 +255,32 @@ def mean_ci(values, level: float = LEVEL) -> tuple[float, float | None]:
     return m, half
 
 
-def welch_diff(variant, baseline, level: float = LEVEL) -> tuple[float, tuple[float, float] | None]:
-    """mean(variant) - mean(baseline) and its Welch interval (None if either has n < 2).
-    With no spread in either group the interval is the point itself."""
-    a, b = np.asarray(variant, dtype=float), np.asarray(baseline, dtype=float)
-    if a.size == 0 or b.size == 0:
-        return math.nan, None
-    d = float(a.mean() - b.mean())
-    if a.size < 2 or b.size < 2:
-        return d, None
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return d, (d, d)
-    df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
-    half = float(stats.t.ppf(0.5 + level / 2, df) * se)
-    return d, (d - half, d + half)
-
-
-def replicates_to_separate(variant: np.ndarray, baseline: np.ndarray, level: float = LEVEL) -> int | None:
-    """The smallest k such that the Welch interval of the first k replicates of each group
-    excludes 0, and does for every k' from k up to all of them (None if not even with all):
-    how many replicates told the two apart, in the order they were run."""
-    a, b = np.asarray(variant, dtype=float), np.asarray(baseline, dtype=float)
-    n = min(a.size, b.size)
-    real = [is_real(welch_diff(a[:k], b[:k], level)[1]) for k in range(2, n + 1)]
-    if not real or not real[-1]:
-        return None
-    k = n
-    while k > 2 and real[k - 3]:
-        k -= 1
-    return k
-
-
-def is_real(interval: tuple[float, float] | None) -> bool:
-    """A difference is real when its interval excludes 0."""
-    return interval is not None and (interval[0] > 0 or interval[1] < 0)
-
-
 def metric_names(variants: list[Variant]) -> list[str]:
     present = {m for v in variants for r in v.runs for m in r.metrics}
     return [f"{label}.{k}" for label, keys in HEADLINE.values() for k in keys if f"{label}.{k}" in present]
 
 
-def rows(variants: list[Variant], level: float = LEVEL) -> list[dict]:
-    """One row per (metric, variant): n, mean, CI half-width, difference from the baseline, its interval, verdict."""
+def headline_names() -> list[str]:
+    return [f"{label}.{k}" for label, keys in HEADLINE.values() for k in keys]
+
+
+def _procedure(family_size: int, alpha: float) -> str:
+    pct = f"{100 * alpha:g}%"
+    proc = f"Holm {pct}" if family_size > 1 else pct
+    return proc
+
+
+def rows(variants: list[Variant], level: float = LEVEL, alpha: float = ALPHA, primary: str | None = None,
+         sequential: int | None = None, prospective: bool = True) -> list[dict]:
+    """One row per (metric, variant): n, mean and its CI half-width; for a variant, its difference
+    from the baseline (paired or Welch: `ddpm_lab.verdicts.difference`) with the raw interval and
+    p-value, the Holm-adjusted p-value over the family, and the verdict.
+
+    The family is every test made (all headline metrics x variants), or the tests of `primary`
+    alone; `differs` is True where Holm rejects at family-wise level alpha. With `sequential` = N
+    the p-values are group-sequential under a declared maximum of N pairs (only paired tests).
+    `prospective`: also estimate, for each difference not shown, the replicates that would show
+    it (`n_for_power`; no part of the verdicts, and the slow part of this function)."""
     out = []
     if not variants:
         return out
@@ -302,13 +292,35 @@ def rows(variants: list[Variant], level: float = LEVEL) -> list[dict]:
                 continue
             m, half = mean_ci(x, level)
             row = {"metric": metric, "id": f"v{i}", "variant": v.name, "n": int(x.size), "mean": m, "half": half,
-                   "diff": None, "interval": None, "verdict": "", "separated_at": None}
+                   "diff": None, "interval": None, "method": None, "pairs": None, "sd": None, "p": None,
+                   "p_adj": None, "tested": False, "differs": False, "verdict": "", "n_for_power": None}
             if i > 0:
-                d, interval = welch_diff(x, base.values(metric), level)
-                row.update(diff=d, interval=interval,
-                           verdict="real" if is_real(interval) else ("noise" if interval else "n<2"),
-                           separated_at=replicates_to_separate(x, base.values(metric), level))
+                try:
+                    test = difference(v.by_replicate(metric), base.by_replicate(metric), level, sequential)
+                except ValueError as e:
+                    raise DataError(f"--sequential {sequential}: {metric} of v{i} ({v.name}): {e}") from None
+                if test is not None:
+                    row.update(diff=test.diff, interval=test.interval, method=test.method, sd=test.sd, p=test.p,
+                               pairs=test.n if test.method == "paired" else None)
             out.append(row)
+    family = [r for r in out if r["p"] is not None and (primary is None or r["metric"] == primary)]
+    reject, adjusted = holm([r["p"] for r in family], alpha)
+    proc = _procedure(len(family), alpha)
+    for r, rej, adj in zip(family, reject, adjusted):
+        r.update(tested=True, differs=bool(rej), p_adj=float(adj))
+    for r in out:
+        if r["id"] == "v0":
+            continue
+        method = {"paired": "paired", "welch": "Welch", None: ""}[r["method"]]
+        if r["tested"]:
+            r["verdict"] = f"{'differs' if r['differs'] else 'not shown'} ({proc}, {method})"
+            if prospective and not r["differs"] and not sequential:
+                test = Test(r["method"], 0, r["diff"], r["interval"], r["p"], r["sd"])
+                r["n_for_power"] = replicates_for_power(test, alpha / len(family))
+        elif r["p"] is not None:
+            r["verdict"] = f"not tested (secondary; {method})"
+        else:
+            r["verdict"] = "no pairs: not tested" if sequential and r["n"] >= 2 else "n<2: not tested"
     return out
 
 
@@ -316,42 +328,69 @@ def _g(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _p_text(r: dict) -> str:
+    if r["p"] is None:
+        return ""
+    return f"{r['p']:.2g}/{r['p_adj']:.2g}" if r["p_adj"] is not None else f"{r['p']:.2g}/-"
+
+
 def _mean_text(r: dict) -> str:
-    return f"{_g(r['mean'])} +- {_g(r['half'])}" if r["half"] is not None else f"{_g(r['mean'])} (n=1, no CI)"
+    return f"{_g(r['mean'])} +- {r['half']:.2g}" if r["half"] is not None else f"{_g(r['mean'])} (n=1, no CI)"
 
 
 def _diff_text(r: dict) -> str:
-    if r["diff"] is None:
+    if r["id"] == "v0":
         return "(baseline)"
     if r["interval"] is None:
-        return f"{_g(r['diff'])} (no CI)"
+        return "(no test)"
     lo, hi = r["interval"]
-    return f"{_g(r['diff'])} [{_g(lo)}, {_g(hi)}]"
+    return f"{r['diff']:.3g} [{lo:.3g}, {hi:.3g}]"
 
 
 def _cut(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n - 3] + "..."
 
 
-def table(variants: list[Variant], level: float = LEVEL, width: int = WIDTH) -> str:
+def guarantee(table_rows: list[dict], alpha: float = ALPHA, primary: str | None = None,
+              sequential: int | None = None) -> str:
+    """What the verdicts guarantee, in one paragraph."""
+    m = sum(r["tested"] for r in table_rows)
+    pct = f"{100 * alpha:g}%"
+    family = f"the {m} tests of {primary} (declared primary)" if primary else f"all {m} tests of this table"
+    text = (f"Verdicts: Holm's step-down procedure over {family}; the chance that any 'differs' is false when no "
+            f"variant differs is at most {pct}. paired: the replicate-matched differences (one-sample t); Welch: "
+            f"unpaired (fewer than 2 matched replicates). p raw/adj: the test's p-value and Holm's adjusted one. ")
+    if sequential:
+        text += (f"Sequential plan, at most {sequential} pairs per variant declared in advance: the verdicts stay valid "
+                 f"however replicates are added and looked at, one at a time, up to {sequential}.")
+    else:
+        text += ("Valid for a number of replicates fixed before looking: to add replicates until a verdict appears, "
+                 "declare a maximum first and compare with --sequential N.")
+    return text + " 'not shown' is no evidence of equality; the intervals are raw, for reading."
+
+
+def table(variants: list[Variant], level: float = LEVEL, width: int = WIDTH, alpha: float = ALPHA,
+          primary: str | None = None, sequential: int | None = None) -> str:
     """The terminal table (every line at most `width` characters) and a legend of the variants."""
     pct = f"{100 * level:g}%"
-    head = ("metric", "variant", "n", f"mean +- {pct} CI", f"diff vs v0 [{pct} Welch CI]", "")
-    body = [(r["metric"], f"{r['id']} {r['variant']}", str(r["n"]), _mean_text(r), _diff_text(r), r["verdict"])
-            for r in rows(variants, level)]
+    table_rows = rows(variants, level, alpha, primary, sequential)
+    head = ("metric", "v", "n", f"mean +- {pct} CI", f"diff vs v0 [{pct} CI]",
+            "seq. p raw/adj" if sequential else "p raw/adj", f"verdict (plan: <= {sequential} pairs)" if sequential
+            else "verdict")
+    body = [(r["metric"], r["id"], str(r["n"]), _mean_text(r), _diff_text(r), _p_text(r), r["verdict"])
+            for r in table_rows]
     widths = [max(len(line[c]) for line in [head] + body) for c in range(len(head))]
-    fixed = sum(widths) - widths[1] + 2 * (len(head) - 1)
-    widths[1] = max(8, min(widths[1], width - fixed))
     lines = []
     for i, line in enumerate([head] + body):
-        cells = [_cut(c, w).ljust(w) if j != 2 else c.rjust(w) for j, (c, w) in enumerate(zip(line, widths))]
+        cells = [c.ljust(w) if j != 2 else c.rjust(w) for j, (c, w) in enumerate(zip(line, widths))]
         lines.append(_cut("  ".join(cells).rstrip(), width))
         if i == 0:
             lines.append(_cut("  ".join("-" * w for w in widths), width))
-    legend = [f"{pct} intervals; n = replicates (params `replicate`). A difference is 'real' only when its "
-              f"interval excludes 0."]
-    legend += [f"{r['metric']}: {r['id']} vs v0 real from the first {r['separated_at']} replicates of each on."
-               for r in rows(variants, level) if r["separated_at"]]
+    legend = [guarantee(table_rows, alpha, primary, sequential)]
+    legend += [f"{r['metric']}: {r['id']} vs v0: about {r['n_for_power']} "
+               f"{'pairs' if r['method'] == 'paired' else 'replicates per side'} would detect a difference of this "
+               f"size ({_g(r['diff'])}) with {100 * POWER:g}% power (prospective, from the observed SD; not a verdict)."
+               for r in table_rows if r["n_for_power"]]
     for i, v in enumerate(variants):
         reps = ", ".join(str(r.replicate) for r in v.runs)
         legend.append(f"v{i}: {v.name} (replicates {reps}; runs {', '.join(r.name for r in v.runs)})")
@@ -359,30 +398,54 @@ def table(variants: list[Variant], level: float = LEVEL, width: int = WIDTH) -> 
     return "\n".join(lines + [""] + wrapped)
 
 
-def html_report(variants: list[Variant], level: float = LEVEL) -> str:
+def json_rows(variants: list[Variant], level: float = LEVEL, alpha: float = ALPHA, primary: str | None = None,
+              sequential: int | None = None) -> list[dict]:
+    """The table as JSON-ready objects, one per metric x variant (what `--format json` prints)."""
+    table_rows = rows(variants, level, alpha, primary, sequential)
+    m = sum(r["tested"] for r in table_rows)
+    out = []
+    for r in table_rows:
+        half = r["half"]
+        out.append({
+            "metric": r["metric"], "variant_id": r["id"], "variant": r["variant"], "n": r["n"], "mean": r["mean"],
+            "mean_interval": None if half is None else [r["mean"] - half, r["mean"] + half],
+            "diff": r["diff"], "diff_interval": None if r["interval"] is None else list(r["interval"]),
+            "method": r["method"], "pairs": r["pairs"], "p": r["p"], "p_adjusted": r["p_adj"],
+            "tested": r["tested"], "differs": r["differs"], "verdict": r["verdict"],
+            "procedure": "holm", "alpha": alpha, "family_size": m, "level": level, "primary": primary,
+            "sequential_max": sequential, "replicates_for_power": r["n_for_power"]})
+    return out
+
+
+def html_report(variants: list[Variant], level: float = LEVEL, alpha: float = ALPHA, primary: str | None = None,
+                sequential: int | None = None) -> str:
     pct = f"{100 * level:g}%"
     e = html.escape
-    cells = "".join(f"<th>{e(h)}</th>" for h in ("metric", "variant", "n", f"mean &plusmn; {pct} CI",
-                                                "difference vs v0", f"{pct} Welch interval", "verdict"))
-    cells = cells.replace("&amp;plusmn;", "&plusmn;")
+    table_rows = rows(variants, level, alpha, primary, sequential)
+    heads = ("metric", "variant", "n", f"mean &plusmn; {pct} CI", "difference vs v0", f"raw {pct} interval",
+             "p raw", "p adjusted (Holm)", "verdict")
+    cells = "".join(f"<th>{h}</th>" for h in heads)
     trs = []
-    for r in rows(variants, level):
+    for r in table_rows:
         mean = f"{_g(r['mean'])} &plusmn; {_g(r['half'])}" if r["half"] is not None else f"{_g(r['mean'])} (n = 1: no interval)"
         diff = "" if r["diff"] is None else _g(r["diff"])
-        interval = ("baseline" if r["diff"] is None else "n &lt; 2: no interval" if r["interval"] is None
+        interval = ("baseline" if r["id"] == "v0" else "no test" if r["interval"] is None
                     else f"[{_g(r['interval'][0])}, {_g(r['interval'][1])}]")
-        cls = ' class="real"' if r["verdict"] == "real" else ""
+        p = "" if r["p"] is None else f"{r['p']:.3g}"
+        p_adj = "" if r["p_adj"] is None else f"{r['p_adj']:.3g}"
+        cls = ' class="differs"' if r["differs"] else ""
         trs.append(f"<tr{cls}><td>{e(r['metric'])}</td><td>{e(r['id'])}: {e(r['variant'])}</td><td>{r['n']}</td>"
-                   f"<td>{mean}</td><td>{diff}</td><td>{interval}</td><td>{e(r['verdict'])}</td></tr>")
+                   f"<td>{mean}</td><td>{diff}</td><td>{interval}</td><td>{p}</td><td>{p_adj}</td>"
+                   f"<td>{e(r['verdict'])}</td></tr>")
     legend = "".join(f"<li><b>v{i}</b>: {e(v.name)} &mdash; replicates {e(', '.join(str(r.replicate) for r in v.runs))}"
                      f" (runs {e(', '.join(r.name for r in v.runs))})</li>" for i, v in enumerate(variants))
     return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Variants compared over replicates</title>\n"
             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}tr.real td{background:#e6f4ea}</style>"
+            "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}tr.differs td{background:#e6f4ea}</style>"
             "</head><body>\n<h1>Variants compared over replicates</h1>\n"
             f"<p>Mean of each headline metric over a variant's replicates with its {pct} Student-t interval; "
-            f"the difference from the baseline (v0) with its {pct} Welch interval, <b>real</b> only when the "
-            "interval excludes 0.</p>\n"
+            f"the difference from the baseline (v0) with its raw {pct} interval.</p>\n"
+            f"<p>{e(guarantee(table_rows, alpha, primary, sequential))}</p>\n"
             f"<table>\n<tr>{cells}</tr>\n" + "\n".join(trs) + f"\n</table>\n<ul>{legend}</ul>\n</body></html>\n")
 
 
@@ -437,7 +500,20 @@ def main(argv=None) -> None:
     ap.add_argument("--workspace", action="store_true", help="include the workspace row")
     ap.add_argument("--save", type=Path, help="also write the runs compared (params, metrics) as JSON")
     ap.add_argument("--runs", type=Path, help="compare runs saved with --save instead of dvc exp show")
+    ap.add_argument("--format", choices=("text", "json"), default="text",
+                    help="print the table as text (default) or as JSON, one object per metric x variant")
+    ap.add_argument("--primary", metavar="METRIC",
+                    help=f"the one pre-declared metric whose tests get the whole {100 * ALPHA:g}%% "
+                         f"(default: all headline metrics share it); one of {', '.join(headline_names())}")
+    ap.add_argument("--sequential", type=int, metavar="N",
+                    help="replicates are added as you go, at most N pairs per variant, declared before the first "
+                         f"look ({SEQ_MAX[0]} to {SEQ_MAX[1]}): group-sequential verdicts valid at every look")
     args = ap.parse_args(argv)
+    if args.primary is not None and args.primary not in headline_names():
+        raise DataError(f"--primary {args.primary}: expected one of {', '.join(headline_names())}")
+    if args.sequential is not None and not SEQ_MAX[0] <= args.sequential <= SEQ_MAX[1]:
+        raise DataError(f"--sequential {args.sequential}: expected a maximum number of pairs in "
+                        f"[{SEQ_MAX[0]}, {SEQ_MAX[1]}], declared before the first look")
     if args.runs is not None:
         runs = load_runs(args.runs)
     else:
@@ -445,9 +521,17 @@ def main(argv=None) -> None:
     if not runs:
         raise DataError("dvc exp show: no baseline or experiment with params and metrics: run the pipeline first")
     variants = group(runs)
-    print(table(variants))
-    write_outputs({args.out: html_report(variants).encode(), **({args.save: save_runs(runs)} if args.save else {})})
-    print(f"compare: {len(variants)} variants, {len(runs)} runs -> {args.out}")
+    if args.primary is not None and args.primary not in metric_names(variants):
+        raise DataError(f"--primary {args.primary}: no run has this metric (present: "
+                        f"{', '.join(metric_names(variants)) or 'none'})")
+    how = {"alpha": ALPHA, "primary": args.primary, "sequential": args.sequential}
+    text = (json.dumps(json_rows(variants, **how), indent=1) if args.format == "json"
+            else table(variants, **how))
+    write_outputs({args.out: html_report(variants, **how).encode(),
+                   **({args.save: save_runs(runs)} if args.save else {})})
+    print(text)
+    print(f"compare: {len(variants)} variants, {len(runs)} runs -> {args.out}",
+          file=sys.stderr if args.format == "json" else sys.stdout)
 
 
 if __name__ == "__main__":

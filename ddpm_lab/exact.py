@@ -49,7 +49,8 @@ def measure_model(mixture: GaussianMixture, diffusion: GaussianDiffusion, eps_mo
                "saved_model_expected_loss": floor + excess,
                "saved_model_excess_loss": excess, "saved_model_excess_loss_err": excess_err,
                "error_method": "Monte Carlo; err = standard error" if monte_carlo else
-               "trapezoid quadrature over the exact q(x_t); err = |I_h - I_2h|"}
+               "Gauss-Kronrod quadrature (K21 / G10 panels) over the exact q(x_t); err = sum |K - G| + noise and "
+               "rounding allowances"}
     by_t = {"t": np.arange(1, diffusion.T + 1), "alpha_bar": abar, "weight_eq12": diffusion.np["eq12_weights"][1:],
             "mmse": mmse, "mmse_err": mmse_err, "eps_error": e, "eps_error_err": e_err}
     return summary, by_t

@@ -18,10 +18,41 @@ from ddpm_lab.config import WEIGHT_SUM_TOL  # the one tolerance of the weights, 
 
 # Numerical settings of the exact computations (named here, documented where used).
 SPAN_STDS = 12  # integration ranges reach this many standard deviations beyond every mean
-GRID_POINTS_PER_STD = 16  # trapezoid grid: points per min(s_k, 1), the narrowest scale of any q(x_t)
-GRID_MAX_POINTS = 8001  # cap on the trapezoid grid (odd: every second point is the coarse grid)
+PANEL_STDS = 1.0  # 1-D quadrature: panel width in units of the narrowest std of q(x_t)'s components there
+NOISE_DEGREE = 16  # 1-D quadrature: fn's noise is what a degree-16 polynomial fit on a panel leaves
+NOISE_SIGMAS = 8.0  # 1-D quadrature: the noise allowance, in estimated standard deviations (see marginal_expectation)
+ROUND_EPS = 64  # 1-D quadrature: float64 rounding allowance, in eps per unit of sum |weight q fn| ...
+ROUND_EPS_PER_STD = 16  # ... plus this many eps per |x_t| / (local std): x_t's rounding next to a narrow component
 MC_DRAWS_PER_T = 4000  # D > 1: Monte-Carlo draws of x_t per timestep
 ENTROPY_MC_DRAWS = 400_000  # D > 1: Monte-Carlo draws for the entropy
+
+# The 21-point Gauss-Kronrod rule on [-1, 1] and its embedded 10-point Gauss rule (QUADPACK's
+# qk21): the Kronrod rule integrates polynomials of degree 31 exactly, the Gauss rule degree 19.
+_XGK = np.array([0.995657163025808080735527280689003, 0.973906528517171720077964012084452,
+                 0.930157491355708226001207180059508, 0.865063366688984510732096688423493,
+                 0.780817726586416897063717578345042, 0.679409568299024406234327365114874,
+                 0.562757134668604683339000099272694, 0.433395394129247190799265943165784,
+                 0.294392862701460198131126603103866, 0.148874338981631210884826001129720, 0.0])
+_WGK = np.array([0.011694638867371874278064396062192, 0.032558162307964727478818972459390,
+                 0.054755896574351996031381300244580, 0.075039674810919952767043140916190,
+                 0.093125454583697605535065465083366, 0.109387158802297641899210590325805,
+                 0.123491976262065851077568363611525, 0.134709217311473325928054001771707,
+                 0.142775938577060080797094273138717, 0.147739104901338491374841515972068,
+                 0.149445554002916905664936468389821])
+_WG = np.array([0.066671344308688137593568809893332, 0.149451349150580593145776339657697,
+                0.219086362515982043995534934228163, 0.269266719309996355091226921569469,
+                0.295524224714752870173892994651338])  # at _XGK[1], _XGK[3], ..., _XGK[9]
+KRONROD_NODES = np.concatenate([-_XGK[:-1], _XGK[::-1]])  # (21,) ascending
+KRONROD_WEIGHTS = np.concatenate([_WGK[:-1], _WGK[::-1]])
+GAUSS_WEIGHTS = np.zeros(21)  # the Gauss rule as weights on the Kronrod nodes (0 at the other 11)
+GAUSS_WEIGHTS[[1, 3, 5, 7, 9]] = _WG
+GAUSS_WEIGHTS[[19, 17, 15, 13, 11]] = _WG
+# Projection of a panel's 21 values onto what polynomials of degree NOISE_DEGREE cannot fit (the top 4
+# of 21 dimensions): of a resolved integrand little is left there, so it measures noise.
+_basis = np.linalg.qr(np.polynomial.legendre.legvander(KRONROD_NODES, NOISE_DEGREE))[0]
+NOISE_PROJECTION = np.eye(KRONROD_NODES.size) - _basis @ _basis.T
+NOISE_DOF = KRONROD_NODES.size - NOISE_DEGREE - 1
+del _basis
 
 
 @dataclass(frozen=True)
@@ -143,45 +174,104 @@ class GaussianMixture:
         """E||x_0||^2 = sum_k w_k (||m_k||^2 + ||s_k||^2)."""
         return float(self.weights @ (self.means**2 + self.stds**2).sum(1))
 
-    def quadrature_grid(self, max_points: int = GRID_MAX_POINTS) -> torch.Tensor:
-        """1-D only: equally spaced points for the trapezoid rule over any q(x_t), t = 0..T.
+    def quadrature_panels(self, alpha_bars: np.ndarray) -> dict[str, np.ndarray]:
+        """1-D only: the panels of the Gauss-Kronrod quadrature over q(x_t) for each alpha_bars[i] = abar_t.
 
-        Each component of q(x_t) is a Gaussian of std sqrt(abar s_k^2 + 1 - abar) >= min(s_k, 1),
-        and the trapezoid rule over the whole line converges geometrically for such integrands
-        once the spacing is below their scale; the grid spans 12 stds beyond every mean and uses
-        a spacing of min(s_k, 1) / 16 (at most max_points points, an odd number so that every
-        second point is a grid of twice the spacing: the error estimate below). Returns (G,) float64."""
-        half = float(np.max(np.abs(self.means)) + SPAN_STDS * max(1.0, float(np.max(self.stds))))
-        h = min(1.0, float(np.min(self.stds))) / GRID_POINTS_PER_STD
-        n = int(min(max_points, 2 * math.ceil(half / h) + 1))
-        return torch.linspace(-half, half, n | 1, dtype=torch.float64)
+        By Eq. 4, q(x_t) = sum_k w_k N(x_t; sqrt(abar) m_k, abar s_k^2 + 1 - abar): component k has
+        std sd_k = sqrt(abar s_k^2 + 1 - abar) and covers I_k = sqrt(abar) m_k +- SPAN_STDS sd_k. The
+        panels tile the union of the I_k (outside it q(x_t) is below every component's 12-std tail);
+        on each stretch between consecutive interval ends they are equal, at most PANEL_STDS times
+        the smallest sd_k of the components covering the stretch. So each component is resolved on
+        its own scale, and so is the structure a narrow component puts into the integrand (eps*
+        switches between components over widths of order sd^2 / distance) even inside a wide
+        one; the count is at most K (2 SPAN_STDS / PANEL_STDS + 2) per t, whatever the span of the
+        means or the narrowest std. Returns (P,) arrays, one entry per panel: "t" (index into
+        alpha_bars), "left" (its left end), "half" (half its width; panel p's right end is
+        left[p] + 2 half[p], the next panel's left end where they meet) and "scale" (the smallest
+        std of the components covering it)."""
+        ab = np.asarray(alpha_bars, dtype=np.float64)[:, None]  # (T, 1)
+        mean = np.sqrt(ab) * self.means[:, 0][None]  # (T, K)
+        sd = np.sqrt(ab * self.stds[:, 0][None] ** 2 + (1.0 - ab))
+        lo, hi = mean - SPAN_STDS * sd, mean + SPAN_STDS * sd
+        ends = np.sort(np.concatenate([lo, hi], axis=1), axis=1)  # (T, 2K)
+        a, b = ends[:, :-1], ends[:, 1:]  # stretches (T, 2K - 1)
+        mid = 0.5 * (a + b)
+        covered = (lo[:, None, :] <= mid[..., None]) & (mid[..., None] <= hi[:, None, :])  # (T, 2K - 1, K)
+        scale = np.where(covered, sd[:, None, :], np.inf).min(-1)
+        n = np.zeros(a.shape, dtype=np.int64)
+        inside = np.isfinite(scale)
+        n[inside] = np.maximum(1, np.ceil((b - a)[inside] / (PANEL_STDS * scale[inside]))).astype(np.int64)
+        n = n.ravel()
+        width = ((b - a).ravel() / np.maximum(n, 1))
+        first = np.repeat(np.cumsum(n) - n, n)
+        j = np.arange(first.size) - first  # panel number within its stretch
+        t = np.repeat(np.broadcast_to(np.arange(a.shape[0])[:, None], a.shape).ravel(), n)
+        a_p, width_p = np.repeat(a.ravel(), n), np.repeat(width, n)
+        # Ends computed once, so that panels abut exactly (a rounded centre would shift each panel
+        # by its own rounding: gaps and overlaps of about eps |x| at every panel end).
+        left = a_p + j * width_p
+        right = np.where(j + 1 == np.repeat(n, n), np.repeat(b.ravel(), n), a_p + (j + 1) * width_p)
+        return {"t": t, "left": left, "half": 0.5 * (right - left), "scale": np.repeat(scale.ravel(), n)}
 
     def marginal_expectation(self, fn, alpha_bars: np.ndarray, rng: np.random.Generator | None = None,
                              n_mc: int = MC_DRAWS_PER_T, chunk_rows: int = 1 << 17) -> tuple[np.ndarray, np.ndarray]:
         """E_{q(x_t)}[fn(x_t, i)] for every alpha_bars[i] = abar_t (T,), with its error.
 
         fn(x_t: (B, D) float64, i: (B,) long) -> (B,) float64, evaluated in chunks of about
-        chunk_rows rows. 1-D: the trapezoid rule over the exact density q(x_t) on
-        `quadrature_grid`; the error is |I_h - I_2h|, the change from the rule on every second
-        point (for the geometrically converging rule, a generous bound on the error of I_h).
+        chunk_rows rows (rows of several t may share a chunk).
+
+        1-D: the integral of q(x_t) fn over the panels of `quadrature_panels` (each component of
+        q(x_t), Eq. 4, on panels of its own std, refined where a narrower component lies), with the
+        21-point Gauss-Kronrod rule K on each panel: at most 21 K (2 SPAN_STDS / PANEL_STDS + 2)
+        evaluations of fn per t, whatever the span of the means or the narrowest std. The error is
+        the sum of three allowances:
+        - discretisation: the sum over panels of |K - G|, the change from the embedded 10-point
+          Gauss rule G. K is exact for polynomials of degree 31, G for degree 19; where the
+          integrand is resolved, K's error is far below G's, so |K - G| >= |G - I| - |K - I| bounds
+          |K - I|, and the sum of the panels' |K - G| (not of their signed changes) bounds the total;
+        - noise in fn's values (a float32 model): NOISE_SIGMAS times the standard deviation that K
+          gives to independent noise of the variance left in each panel's values by a degree-
+          NOISE_DEGREE fit. |K - G| alone misses noise: on a panel, K - G and K's own noise are
+          uncorrelated, of equal size. (Rounding noise is partly correlated across nodes, which
+          the fit cannot see: on float32 models, the true error reached 4 of these standard
+          deviations beyond |K - G|, hence NOISE_SIGMAS = 8.) Where a resolved integrand still has
+          structure of degree > NOISE_DEGREE on a panel (eps* switching modes over a fraction of
+          a std), this allowance overstates the error, never understates it;
+        - float64 rounding: eps (ROUND_EPS + ROUND_EPS_PER_STD |x_t| / std) times K(|q fn|), summed
+          over panels (std: the panel's scale); the second term is the rounding of x_t itself,
+          which next to a narrow, far-off component (std 0.05 at 3000) moves it by 1e-11 stds.
+        Mass beyond SPAN_STDS = 12 stds of every component (< 4e-33 of the whole) is left out, far
+        below the rounding allowance.
+
         D > 1: Monte Carlo over n_mc draws of x_t ~ q(x_t) per t from rng; the error is the
         standard error. Returns (values (T,), errors (T,)) float64."""
         alpha_bars = np.asarray(alpha_bars, dtype=np.float64)
         values, errors = np.empty_like(alpha_bars), np.empty_like(alpha_bars)
         if self.dim == 1:
-            x = self.quadrature_grid()
-            G = x.numel()
-            step = max(1, chunk_rows // G)
-            for lo in range(0, alpha_bars.size, step):  # `step` timesteps x G points per call
-                idx = torch.arange(lo, min(lo + step, alpha_bars.size)).repeat_interleave(G)  # row c*G + g
-                ab = torch.from_numpy(alpha_bars)[idx]
-                xt = x.repeat(idx.numel() // G)[:, None]  # (c*G, 1)
-                f = self.marginal_log_prob(xt, ab).exp() * fn(xt, idx)
-                f = f.view(-1, G)
-                fine = torch.trapezoid(f, x, dim=1)
-                coarse = torch.trapezoid(f[:, ::2], x[::2], dim=1)
-                values[lo:lo + step] = fine.numpy()
-                errors[lo:lo + step] = (fine - coarse).abs().numpy()
+            panels = {k: torch.from_numpy(np.ascontiguousarray(v))
+                      for k, v in self.quadrature_panels(alpha_bars).items()}
+            nodes, wk, wg, proj = (torch.from_numpy(a) for a in
+                                   (KRONROD_NODES, KRONROD_WEIGHTS, GAUSS_WEIGHTS, NOISE_PROJECTION))
+            n_nodes = nodes.numel()
+            ab_all = torch.from_numpy(alpha_bars)
+            total = torch.zeros(alpha_bars.size, dtype=torch.float64)
+            bound, noise_var, absolute = torch.zeros_like(total), torch.zeros_like(total), torch.zeros_like(total)
+            step = max(1, chunk_rows // n_nodes)
+            for lo in range(0, panels["t"].numel(), step):  # `step` panels x 21 nodes per call
+                t = panels["t"][lo:lo + step]
+                left, half = panels["left"][lo:lo + step], panels["half"][lo:lo + step]
+                x = (left[:, None] + half[:, None] * (1.0 + nodes[None])).reshape(-1, 1)  # (c*21, 1)
+                idx = t.repeat_interleave(n_nodes)
+                f = (self.marginal_log_prob(x, ab_all[idx]).exp() * fn(x, idx)).view(-1, n_nodes)
+                kron = (f @ wk) * half
+                total.index_add_(0, t, kron)
+                bound.index_add_(0, t, (kron - (f @ wg) * half).abs())
+                noise_var.index_add_(0, t, (f @ proj).pow(2).sum(1) * half**2)
+                digits = ROUND_EPS + ROUND_EPS_PER_STD * (left.abs() + 2 * half) / panels["scale"][lo:lo + step]
+                absolute.index_add_(0, t, (f.abs() @ wk) * half * digits)
+            noise = NOISE_SIGMAS * (noise_var * wk.pow(2).sum() / NOISE_DOF).sqrt()
+            values[:] = total.numpy()
+            errors[:] = (bound + noise + np.finfo(np.float64).eps * absolute).numpy()
             return values, errors
         if rng is None:
             raise ValueError("an expectation over q(x_t) with D > 1 is a Monte-Carlo estimate: pass rng")
@@ -214,12 +304,24 @@ class GaussianMixture:
         """e_t = E_{q(x_t)} ||eps_theta(x_t, t) - eps*(x_t, t)||^2 for t = 1..T, alpha_bars = abar_1..abar_T
         (T,). Since eps* = E[eps | x_t], a model's mean squared noise error is mmse_t + e_t, so e_t is
         exactly what the model adds at step t to the Eq. 12 loss and (weighted) to the bound.
-        eps_model(x_t (B, D) float32, t (B,) long) -> (B, D). Returns (e (T,), its error (T,))."""
+        eps_model(x_t (B, D) float32, t (B,) long) -> (B, D). Returns (e (T,), its error (T,)).
+
+        The model sees x_t rounded to float32. For D > 1 the error is taken against eps* at x_t.
+        In 1-D, where the quadrature is accurate far beyond float32, the integrand as a whole,
+        q(x_t) ||eps_theta - eps*||^2, is taken at the rounded x_t: as a function of x_t it is then a
+        staircase of a smooth function, whose steps only move each node by the rounding (which
+        the quadrature's noise allowance covers), instead of shifting the model against a smooth
+        eps* q, a bias that a symmetric rule, whose paired nodes round alike, does not average out."""
         ab = torch.from_numpy(np.asarray(alpha_bars, dtype=np.float64))
 
         def sq_err(x, i):
-            eps = eps_model(x.float(), i + 1).double()  # row i holds t = i + 1
-            return (eps - self.eps_star(x, ab[i])).pow(2).sum(1)
+            x32 = x.float()
+            eps = eps_model(x32, i + 1).double()  # row i holds t = i + 1
+            if self.dim > 1:
+                return (eps - self.eps_star(x, ab[i])).pow(2).sum(1)
+            x_in = x32.double()  # eps* and q(x_t) at the model's input: marginal_expectation multiplies by q(x)
+            ratio = (self.marginal_log_prob(x_in, ab[i]) - self.marginal_log_prob(x, ab[i])).exp()
+            return (eps - self.eps_star(x_in, ab[i])).pow(2).sum(1) * ratio
 
         return self.marginal_expectation(sq_err, alpha_bars, rng, n_mc)
 

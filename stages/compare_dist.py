@@ -113,7 +113,7 @@ def main(argv=None) -> None:
             "expected_bound": {"model": oracle_bound + gap, "oracle": oracle_bound, "gap_to_oracle": gap,
                                "gap_err": gap_err, "oracle_err": oracle_bound_err,
                                "method": "Monte Carlo (standard errors)" if mc else
-                               "trapezoid quadrature over the exact q(x_t) (error bound |I_h - I_2h|)"},
+                               "Gauss-Kronrod quadrature over the exact q(x_t), panels per component (error: sum |K - G| + allowances)"},
             "heldout_paired_estimate": held, **details})
         print(f"compare_dist: {name}: bound gap {gap:.5f} +- {gap_err:.1g} nats (held-out {held['gap_to_oracle']:.5f}"
               f" +- {held['gap_to_oracle_se']:.5f}); W1 x{headline['w1_ratio']:.2f} (floor p95 x{headline['w1_p95']:.2f}),"

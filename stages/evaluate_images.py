@@ -1,13 +1,18 @@
 """Stage evaluate_images: the image metrics, each beside its floor -> metrics/images.json + metrics/details/images.json.
 
-Params: `images_eval` (the feature classifier, floor_draws, bootstrap). In the classifier's
-feature space: the Frechet distance and KID of generated vs held-out images, each against
-its floor (the same statistic for as many real training images vs held-out, over
-floor_draws draws: median and 5-95% band) and with a bootstrap band; the classifier's
-held-out accuracy, its class histogram and mean confidence on the samples; and the
-nearest-training-image distances of samples against held-out real images. The headline
-file (a DVC metric) holds only ddpm_lab.image_metrics.HEADLINE_KEYS; the rest goes to the
-details file. Both are written together, atomically.
+Params: `images_eval` (the feature classifier, feature_share, floor_draws, bootstrap). The
+real images are split three ways: the classifier is fit on feature_share of the training
+images, the other training images are the floor pool, the held-out images the reference
+(sizes in the details' `split`). In the classifier's feature space: the Frechet distance and
+KID of generated vs held-out images, each against its floor (the same statistic between two
+disjoint sets of as many real images unseen by the classifier, drawn from the floor pool and
+the held-out set, over floor_draws draws: median and 5-95% band, calibrated so that an exact
+generator lands above the p95 about 5% of the time; see image_metrics.evaluate_samples) and
+with a bootstrap band; the classifier's held-out accuracy, its class histogram and mean
+confidence on the samples; and the nearest-training-image distances of samples against
+held-out real images. The headline file (a DVC metric) holds only
+ddpm_lab.image_metrics.HEADLINE_KEYS; the rest goes to the details file. Both are written
+together, atomically.
 """
 from __future__ import annotations
 
@@ -47,7 +52,7 @@ def main(argv=None) -> None:
     headline = {**headline, "steps": steps} if steps < T else headline
     details = {**details, "sampler": sampler, "steps": steps}
     write_outputs({args.out: json_bytes(headline), args.details_out: json_bytes(details)})
-    h, fl, mem = headline, details["fd_floor"], details["memorisation"]
+    h, fl, mem, sp = headline, details["fd_floor"], details["memorisation"], details["split"]
     med = fl["median"]
     x = (lambda v: f"x{v / med:.2f}") if med > 0 else (lambda v: "x?")  # a zero floor: degenerate features
     print(f"evaluate_images: {sampler}: FD ratio {x(details['fd']['value'])} (FD {details['fd']['value']:.3f} / median floor "
@@ -56,7 +61,8 @@ def main(argv=None) -> None:
           f"KID {h['kid']:.5f} +- {h['kid_se']:.5f} (floor p95 {h['kid_p95']:.5f}"
           f"{'' if details['kid_inside_floor_band'] else ', ABOVE p95'}); "
           f"{h['digits']}/10 digits, confidence {h['confidence']:.3f}; classifier held-out accuracy "
-          f"{details['classifier']['heldout_accuracy']:.3f}; {mem['n_generated_closer_than_heldout_min']} samples "
+          f"{details['classifier']['heldout_accuracy']:.3f} (split {sp['features']} features / {sp['floor_pool']} "
+          f"floor pool / {sp['reference']} reference); {mem['n_generated_closer_than_heldout_min']} samples "
           f"closer to train than any held-out image -> {args.out}, {args.details_out}")
 
 

@@ -1,5 +1,6 @@
-"""Replicates and `python -m ddpm_lab.compare` (issue 8, items 1-2): variants grouped over the
-param `replicate`, means with Student-t intervals, differences with Welch intervals."""
+"""Replicates and `python -m ddpm_lab.compare`: variants grouped over the param `replicate`,
+means with Student-t intervals, differences paired by replicate (or Welch), Holm-adjusted
+verdicts, the table, the JSON and the HTML. The statistics themselves: tests/test_verdicts.py."""
 from __future__ import annotations
 
 import json
@@ -12,12 +13,13 @@ import pytest
 from scipy import stats
 
 from ddpm_lab import compare
-from ddpm_lab.compare import Run, collect, group, is_real, mean_ci, rows, table, welch_diff
+from ddpm_lab.compare import Run, collect, group, mean_ci, rows, table
 from ddpm_lab.config import ConfigError
 from ddpm_lab.seeds import fold_seed, read_replicate
 from tests.conftest import TINY_GMM
 
 FIXTURE = Path(__file__).parent / "data" / "exp_show.json"  # real `dvc exp show --json` (DVC 3.67), deps/outs cut
+REPLICATES = Path(__file__).parents[1] / "benchmarks" / "replicates" / "eq12_vs_eq14.json"  # 5 + 5 saved runs
 
 
 def run(name, replicate, metrics, committed=False, **params):
@@ -90,32 +92,57 @@ def test_mean_ci_is_the_student_t_interval(x):
 
 def test_one_replicate_gives_no_interval():
     assert mean_ci([2.5]) == (2.5, None)
-    assert welch_diff([2.5], [1.0, 1.2]) == (pytest.approx(1.4), None)
     out = table(group([run("base", 0, {"eq3.bound_gap": 1.0}, committed=True),
                        run("v", 0, {"eq3.bound_gap": 2.0}, **{"model.hidden": 4})]))
-    assert "n=1, no CI" in out and "(no CI)" in out and "real" not in out.split("\n\n")[0]
+    body = out.split("\n\n")[0]
+    assert "n=1, no CI" in body and "(no test)" in body and "n<2: not tested" in body and "differs" not in body
 
 
-@pytest.mark.parametrize("a,b", [([1.0, 1.3, 0.9], [2.0, 2.5, 2.2, 1.9]), ([5.0, 5.1], [4.0, 7.0, 6.5]),
-                                 (list(np.arange(6.0)), [0.5, 1.5])])
-def test_welch_interval_matches_scipy(a, b):
-    d, (lo, hi) = welch_diff(a, b)
-    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
-    assert d == pytest.approx(np.mean(a) - np.mean(b))
-    assert (lo, hi) == (pytest.approx(ci.low), pytest.approx(ci.high))
+def _runs(base_values, variants: dict, metric="eq3.bound_gap"):
+    out = [run(f"b{i}", i, {metric: v}, committed=i == 0) for i, v in enumerate(base_values)]
+    for hidden, values in variants.items():
+        out += [run(f"h{hidden}-{i}", i, {metric: v}, **{"model.hidden": hidden}) for i, v in enumerate(values)]
+    return out
 
 
-def test_a_difference_is_real_only_when_its_interval_excludes_zero():
-    assert is_real((0.1, 0.5)) and is_real((-0.5, -0.01))
-    assert not is_real((-0.1, 0.5)) and not is_real((0.0, 0.5)) and not is_real(None)
-    base = [run("b0", 0, {"eq3.bound_gap": 1.0}, committed=True), run("b1", 1, {"eq3.bound_gap": 1.1}),
-            run("b2", 2, {"eq3.bound_gap": 0.9})]
-    far = [run(f"f{i}", i, {"eq3.bound_gap": v}, **{"model.hidden": 1}) for i, v in enumerate((3.0, 3.1, 2.9))]
-    near = [run(f"n{i}", i, {"eq3.bound_gap": v}, **{"model.hidden": 2}) for i, v in enumerate((0.8, 1.3, 1.1))]
-    verdicts = {r["variant"]: (r["verdict"], r["interval"]) for r in rows(group(base + far + near))}
-    assert verdicts["model.hidden=1"][0] == "real" and verdicts["model.hidden=1"][1][0] > 0
-    lo, hi = verdicts["model.hidden=2"][1]
-    assert verdicts["model.hidden=2"][0] == "noise" and lo < 0 < hi
+def test_a_difference_differs_only_when_holm_rejects():
+    runs = _runs([1.0, 1.1, 0.9], {1: (3.0, 3.1, 2.9), 2: (0.8, 1.3, 1.1)})
+    verdicts = {r["variant"]: r for r in rows(group(runs)) if r["id"] != "v0"}
+    far, near = verdicts["model.hidden=1"], verdicts["model.hidden=2"]
+    assert far["method"] == near["method"] == "paired" and far["pairs"] == 3
+    assert far["differs"] and far["interval"][0] > 0 and far["verdict"] == "differs (Holm 5%, paired)"
+    lo, hi = near["interval"]
+    assert not near["differs"] and lo < 0 < hi and near["verdict"] == "not shown (Holm 5%, paired)"
+    # the adjusted p-values are Holm's over the family of both tests
+    assert far["p_adj"] == pytest.approx(min(1.0, 2 * far["p"])) and near["p_adj"] >= near["p"]
+
+
+def test_pairing_removes_the_shared_replicate_effect():
+    """Replicate r shares its seeds across variants: a constant shift on top of a large shared
+    per-replicate effect is found by the paired test and missed by Welch."""
+    shared = [0.0, 5.0, -3.0, 8.0, 1.0]
+    runs = _runs(shared, {1: [s + 0.5 + 0.01 * (-1) ** i for i, s in enumerate(shared)]})
+    r = [r for r in rows(group(runs)) if r["id"] == "v1"][0]
+    assert r["method"] == "paired" and r["differs"]
+    assert stats.ttest_ind(r["diff"] + np.array(shared), shared, equal_var=False).pvalue > 0.5
+
+
+def test_unmatched_replicates_fall_back_to_welch_and_say_so():
+    runs = [run("b0", 0, {"eq3.bound_gap": 1.0}, committed=True), run("b1", 1, {"eq3.bound_gap": 1.2}),
+            run("v5", 5, {"eq3.bound_gap": 3.0}, **{"model.hidden": 1}),
+            run("v6", 6, {"eq3.bound_gap": 3.1}, **{"model.hidden": 1})]
+    r = [r for r in rows(group(runs)) if r["id"] == "v1"][0]
+    assert r["method"] == "welch" and r["pairs"] is None and r["verdict"].endswith("Welch)")
+
+
+def test_primary_gets_the_whole_alpha_and_the_rest_is_not_tested():
+    runs = [run(f"b{i}", i, {"eq12.bound_gap": 1.0 + 0.1 * i, "eq3.bound_gap": 2.0 + 0.1 * i}, committed=i == 0)
+            for i in range(4)]
+    runs += [run(f"v{i}", i, {"eq12.bound_gap": 1.5 + 0.1 * i + 0.01 * (-1) ** i, "eq3.bound_gap": 2.5 + 0.1 * i},
+                 **{"model.hidden": 1}) for i in range(4)]
+    got = {r["metric"]: r for r in rows(group(runs), primary="eq12.bound_gap") if r["id"] == "v1"}
+    assert got["eq12.bound_gap"]["tested"] and got["eq12.bound_gap"]["p_adj"] == got["eq12.bound_gap"]["p"]
+    assert not got["eq3.bound_gap"]["tested"] and got["eq3.bound_gap"]["verdict"].startswith("not tested (secondary")
 
 
 def test_table_is_at_most_120_characters_wide():
@@ -149,16 +176,30 @@ def test_unreadable_json_is_a_one_line_error(tmp_path, capsys):
     assert not (tmp_path / "c.html").exists()
 
 
-def test_replicates_to_separate_is_where_the_interval_leaves_zero_for_good():
-    base = np.array([1.0, 1.1, 0.9, 1.05, 0.95])
-    far = base + 1.0
-    assert compare.replicates_to_separate(far, base) == 2  # apart from the first two on
-    assert compare.replicates_to_separate(base + 0.01, base) is None  # never
-    # real at k = 3 by chance, not at k = 4, real again at k = 5: the answer is 5, not 3
-    a, b = np.array([1.7, 1.1, 1.4, 0.0, 0.0]), np.array([-0.8, -0.5, -2.3, 1.1, -1.2])
-    real = [compare.is_real(compare.welch_diff(a[:k], b[:k])[1]) for k in range(2, 6)]
-    assert real == [False, True, False, True]
-    assert compare.replicates_to_separate(a, b) == 5
+def test_json_format_is_one_object_per_metric_and_variant(tmp_path, capsys):
+    compare.main(["--runs", str(REPLICATES), "--out", str(tmp_path / "c.html"), "--format", "json"])
+    out = json.loads(capsys.readouterr().out)
+    assert {(o["metric"], o["variant_id"]) for o in out} == {(m, v) for m in compare.headline_names()
+                                                              for v in ("v0", "v1")}
+    gap = next(o for o in out if o["metric"] == "eq12.bound_gap" and o["variant_id"] == "v1")
+    assert gap["method"] == "paired" and gap["pairs"] == 5 and gap["differs"] is True and gap["family_size"] == 5
+    assert gap["diff_interval"][0] < gap["diff"] < gap["diff_interval"][1] and gap["p"] <= gap["p_adjusted"]
+    assert all(isinstance(o["differs"], bool) for o in out)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--primary", "eq12.nope"], "--primary eq12.nope: expected one of eq12.bound_gap, "),
+    (["--sequential", "2"], "--sequential 2: expected a maximum number of pairs in [3, 30]"),
+    (["--sequential", "4"], "--sequential 4: eq12.bound_gap of v1 (train_eq12.weighting=eq14): 5 matched "
+                            "replicates: expected at most 4"),
+])
+def test_bad_verdict_options_are_one_line_errors(tmp_path, capsys, args, message):
+    out = tmp_path / "c.html"
+    with pytest.raises(SystemExit) as e:
+        compare.run_stage(compare.main, ["--runs", str(REPLICATES), "--out", str(out)] + args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and err[0].startswith(f"error: {message}"), err
+    assert not out.exists()
 
 
 def test_saved_runs_compare_like_the_original(tmp_path):

@@ -68,7 +68,9 @@ def test_eps_error_matches_a_direct_monte_carlo_mean(diffusion, mixture):
         se = math.hypot(sq.std() / math.sqrt(sq.size), err[t - 1])  # both sides' noise (err is 0-ish in 1-D)
         assert e[t - 1] == pytest.approx(sq.mean(), abs=4 * se)
     if mixture.dim == 1:
-        assert np.max(err) < 1e-8  # the quadrature's own error estimate: negligible
+        # The quadrature's own error estimate: negligible. It is mostly the allowance for the float32
+        # model's rounding noise, whose true effect here reaches ~6e-9 on e_t ~ 0.09 (see test_quadrature).
+        assert np.max(err) < 1e-7
 
 
 def test_heldout_paired_gap_agrees_with_the_exact_gap(diffusion):

@@ -161,21 +161,25 @@ def test_band():
 
 
 # -- config ----------------------------------------------------------------------------------
-EVAL = {"hidden": [64], "alpha": 0.001, "max_iter": 200, "seed": 0, "floor_draws": 20, "bootstrap": 200}
+EVAL = {"hidden": [64], "alpha": 0.001, "max_iter": 200, "seed": 0, "feature_share": 0.5, "floor_draws": 20,
+        "bootstrap": 200}
 
 
 def test_eval_config_from_params_yaml_and_classifier_part():
     cfg = from_section(EvalConfig, yaml.safe_load((ROOT / "params.yaml").read_text()), "images_eval")
-    assert cfg.floor_draws >= 10 and cfg.bootstrap >= 100
+    assert cfg.floor_draws >= 100 and cfg.bootstrap >= 100 and 0 < cfg.feature_share < 1
     assert cfg.classifier == ClassifierConfig(hidden=list(cfg.hidden), alpha=cfg.alpha, max_iter=cfg.max_iter,
                                               seed=cfg.seed)
 
 
 @pytest.mark.parametrize("raw,match", [
-    ({"floor_draws": 1}, r"^params\.yaml: images_eval\.floor_draws = 1: expected an integer >= 2 \(>= 10 advised\)$"),
+    ({"floor_draws": 1}, r"^params\.yaml: images_eval\.floor_draws = 1: expected an integer >= 2 \(>= 100 advised\)$"),
     ({"bootstrap": 0}, r"^params\.yaml: images_eval\.bootstrap = 0: expected an integer >= 2"),
     ({"hidden": [0]}, r"^params\.yaml: images_eval\.hidden = \[0\]: expected a non-empty list of integers >= 1$"),
     ({"floor_draws": 2.5}, r"^params\.yaml: images_eval\.floor_draws = 2\.5: expected an integer$"),
+    ({"feature_share": 1.0}, r"^params\.yaml: images_eval\.feature_share = 1\.0: expected a number strictly between "
+                             r"0 and 1 \(the classifier's share of the training images\)$"),
+    ({"feature_share": float("nan")}, r"^params\.yaml: images_eval\.feature_share = nan: expected a number$"),
 ])
 def test_bad_eval_config_is_one_line(raw, match):
     with pytest.raises(ConfigError, match=match):
@@ -203,7 +207,8 @@ def test_memorisation_flags_copies_of_training_images(copies_eval):
 
 # A generator as good as the data: real images that neither the classifier nor the floor has
 # seen. The digits are split 1,077 train / 360 held-out / 360 "fresh"; the fresh ones play the
-# generated images.
+# generated images. evaluate_samples splits the 1,077 again: 541 fit the classifier, 536 are
+# the floor pool. (tests/test_image_floor.py repeats this over many random splits.)
 FLOOR_EVAL = EvalConfig(hidden=[64], max_iter=200, seed=0, floor_draws=20, bootstrap=40)
 
 
@@ -225,13 +230,13 @@ def fresh_eval(three_way):
 
 
 def test_fresh_real_images_land_inside_the_floor_band(fresh_eval):
-    """Unseen real images are what an exact generator would give, and the floor's draws (training
-    images vs the held-out set) are meant to be their distribution: FD between the floor's 5th
-    and 95th percentiles, KID below the floor's 95th percentile. This fails if the floor is
-    biased either way, e.g. down if it compared the held-out set with itself, up if the
-    classifier's features of its own training images sat apart from unseen ones. An exact
-    generator lands outside a 5-95% band about 1 time in 10; seeded, this one sits at ratio
-    1.03 in [0.85, 1.24] (other rng seeds: 0.91 in [0.73, 1.44], 0.96 in [0.83, 1.40])."""
+    """Unseen real images are what an exact generator would give, and the floor's draws (two
+    disjoint sets of real images unseen by the classifier) are meant to be their distribution:
+    FD between the floor's 5th and 95th percentiles, KID below the floor's 95th percentile.
+    This fails if the floor is biased either way, e.g. down if it compared the held-out set with
+    itself, up if the classifier's features of its own training images sat apart from unseen
+    ones. An exact generator lands outside a 5-95% band about 1 time in 10; seeded, this one
+    sits at ratio 0.91 in [0.78, 1.41] (other rng seeds: 0.86 in [0.69, 1.33], 0.93 in [0.81, 1.37])."""
     h, d = fresh_eval
     fl = d["fd_floor"]
     assert fl["p05"] / fl["median"] <= h["fd_ratio"] <= h["fd_p95"]
@@ -245,8 +250,9 @@ def test_fresh_real_images_land_inside_the_floor_band(fresh_eval):
 def test_degraded_images_land_above_the_floor_band(three_way, fresh_eval, degrade):
     """The same fresh images made clearly worse land above the band, in FD and in KID (by more
     than 3 standard errors). Noise of sd 0.3 (15% of the pixel range [-1, 1]) gives FD ratios
-    near 2.8 (band top 1.24); keeping only digits 0-4 (mode dropping, tiled back to 360) near 10;
-    uniform noise instead of images far more. Sd 0.1 would still be inside the FD band."""
+    near 2.6 (band top 1.41); keeping only digits 0-4 (mode dropping, tiled back to 360) near 8.5;
+    uniform noise instead of images far more. Sd 0.1 (ratio 1.08) would still be inside the FD
+    band, sd 0.2 (1.67) not."""
     fresh, y_fresh = three_way[4], three_way[5]
     rng = np.random.default_rng(1)
     if degrade == "gaussian_noise":
@@ -278,8 +284,8 @@ def test_floor_band_and_bootstrap_band(copies_eval):
     assert d["fd"]["bootstrap_p05"] <= d["fd"]["bootstrap_p95"] and d["kid"]["bootstrap_p05"] <= d["kid"]["value"]
     assert d["kid"]["value"] <= d["kid"]["bootstrap_p95"] and h["kid_se"] > 0
     assert abs(d["kid"]["bootstrap_mean"] - d["kid"]["value"]) < h["kid_se"]  # copies left out: no upward shift
-    assert d["config"] == {"hidden": [64], "alpha": 0.001, "max_iter": 200, "seed": 0, "floor_draws": 12,
-                           "bootstrap": 40}
+    assert d["config"] == {"hidden": [64], "alpha": 0.001, "max_iter": 200, "seed": 0, "feature_share": 0.5,
+                           "floor_draws": 12, "bootstrap": 40}
 
 
 def test_stage_writes_headline_and_details(tmp_path, digits):
