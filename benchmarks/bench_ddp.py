@@ -1,4 +1,4 @@
-"""Benchmark of data-parallel image training (issue 11): steps/s of train_images with nproc 1 and
+"""Benchmark of data-parallel image training: steps/s of train_images with nproc 1 and
 2 on the params in params.yaml (the default U-Net and global batch), and how far 2 ranks drift
 from 1 process over the measured steps.
 

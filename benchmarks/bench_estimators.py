@@ -1,4 +1,4 @@
-"""Benchmark of the Eq. 3 bound's estimators: training outcome against cost (issue 10), printed (not a test).
+"""Benchmark of the Eq. 3 bound's estimators: training outcome against cost, printed (not a test).
 
 Which unbiased estimator of the Eq. 3 bound trains the best model for a given wall time? In a
 clean copy of the repository (bench_gmm.clean_copy), with the real stages:

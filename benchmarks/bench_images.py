@@ -2,8 +2,8 @@
 
 Runs prepare_images -> train_images -> sample_images -> evaluate_images as the pipeline does
 (same commands, outputs into a temporary folder so the tracked outputs are untouched, and no
-resumable checkpoint to start from), times them, and prints the metrics against the targets
-of issue 3. --metrics PATH only reads an existing metrics JSON (e.g. metrics/images.json).
+resumable checkpoint to start from), times them, and prints the metrics against their
+targets. --metrics PATH only reads an existing metrics JSON (e.g. metrics/images.json).
 
     python benchmarks/bench_images.py                 # full run (minutes)
     python benchmarks/bench_images.py --metrics metrics/images.json [--write benchmarks/results/images.json]

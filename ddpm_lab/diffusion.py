@@ -169,7 +169,7 @@ class GaussianDiffusion:
         log_prior = normal_log_prob(xs[:, T], torch.zeros_like(xs[:, T]), torch.ones_like(xs[:, T]))
         return (-log_prior - (log_p - log_q).view(B, T).sum(1)).to(x0.dtype)
 
-    # -- estimators of the bound (issue 10) --------------------------------------------------
+    # -- estimators of the bound ------------------------------------------------------------
     def evaluations(self, estimator: str, terms: int = 0) -> int:
         """Network evaluations per row of loss_bound: T for the whole-trajectory estimators, K = terms
         for the subsampled one."""

@@ -1,6 +1,6 @@
 """A trained eps-model measured exactly against the mixture it was trained on.
 
-Because eps*(x_t, t) = E[eps | x_t] (Ho et al. 2020, arXiv:2006.11239; section 1 of DESIGN.md), a
+Because eps*(x_t, t) = E[eps | x_t] (Ho et al. 2020, arXiv:2006.11239), a
 model's mean squared noise error at step t splits into the least error of any predictor and the
 model's own excess: E||eps - eps_theta||^2 = mmse_t + e_t, e_t = E_{q(x_t)}||eps_theta - eps*||^2.
 Every objective of the paper is affine in these per-t errors (Eq. 12, Eq. 14, and the bound of

@@ -18,4 +18,4 @@ if ! command -v chromium >/dev/null; then
   fi
 fi
 export PATH="$PWD/.venv/bin:$PATH"
-python -m pytest "$@"
+python -m pytest -m "" -n 2 "$@"   # every tier, on 2 workers (plain `pytest` runs the fast unit tier only)

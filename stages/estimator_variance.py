@@ -1,4 +1,4 @@
-"""Stage estimator_variance: the gradient variance of the bound's estimators, per network evaluation (issue 10).
+"""Stage estimator_variance: the gradient variance of the bound's estimators, per network evaluation.
 
 The Eq. 3 objective (the variational bound on whole forward trajectories) and the Eq. 12 noise loss
 estimate the same bound up to constants (Ho et al. 2020, Eq. 5 against Eq. 12), so their gradients

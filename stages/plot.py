@@ -1,4 +1,4 @@
-"""Stage plot: the ten figures of the GMM study (DESIGN.md section 6) into <out>/.
+"""Stage plot: the ten figures of the GMM study into <out>/.
 
 Reads the mixture and training draws, the forward process (params `diffusion`), the loss
 histories and floors, the sampler draws and trajectories, the distribution metrics and the

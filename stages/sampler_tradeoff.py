@@ -1,4 +1,4 @@
-"""Stage sampler_tradeoff: sample quality against the number of sampling steps S (issue 9, item 2).
+"""Stage sampler_tradeoff: sample quality against the number of sampling steps S.
 
 For every S of sampler_tradeoff.steps and every sampler of sampler_tradeoff.samplers ("ddpm":
 ancestral DDPM on the respaced subsequence tau_i = round(i T / S), Nichol & Dhariwal 2021,

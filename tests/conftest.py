@@ -12,6 +12,22 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The tiers (pytest.ini): `pytest` runs the unmarked unit tests, `pytest -m ""` every tier.
+SLOW_MODULES = {"test_browser", "test_distributed", "test_pipeline", "test_remote_exchange"}  # whole modules
+STAGE_MODULES = {"test_bad_input", "test_params_property", "test_stages_2d", "test_estimator_variance",
+                 "test_sampler_tradeoff"}
+
+
+def pytest_collection_modifyitems(items):
+    """slow: every test of SLOW_MODULES and every test that copies the repository (`dvc_repo`);
+    stage: every test of STAGE_MODULES and every test run in a stage's working copy (`workdir`)."""
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        if module in SLOW_MODULES or "dvc_repo" in item.fixturenames:
+            item.add_marker(pytest.mark.slow)
+        if module in STAGE_MODULES or "workdir" in item.fixturenames:
+            item.add_marker(pytest.mark.stage)
+
 
 def repo_files() -> list[str]:
     """Tracked and untracked-but-not-ignored files: what a clean clone (plus work in progress) holds."""

@@ -57,7 +57,7 @@ BAD = [
     ("sample.seeds", [1, 1], r"sample\.seeds = \[1, 1\]: expected distinct non-negative integers"),
     ("sample.n_trajectories", 0, r"sample\.n_trajectories = 0: expected an integer in \[1, n = 50\]"),
     ("plot.forward_times", [0, 10, 99], r"plot\.forward_times = \[0, 10, 99\]: expected fractions of T in \[0, 1\]"),
-    # Issue 7: sizes beyond the machine's memory, with the estimate and the machine's RAM.
+    # Sizes beyond the machine's memory, with the estimate and the machine's RAM.
     ("gmm.n_train", 10**12, r"gmm\.n_train = 1000000000000: expected at most [\d,]+ rows \(the training draws "
                             r"with their temporaries: about [\d.]+ TiB; this machine has [\d.]+ GiB\)"),
     ("gmm.n_heldout", 10**12, r"gmm\.n_heldout = 1000000000000: expected at most [\d,]+ rows"),
@@ -70,11 +70,11 @@ BAD = [
     ("plot.n_forward_paths", 10**12, r"plot\.n_forward_paths = 1000000000000: expected an integer in \[1, gmm\.n_train = 300\]"),
     ("model.hidden", 10**7, r"model\.hidden = 10000000: expected at most [\d,]+ \(the network's weights"),
     ("gmm.seed", 2**64, r"gmm\.seed = 18446744073709551616: expected an integer between -2\^63 and 2\^63 - 1"),
-    # Issue 7: schedules that ran silently.
+    # Schedules that ran silently.
     ("diffusion.beta_start", 0.05, r"diffusion\.beta_end = 0\.02: expected a number >= beta_start = 0\.05"),
     ("diffusion.schedule", "cosine", r"diffusion\.beta_start = 0\.0001: expected null with schedule cosine"),
     ("diffusion.beta_end", "null", r"diffusion\.beta_end = 'null': expected a number or null"),
-    # Issue 7: values that were silently changed or clipped.
+    # Values that were silently changed or clipped.
     ("train_eq12.warmup", 4, r"train_eq12\.warmup = 4: expected an integer in \[0, steps = 3\]"),
     ("train_eq3.lr", 5.0, r"train_eq3\.lr = 5\.0: expected a number <= 1"),
     ("compare_dist.nll_n", 21, r"compare_dist\.nll_n = 21: expected an integer in \[0, gmm\.n_heldout = 20\]"),

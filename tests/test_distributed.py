@@ -1,4 +1,4 @@
-"""Issue 11: data-parallel training of the image branch (images_train.nproc, torch.distributed).
+"""Data-parallel training of the image branch (images_train.nproc, torch.distributed).
 
 The stage really launches itself as 2 gloo ranks (subprocesses, as `dvc repro` runs it) on a
 tiny U-Net: 20 steps equal the single-process run with the same global batch (losses within
@@ -94,7 +94,7 @@ def test_a_shard_of_the_global_batch_is_the_global_batchs_rows():
 
 
 def test_two_gloo_ranks_train_as_one_process(tmp_path):
-    """Issue 11's target: 2 gloo processes vs 1, the same 20 global batches of 16: per-step losses
+    """The target: 2 gloo processes vs 1, the same 20 global batches of 16: per-step losses
     within 1e-5 relative, weights (and EMA weights) within 1e-4 relative; rank 0 alone writes."""
     one, two = _setup(tmp_path / "one", nproc=1), _setup(tmp_path / "two", nproc=2, backend="gloo")
     for d in (one, two):

@@ -1,4 +1,4 @@
-"""Stage estimator_variance (issue 10, item 2): the gradient variance of the bound's estimators per
+"""Stage estimator_variance: the gradient variance of the bound's estimators per
 network evaluation, at the initial weights and the two trained models.
 
 On tiny params (T = 20, hidden 8, models trained for 3 and 2 steps): the three outputs, one row per

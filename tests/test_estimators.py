@@ -1,4 +1,4 @@
-"""Estimators of one bound (issue 10, item 1): the Eq. 3 trajectory log-ratios, their
+"""Estimators of one bound: the Eq. 3 trajectory log-ratios, their
 per-term Rao-Blackwellised form (Eq. 5's KLs on the same trajectory) and K-of-T subsampling with either
 kind of term all have the exact expected bound (Eq. 5 by quadrature) as their mean, for a
 deliberately imperfect model, not only eps*."""

@@ -288,6 +288,7 @@ def test_floor_band_and_bootstrap_band(copies_eval):
                            "floor_draws": 12, "bootstrap": 40}
 
 
+@pytest.mark.stage
 def test_stage_writes_headline_and_details(tmp_path, digits):
     """`python -m stages.evaluate_images` on a small split writes both files; the headline holds
     exactly the seven headline keys; a second run (in process) gives the same bytes."""

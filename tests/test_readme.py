@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "readme_results.py"
 
@@ -20,6 +22,7 @@ def test_readme_numbers_are_what_the_script_writes():
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.slow
 def test_a_changed_metric_makes_the_readme_stale(tmp_path):
     for rel in ("README.md", "params.yaml", "metrics", "benchmarks/results", "benchmarks/replicates"):
         src, dst = ROOT / rel, tmp_path / rel

@@ -1,4 +1,4 @@
-"""Experiments across machines (issue 11, items 2-3): a git remote and a DVC remote, both local
+"""Experiments across machines: a git remote and a DVC remote, both local
 folders here (S3 / GCS / SSH in real use). Machine A runs an experiment and pushes it; machine B,
 a fresh clone, pulls it, lists it, applies it and restores its model without recomputing; a fresh
 clone with the remote gets the baseline by `dvc pull` and `dvc repro` has nothing to do."""

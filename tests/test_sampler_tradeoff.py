@@ -1,4 +1,4 @@
-"""Stage sampler_tradeoff (issue 9, item 2): sample quality against the number of sampling steps S.
+"""Stage sampler_tradeoff: sample quality against the number of sampling steps S.
 
 Off by default: then it samples nothing and its outputs say how to run it. On tiny params (T = 50
 with betas rescaled by 1000 / T, so that x_T is close to N(0, I) as at T = 1000; a 3-step eq12

@@ -138,6 +138,7 @@ def test_ddim_matches_ddim_scheduler(case, eta):
     assert (x - y).abs().max().item() <= TOL
 
 
+@pytest.mark.slow
 def test_bench_samplers_quick(tmp_path):
     out = tmp_path / "samplers.json"
     # The untrained network always (a clean clone has no models/eq12.pt, a workspace may): its draws

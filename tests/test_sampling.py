@@ -74,7 +74,7 @@ def test_oracle_sampler_reproduces_the_mixture():
     assert stats.kstest(x0[:, 0], lambda v: MIX.marginal_cdf(v)).pvalue > 1e-3
 
 
-# --- respaced DDPM and DDIM (issue 9) -------------------------------------------------------------
+# --- respaced DDPM and DDIM ----------------------------------------------------------------------
 
 from ddpm_lab.sampling import SamplerConfig, step_coefficients, timestep_subsequence  # noqa: E402
 

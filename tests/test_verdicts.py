@@ -142,6 +142,7 @@ def test_power_for_the_eq14_bound_gap_difference(frozen_heap):
     assert primary >= welch > family > 0
 
 
+@pytest.mark.slow
 def test_bench_verdicts_prints_its_rows(tmp_path):
     out = tmp_path / "verdicts.json"
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_verdicts.py"), "--sims", "30",
