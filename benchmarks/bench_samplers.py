@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -50,13 +49,13 @@ import numpy as np
 import torch
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from ddpm_lab.config import ConfigError, DataError, DiffusionConfig, from_section
+from ddpm_lab.io import load_params
+from ddpm_lab.models import EpsMLP, MLPConfig
+from ddpm_lab.sampling import SamplerConfig, eps_caller, sample
 
-from ddpm_lab.config import ConfigError, DataError, DiffusionConfig, from_section  # noqa: E402
-from ddpm_lab.io import load_params  # noqa: E402
-from ddpm_lab.models import EpsMLP, MLPConfig  # noqa: E402
-from ddpm_lab.sampling import SamplerConfig, eps_caller, sample  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+
 from stages.common import load_eps_model  # noqa: E402
 
 STEPS = (10, 20, 50, 100, 250, 1000)

@@ -19,17 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from ddpm_lab import simulate  # noqa: E402  (this repository's package)
-from ddpm_lab.verdicts import ALPHA, welch_test  # noqa: E402
+from ddpm_lab import simulate
+from ddpm_lab.verdicts import ALPHA, welch_test
 
 EFFECT = ("eq12.bound_gap", 0.00715, 0.0037, 0.58)  # metric, difference, replicate SD, matched correlation
 

@@ -266,8 +266,7 @@ def headline_names() -> list[str]:
 
 def _procedure(family_size: int, alpha: float) -> str:
     pct = f"{100 * alpha:g}%"
-    proc = f"Holm {pct}" if family_size > 1 else pct
-    return proc
+    return f"Holm {pct}" if family_size > 1 else pct
 
 
 def rows(variants: list[Variant], level: float = LEVEL, alpha: float = ALPHA, primary: str | None = None,

@@ -135,17 +135,17 @@ def _w1_sorted_columns(xs: np.ndarray, means: np.ndarray, stds: np.ndarray, weig
             t[below], a_t[below] = right[below], a[1:][below]
             cross = (f[:-1] < c) & ~below
             if np.any(cross):
-                i, l = np.nonzero(cross)
-                t_lo, t_hi, level = left[i, l], right[i, l], c[i, l]
-                mc, sc = m[l], s[l]  # (n_cross, K)
+                i, j = np.nonzero(cross)  # (segment, level) of each crossing
+                t_lo, t_hi, level = left[i, j], right[i, j], c[i, j]
+                mc, sc = m[j], s[j]  # (n_cross, K)
                 for _ in range(_BISECT_ITERS):
                     mid = 0.5 * (t_lo + t_hi)
                     up = _cdf(mid, mc, sc, weights) < level
                     t_lo = np.where(up, mid, t_lo)
                     t_hi = np.where(up, t_hi, mid)
                 root = 0.5 * (t_lo + t_hi)
-                t[i, l] = root
-                a_t[i, l] = _cdf_and_antiderivative(root, mc, sc, weights)[1]
+                t[i, j] = root
+                a_t[i, j] = _cdf_and_antiderivative(root, mc, sc, weights)[1]
             total = total + (c * (2 * t - left - right) + a[:-1] + a[1:] - 2 * a_t).sum(0)  # Eq. (3)
         out[lo:lo + step] = total
     return out

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import yaml
 
+from ddpm_lab.compare import group, load_runs, rows
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from ddpm_lab.compare import group, load_runs, rows  # noqa: E402  (this repository's package)
 BEGIN, END = "<!-- results-table -->", "<!-- /results-table -->"
 BENCH_BEGIN, BENCH_END = "<!-- benchmark-table -->", "<!-- /benchmark-table -->"
 REP_BEGIN, REP_END = "<!-- replicates-table -->", "<!-- /replicates-table -->"

@@ -10,6 +10,12 @@ have=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("dif
 if [ "$have" != "$want" ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 fi
+want=$(sed -n 's/^ruff==\([^ #]*\).*/\1/p' requirements-dev.txt)
+have=$(.venv/bin/ruff --version 2>/dev/null | cut -d' ' -f2 || true)
+if [ "$have" != "$want" ]; then
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+fi
+.venv/bin/ruff check .   # lint (pyproject.toml): any finding fails the run
 if ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && apt-get install -y -qq chromium >/dev/null

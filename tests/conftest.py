@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # The tiers (pytest.ini): `pytest` runs the unmarked unit tests, `pytest -m ""` every tier.
 SLOW_MODULES = {"test_browser", "test_distributed", "test_pipeline", "test_remote_exchange"}  # whole modules
-STAGE_MODULES = {"test_bad_input", "test_params_property", "test_stages_2d", "test_estimator_variance",
+STAGE_MODULES = {"test_bad_input", "test_params_property", "test_stages_2d", "test_estimator_variance", "test_commands",
                  "test_sampler_tradeoff"}
 
 
