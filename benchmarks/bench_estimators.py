@@ -9,7 +9,7 @@ clean copy of the repository (bench_gmm.clean_copy), with the real stages:
    T evaluations per trajectory), trajectory_kl (Eq. 5's KLs on the same trajectory, T evaluations),
    subsampled (K of the T terms scaled by T / K; kl or log_ratio terms; K evaluations per row). Its
    wall time per optimiser step is measured in this process with the stage's own training loop
-   (ddpm_lab.training.train, a few steps, at 1 and at 2 torch threads: two only when 1.25x faster,
+   (ddpm_lab.core.training.train, a few steps, at 1 and at 2 torch threads: two only when 1.25x faster,
    since two threads on a busy 2-core machine can be 10x slower; a run past 3x its budget is
    killed and reported as such); the
    fixed cost of a train_eq3 stage (imports, data, the exact measurement) is measured once with a
@@ -190,14 +190,14 @@ class Bench:
         return proc
 
     def step_time(self, threads: int, **overrides) -> float:
-        """Seconds per optimiser step of the train_eq3 stage's own loop (ddpm_lab.training.train with
+        """Seconds per optimiser step of the train_eq3 stage's own loop (ddpm_lab.core.training.train with
         the loss the stage builds), measured in this process; overrides: keys of section train_eq3."""
         import numpy as np
         import torch
 
-        from ddpm_lab.config import DiffusionConfig, from_section
-        from ddpm_lab.models import EpsMLP, MLPConfig
-        from ddpm_lab.training import Eq3TrainConfig, train
+        from ddpm_lab.runtime.params import DiffusionConfig, from_section
+        from ddpm_lab.gmm.model import EpsMLP, MLPConfig
+        from ddpm_lab.core.training import Eq3TrainConfig, train
 
         diffusion = from_section(DiffusionConfig, self.params, "diffusion").build()
         data = torch.as_tensor(np.load(self.work / "data" / "gmm" / "train.npy"), dtype=torch.float32)

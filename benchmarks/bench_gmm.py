@@ -56,10 +56,10 @@ def main() -> None:
     sys.path.insert(0, str(work))
     import torch
 
-    from ddpm_lab.config import DiffusionConfig, from_section
-    from ddpm_lab.io import load_params
-    from ddpm_lab.sampling import sample
-    from stages.common import load_eps_model
+    from ddpm_lab.runtime.params import DiffusionConfig, from_section
+    from ddpm_lab.runtime.io import load_params
+    from ddpm_lab.core.sampling import sample
+    from ddpm_lab.gmm.artifacts import load_eps_model
 
     dcfg = from_section(DiffusionConfig, load_params(work / "params.yaml"), "diffusion")
     model = load_eps_model(work / "models" / "eq12.pt", dcfg)
@@ -78,8 +78,8 @@ def main() -> None:
     # floors of the pooled sampled statistics (compare_dist).
     import numpy as np
 
-    from ddpm_lab.metrics import assigned_weights, floor_draws, mode_error_draws
-    from stages.common import load_mixture
+    from ddpm_lab.gmm.metrics import assigned_weights, floor_draws, mode_error_draws
+    from ddpm_lab.gmm.artifacts import load_mixture
 
     mixture = load_mixture(work / "data" / "gmm" / "mixture.json")
     t0 = time.perf_counter()

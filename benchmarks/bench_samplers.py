@@ -3,7 +3,7 @@
 With the trained eq12 network (models/eq12.pt; a seeded untrained EpsMLP, said so, when that file
 is missing or does not fit params.yaml: nothing is trained here), on this machine:
 
-a. Algorithm 2 (ddpm_lab.sampling.sample): 10,000 draws x T steps.
+a. Algorithm 2 (ddpm_lab.core.sampling.sample): 10,000 draws x T steps.
 b. diffusers' DDPMScheduler (T steps, variance_type = diffusion.variance: beta -> "fixed_large",
    beta_tilde -> "fixed_small") and DDIMScheduler (50 steps, eta 0, "trailing" spacing,
    set_alpha_to_one, no clipping, epsilon prediction), both on our betas (trained_betas), with
@@ -49,14 +49,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ddpm_lab.config import ConfigError, DataError, DiffusionConfig, from_section
-from ddpm_lab.io import load_params
-from ddpm_lab.models import EpsMLP, MLPConfig
-from ddpm_lab.sampling import SamplerConfig, eps_caller, sample
+from ddpm_lab.runtime.params import ConfigError, DataError, DiffusionConfig, from_section
+from ddpm_lab.runtime.io import load_params
+from ddpm_lab.gmm.model import EpsMLP, MLPConfig
+from ddpm_lab.core.sampling import SamplerConfig, eps_caller, sample
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from stages.common import load_eps_model  # noqa: E402
+from ddpm_lab.gmm.artifacts import load_eps_model  # noqa: E402
 
 STEPS = (10, 20, 50, 100, 250, 1000)
 DDIM_STEPS = 50

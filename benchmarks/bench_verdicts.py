@@ -1,5 +1,5 @@
 """Benchmark of the compare command's verdicts: their error rates and power, by simulation
-through the real code path (`ddpm_lab.simulate`: `compare.group` then `compare.rows`).
+through the real code path (`ddpm_lab.tools.simulate`: `compare.group` then `compare.rows`).
 
 Each simulated study has a baseline and one variant over the 7 headline metrics, with a shared
 per-replicate effect (correlation --rho of replicate-matched runs, as the shared seeds give).
@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from ddpm_lab import simulate
-from ddpm_lab.verdicts import ALPHA, welch_test
+from ddpm_lab.tools import simulate
+from ddpm_lab.tools.verdicts import ALPHA, welch_test
 
 EFFECT = ("eq12.bound_gap", 0.00715, 0.0037, 0.58)  # metric, difference, replicate SD, matched correlation
 

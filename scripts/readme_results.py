@@ -17,13 +17,13 @@ from pathlib import Path
 
 import yaml
 
-from ddpm_lab.compare import group, load_runs, rows
+from ddpm_lab.tools.compare import group, load_runs, rows
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results-table -->", "<!-- /results-table -->"
 BENCH_BEGIN, BENCH_END = "<!-- benchmark-table -->", "<!-- /benchmark-table -->"
 REP_BEGIN, REP_END = "<!-- replicates-table -->", "<!-- /replicates-table -->"
-REPLICATES = "benchmarks/replicates/eq12_vs_eq14.json"  # saved by python -m ddpm_lab.compare --save
+REPLICATES = "benchmarks/replicates/eq12_vs_eq14.json"  # saved by python -m ddpm_lab.tools.compare --save
 NAMES = {"eq12": "Eq. 12 model", "eq3": "Eq. 3 model", "oracle": "oracle eps* (exact)"}
 
 
@@ -154,12 +154,12 @@ def benchmark_section(root: Path) -> list[str]:
 
 
 def replicates_section(root: Path) -> list[str]:
-    """The variants compared over replicates (the runs `python -m ddpm_lab.compare --save` wrote),
+    """The variants compared over replicates (the runs `python -m ddpm_lab.tools.compare --save` wrote),
     with the verdicts the compare command gives them (Holm over the family, paired by replicate)."""
     variants = group(load_runs(root / REPLICATES))
     table_rows = rows(variants)
     lines = [f"Generated from `{REPLICATES}` ({sum(len(v.runs) for v in variants)} runs) by "
-             "`python -m ddpm_lab.compare --runs` (the same rows). 95% intervals: the mean's Student-t interval over "
+             "`python -m ddpm_lab.tools.compare --runs` (the same rows). 95% intervals: the mean's Student-t interval over "
              "the replicates; the difference's raw paired-t interval. The verdict is Holm's over the "
              f"{sum(r['tested'] for r in table_rows)} tests of the table (family-wise 5%).", "",
              "| metric | variant | n | mean +- 95% CI | difference vs baseline [95% CI] | p (Holm-adjusted) | verdict |",

@@ -22,13 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ddpm_lab.cli import run_stage
-from ddpm_lab.config import DataError, DiffusionConfig, from_section, require, require_threads
-from ddpm_lab.exact import heldout_gap, weighted_sum
-from ddpm_lab.gmm import OracleEps
-from ddpm_lab.io import json_bytes, load_params, read_array, read_json, write_outputs
-from ddpm_lab.metrics import compare_samples, exact_reference
-from stages.common import MODELS, load_eps_model, load_mixture, read_eps_error, use_threads
+from ddpm_lab.runtime.cli import run_stage
+from ddpm_lab.runtime.params import DataError, DiffusionConfig, from_section, require, require_threads
+from ddpm_lab.gmm.exact import heldout_gap, weighted_sum
+from ddpm_lab.gmm.mixture import OracleEps
+from ddpm_lab.runtime.io import json_bytes, load_params, read_array, read_json, write_outputs
+from ddpm_lab.gmm.metrics import compare_samples, exact_reference
+from ddpm_lab.gmm.artifacts import MODELS, load_eps_model, load_mixture, read_eps_error
+from ddpm_lab.runtime.torch_setup import use_threads
 
 
 @dataclass(frozen=True)

@@ -65,12 +65,13 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from ddpm_lab.cli import progress, run_stage
-from ddpm_lab.config import ConfigError, DataError, DiffusionConfig, from_section, require, require_threads
-from ddpm_lab.diffusion import TERMS, GaussianDiffusion
-from ddpm_lab.io import json_bytes, load_checkpoint, load_params, read_array, write_outputs
-from ddpm_lab.models import EpsMLP, MLPConfig
-from stages.common import load_eps_model, use_threads
+from ddpm_lab.runtime.cli import progress, run_stage
+from ddpm_lab.runtime.params import ConfigError, DataError, DiffusionConfig, from_section, require, require_threads
+from ddpm_lab.core.diffusion import TERMS, GaussianDiffusion
+from ddpm_lab.runtime.io import json_bytes, load_checkpoint, load_params, read_array, write_outputs
+from ddpm_lab.gmm.model import EpsMLP, MLPConfig
+from ddpm_lab.gmm.artifacts import load_eps_model
+from ddpm_lab.runtime.torch_setup import use_threads
 
 DPI = 110
 REFERENCE = "trajectory_kl"  # every estimator's mean gradient is compared with this one's

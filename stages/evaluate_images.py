@@ -11,7 +11,7 @@ generator lands above the p95 about 5% of the time; see image_metrics.evaluate_s
 with a bootstrap band; the classifier's held-out accuracy, its class histogram and mean
 confidence on the samples; and the nearest-training-image distances of samples against
 held-out real images. The headline file (a DVC metric) holds only
-ddpm_lab.image_metrics.HEADLINE_KEYS; the rest goes to the details file. Both are written
+ddpm_lab.images.metrics.HEADLINE_KEYS; the rest goes to the details file. Both are written
 together, atomically.
 """
 from __future__ import annotations
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ddpm_lab.cli import run_stage
-from ddpm_lab.config import DataError, from_section
-from ddpm_lab.image_metrics import EvalConfig, evaluate_samples
-from ddpm_lab.io import json_bytes, load_params, read_array, read_sampler, write_outputs
+from ddpm_lab.runtime.cli import run_stage
+from ddpm_lab.runtime.params import DataError, from_section
+from ddpm_lab.images.metrics import EvalConfig, evaluate_samples
+from ddpm_lab.runtime.io import json_bytes, load_params, read_array, read_sampler, write_outputs
 
 
 def main(argv=None) -> None:

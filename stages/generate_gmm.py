@@ -3,8 +3,8 @@
 Writes <out>/train.npy (n_train, D), <out>/heldout.npy (n_heldout, D) and <out>/mixture.json
 (weights, means, stds and the exact entropy H in nats, the floor of any model's NLL).
 Params: `gmm`. As the first stage it also checks what every section needs (memory estimates,
-constraints across sections: ddpm_lab.config.check_params) before any work; each other section
-is validated in full by its own stage, or all at once by `python -m ddpm_lab.preflight`.
+constraints across sections: ddpm_lab.runtime.params.check_params) before any work; each other section
+is validated in full by its own stage, or all at once by `python -m ddpm_lab.tools.preflight`.
 """
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ddpm_lab.cli import run_stage
-from ddpm_lab.config import GMMConfig, check_params, from_section
-from ddpm_lab.gmm import GaussianMixture
-from ddpm_lab.io import json_bytes, load_params, npy_bytes, write_outputs
+from ddpm_lab.runtime.cli import run_stage
+from ddpm_lab.runtime.params import GMMConfig, check_params, from_section
+from ddpm_lab.gmm.mixture import GaussianMixture
+from ddpm_lab.runtime.io import json_bytes, load_params, npy_bytes, write_outputs
 
 
 def main(argv=None) -> None:

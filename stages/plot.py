@@ -15,11 +15,11 @@ import matplotlib
 import matplotlib.pyplot as plt
 import torch
 
-from ddpm_lab import plots
-from ddpm_lab.cli import run_stage
-from ddpm_lab.config import DiffusionConfig, from_section, require
-from ddpm_lab.io import load_params, read_array, read_csv, read_json, read_sampler, write_outputs
-from stages.common import MODELS, load_mixture, read_eps_error
+from ddpm_lab.gmm import figures as plots
+from ddpm_lab.runtime.cli import run_stage
+from ddpm_lab.runtime.params import DiffusionConfig, from_section, require
+from ddpm_lab.runtime.io import load_params, read_array, read_csv, read_json, read_sampler, write_outputs
+from ddpm_lab.gmm.artifacts import MODELS, load_mixture, read_eps_error
 
 @dataclass(frozen=True)
 class PlotConfig:

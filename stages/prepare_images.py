@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ddpm_lab.cli import run_stage
-from ddpm_lab.config import from_section
-from ddpm_lab.image_data import ImageDataConfig, load_split
-from ddpm_lab.io import load_params, npz_bytes, write_outputs
+from ddpm_lab.runtime.cli import run_stage
+from ddpm_lab.runtime.params import from_section
+from ddpm_lab.images.data import ImageDataConfig, load_split
+from ddpm_lab.runtime.io import load_params, npz_bytes, write_outputs
 
 
 def main(argv=None) -> None:

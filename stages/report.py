@@ -4,17 +4,17 @@ Reads the figures (images/), the headline and detailed metrics and loss historie
 params.yaml (all of it, shown as is), and for provenance the git commit and dvc.lock (the
 md5 of every upstream output; dvc.lock is read, not a declared dep: DVC rewrites it after
 each stage, so as a dep the report would always be stale). The page inlines the figures as
-data URIs and the Vega-Lite JavaScript (ddpm_lab.report), so it needs no network.
+data URIs and the Vega-Lite JavaScript (ddpm_lab.tools.report), so it needs no network.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from ddpm_lab import report
-from ddpm_lab.cli import run_stage
-from ddpm_lab.config import DataError
-from ddpm_lab.io import load_params, read_csv, read_json, write_outputs
+from ddpm_lab.tools import report
+from ddpm_lab.runtime.cli import run_stage
+from ddpm_lab.runtime.params import DataError
+from ddpm_lab.runtime.io import load_params, read_csv, read_json, write_outputs
 
 
 def main(argv=None) -> None:

@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ddpm_lab.cli import progress, run_stage
-from ddpm_lab.config import DiffusionConfig, from_section, require, require_threads
-from ddpm_lab.gmm import OracleEps
-from ddpm_lab.io import load_params, npz_bytes, write_outputs
-from ddpm_lab.sampling import SamplerConfig, sample
-from ddpm_lab.seeds import fold_seed, read_replicate
-from stages.common import MODELS, load_eps_model, load_mixture, use_threads
+from ddpm_lab.runtime.cli import progress, run_stage
+from ddpm_lab.runtime.params import DiffusionConfig, from_section, require, require_threads
+from ddpm_lab.gmm.mixture import OracleEps
+from ddpm_lab.runtime.io import load_params, npz_bytes, write_outputs
+from ddpm_lab.core.sampling import SamplerConfig, sample
+from ddpm_lab.runtime.seeds import fold_seed, read_replicate
+from ddpm_lab.gmm.artifacts import MODELS, load_eps_model, load_mixture
+from ddpm_lab.runtime.torch_setup import use_threads
 
 
 

@@ -14,14 +14,14 @@ import matplotlib
 import numpy as np
 import torch
 
-from ddpm_lab.cli import progress, run_stage
-from ddpm_lab.config import DiffusionConfig, from_section
-from ddpm_lab.image_figures import GRID_DPI, grid_figure
-from ddpm_lab.image_sample import ImageSampleConfig, sample_images
-from ddpm_lab.io import load_params, load_trained_model, npz_bytes, write_outputs
-from ddpm_lab.seeds import fold_seed, read_replicate
-from ddpm_lab.torch_setup import configure_torch
-from ddpm_lab.unet import UNet, UNetConfig
+from ddpm_lab.runtime.cli import progress, run_stage
+from ddpm_lab.runtime.params import DiffusionConfig, from_section
+from ddpm_lab.images.figures import GRID_DPI, grid_figure
+from ddpm_lab.images.sample import ImageSampleConfig, sample_images
+from ddpm_lab.runtime.io import load_params, load_trained_model, npz_bytes, write_outputs
+from ddpm_lab.runtime.seeds import fold_seed, read_replicate
+from ddpm_lab.runtime.torch_setup import configure_torch
+from ddpm_lab.images.unet import UNet, UNetConfig
 
 
 def main(argv=None) -> None:

@@ -6,7 +6,7 @@ Sec. 4, which is Algorithm 2 of Ho et al. 2020 at S = T; "ddim": DDIM with eta =
 2021, Eq. 12), the trained Eq. 12 model (models/eq12.pt) and the exact eps* (the oracle, whose
 error is the discretisation alone) draw n points from each seed (replicate folded in, as in
 stage sample; the same seeds for every sampler, S and model). The seeds' draws are pooled and
-judged as compare_dist judges them (ddpm_lab.metrics.compare_samples): exact-CDF W1 and KS as
+judged as compare_dist judges them (ddpm_lab.gmm.metrics.compare_samples): exact-CDF W1 and KS as
 ratios to the median of one floor for the pooled n with that floor's 5-95% band, the mode-weight
 error beside its multinomial floor, and for D > 1 the sliced W1. Each draw costs S network
 evaluations. No wall-clock time is written (outputs are the same bytes on rerun; a separate
@@ -28,14 +28,14 @@ from typing import TYPE_CHECKING
 
 import matplotlib
 
-from ddpm_lab.cli import progress, run_stage
-from ddpm_lab.config import DataError, DiffusionConfig, from_section, require, require_threads
-from ddpm_lab.io import json_bytes, load_params, write_outputs
-from ddpm_lab.sampling import SAMPLERS, SamplerConfig, sample
-from ddpm_lab.seeds import fold_seed, read_replicate
+from ddpm_lab.runtime.cli import progress, run_stage
+from ddpm_lab.runtime.params import DataError, DiffusionConfig, from_section, require, require_threads
+from ddpm_lab.runtime.io import json_bytes, load_params, write_outputs
+from ddpm_lab.core.sampling import SAMPLERS, SamplerConfig, sample
+from ddpm_lab.runtime.seeds import fold_seed, read_replicate
 
 # The disabled stage must take a second or two, so what only sampling and measuring need (scipy
-# through ddpm_lab.gmm / metrics / plots, pyplot) is imported in run_tradeoff, not here.
+# through ddpm_lab.gmm.mixture / metrics / plots, pyplot) is imported in run_tradeoff, not here.
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -142,10 +142,11 @@ def run_tradeoff(args, dcfg: DiffusionConfig, cfg: TradeoffConfig, replicate: in
     import pandas as pd
     import torch
 
-    from ddpm_lab import plots
-    from ddpm_lab.gmm import OracleEps
-    from ddpm_lab.metrics import compare_samples, exact_reference
-    from stages.common import load_eps_model, load_mixture, use_threads
+    from ddpm_lab.gmm import figures as plots
+    from ddpm_lab.gmm.mixture import OracleEps
+    from ddpm_lab.gmm.metrics import compare_samples, exact_reference
+    from ddpm_lab.gmm.artifacts import load_eps_model, load_mixture
+    from ddpm_lab.runtime.torch_setup import use_threads
 
     use_threads(cfg.threads)
     mixture = load_mixture(args.data / "mixture.json")

@@ -19,14 +19,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ddpm_lab.cli import progress, run_stage
-from ddpm_lab.config import DataError, DiffusionConfig, from_section, to_dict
-from ddpm_lab.exact import measure_model
-from ddpm_lab.io import json_bytes, load_params, read_array, save_checkpoint_bytes, write_outputs
-from ddpm_lab.models import EpsMLP, MLPConfig
-from ddpm_lab.seeds import fold_seed, read_replicate
-from ddpm_lab.training import Eq3TrainConfig, Eq12TrainConfig, tail_loss, train
-from stages.common import EPS_ERROR_COLUMNS, load_mixture, use_threads
+from ddpm_lab.runtime.cli import progress, run_stage
+from ddpm_lab.runtime.params import DataError, DiffusionConfig, from_section, to_dict
+from ddpm_lab.gmm.exact import measure_model
+from ddpm_lab.runtime.io import json_bytes, load_params, read_array, save_checkpoint_bytes, write_outputs
+from ddpm_lab.gmm.model import EpsMLP, MLPConfig
+from ddpm_lab.runtime.seeds import fold_seed, read_replicate
+from ddpm_lab.core.training import Eq3TrainConfig, Eq12TrainConfig, tail_loss, train
+from ddpm_lab.gmm.artifacts import EPS_ERROR_COLUMNS, load_mixture
+from ddpm_lab.runtime.torch_setup import use_threads
 
 OBJECTIVES = ("eq12", "eq3")
 

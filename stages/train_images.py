@@ -10,7 +10,7 @@ weights, when the params (threads included), the device type, the data and the t
 --stop-at STEP ends the run (exit status 3) after the checkpoint at STEP, as an interruption would.
 
 images_train.nproc > 1: the stage checks its inputs, then launches itself as nproc ranks
-(ddpm_lab.distributed.launch, as `torchrun --standalone --nproc_per_node nproc` would); each
+(ddpm_lab.runtime.distributed.launch, as `torchrun --standalone --nproc_per_node nproc` would); each
 rank evaluates its shard of every global batch, rank 0 writes. Started by torchrun itself
 (WORLD_SIZE set), it runs as that rank. A rank that dies ends the run with one line naming it;
 the checkpoint written before stays, and a rerun (any nproc) resumes from it.
@@ -27,17 +27,17 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ddpm_lab.cli import EXIT_BAD_INPUT, progress, run_stage
-from ddpm_lab.config import ConfigError, DataError, DiffusionConfig, from_section, to_dict
-from ddpm_lab.diffusion import LOSS_UNITS
-from ddpm_lab.distributed import (EXIT_PEER_LOST, RankFailed, World, join, launch, launched_world, leave, peer_lost,
+from ddpm_lab.runtime.cli import EXIT_BAD_INPUT, progress, run_stage
+from ddpm_lab.runtime.params import ConfigError, DataError, DiffusionConfig, from_section, to_dict
+from ddpm_lab.core.diffusion import LOSS_UNITS
+from ddpm_lab.runtime.distributed import (EXIT_PEER_LOST, RankFailed, World, join, launch, launched_world, leave, peer_lost,
                                   resolve_backend)
-from ddpm_lab.image_train import ImageTrainConfig, code_digest, data_digest, load_resume, resume_bytes, train_unet
-from ddpm_lab.io import json_bytes, load_params, read_array, save_checkpoint_bytes, write_outputs
-from ddpm_lab.seeds import fold_seed, read_replicate
-from ddpm_lab.torch_setup import configure_torch
-from ddpm_lab.training import tail_loss
-from ddpm_lab.unet import UNetConfig, n_parameters
+from ddpm_lab.images.train import ImageTrainConfig, code_digest, data_digest, load_resume, resume_bytes, train_unet
+from ddpm_lab.runtime.io import json_bytes, load_params, read_array, save_checkpoint_bytes, write_outputs
+from ddpm_lab.runtime.seeds import fold_seed, read_replicate
+from ddpm_lab.runtime.torch_setup import configure_torch
+from ddpm_lab.core.training import tail_loss
+from ddpm_lab.images.unet import UNetConfig, n_parameters
 
 EXIT_STOPPED = 3
 

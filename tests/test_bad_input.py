@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import yaml
 
-from ddpm_lab.cli import run_stage
-from ddpm_lab.config import ConfigError, DiffusionConfig, GMMConfig, from_section
-from ddpm_lab.io import load_params
+from ddpm_lab.runtime.cli import run_stage
+from ddpm_lab.runtime.params import ConfigError, DiffusionConfig, GMMConfig, from_section
+from ddpm_lab.runtime.io import load_params
 from stages import compare_dist, generate_gmm, plot, sample, train
 from tests.conftest import TINY_GMM
 
@@ -232,8 +232,8 @@ def test_schedule_betas_are_checked_in_both_diffusion_sections(section, changes,
 def test_weights_within_the_tolerance_are_accepted_and_renormalised(workdir, capsys):
     # One tolerance (config.WEIGHT_SUM_TOL) for GMMConfig and GaussianMixture: what the config
     # accepts, the mixture accepts (renormalised), instead of a traceback from the mixture.
-    from ddpm_lab.config import WEIGHT_SUM_TOL
-    from ddpm_lab.gmm import GaussianMixture
+    from ddpm_lab.runtime.params import WEIGHT_SUM_TOL
+    from ddpm_lab.gmm.mixture import GaussianMixture
 
     weights = [0.3, 0.5, 0.2 - 5e-7]  # sums to 1 - 5e-7
     write(tiny_params(**{"gmm.weights": weights}))
@@ -265,8 +265,8 @@ def test_first_stage_checks_every_sections_needs(workdir, capsys):
 
 
 def test_preflight_checks_the_whole_file(workdir, capsys):
-    # python -m ddpm_lab.preflight: every section built and checked, nothing run or written.
-    from ddpm_lab import preflight
+    # python -m ddpm_lab.tools.preflight: every section built and checked, nothing run or written.
+    from ddpm_lab.tools import preflight
 
     write(tiny_params())
     run_stage(preflight.main, [])
@@ -308,8 +308,8 @@ def test_training_data_of_other_dimension(workdir, capsys):
 
 def test_csv_with_text_in_a_number_column_is_one_line(tmp_path):
     # Right columns, wrong content: a DataError naming the file, not a ValueError traceback.
-    from ddpm_lab.config import DataError
-    from ddpm_lab.io import read_csv
+    from ddpm_lab.runtime.params import DataError
+    from ddpm_lab.runtime.io import read_csv
 
     path = tmp_path / "loss.csv"
     path.write_text("step,loss\n1,0.5\n2,oops\n")
@@ -321,7 +321,7 @@ def test_diverged_training_is_a_one_line_error(capsys):
     # A non-finite loss (too large a learning rate, say) ends the stage with one line, not a traceback.
     import torch
 
-    from ddpm_lab.training import TrainConfig, TrainingDiverged, train
+    from ddpm_lab.core.training import TrainConfig, TrainingDiverged, train
 
     model = torch.nn.Linear(1, 1)
     cfg = TrainConfig(steps=3, batch_size=2, lr=1.0, warmup=0, log_every=1)

@@ -1,5 +1,5 @@
 """Headless Chromium, with the network blocked, renders the charts of reports/index.html and of
-a `dvc plots show` page: every script they need is inlined (ddpm_lab.report).
+a `dvc plots show` page: every script they need is inlined (ddpm_lab.tools.report).
 
 Needs Debian's `chromium`: .ci/run installs it, so in CI (env CI set) these tests never skip.
 UPDATE_SCREENSHOTS=1 also writes images/report.png and images/plots_offline.png (README figures).
@@ -82,7 +82,7 @@ def test_report_renders_offline(tmp_path):
 
 def test_dvc_plots_show_renders_offline(dvc_repo, tmp_path):
     """`dvc plots show` with the repository's .dvc/config (plots.html_template) on the committed loss histories."""
-    dvc_repo.run(sys.executable, "-m", "ddpm_lab.report", "--write-template", ".dvc/plots/offline.html")  # as setup.sh
+    dvc_repo.run(sys.executable, "-m", "ddpm_lab.tools.report", "--write-template", ".dvc/plots/offline.html")  # as setup.sh
     dvc_repo.dvc("plots", "show", "-o", "plots_out")
     page = dvc_repo.path / "plots_out" / "index.html"
     source = page.read_text()

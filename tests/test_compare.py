@@ -1,4 +1,4 @@
-"""Replicates and `python -m ddpm_lab.compare`: variants grouped over the param `replicate`,
+"""Replicates and `python -m ddpm_lab.tools.compare`: variants grouped over the param `replicate`,
 means with Student-t intervals, differences paired by replicate (or Welch), Holm-adjusted
 verdicts, the table, the JSON and the HTML. The statistics themselves: tests/test_verdicts.py."""
 from __future__ import annotations
@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from ddpm_lab import compare
-from ddpm_lab.compare import Run, collect, group, mean_ci, rows, table
-from ddpm_lab.config import ConfigError
-from ddpm_lab.seeds import fold_seed, read_replicate
+from ddpm_lab.tools import compare
+from ddpm_lab.tools.compare import Run, collect, group, mean_ci, rows, table
+from ddpm_lab.runtime.params import ConfigError
+from ddpm_lab.runtime.seeds import fold_seed, read_replicate
 from tests.conftest import TINY_GMM
 
 FIXTURE = Path(__file__).parent / "data" / "exp_show.json"  # real `dvc exp show --json` (DVC 3.67), deps/outs cut
@@ -254,7 +254,7 @@ def test_two_variants_by_two_replicates_with_dvc_exp_run(dvc_repo):
     for overrides in (["replicate=1"], ["replicate=0", "train_eq12.weighting=eq14"],
                       ["replicate=1", "train_eq12.weighting=eq14"]):
         dvc_repo.dvc("exp", "run", *[a for o in overrides for a in ("-S", o)], "compare_dist")
-    proc = dvc_repo.run(sys.executable, "-m", "ddpm_lab.compare", "--out", "reports/compare.html")
+    proc = dvc_repo.run(sys.executable, "-m", "ddpm_lab.tools.compare", "--out", "reports/compare.html")
     assert "compare: 2 variants, 4 runs" in proc.stdout, proc.stdout
     variants = group(collect(json.loads(dvc_repo.dvc("exp", "show", "--json").stdout)))
     assert [(v.name, sorted(r.replicate for r in v.runs)) for v in variants] == [

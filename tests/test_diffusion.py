@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from ddpm_lab.diffusion import GaussianDiffusion, normal_log_prob
-from ddpm_lab.gmm import GaussianMixture, OracleEps
-from ddpm_lab.schedule import make_betas
+from ddpm_lab.core.diffusion import GaussianDiffusion, normal_log_prob
+from ddpm_lab.gmm.mixture import GaussianMixture, OracleEps
+from ddpm_lab.core.schedule import make_betas
 
 MIX = GaussianMixture([0.3, 0.5, 0.2], [-4.0, 0.0, 3.0], [0.5, 0.8, 0.4])
 

@@ -20,11 +20,11 @@ import pytest
 import torch
 import yaml
 
-from ddpm_lab.cli import run_stage
-from ddpm_lab.config import ConfigError, DiffusionConfig
-from ddpm_lab.distributed import World, resolve_backend
-from ddpm_lab.image_train import ImageTrainConfig, train_unet
-from ddpm_lab.unet import UNet, UNetConfig
+from ddpm_lab.runtime.cli import run_stage
+from ddpm_lab.runtime.params import ConfigError, DiffusionConfig
+from ddpm_lab.runtime.distributed import World, resolve_backend
+from ddpm_lab.images.train import ImageTrainConfig, train_unet
+from ddpm_lab.images.unet import UNet, UNetConfig
 from stages import train_images
 from tests.test_images_pipeline import TINY_DIFFUSION, TINY_MODEL, TINY_TRAIN
 

@@ -18,12 +18,12 @@ import pandas as pd
 import pytest
 import torch
 
-from ddpm_lab.cli import run_stage
-from ddpm_lab.config import DiffusionConfig, from_section
-from ddpm_lab.models import EpsMLP
+from ddpm_lab.runtime.cli import run_stage
+from ddpm_lab.runtime.params import DiffusionConfig, from_section
+from ddpm_lab.gmm.model import EpsMLP
 from stages import estimator_variance as ev
 from stages import generate_gmm, train
-from stages.common import load_eps_model
+from ddpm_lab.gmm.artifacts import load_eps_model
 from tests.test_bad_input import expect_one_line_error, private_copy, snapshot, tiny_params, write
 
 OUTPUTS = ("metrics/estimator_variance.json", "metrics/details/estimator_variance.csv", "images/estimator_variance.png")

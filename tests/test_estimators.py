@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from ddpm_lab.diffusion import GaussianDiffusion
-from ddpm_lab.exact import measure_model
-from ddpm_lab.gmm import GaussianMixture, OracleEps
-from ddpm_lab.models import EpsMLP, MLPConfig
-from ddpm_lab.schedule import make_betas
+from ddpm_lab.core.diffusion import GaussianDiffusion
+from ddpm_lab.gmm.exact import measure_model
+from ddpm_lab.gmm.mixture import GaussianMixture, OracleEps
+from ddpm_lab.gmm.model import EpsMLP, MLPConfig
+from ddpm_lab.core.schedule import make_betas
 
 MIX = GaussianMixture([0.3, 0.5, 0.2], [-4.0, 0.0, 3.0], [0.5, 0.8, 0.4])
 T = 40

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from ddpm_lab.diffusion import GaussianDiffusion
-from ddpm_lab.exact import heldout_gap, measure_model, weighted_sum
-from ddpm_lab.gmm import GaussianMixture, OracleEps
-from ddpm_lab.schedule import make_betas
+from ddpm_lab.core.diffusion import GaussianDiffusion
+from ddpm_lab.gmm.exact import heldout_gap, measure_model, weighted_sum
+from ddpm_lab.gmm.mixture import GaussianMixture, OracleEps
+from ddpm_lab.core.schedule import make_betas
 
 MIX = GaussianMixture([0.3, 0.5, 0.2], [-4.0, 0.0, 3.0], [0.5, 0.8, 0.4])
 MIX2 = GaussianMixture([0.5, 0.5], [[-2.0, -2.0], [2.0, 2.0]], [[0.5, 0.7], [0.6, 0.4]])

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import yaml
 
-from ddpm_lab.config import ConfigError, DataError, from_section
-from ddpm_lab.image_data import (IDX_FILES, IDX_MD5, RAW_DIR, ImageDataConfig, ensure_idx_files, fetch, idx_bytes,
+from ddpm_lab.runtime.params import ConfigError, DataError, from_section
+from ddpm_lab.images.data import (IDX_FILES, IDX_MD5, RAW_DIR, ImageDataConfig, ensure_idx_files, fetch, idx_bytes,
                                  load_idx_dataset, load_split, read_idx)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,10 +16,10 @@ import pytest
 import yaml
 from scipy.stats import binom
 
-from ddpm_lab import image_metrics
-from ddpm_lab.config import from_section
-from ddpm_lab.image_data import ImageDataConfig, load_split
-from ddpm_lab.image_metrics import EvalConfig, evaluate_samples, floor_split
+from ddpm_lab.images import metrics as image_metrics
+from ddpm_lab.runtime.params import from_section
+from ddpm_lab.images.data import ImageDataConfig, load_split
+from ddpm_lab.images.metrics import EvalConfig, evaluate_samples, floor_split
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import yaml
 
-from ddpm_lab.config import ConfigError, from_section
-from ddpm_lab.image_data import ImageDataConfig, load_split
-from ddpm_lab.image_metrics import (HEADLINE_KEYS, ClassifierConfig, EvalConfig, FeatureClassifier, _kid_from_kernels,
+from ddpm_lab.runtime.params import ConfigError, from_section
+from ddpm_lab.images.data import ImageDataConfig, load_split
+from ddpm_lab.images.metrics import (HEADLINE_KEYS, ClassifierConfig, EvalConfig, FeatureClassifier, _kid_from_kernels,
                                     band, class_summary, evaluate_samples, frechet_distance,
                                     frechet_distance_gaussians, kid, memorisation, nearest_distances,
                                     polynomial_kernel)

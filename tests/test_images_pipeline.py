@@ -13,12 +13,12 @@ import pytest
 import torch
 import yaml
 
-from ddpm_lab.config import ConfigError, DataError, DiffusionConfig, from_section
-from ddpm_lab.image_metrics import HEADLINE_KEYS
-from ddpm_lab.image_sample import ImageSampleConfig, sample_images
-from ddpm_lab.image_train import TRAINING_CODE, ImageTrainConfig, load_resume, resume_bytes, train_unet
-from ddpm_lab.io import torch_bytes
-from ddpm_lab.unet import UNet, UNetConfig
+from ddpm_lab.runtime.params import ConfigError, DataError, DiffusionConfig, from_section
+from ddpm_lab.images.metrics import HEADLINE_KEYS
+from ddpm_lab.images.sample import ImageSampleConfig, sample_images
+from ddpm_lab.images.train import TRAINING_CODE, ImageTrainConfig, load_resume, resume_bytes, train_unet
+from ddpm_lab.runtime.io import torch_bytes
+from ddpm_lab.images.unet import UNet, UNetConfig
 from tests.test_deps import closure, module_file
 
 TINY_MODEL = {"base_channels": 8, "channel_mults": [1, 2], "num_res_blocks": 1, "attn_heads": 2, "groups": 4,
@@ -108,9 +108,9 @@ def import_closure(module: str) -> set[str]:
 def test_each_image_stage_imports_only_its_job():
     """train_images runs no sampling or figure code; sample_images no training code."""
     train, sample = import_closure("stages.train_images"), import_closure("stages.sample_images")
-    assert not train & {"ddpm_lab.sampling", "ddpm_lab.image_sample", "ddpm_lab.image_figures"}
-    assert not sample & {"ddpm_lab.training", "ddpm_lab.image_train"}
-    assert {"ddpm_lab.torch_setup", "ddpm_lab.unet"} <= train & sample
+    assert not train & {"ddpm_lab.core.sampling", "ddpm_lab.images.sample", "ddpm_lab.images.figures"}
+    assert not sample & {"ddpm_lab.core.training", "ddpm_lab.images.train"}
+    assert {"ddpm_lab.runtime.torch_setup", "ddpm_lab.images.unet"} <= train & sample
 
 
 def test_resume_fingerprint_covers_exactly_the_training_code():
@@ -119,7 +119,7 @@ def test_resume_fingerprint_covers_exactly_the_training_code():
     derives the seed, and the folded seed itself is in the fingerprint)."""
     train = {m for m in import_closure("stages.train_images") if m.startswith("ddpm_lab.")}
     assert len(set(TRAINING_CODE)) == len(TRAINING_CODE)
-    assert set(TRAINING_CODE) == train - {"ddpm_lab.io", "ddpm_lab.cli", "ddpm_lab.seeds"}
+    assert set(TRAINING_CODE) == train - {"ddpm_lab.runtime.io", "ddpm_lab.runtime.cli", "ddpm_lab.runtime.seeds"}
 
 
 def test_resume_fingerprint_holds_threads_not_device_or_checkpoint_every():
@@ -236,7 +236,7 @@ def test_editing_the_grid_figure_reruns_only_sample_images(dvc_repo):
     dvc_repo.dvc("repro", "evaluate_images")
     before = {f: (dvc_repo.path / f).read_bytes() for f in ("models/images_unet.pt", "data/images/samples.npz",
                                                             "metrics/details/images.json")}
-    figures = dvc_repo.path / "ddpm_lab/image_figures.py"
+    figures = dvc_repo.path / "ddpm_lab/images/figures.py"
     figures.write_text(figures.read_text() + "# an edit of the figure code alone\n")
 
     out = dvc_repo.dvc("repro", "evaluate_images").stdout

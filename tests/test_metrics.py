@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
-from ddpm_lab.gmm import GaussianMixture
-from ddpm_lab.metrics import (assigned_weights, compare_samples, exact_ks, exact_w1, floor_draws,
+from ddpm_lab.gmm.mixture import GaussianMixture
+from ddpm_lab.gmm.metrics import (assigned_weights, compare_samples, exact_ks, exact_w1, floor_draws,
                               mode_error_draws, mode_weights, project, random_directions, statistics)
-from ddpm_lab.stats import band
+from ddpm_lab.runtime.stats import band
 
 MIX = GaussianMixture([0.3, 0.5, 0.2], [-4.0, 0.0, 3.0], [0.5, 0.8, 0.4])
 # Same marginals, different joint law: two modes on the diagonal vs four at the corners.

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ddpm_lab.cli import run_stage
+from ddpm_lab.runtime.cli import run_stage
 from stages import (compare_dist, estimator_variance, evaluate_images, generate_gmm, plot, prepare_images, sample,
                     sample_images, sampler_tradeoff, train, train_images)
 from tests.test_bad_input import DEFAULTS, run_gmm_stages, snapshot, tiny_params, write

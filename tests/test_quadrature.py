@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from ddpm_lab.diffusion import GaussianDiffusion
-from ddpm_lab.gmm import GAUSS_WEIGHTS, KRONROD_NODES, KRONROD_WEIGHTS, SPAN_STDS, GaussianMixture, OracleEps
-from ddpm_lab.models import EpsMLP, MLPConfig
-from ddpm_lab.schedule import make_betas
+from ddpm_lab.core.diffusion import GaussianDiffusion
+from ddpm_lab.gmm.mixture import GAUSS_WEIGHTS, KRONROD_NODES, KRONROD_WEIGHTS, SPAN_STDS, GaussianMixture, OracleEps
+from ddpm_lab.gmm.model import EpsMLP, MLPConfig
+from ddpm_lab.core.schedule import make_betas
 
 MIXTURES = {
     "far-apart needles": GaussianMixture([0.5, 0.5], [-3000.0, 3000.0], [0.05, 0.05]),

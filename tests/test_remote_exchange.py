@@ -12,7 +12,7 @@ import time
 import pytest
 import yaml
 
-from ddpm_lab.compare import collect
+from ddpm_lab.tools.compare import collect
 from tests.conftest import TINY_GMM, DvcRepo
 
 

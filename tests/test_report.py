@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ddpm_lab import report
+from ddpm_lab.tools import report
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_BUNDLE = "window.vegaEmbed = function () {};"
@@ -99,7 +99,7 @@ def test_report_stage_writes_one_self_contained_file(tmp_path):
 
 def test_report_stage_names_a_missing_input(tmp_path, capsys):
     from stages.report import main
-    from ddpm_lab.cli import run_stage
+    from ddpm_lab.runtime.cli import run_stage
 
     images = tmp_path / "images"
     shutil.copytree(ROOT / "images", images)

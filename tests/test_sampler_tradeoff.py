@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ddpm_lab.cli import run_stage
+from ddpm_lab.runtime.cli import run_stage
 from stages import generate_gmm, sampler_tradeoff, train
 from tests.test_bad_input import expect_one_line_error, snapshot, tiny_params, write
 

@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 import torch
 
-from ddpm_lab.diffusion import GaussianDiffusion
-from ddpm_lab.models import EpsMLP, MLPConfig
-from ddpm_lab.sampling import SamplerConfig, sample, timestep_subsequence
-from ddpm_lab.schedule import make_betas
+from ddpm_lab.core.diffusion import GaussianDiffusion
+from ddpm_lab.gmm.model import EpsMLP, MLPConfig
+from ddpm_lab.core.sampling import SamplerConfig, sample, timestep_subsequence
+from ddpm_lab.core.schedule import make_betas
 
 if os.environ.get("CI"):
     import diffusers  # noqa: F401  CI installs requirements-bench.txt (scripts/test.sh): missing means failed

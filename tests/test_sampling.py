@@ -8,13 +8,13 @@ import pytest
 import torch
 from scipy import stats
 
-from ddpm_lab.diffusion import GaussianDiffusion
-from ddpm_lab.gmm import GaussianMixture, OracleEps
-from ddpm_lab.metrics import floor_draws, statistics
-from ddpm_lab.stats import band
-from ddpm_lab.models import EpsMLP, MLPConfig
-from ddpm_lab.sampling import sample
-from ddpm_lab.schedule import make_betas
+from ddpm_lab.core.diffusion import GaussianDiffusion
+from ddpm_lab.gmm.mixture import GaussianMixture, OracleEps
+from ddpm_lab.gmm.metrics import floor_draws, statistics
+from ddpm_lab.runtime.stats import band
+from ddpm_lab.gmm.model import EpsMLP, MLPConfig
+from ddpm_lab.core.sampling import sample
+from ddpm_lab.core.schedule import make_betas
 
 MIX = GaussianMixture([0.3, 0.5, 0.2], [-4.0, 0.0, 3.0], [0.5, 0.8, 0.4])
 
@@ -76,7 +76,7 @@ def test_oracle_sampler_reproduces_the_mixture():
 
 # --- respaced DDPM and DDIM ----------------------------------------------------------------------
 
-from ddpm_lab.sampling import SamplerConfig, step_coefficients, timestep_subsequence  # noqa: E402
+from ddpm_lab.core.sampling import SamplerConfig, step_coefficients, timestep_subsequence  # noqa: E402
 
 
 @pytest.mark.parametrize("T,S", [(1000, 1), (1000, 10), (1000, 50), (1000, 333), (1000, 1000), (7, 3), (7, 7)])

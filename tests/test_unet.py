@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ddpm_lab.config import ConfigError, from_section
-from ddpm_lab.unet import UNet, UNetConfig, resolve_device
+from ddpm_lab.runtime.params import ConfigError, from_section
+from ddpm_lab.images.unet import UNet, UNetConfig
+from ddpm_lab.runtime.torch_setup import resolve_device
 
 TINY = UNetConfig(base_channels=8, channel_mults=[1, 2], num_res_blocks=1, attn_heads=2, groups=4)
 

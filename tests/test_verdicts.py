@@ -1,6 +1,6 @@
-"""The verdicts of `ddpm_lab.compare`: paired and Welch tests against scipy, Holm against its
+"""The verdicts of `ddpm_lab.tools.compare`: paired and Welch tests against scipy, Holm against its
 definition, the group-sequential p-value, and calibration by simulation through the real code
-path (`ddpm_lab.simulate`): the family-wise rate of false "differs" with 7 null metrics, at a
+path (`ddpm_lab.tools.simulate`): the family-wise rate of false "differs" with 7 null metrics, at a
 fixed number of replicates and under optional stopping, and the power for a stated effect."""
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from ddpm_lab import simulate, verdicts
-from ddpm_lab.compare import headline_names
-from ddpm_lab.verdicts import ALPHA, difference, holm, paired_test, sequential_p, welch_test
+from ddpm_lab.tools import simulate, verdicts
+from ddpm_lab.tools.compare import headline_names
+from ddpm_lab.tools.verdicts import ALPHA, difference, holm, paired_test, sequential_p, welch_test
 
 ROOT = Path(__file__).resolve().parents[1]
 SIMS_FIXED = 2000  # A/A studies at a fixed n

@@ -63,8 +63,8 @@ import math
 import numpy as np
 from scipy import special, stats
 
-from ddpm_lab.gmm import GaussianMixture
-from ddpm_lab.stats import band
+from ddpm_lab.gmm.mixture import GaussianMixture
+from ddpm_lab.runtime.stats import band
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _BISECT_ITERS = 64  # halves any interval below float resolution (2^-64 of its width)

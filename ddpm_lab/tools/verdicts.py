@@ -3,7 +3,7 @@
 A *test* compares one metric of one variant with the baseline over their replicates:
 
 - **paired** where both have replicate r for at least two r: replicate r folds the same seed
-  into every variant (`ddpm_lab/seeds.py`), so replicate-matched runs share their training and
+  into every variant (`ddpm_lab/runtime/seeds.py`), so replicate-matched runs share their training and
   sampling randomness; the differences d_r = variant_r - baseline_r get a one-sample t test and
   interval (`scipy.stats.ttest_1samp`), and replicates without a partner are left out;
 - **Welch** otherwise: the unpaired two-sample t test with unequal variances

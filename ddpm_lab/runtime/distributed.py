@@ -25,7 +25,7 @@ from datetime import timedelta
 
 import torch
 
-from ddpm_lab.config import ConfigError
+from ddpm_lab.runtime.params import ConfigError
 
 BACKENDS = ("auto", "gloo", "nccl")
 NPROC_MAX = 256

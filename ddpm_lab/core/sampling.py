@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ddpm_lab.config import require
-from ddpm_lab.diffusion import EpsModel, GaussianDiffusion
+from ddpm_lab.runtime.params import require
+from ddpm_lab.core.diffusion import EpsModel, GaussianDiffusion
 
 SAMPLERS = ("ddpm", "ddim")
 

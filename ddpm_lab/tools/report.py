@@ -5,7 +5,7 @@ Both inline the JavaScript of Vega, Vega-Lite and Vega-Embed from `vl_convert.ja
 
 - `offline_template()`: a page for DVC's `plots.html_template` (.dvc/config): it holds `{plot_divs}`
   and the inlined bundle, and no `{scripts}` (DVC's CDN <script src=https://...> tags).
-  Written by scripts/setup.sh: `python -m ddpm_lab.report --write-template .dvc/plots/offline.html`.
+  Written by scripts/setup.sh: `python -m ddpm_lab.tools.report --write-template .dvc/plots/offline.html`.
 - `build_report(...)`: reports/index.html of the `report` stage: figures as data URIs, headline
   metrics with their intervals, the params, interactive loss curves and provenance.
 """

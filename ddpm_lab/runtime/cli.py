@@ -6,7 +6,7 @@ from typing import Callable
 
 from tqdm import tqdm
 
-from ddpm_lab.config import ConfigError, DataError
+from ddpm_lab.runtime.params import ConfigError, DataError
 
 EXIT_BAD_INPUT = 2
 

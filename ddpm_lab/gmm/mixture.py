@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from scipy import integrate, special, stats
 
-from ddpm_lab.config import WEIGHT_SUM_TOL  # the one tolerance of the weights, shared with GMMConfig
+from ddpm_lab.runtime.params import WEIGHT_SUM_TOL  # the one tolerance of the weights, shared with GMMConfig
 
 # Numerical settings of the exact computations (named here, documented where used).
 SPAN_STDS = 12  # integration ranges reach this many standard deviations beyond every mean

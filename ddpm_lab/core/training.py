@@ -13,9 +13,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ddpm_lab.config import ConfigError, require, require_threads
-from ddpm_lab.diffusion import ESTIMATORS, TERMS, WEIGHTINGS
-from ddpm_lab.stats import mean_se
+from ddpm_lab.runtime.params import ConfigError, require, require_threads
+from ddpm_lab.core.diffusion import ESTIMATORS, TERMS, WEIGHTINGS
+from ddpm_lab.runtime.stats import mean_se
 
 
 LR_MAX = 1.0  # Adam moves each weight by about lr per step: more than 1 is refused as a typo, not trained
@@ -156,7 +156,7 @@ def train(model: torch.nn.Module, loss_fn: Callable, data: torch.Tensor, cfg: Tr
     """Train `model` on rows of `data` (N, ...). Returns (ema_model, history) where history is
     an (S, 2) array of (step, mean loss over the last log_every steps).
 
-    world (optional, a ddpm_lab.distributed.World of several processes): every rank draws the
+    world (optional, a ddpm_lab.runtime.distributed.World of several processes): every rank draws the
     same global batch; loss_fn must return the losses of this rank's shard of it
     (world.shard); the model is called through DDP, the logged loss is the ranks' mean, the
     progress bar is rank 0's. None: one process.

@@ -13,9 +13,9 @@ import math
 
 import numpy as np
 
-from ddpm_lab.diffusion import LOSS_UNITS, EpsModel, GaussianDiffusion
-from ddpm_lab.gmm import GaussianMixture
-from ddpm_lab.stats import mean_se
+from ddpm_lab.core.diffusion import LOSS_UNITS, EpsModel, GaussianDiffusion
+from ddpm_lab.gmm.mixture import GaussianMixture
+from ddpm_lab.runtime.stats import mean_se
 
 
 def weighted_sum(weights: np.ndarray, values: np.ndarray, errors: np.ndarray, monte_carlo: bool) -> tuple[float, float]:

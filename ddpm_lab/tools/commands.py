@@ -1,20 +1,20 @@
 """The `ddpm-lab` command (pyproject.toml): `ddpm-lab compare|report|preflight [ARGS]`.
 
 Each subcommand runs the main() of its module, exactly as `python -m MODULE ARGS` does, with the
-stages' one-line errors and exit status 2 for bad input (`ddpm_lab.cli.run_stage`). Kept apart
-from `ddpm_lab.cli`, which every stage imports, so that adding a command reruns no stage.
+stages' one-line errors and exit status 2 for bad input (`ddpm_lab.runtime.cli.run_stage`). Kept apart
+from `ddpm_lab.runtime.cli`, which every stage imports, so that adding a command reruns no stage.
 """
 from __future__ import annotations
 
 import importlib
 import sys
 
-from ddpm_lab.cli import EXIT_BAD_INPUT, run_stage
+from ddpm_lab.runtime.cli import EXIT_BAD_INPUT, run_stage
 
 COMMANDS = {  # name -> (module, one line of help)
-    "compare": ("ddpm_lab.compare", "compare variants over their replicates, with family-wise verdicts"),
-    "report": ("ddpm_lab.report", "the self-contained HTML report of the study (or the offline dvc plots template)"),
-    "preflight": ("ddpm_lab.preflight", "check every section of a params file before any work"),
+    "compare": ("ddpm_lab.tools.compare", "compare variants over their replicates, with family-wise verdicts"),
+    "report": ("ddpm_lab.tools.report", "the self-contained HTML report of the study (or the offline dvc plots template)"),
+    "preflight": ("ddpm_lab.tools.preflight", "check every section of a params file before any work"),
 }
 
 

@@ -1,8 +1,8 @@
-"""Simulated comparisons for calibrating the verdicts of `ddpm_lab.compare` (A/A and power).
+"""Simulated comparisons for calibrating the verdicts of `ddpm_lab.tools.compare` (A/A and power).
 
 A simulated study has a baseline and one variant, each run for replicates 0..n-1, with every
 headline metric of `compare.HEADLINE`. As in the real pipeline, replicate r of both shares its
-seeds (`ddpm_lab/seeds.py`), modelled as a shared per-replicate effect: metric j of replicate r
+seeds (`ddpm_lab/runtime/seeds.py`), modelled as a shared per-replicate effect: metric j of replicate r
 is u_rj + e_rj (+ effect_j for the variant), u ~ N(0, rho), e ~ N(0, 1 - rho) independent, so
 that the correlation of replicate-matched runs is rho. The runs go through the real code path:
 `compare.group` then `compare.rows`, the functions the command line uses.
@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ddpm_lab.compare import Run, group, headline_names, rows
+from ddpm_lab.tools.compare import Run, group, headline_names, rows
 
 
 def study(rng: np.random.Generator, n: int, rho: float, effect: dict | None = None, sd: dict | None = None) -> list:

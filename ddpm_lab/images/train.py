@@ -17,12 +17,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ddpm_lab.config import DataError, require
-from ddpm_lab.diffusion import GaussianDiffusion
-from ddpm_lab.distributed import BACKENDS, NPROC_MAX, World
-from ddpm_lab.io import load_torch, torch_bytes
-from ddpm_lab.training import Eq12TrainConfig, restore_training_state, train
-from ddpm_lab.unet import DEVICES, UNet, UNetConfig
+from ddpm_lab.runtime.params import DataError, require
+from ddpm_lab.core.diffusion import GaussianDiffusion
+from ddpm_lab.runtime.distributed import BACKENDS, NPROC_MAX, World
+from ddpm_lab.runtime.io import load_torch, torch_bytes
+from ddpm_lab.core.training import Eq12TrainConfig, restore_training_state, train
+from ddpm_lab.images.unet import UNet, UNetConfig
+from ddpm_lab.runtime.torch_setup import DEVICES
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class ImageTrainConfig(Eq12TrainConfig):
     """Section `images_train`: the TrainConfig fields, weighting (eq14 = L_simple), plus
     device: auto | cpu | cuda; threads: torch CPU threads (0: torch's default; bytes are
     reproducible for a fixed count); checkpoint_every: steps between resumable checkpoints
-    (0: none); nproc: data-parallel processes (ddpm_lab.distributed; batch_size splits evenly
+    (0: none); nproc: data-parallel processes (ddpm_lab.runtime.distributed; batch_size splits evenly
     over them); backend: their torch.distributed backend (auto: nccl on CUDA, gloo on CPU).
     device and checkpoint_every do not change the result on one device; threads can (the order
     of float sums in CPU kernels), so it is part of the fingerprint. nproc and backend change
@@ -74,9 +75,9 @@ def data_digest(x: np.ndarray) -> str:
 # ddpm_lab/ except io (reads the data, whose bytes data_digest covers, and writes files) and
 # cli (error lines, progress bars). config is in: DiffusionConfig.build() makes the betas.
 # tests/test_images_pipeline.py checks this against the stage's import closure.
-TRAINING_CODE = ("ddpm_lab.config", "ddpm_lab.schedule", "ddpm_lab.diffusion", "ddpm_lab.nn", "ddpm_lab.unet",
-                 "ddpm_lab.training", "ddpm_lab.stats", "ddpm_lab.torch_setup", "ddpm_lab.distributed",
-                 "ddpm_lab.image_train")
+TRAINING_CODE = ("ddpm_lab.runtime.params", "ddpm_lab.core.schedule", "ddpm_lab.core.diffusion", "ddpm_lab.core.nn", "ddpm_lab.images.unet",
+                 "ddpm_lab.core.training", "ddpm_lab.runtime.stats", "ddpm_lab.runtime.torch_setup", "ddpm_lab.runtime.distributed",
+                 "ddpm_lab.images.train")
 
 
 def code_digest(modules: tuple[str, ...] = TRAINING_CODE) -> str:
@@ -114,7 +115,7 @@ def train_unet(x_train: np.ndarray, diffusion: GaussianDiffusion, mcfg: UNetConf
     """L_simple (Eq. 14, or Eq. 12 if tcfg.weighting says so) training of a seeded U-Net on
     x_train (N, C, H, W) in [-1, 1], with EMA. Returns (ema UNet on cpu, history (S, 2)).
     world: this process's rank among tcfg.nproc; each rank evaluates its shard of every
-    global batch (ddpm_lab.distributed), and all end with the same weights."""
+    global batch (ddpm_lab.runtime.distributed), and all end with the same weights."""
     model = UNet.seeded(mcfg, tcfg.seed).to(device)
     if resume is not None:
         check_resume(resume, mcfg, tcfg)

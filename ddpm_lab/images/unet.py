@@ -14,22 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ddpm_lab.config import require
-from ddpm_lab.nn import timestep_embedding
-
-DEVICES = ("auto", "cpu", "cuda")
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu; 'cpu' / 'cuda' force one (cuda must exist)."""
-    if name not in DEVICES:
-        raise ValueError(f"unknown device {name!r}: expected one of {', '.join(DEVICES)}")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device = 'cuda': expected a machine with CUDA (none found); use auto or cpu")
-    return torch.device(name)
-
+from ddpm_lab.runtime.params import require
+from ddpm_lab.core.nn import timestep_embedding
 
 @dataclass(frozen=True)
 class UNetConfig:

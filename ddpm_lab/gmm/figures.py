@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt  # the stage chooses the backend (Agg) at its en
 import numpy as np
 import pandas as pd
 
-from ddpm_lab.diffusion import LOSS_UNITS
-from ddpm_lab.gmm import GaussianMixture
+from ddpm_lab.core.diffusion import LOSS_UNITS
+from ddpm_lab.gmm.mixture import GaussianMixture
 
 TRUE = "black"
 SMALL_PANEL_MAX_BINS = 40  # the forward-process panels are narrow: at most this many histogram bins

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ddpm_lab.config import ConfigError
+from ddpm_lab.runtime.params import ConfigError
 
 MAX_REPLICATE = 2**63 - 1
 

@@ -1,7 +1,7 @@
-"""Check a whole params file before running anything: `python -m ddpm_lab.preflight [--params FILE]`.
+"""Check a whole params file before running anything: `python -m ddpm_lab.tools.preflight [--params FILE]`.
 
 Builds every section's config, each with its own validation and its needs (memory estimates,
-constraints across sections: ddpm_lab.config.check_section), in pipeline order, and stops at
+constraints across sections: ddpm_lab.runtime.params.check_section), in pipeline order, and stops at
 the first bad value with the stages' one-line error and exit status 2; prints one line and
 exits 0 when all are valid. It does no work and writes nothing (about two seconds, imports).
 
@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import argparse
 
-from ddpm_lab.cli import run_stage
-from ddpm_lab.config import DiffusionConfig, GMMConfig, IMAGE_SHAPES, from_section
-from ddpm_lab.image_data import ImageDataConfig
-from ddpm_lab.image_metrics import EvalConfig
-from ddpm_lab.image_sample import ImageSampleConfig
-from ddpm_lab.image_train import ImageTrainConfig
-from ddpm_lab.io import load_params
-from ddpm_lab.seeds import read_replicate
-from ddpm_lab.models import MLPConfig
-from ddpm_lab.training import Eq3TrainConfig, Eq12TrainConfig
-from ddpm_lab.unet import UNetConfig
+from ddpm_lab.runtime.cli import run_stage
+from ddpm_lab.runtime.params import DiffusionConfig, GMMConfig, IMAGE_SHAPES, from_section
+from ddpm_lab.images.data import ImageDataConfig
+from ddpm_lab.images.metrics import EvalConfig
+from ddpm_lab.images.sample import ImageSampleConfig
+from ddpm_lab.images.train import ImageTrainConfig
+from ddpm_lab.runtime.io import load_params
+from ddpm_lab.runtime.seeds import read_replicate
+from ddpm_lab.gmm.model import MLPConfig
+from ddpm_lab.core.training import Eq3TrainConfig, Eq12TrainConfig
+from ddpm_lab.images.unet import UNetConfig
 from stages.compare_dist import CompareConfig
 from stages.estimator_variance import EstimatorVarianceConfig
 from stages.plot import PlotConfig

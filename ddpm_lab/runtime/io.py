@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 import yaml
 
-from ddpm_lab.config import ConfigError, DataError, to_dict
+from ddpm_lab.runtime.params import ConfigError, DataError, to_dict
 
 
 def load_params(path: str | os.PathLike = "params.yaml") -> dict:

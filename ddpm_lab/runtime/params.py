@@ -11,7 +11,7 @@ exceeds the machine's RAM: `require_memory`) and of the other sections of the sa
 checks live here, beside the classes, and import only the diffusion maths, so that every
 stage runs them (from_section) without importing the other stages' code; `check_params`
 runs them for every section at once (the first stage, generate_gmm, does, before any work),
-and `python -m ddpm_lab.preflight` builds and checks every section of a params file.
+and `python -m ddpm_lab.tools.preflight` builds and checks every section of a params file.
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ddpm_lab.diffusion import VARIANCES, GaussianDiffusion
-from ddpm_lab.schedule import SCHEDULE_BETAS, SCHEDULES, make_betas
+from ddpm_lab.core.diffusion import VARIANCES, GaussianDiffusion
+from ddpm_lab.core.schedule import SCHEDULE_BETAS, SCHEDULES, make_betas
 
 
 # |sum(weights) - 1| allowed in a mixture; within it the weights are renormalised (GMMConfig and
@@ -345,7 +345,7 @@ def _require_fits(key: str, value, need: float, what: str) -> None:
             f"smaller sizes ({what}: about {format_bytes(need)}; this machine has {format_bytes(ram or 0)})")
 
 
-# The GMM branch's eps-network, ddpm_lab.models.EpsMLP (section `model`).
+# The GMM branch's eps-network, ddpm_lab.gmm.model.EpsMLP (section `model`).
 MLP_TYPES = {"hidden": int, "n_blocks": int, "emb_dim": int}
 
 
@@ -515,7 +515,7 @@ def check_estimator_variance(cfg, params: dict, source: str) -> None:
     require_memory("minibatches", cfg.minibatches, lambda k: F64 * (4 * k * n_params + 3 * k * k),
                    f"the minibatch gradients of two estimators ({n_params:,} parameters each)", " minibatches")
 
-# The image branch's U-Net, ddpm_lab.unet.UNet (section `images_model`).
+# The image branch's U-Net, ddpm_lab.images.unet.UNet (section `images_model`).
 UNET_TYPES = {"base_channels": int, "channel_mults": list[int], "num_res_blocks": int, "attn_heads": int}
 
 

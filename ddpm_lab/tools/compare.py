@@ -1,4 +1,4 @@
-"""Compare variants over their replicates: `python -m ddpm_lab.compare [--json FILE] [--out HTML]`.
+"""Compare variants over their replicates: `python -m ddpm_lab.tools.compare [--json FILE] [--out HTML]`.
 
 Reads `dvc exp show --json` (run here, or saved output with --json FILE): every committed
 baseline and experiment, with its params (params.yaml) and headline metrics. Runs whose params
@@ -7,7 +7,7 @@ params in which it differs from the baseline (the variant of the first committed
 For each headline metric it reports
 the mean over a variant's replicates with a 95% Student-t interval (none for n = 1), and the
 difference of each variant from the baseline: paired by replicate where both have at least two
-replicates in common, Welch otherwise (`ddpm_lab/verdicts.py`). Verdicts keep a family-wise error
+replicates in common, Welch otherwise (`ddpm_lab/tools/verdicts.py`). Verdicts keep a family-wise error
 rate of 5% over every test of the call (Holm), or over the tests of one metric declared with
 --primary; --sequential N makes them valid however replicates are added, up to N. Prints a table
 (at most 120 characters wide; --format json: one object per metric x variant) and writes a
@@ -43,10 +43,10 @@ import numpy as np
 import yaml
 from scipy import stats
 
-from ddpm_lab.cli import run_stage
-from ddpm_lab.config import DataError
-from ddpm_lab.io import write_outputs
-from ddpm_lab.verdicts import ALPHA, LEVEL, POWER, SEQ_MAX, Test, difference, holm, replicates_for_power
+from ddpm_lab.runtime.cli import run_stage
+from ddpm_lab.runtime.params import DataError
+from ddpm_lab.runtime.io import write_outputs
+from ddpm_lab.tools.verdicts import ALPHA, LEVEL, POWER, SEQ_MAX, Test, difference, holm, replicates_for_power
 
 PARAMS_FILE = "params.yaml"
 REPLICATE = "replicate"
@@ -272,7 +272,7 @@ def _procedure(family_size: int, alpha: float) -> str:
 def rows(variants: list[Variant], level: float = LEVEL, alpha: float = ALPHA, primary: str | None = None,
          sequential: int | None = None, prospective: bool = True) -> list[dict]:
     """One row per (metric, variant): n, mean and its CI half-width; for a variant, its difference
-    from the baseline (paired or Welch: `ddpm_lab.verdicts.difference`) with the raw interval and
+    from the baseline (paired or Welch: `ddpm_lab.tools.verdicts.difference`) with the raw interval and
     p-value, the Holm-adjusted p-value over the family, and the verdict.
 
     The family is every test made (all headline metrics x variants), or the tests of `primary`
@@ -485,9 +485,9 @@ def load_runs(path: Path) -> list[Run]:
                     metrics={k: float(v) for k, v in r["metrics"].items()}, committed=bool(r["committed"]))
                 for r in rows]
     except FileNotFoundError:
-        raise DataError(f"{path}: no such file: expected runs saved by python -m ddpm_lab.compare --save") from None
+        raise DataError(f"{path}: no such file: expected runs saved by python -m ddpm_lab.tools.compare --save") from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
-        raise DataError(f"{path}: not runs saved by python -m ddpm_lab.compare --save ({type(e).__name__}: {e})") \
+        raise DataError(f"{path}: not runs saved by python -m ddpm_lab.tools.compare --save ({type(e).__name__}: {e})") \
             from None
 
 

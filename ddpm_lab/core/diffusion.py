@@ -131,7 +131,7 @@ class GaussianDiffusion:
                   weighting: str = "eq12", rows: slice | None = None) -> torch.Tensor:
         """Noise-prediction loss, one (t, eps) draw per x_0. Returns (B,), or the losses of
         x0[rows] only: t and eps are drawn for all B rows either way (data-parallel ranks draw
-        the global batch and each evaluates its shard, ddpm_lab.distributed).
+        the global batch and each evaluates its shard, ddpm_lab.runtime.distributed).
 
         weighting "eq12": T * beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t)) * ||eps - eps_theta||^2
         (Eq. 12; the factor T makes its mean the sum over t, i.e. nats of the bound).

@@ -26,8 +26,8 @@ import numpy as np
 from scipy import linalg
 from threadpoolctl import threadpool_limits
 
-from ddpm_lab.config import require
-from ddpm_lab.stats import band
+from ddpm_lab.runtime.params import require
+from ddpm_lab.runtime.stats import band
 
 
 def _psd_sqrt(c: np.ndarray) -> np.ndarray:
@@ -105,7 +105,7 @@ def kid(f1: np.ndarray, f2: np.ndarray) -> float:
 
 
 def _draws_band(values) -> dict:
-    """Every value, beside their median and 5-95% band (ddpm_lab.stats.band)."""
+    """Every value, beside their median and 5-95% band (ddpm_lab.runtime.stats.band)."""
     return {"draws": [float(x) for x in values], **band(values)}
 
 

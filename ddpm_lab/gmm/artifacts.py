@@ -3,21 +3,14 @@ per-timestep excess errors a training stage measured."""
 from __future__ import annotations
 
 import pandas as pd
-import torch
 
-from ddpm_lab.config import DataError, DiffusionConfig
-from ddpm_lab.gmm import GaussianMixture
-from ddpm_lab.io import load_trained_model, read_csv, read_json
-from ddpm_lab.models import EpsMLP, MLPConfig
+from ddpm_lab.runtime.params import DataError, DiffusionConfig
+from ddpm_lab.gmm.mixture import GaussianMixture
+from ddpm_lab.runtime.io import load_trained_model, read_csv, read_json
+from ddpm_lab.gmm.model import EpsMLP, MLPConfig
 
 MODELS = ("eq12", "eq3")  # the trained eps-models of the GMM study, by objective
 
-
-def use_threads(threads: int) -> None:
-    """torch's CPU thread count for this process, from a section's `threads` (0: torch's default).
-    Set explicitly, because the thread count changes float sums, so bytes (and speed)."""
-    if threads:
-        torch.set_num_threads(threads)
 
 
 def load_mixture(path) -> GaussianMixture:

@@ -11,10 +11,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ddpm_lab.config import require, require_threads
-from ddpm_lab.diffusion import GaussianDiffusion
-from ddpm_lab.sampling import SamplerConfig, sample
-from ddpm_lab.unet import DEVICES
+from ddpm_lab.runtime.params import require, require_threads
+from ddpm_lab.core.diffusion import GaussianDiffusion
+from ddpm_lab.core.sampling import SamplerConfig, sample
+from ddpm_lab.runtime.torch_setup import DEVICES
 
 
 @dataclass(frozen=True, kw_only=True)

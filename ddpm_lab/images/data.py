@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ddpm_lab.config import DataError, require
+from ddpm_lab.runtime.params import DataError, require
 
 SOURCES = ("digits", "mnist", "fashion_mnist")
 

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ddpm_lab.config import require
-from ddpm_lab.nn import timestep_embedding
+from ddpm_lab.runtime.params import require
+from ddpm_lab.core.nn import timestep_embedding
 
 ROW_BLOCK_FLOATS = 65_536  # rows x width of one activation in a sampling block (256 KB: in L2 cache)
 
