@@ -16,44 +16,20 @@ metrics) and <out>/details/dist_<name>.json (everything else).
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ddpm_lab.gmm.params import CompareConfig
 from ddpm_lab.runtime.cli import run_stage
-from ddpm_lab.runtime.params import DataError, DiffusionConfig, from_section, require, require_threads
+from ddpm_lab.runtime.params import DataError, DiffusionConfig, from_section
 from ddpm_lab.gmm.exact import heldout_gap, weighted_sum
 from ddpm_lab.gmm.mixture import OracleEps
 from ddpm_lab.runtime.io import json_bytes, load_params, read_array, read_json, write_outputs
 from ddpm_lab.gmm.metrics import compare_samples, exact_reference
 from ddpm_lab.gmm.artifacts import MODELS, load_eps_model, load_mixture, read_eps_error
 from ddpm_lab.runtime.torch_setup import use_threads
-
-
-@dataclass(frozen=True)
-class CompareConfig:
-    """Section `compare_dist`: floor_draws exact samples per floor band (and multinomial draws for
-    the mode-error floor); directions random unit vectors of the sliced W1 (D > 1); nll_n
-    held-out rows for the paired bound estimate (0: all); nll_batch rows per batched call of T
-    evaluations each; seed."""
-
-    floor_draws: int
-    directions: int
-    nll_n: int
-    nll_batch: int
-    seed: int
-    threads: int = 1
-
-    def __post_init__(self):
-        require(self.floor_draws >= 20, "floor_draws", self.floor_draws,
-                "an integer >= 20 (the 5-95% band of the floor needs at least 20 draws)")
-        require(self.directions >= 1, "directions", self.directions, "an integer >= 1")
-        require(self.nll_n >= 0, "nll_n", self.nll_n, "a non-negative integer (0: all held-out rows)")
-        require(self.nll_batch >= 1, "nll_batch", self.nll_batch, "an integer >= 1")
-        require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
-        require_threads(self.threads)
 
 
 def main(argv=None) -> None:

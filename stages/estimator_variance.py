@@ -65,8 +65,9 @@ import pandas as pd
 import torch
 from scipy import stats
 
+from ddpm_lab.gmm.params import EstimatorVarianceConfig
 from ddpm_lab.runtime.cli import progress, run_stage
-from ddpm_lab.runtime.params import ConfigError, DataError, DiffusionConfig, from_section, require, require_threads
+from ddpm_lab.runtime.params import ConfigError, DataError, DiffusionConfig, from_section
 from ddpm_lab.core.diffusion import TERMS, GaussianDiffusion
 from ddpm_lab.runtime.io import json_bytes, load_checkpoint, load_params, read_array, write_outputs
 from ddpm_lab.gmm.model import EpsMLP, MLPConfig
@@ -83,39 +84,6 @@ POINTS = {  # parameter point -> its label in the figure
 }
 POINT_STYLE = {"init": ("tab:gray", "o"), "eq3": ("tab:orange", "s"), "eq12": ("tab:blue", "D")}
 FAMILIES = ("trajectory", "trajectory_kl", "subsampled", "eq12")  # seed codes: the index here
-
-
-@dataclass(frozen=True)
-class EstimatorVarianceConfig:
-    """Section `estimator_variance`: minibatches, independent minibatches per estimate (>= 3: the
-    jackknife error of a variance needs three); rows_trajectory, rows_subsampled, rows_eq12: x_0 rows
-    per minibatch for the T-evaluation estimators (trajectory, trajectory_kl), the subsampled ones and
-    Eq. 12; terms: the K values of the subsampled estimators (each with term log_ratio and kl; values
-    above diffusion.T replaced by T, once); seed of the minibatches; torch threads."""
-
-    minibatches: int
-    rows_trajectory: int
-    rows_subsampled: int
-    terms: list[int]
-    rows_eq12: int
-    seed: int
-    threads: int = 1
-
-    def __post_init__(self):
-        require(self.minibatches >= 3, "minibatches", self.minibatches,
-                "an integer >= 3 (the jackknife error of a variance needs three minibatches)")
-        for name in ("rows_trajectory", "rows_subsampled", "rows_eq12"):
-            v = getattr(self, name)
-            require(v >= 1, name, v, "an integer >= 1 (x_0 rows per minibatch)")
-        require(all(k >= 1 for k in self.terms) and len(set(self.terms)) == len(self.terms), "terms", self.terms,
-                "distinct integers >= 1 (timesteps per row of the subsampled estimator; values above diffusion.T "
-                "are replaced by T)")
-        require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
-        require_threads(self.threads)
-
-    def term_counts(self, T: int) -> list[int]:
-        """The K values at diffusion.T = T: each min(K, T), duplicates dropped, ascending."""
-        return sorted({min(k, T) for k in self.terms})
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ Params: `diffusion`, `plot` (plot.forward_times are fractions of diffusion.T, so
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -16,43 +15,11 @@ import matplotlib.pyplot as plt
 import torch
 
 from ddpm_lab.gmm import figures as plots
+from ddpm_lab.gmm.params import PlotConfig
 from ddpm_lab.runtime.cli import run_stage
-from ddpm_lab.runtime.params import DiffusionConfig, from_section, require
+from ddpm_lab.runtime.params import DiffusionConfig, from_section
 from ddpm_lab.runtime.io import load_params, read_array, read_csv, read_json, read_sampler, write_outputs
 from ddpm_lab.gmm.artifacts import MODELS, load_mixture, read_eps_error
-
-@dataclass(frozen=True)
-class PlotConfig:
-    """Section `plot`: histogram bins, moving-average window of the loss curves (rows), forward
-    paths drawn for the diffusion figure and the times it shows, as fractions of T in [0, 1]
-    (step round(f * T), so any T works; equal steps are shown once), figure dpi, seed.
-    n_forward_paths is checked against gmm.n_train and the memory by config.check_plot."""
-
-    bins: int
-    smooth: int
-    n_forward_paths: int
-    forward_times: list[float]
-    dpi: int
-    seed: int
-
-    BINS_MAX = 10_000  # more bins than a figure has pixels show nothing more
-    PANELS_MAX = 12  # the diffusion figure is 3 inches wide per forward time
-
-    def __post_init__(self):
-        require(2 <= self.bins <= self.BINS_MAX, "bins", self.bins, f"an integer in [2, {self.BINS_MAX}]")
-        require(self.smooth >= 1, "smooth", self.smooth, "an integer >= 1")
-        require(self.n_forward_paths >= 1, "n_forward_paths", self.n_forward_paths, "an integer >= 1")
-        require(all(0 <= f <= 1 for f in self.forward_times), "forward_times", self.forward_times,
-                "fractions of T in [0, 1] (0: x_0, 1: x_T)")
-        require(len(self.forward_times) <= self.PANELS_MAX, "forward_times", self.forward_times,
-                f"at most {self.PANELS_MAX} times (one panel each)")
-        require(20 <= self.dpi <= 600, "dpi", self.dpi, "an integer in [20, 600]")
-        require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
-
-    def forward_steps(self, T: int) -> list[int]:
-        """forward_times as timesteps round(f * T) of a T-step process, duplicates dropped, in order."""
-        return list(dict.fromkeys(round(f * T) for f in self.forward_times))
-
 
 def main(argv=None) -> None:
     matplotlib.use("Agg")  # process-wide: chosen once, here, at the stage's entry

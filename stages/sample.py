@@ -8,42 +8,21 @@ Params: `diffusion`, `sample`, `replicate` (folded into each of sample.seeds).
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ddpm_lab.gmm.params import SampleConfig
 from ddpm_lab.runtime.cli import progress, run_stage
-from ddpm_lab.runtime.params import DiffusionConfig, from_section, require, require_threads
+from ddpm_lab.runtime.params import DiffusionConfig, from_section
 from ddpm_lab.gmm.mixture import OracleEps
 from ddpm_lab.runtime.io import load_params, npz_bytes, write_outputs
-from ddpm_lab.core.sampling import SamplerConfig, sample
+from ddpm_lab.core.sampling import sample
 from ddpm_lab.runtime.seeds import fold_seed, read_replicate
 from ddpm_lab.gmm.artifacts import MODELS, load_eps_model, load_mixture
 from ddpm_lab.runtime.torch_setup import use_threads
 
-
-
-@dataclass(frozen=True, kw_only=True)
-class SampleConfig(SamplerConfig):
-    """Section `sample`: the sampler (SamplerConfig: sampler, steps, eta), n draws per seed, the
-    seeds, and the trajectories kept for the figures (every trajectory_every-th step)."""
-
-    n: int
-    seeds: list[int]
-    n_trajectories: int
-    trajectory_every: int
-    threads: int = 1
-
-    def __post_init__(self):
-        super().__post_init__()
-        require(self.n >= 2, "n", self.n, "an integer >= 2")
-        require(all(s >= 0 for s in self.seeds) and len(set(self.seeds)) == len(self.seeds), "seeds",
-                self.seeds, "distinct non-negative integers")
-        require(1 <= self.n_trajectories <= self.n, "n_trajectories", self.n_trajectories, f"an integer in [1, n = {self.n}]")
-        require(self.trajectory_every >= 1, "trajectory_every", self.trajectory_every, "an integer >= 1")
-        require_threads(self.threads)
 
 
 def main(argv=None) -> None:

@@ -22,16 +22,16 @@ sampler, S and model) and images/sampler_tradeoff.png.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import matplotlib
 
+from ddpm_lab.gmm.params import TradeoffConfig
 from ddpm_lab.runtime.cli import progress, run_stage
-from ddpm_lab.runtime.params import DataError, DiffusionConfig, from_section, require, require_threads
+from ddpm_lab.runtime.params import DataError, DiffusionConfig, from_section
 from ddpm_lab.runtime.io import json_bytes, load_params, write_outputs
-from ddpm_lab.core.sampling import SAMPLERS, SamplerConfig, sample
+from ddpm_lab.core.sampling import SamplerConfig, sample
 from ddpm_lab.runtime.seeds import fold_seed, read_replicate
 
 # The disabled stage must take a second or two, so what only sampling and measuring need (scipy
@@ -43,42 +43,6 @@ ENABLE = "dvc exp run -S sampler_tradeoff.enabled=true"
 HEADLINE_S = 50  # the headline's W1 ratio at this S, when it is one of the steps
 DPI = 110
 MODELS = ("eq12", "oracle")  # the trained Eq. 12 model and the exact eps*
-
-
-@dataclass(frozen=True)
-class TradeoffConfig:
-    """Section `sampler_tradeoff`: enabled; steps, the S values (>= 1; above diffusion.T: T);
-    samplers (ddpm: respaced DDPM; ddim: DDIM with eta 0); n draws per seed and the seeds
-    (pooled); floor_draws exact samples of the pooled n for the floor band; directions of the
-    sliced W1 (D > 1); seed of the floor and the directions; torch threads."""
-
-    enabled: bool
-    steps: list[int]
-    samplers: list[str]
-    n: int
-    seeds: list[int]
-    floor_draws: int
-    directions: int
-    seed: int
-    threads: int = 1
-
-    def __post_init__(self):
-        require(all(s >= 1 for s in self.steps) and len(set(self.steps)) == len(self.steps), "steps", self.steps,
-                "distinct integers >= 1 (network evaluations per draw; values above diffusion.T are replaced by T)")
-        require(all(s in SAMPLERS for s in self.samplers) and len(set(self.samplers)) == len(self.samplers),
-                "samplers", self.samplers, f"distinct names among {', '.join(SAMPLERS)}")
-        require(self.n >= 2, "n", self.n, "an integer >= 2")
-        require(all(s >= 0 for s in self.seeds) and len(set(self.seeds)) == len(self.seeds), "seeds",
-                self.seeds, "distinct non-negative integers")
-        require(self.floor_draws >= 20, "floor_draws", self.floor_draws,
-                "an integer >= 20 (the 5-95% band of the floor needs at least 20 draws)")
-        require(self.directions >= 1, "directions", self.directions, "an integer >= 1")
-        require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
-        require_threads(self.threads)
-
-    def step_counts(self, T: int) -> list[int]:
-        """The S values at diffusion.T = T: each min(S, T), duplicates dropped, ascending."""
-        return sorted({min(s, T) for s in self.steps})
 
 
 def measure(table: pd.DataFrame) -> dict:

@@ -279,7 +279,7 @@ def test_preflight_checks_the_whole_file(workdir, capsys):
 
 
 def test_forward_times_are_fractions_of_any_T():
-    from stages.plot import PlotConfig
+    from ddpm_lab.gmm.params import PlotConfig
 
     cfg = from_section(PlotConfig, tiny_params(**{"plot.forward_times": [0, 0.05, 0.15, 0.4, 1.0]}), "plot")
     assert cfg.forward_steps(1000) == [0, 50, 150, 400, 1000]

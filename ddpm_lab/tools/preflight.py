@@ -18,6 +18,7 @@ from ddpm_lab.runtime.cli import run_stage
 from ddpm_lab.runtime.params import DiffusionConfig, GMMConfig, IMAGE_SHAPES, from_section
 from ddpm_lab.images.data import ImageDataConfig
 from ddpm_lab.images.metrics import EvalConfig
+from ddpm_lab.gmm.params import CompareConfig, EstimatorVarianceConfig, PlotConfig, SampleConfig, TradeoffConfig
 from ddpm_lab.images.sample import ImageSampleConfig
 from ddpm_lab.images.train import ImageTrainConfig
 from ddpm_lab.runtime.io import load_params
@@ -25,11 +26,6 @@ from ddpm_lab.runtime.seeds import read_replicate
 from ddpm_lab.gmm.model import MLPConfig
 from ddpm_lab.core.training import Eq3TrainConfig, Eq12TrainConfig
 from ddpm_lab.images.unet import UNetConfig
-from stages.compare_dist import CompareConfig
-from stages.estimator_variance import EstimatorVarianceConfig
-from stages.plot import PlotConfig
-from stages.sample import SampleConfig
-from stages.sampler_tradeoff import TradeoffConfig
 
 
 def validate_params(params: dict, source: str = "params.yaml") -> dict:
