@@ -55,8 +55,7 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_gmm import ROOT, clean_copy  # noqa: E402  (the clean copy of the repository, as bench_gmm makes it)
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_WRITE = ROOT / "benchmarks" / "results" / "estimators.json"
 TARGET_GAP = 0.05         # nats
@@ -195,9 +194,10 @@ class Bench:
         import numpy as np
         import torch
 
-        from ddpm_lab.runtime.params import DiffusionConfig, from_section
+        from ddpm_lab.runtime.params import from_section
+        from ddpm_lab.core.diffusion import DiffusionConfig
         from ddpm_lab.gmm.model import EpsMLP, MLPConfig
-        from ddpm_lab.core.training import Eq3TrainConfig, train
+        from ddpm_lab.core.training import Eq3TrainConfig, objective_loss, train
 
         diffusion = from_section(DiffusionConfig, self.params, "diffusion").build()
         data = torch.as_tensor(np.load(self.work / "data" / "gmm" / "train.npy"), dtype=torch.float32)
@@ -206,8 +206,7 @@ class Bench:
         before = torch.get_num_threads()
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(True)
-        loss_fn = lambda m, x0, g: diffusion.loss_bound(  # noqa: E731
-            m, x0, g, section["estimator"], section["terms_per_trajectory"], section["term"])
+        loss_fn = objective_loss(diffusion, Eq3TrainConfig(**{**section, "warmup": 0}))  # the stage's own objective
 
         def timed(steps: int) -> float:
             cfg = Eq3TrainConfig(**{**section, "steps": steps, "warmup": 0})
@@ -234,6 +233,8 @@ def plot(runs: list[Run], W: float, eq12: dict, budgets, overhead: float, path: 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from ddpm_lab.runtime.io import png_writer
 
     fig, ax = plt.subplots(figsize=(8.4, 6.6))
     markers = "osD^v<>p"
@@ -264,7 +265,7 @@ def plot(runs: list[Run], W: float, eq12: dict, budgets, overhead: float, path: 
     ax.grid(True, which="both", alpha=0.25)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=110, metadata={"Software": None})
+    png_writer(fig, 110)(path)
     plt.close(fig)
 
 
@@ -280,8 +281,9 @@ def main(argv=None) -> None:
     t_start = time.perf_counter()
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_estimators_"))
     work.mkdir(parents=True, exist_ok=True)
+    from bench_gmm import clean_copy  # the clean copy of the repository, as bench_gmm makes it (a sibling script)
+
     clean_copy(work)
-    sys.path.insert(0, str(work))
     bench = Bench(work, args.quick)
     load_before = load_avg()
     configs, budgets = (QUICK_CONFIGS, QUICK_BUDGETS) if args.quick else (CONFIGS, BUDGETS)

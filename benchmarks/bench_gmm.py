@@ -53,13 +53,14 @@ def main() -> None:
     total = sum(times.values())
 
     # Algorithm 2 alone, in this process: 10,000 draws x T steps with the trained eq12 model.
-    sys.path.insert(0, str(work))
     import torch
 
-    from ddpm_lab.runtime.params import DiffusionConfig, from_section
+    from ddpm_lab.runtime.params import from_section
+    from ddpm_lab.core.diffusion import DiffusionConfig
     from ddpm_lab.runtime.io import load_params
     from ddpm_lab.core.sampling import sample
     from ddpm_lab.gmm.artifacts import load_eps_model
+    from ddpm_lab.gmm.names import ALL_MODELS, EQ12, MODELS, ORACLE
 
     dcfg = from_section(DiffusionConfig, load_params(work / "params.yaml"), "diffusion")
     model = load_eps_model(work / "models" / "eq12.pt", dcfg)
@@ -68,10 +69,10 @@ def main() -> None:
     sample(diffusion, model, (10_000, model.config.data_dim), torch.Generator().manual_seed(0))
     t_sample = time.perf_counter() - t0
 
-    m = {name: json.loads((work / "metrics" / f"dist_{name}.json").read_text()) for name in ("eq12", "eq3", "oracle")}
+    m = {name: json.loads((work / "metrics" / f"dist_{name}.json").read_text()) for name in ALL_MODELS}
     det = {name: json.loads((work / "metrics" / "details" / f"dist_{name}.json").read_text())
-           for name in ("eq12", "eq3", "oracle")}
-    tr = {name: json.loads((work / "metrics" / "details" / f"train_{name}.json").read_text()) for name in ("eq12", "eq3")}
+           for name in ALL_MODELS}
+    tr = {name: json.loads((work / "metrics" / "details" / f"train_{name}.json").read_text()) for name in MODELS}
     params = load_params(work / "params.yaml")
 
     # The new exact measurements, timed alone: e_t of the saved eq12 model (train stage) and the
@@ -85,7 +86,7 @@ def main() -> None:
     t0 = time.perf_counter()
     mixture.eps_error(model, diffusion.np["alphas_cumprod"][1:])
     t_eps_error = time.perf_counter() - t0
-    n_pool = det["eq12"]["n_per_seed"] * det["eq12"]["n_seeds"]
+    n_pool = det[EQ12]["n_per_seed"] * det[EQ12]["n_seeds"]
     draws = params["compare_dist"]["floor_draws"]
     t0 = time.perf_counter()
     rng = np.random.default_rng(0)
@@ -109,28 +110,28 @@ def main() -> None:
     row("exact e_t of one saved model (in its train stage)", f"{t_eps_error:.1f} s")
     row(f"floors: {draws} exact samples of n = {n_pool:,} (in compare_dist)", f"{t_floors:.1f} s",
         "compare_dist adds <= 10 s", t_floors + 0.5 <= 10)
-    e12, h12, b12 = m["eq12"], det["eq12"]["heldout_paired_estimate"], det["eq12"]["expected_bound"]
+    e12, h12, b12 = m[EQ12], det[EQ12]["heldout_paired_estimate"], det[EQ12]["expected_bound"]
     print(f"Quality ({det['eq12']['n_seeds']} seeds x {det['eq12']['n_per_seed']:,} draws pooled; floors: {draws} draws)")
     row("eq12: exact expected-bound gap to the oracle", f"{e12['bound_gap']:.5f} nats (quadrature error {e12['gap_err']:.0e})",
         "<= 0.015 nats, error < 0.001", e12["bound_gap"] <= 0.015 and e12["gap_err"] < 0.001)
     row("eq12: held-out paired estimate of that gap", f"{h12['gap_to_oracle']:.5f} +- {h12['gap_to_oracle_se']:.5f} "
         f"(z = {h12['gap_z']:+.2f})", "agrees within 2 SE", abs(h12["gap_z"]) <= 2)
-    for name in ("eq12", "eq3", "oracle"):
+    for name in ALL_MODELS:
         d = m[name]
-        target = name == "eq12"
+        target = name == EQ12
         row(f"{name}: W1 / floor median (exact CDF)", f"{d['w1_ratio']:.2f} (floor p95 {d['w1_p95']:.2f})",
             "inside the floor band" if target else "", d["w1_ratio"] <= d["w1_p95"] if target else None)
         row(f"{name}: KS / floor median (exact CDF)", f"{d['ks_ratio']:.2f} (floor p95 {d['ks_p95']:.2f})",
             "inside the floor band" if target else "", d["ks_ratio"] <= d["ks_p95"] if target else None)
         row(f"{name}: max mode-weight error vs exact assignment", f"{d['mode_err']:.4f} (floor p95 {d['mode_p95']:.4f})")
-        if name != "oracle":
+        if name != ORACLE:
             row(f"{name}: exact gap to the oracle", f"{d['bound_gap']:.5f} nats")
-    print(f"  exact entropy H = {det['eq12']['entropy']:.4f} nats; oracle's expected bound {b12['oracle']:.4f}")
+    print(f"  exact entropy H = {det[EQ12]['entropy']:.4f} nats; oracle's expected bound {b12['oracle']:.4f}")
     print("Training budgets (eq12 vs eq3)")
     T = dcfg.T
-    for name in ("eq12", "eq3"):
+    for name in MODELS:
         p = params[f"train_{name}"]
-        evals = p["steps"] * p["batch_size"] * (T if name == "eq3" else 1)
+        evals = p["steps"] * p["batch_size"] * (T if name != EQ12 else 1)
         row(f"{name}: steps x batch, network evaluations", f"{p['steps']} x {p['batch_size']}, {evals:,}",
             f"stage {times[f'train_{name}']:.1f} s")
         row(f"{name}: saved model's exact expected loss / floor",

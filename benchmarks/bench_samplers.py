@@ -21,7 +21,7 @@ b. diffusers' DDPMScheduler (T steps, variance_type = diffusion.variance: beta -
    none at t' = 0 (our t = 1), like Algorithm 2, so the beta~_1 = 0 corner ("fixed_small" clamps
    it to 1e-20; diffusion.py uses beta~_2) never draws; DDIM with eta > 0 draws one extra tensor
    at its last step, multiplied by sigma = 0, after all of ours. Two diffusers quirks stay out of
-   the configurations compared here (tests/test_samplers_diffusers.py pins the first): respaced
+   the configurations compared here (tests/unit/test_samplers_diffusers.py pins the first): respaced
    DDPMScheduler (S < T, trailing) adds noise at its last step too, since its last t' = T / S - 1
    is > 0 (sqrt(1 - abar_tau1) z with "fixed_large", where Algorithm 2 adds none); and
    DDIMScheduler.step takes prev_t = t' - T // S, the trailing subsequence only when S divides T
@@ -49,14 +49,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ddpm_lab.runtime.params import ConfigError, DataError, DiffusionConfig, from_section
+from ddpm_lab.runtime.params import ConfigError, DataError, from_section
+from ddpm_lab.core.diffusion import DiffusionConfig
 from ddpm_lab.runtime.io import load_params
 from ddpm_lab.gmm.model import EpsMLP, MLPConfig
 from ddpm_lab.core.sampling import SamplerConfig, eps_caller, sample
+from ddpm_lab.gmm.artifacts import load_eps_model
 
 ROOT = Path(__file__).resolve().parents[1]
-
-from ddpm_lab.gmm.artifacts import load_eps_model  # noqa: E402
 
 STEPS = (10, 20, 50, 100, 250, 1000)
 DDIM_STEPS = 50

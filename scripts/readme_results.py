@@ -1,19 +1,24 @@
-"""Regenerate the README's results section from params.yaml and metrics/ (nothing typed by hand).
+"""Regenerate the generated blocks of README.md and docs/ from params.yaml, metrics/ and benchmarks/.
 
-    python scripts/readme_results.py           # rewrite the text between the markers in README.md
-    python scripts/readme_results.py --check   # exit 1 if README.md differs from what it would write
+    python scripts/readme_results.py           # rewrite the text between every pair of markers
+    python scripts/readme_results.py --check   # exit 1 if any file differs from what it would write
 
-Everything between `<!-- results-table -->` and `<!-- /results-table -->` (from metrics/) and
-between `<!-- benchmark-table -->` and `<!-- /benchmark-table -->` (from the rows the benchmark
-scripts wrote to benchmarks/results/) is generated; the test suite runs --check, so a README
-whose numbers went stale fails CI.
+A block is the text between `<!-- NAME -->` and `<!-- /NAME -->` in one file; BLOCKS lists every
+block with its file and the function that writes it (README.md: the headline results from
+metrics/; docs/: the benchmark table from the rows the benchmark scripts wrote to
+benchmarks/results/, the replicates table from benchmarks/replicates/, and the figures the
+reference pages quote). Nothing between markers is typed by hand; the test suite runs --check,
+so a page whose numbers went stale fails CI.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
@@ -23,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results-table -->", "<!-- /results-table -->"
 BENCH_BEGIN, BENCH_END = "<!-- benchmark-table -->", "<!-- /benchmark-table -->"
 REP_BEGIN, REP_END = "<!-- replicates-table -->", "<!-- /replicates-table -->"
-REPLICATES = "benchmarks/replicates/eq12_vs_eq14.json"  # saved by python -m ddpm_lab.tools.compare --save
+REPLICATES = "benchmarks/replicates/eq12_vs_eq14.json"  # saved by `ddpm-lab compare --save`
+ESTIMATORS = "benchmarks/results/estimators.json"  # written by benchmarks/bench_estimators.py --write
 NAMES = {"eq12": "Eq. 12 model", "eq3": "Eq. 3 model", "oracle": "oracle eps* (exact)"}
 
 
@@ -154,12 +160,12 @@ def benchmark_section(root: Path) -> list[str]:
 
 
 def replicates_section(root: Path) -> list[str]:
-    """The variants compared over replicates (the runs `python -m ddpm_lab.tools.compare --save` wrote),
+    """The variants compared over replicates (the runs `ddpm-lab compare --save` wrote),
     with the verdicts the compare command gives them (Holm over the family, paired by replicate)."""
     variants = group(load_runs(root / REPLICATES))
     table_rows = rows(variants)
     lines = [f"Generated from `{REPLICATES}` ({sum(len(v.runs) for v in variants)} runs) by "
-             "`python -m ddpm_lab.tools.compare --runs` (the same rows). 95% intervals: the mean's Student-t interval over "
+             "`ddpm-lab compare --runs` (the same rows). 95% intervals: the mean's Student-t interval over "
              "the replicates; the difference's raw paired-t interval. The verdict is Holm's over the "
              f"{sum(r['tested'] for r in table_rows)} tests of the table (family-wise 5%).", "",
              "| metric | variant | n | mean +- 95% CI | difference vs baseline [95% CI] | p (Holm-adjusted) | verdict |",
@@ -187,33 +193,175 @@ def replicates_section(root: Path) -> list[str]:
     return lines
 
 
-def _replace(text: str, begin: str, end: str, body: list[str]) -> str:
-    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
-        raise SystemExit(f"README.md: expected one {begin} ... {end} pair of markers")
-    return text[:text.index(begin) + len(begin)] + "\n" + "\n".join(body) + "\n" + text[text.index(end):]
+def results_section(root: Path) -> list[str]:
+    """README.md: the headline results of the GMM study and of the image branch."""
+    return gmm_section(root) + [""] + image_section(root)
+
+
+def _replicate_set(reps: list[int]) -> str:
+    """DVC's sweep syntax for a set of replicates: range(a,b) when contiguous, else a list."""
+    reps = sorted(set(reps))
+    if len(reps) > 1 and reps == list(range(reps[0], reps[-1] + 1)):
+        return f"'replicate=range({reps[0]},{reps[-1] + 1})'"
+    return "replicate=" + ",".join(str(r) for r in reps)
+
+
+def replicates_commands(root: Path) -> list[str]:
+    """docs/variants.md: the commands that ran the saved replicates, at the commit they record."""
+    runs = load_runs(root / REPLICATES)
+    variants = group(runs)
+    base = next((r for r in runs if r.committed), runs[0])
+    lines = [f"Run at commit `{base.rev[:7]}` (the committed baseline of `{REPLICATES}`), each experiment "
+             "on the GMM branch alone (`compare_dist` as the target):", "", "```bash"]
+    for i, v in enumerate(variants):
+        reps = [r.replicate for r in v.runs if not (r.committed and i == 0)]
+        sets = [f"-S {_replicate_set(reps)}"] + ([] if i == 0 else
+                                                 [f"-S {shlex.quote(p)}" for p in v.name.split(", ")])
+        lines.append("dvc exp run --queue " + " ".join(sets) + " compare_dist")
+    lines += ["dvc queue start -j 1", f"ddpm-lab compare --rev {base.rev[:7]} --save {REPLICATES}", "```"]
+    return lines
+
+
+def _wrap_command(cmd: str, width: int = 100) -> list[str]:
+    """A long `dvc exp run -S ... -S ...` command over several shell lines, broken before an -S."""
+    parts = cmd.split(" -S ")
+    words = [parts[0]] + ["-S " + p for p in parts[1:]]
+    lines = [words[0]]
+    for w in words[1:]:
+        if len(lines[-1]) + 1 + len(w) > width:
+            lines[-1] += " \\"
+            lines.append("  " + w)
+        else:
+            lines[-1] += " " + w
+    return lines
+
+
+def estimators_example(root: Path) -> list[str]:
+    """docs/estimators.md: the `dvc exp run` of the benchmark's best Eq. 3 run within 2x W."""
+    bench = _load(root / ESTIMATORS)
+    ok = [r for r in bench["runs"] if not r.get("error") and r["budget"] <= 2]
+    best = min(ok, key=lambda r: r["gap"])
+    return [f"With W = {bench['W_s']:.1f} s on the benchmark's machine (`{ESTIMATORS}`), the best run within "
+            f"{best['budget']:g}x W was {best['label']}: {best['steps']:,} steps x {best['batch']} rows, an exact gap "
+            f"of {best['gap']:.4f} nats in {best['wall_s']:.1f} s (Eq. 12: {bench['eq12']['gap']:.4f} nats in "
+            f"{bench['eq12']['wall_s']:.1f} s). Its row prints the command that reproduces it:", "",
+            "```bash", *_wrap_command(best["command"]), "```"]
+
+
+def estimator_variance_section(root: Path) -> list[str]:
+    """docs/estimators.md: the stage's default sizes (params.yaml) and its headline number."""
+    ev = yaml.safe_load((root / "params.yaml").read_text())["estimator_variance"]
+    head = _load(root / "metrics" / "estimator_variance.json")
+    threads = f"{ev['threads']} torch thread{'s' if ev['threads'] != 1 else ''}"
+    lines = [f"The defaults (`params.yaml`): {ev['minibatches']} minibatches of {ev['rows_trajectory']} rows "
+             f"(`trajectory`, `trajectory_kl`), {ev['rows_subsampled']} rows (subsampled) and {ev['rows_eq12']} "
+             f"rows (`eq12`); K in {', '.join(str(k) for k in ev['terms'])}; {threads}."]
+    if "eq3_cost_x" in head:
+        lines += ["", f"On them, at the initial weights, `trajectory` costs {head['eq3_cost_x']:.3g} +- "
+                      f"{head['eq3_cost_x_se']:.2g} times as much as `eq12` per unit of gradient precision "
+                      "(`metrics/estimator_variance.json`: `eq3_cost_x` +- `eq3_cost_x_se`)."]
+    return lines
+
+
+def image_floor_section(root: Path) -> list[str]:
+    """docs/images.md: the split of the real digits behind the image branch's floor."""
+    det = _load(root / "metrics" / "details" / "images.json")
+    sp = det["split"]
+    return [f"With the default params (`metrics/details/images.json`): {det['n_train'] + det['n_heldout']:,} real "
+            f"images, {det['n_train']:,} for training and {det['n_heldout']:,} held out (seeded). They are split "
+            "three ways, so the classifier never sees the images it measures: it is fit on "
+            f"{sp['features']:,} of the {det['n_train']:,} training images (`images_eval.feature_share` = "
+            f"{det['config']['feature_share']:g}, split by label), the other {sp['floor_pool']:,} are the floor "
+            f"pool, and the {sp['reference']:,} held-out images are the reference. Each of the "
+            f"`images_eval.floor_draws` = {len(det['fd_floor']['draws'])} floor values compares two disjoint sets "
+            f"of {det['n_compared']:,} real images drawn from the pool and the held-out set together, so the band "
+            "carries the reference's own chance as a generated set's value does (a floor drawn from one pool "
+            "against the one fixed reference was too narrow)."]
+
+
+@dataclass(frozen=True)
+class Block:
+    """The text between `<!-- name -->` and `<!-- /name -->` in `path` (relative to the root)."""
+
+    path: str
+    name: str
+    write: Callable[[Path], list[str]]
+
+    @property
+    def begin(self) -> str:
+        return f"<!-- {self.name} -->"
+
+    @property
+    def end(self) -> str:
+        return f"<!-- /{self.name} -->"
+
+
+BLOCKS = (
+    Block("README.md", "results-table", results_section),
+    Block("docs/variants.md", "replicates-commands", replicates_commands),
+    Block("docs/variants.md", "replicates-table", replicates_section),
+    Block("docs/estimators.md", "estimators-example", estimators_example),
+    Block("docs/estimators.md", "estimator-variance", estimator_variance_section),
+    Block("docs/images.md", "image-floor", image_floor_section),
+    Block("docs/benchmarks.md", "benchmark-table", benchmark_section),
+)
+
+
+def _span(text: str, block: Block) -> tuple[int, int]:
+    """Where the block's body lies in text (after the begin marker's line, up to the end marker)."""
+    if text.count(block.begin) != 1 or text.count(block.end) != 1 or text.index(block.begin) > text.index(block.end):
+        raise SystemExit(f"{block.path}: expected one {block.begin} ... {block.end} pair of markers")
+    return text.index(block.begin) + len(block.begin), text.index(block.end)
+
+
+def _replace(text: str, block: Block, body: list[str]) -> str:
+    start, stop = _span(text, block)
+    return text[:start] + "\n" + "\n".join(body) + "\n" + text[stop:]
+
+
+def render_all(root: Path = ROOT) -> dict[str, str]:
+    """{file: its text with every generated block rewritten}, for every file that holds a block."""
+    out: dict[str, str] = {}
+    for block in BLOCKS:
+        if block.path not in out:
+            out[block.path] = (root / block.path).read_text()
+        out[block.path] = _replace(out[block.path], block, block.write(root))
+    return out
 
 
 def render(root: Path = ROOT) -> str:
-    """README.md with its results and benchmark sections regenerated."""
-    text = (root / "README.md").read_text()
-    text = _replace(text, BEGIN, END, gmm_section(root) + [""] + image_section(root))
-    text = _replace(text, REP_BEGIN, REP_END, replicates_section(root))
-    return _replace(text, BENCH_BEGIN, BENCH_END, benchmark_section(root))
+    """README.md with its generated blocks rewritten."""
+    return render_all(root)["README.md"]
+
+
+def stale_blocks(root: Path = ROOT) -> list[Block]:
+    """The blocks whose text differs from what this script writes."""
+    new = render_all(root)
+    stale = []
+    for block in BLOCKS:
+        old = (root / block.path).read_text()
+        a, b = _span(old, block), _span(new[block.path], block)
+        if old[a[0]:a[1]] != new[block.path][b[0]:b[1]]:
+            stale.append(block)
+    return stale
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="exit 1 if README.md is not what this script writes")
+    ap.add_argument("--check", action="store_true", help="exit 1 if any generated block is not what this script writes")
     ap.add_argument("--root", type=Path, default=ROOT)
     args = ap.parse_args(argv)
-    new = render(args.root)
-    readme = args.root / "README.md"
     if args.check:
-        if readme.read_text() != new:
-            print("README.md: the results section is stale: run `python scripts/readme_results.py`", file=sys.stderr)
+        stale = stale_blocks(args.root)
+        for block in stale:
+            print(f"{block.path}: the generated block {block.begin} is stale: run `python scripts/readme_results.py`",
+                  file=sys.stderr)
+        if stale:
             raise SystemExit(1)
         return
-    readme.write_text(new)
+    for path, text in render_all(args.root).items():
+        if (args.root / path).read_text() != text:
+            (args.root / path).write_text(text)
 
 
 if __name__ == "__main__":

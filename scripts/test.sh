@@ -4,17 +4,32 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# Benchmark-only packages (requirements-bench.txt: diffusers, for the side-by-side sampler tests), when not installed.
-want=$(sed -n 's/^diffusers==\([^ #]*\).*/\1/p' requirements-bench.txt)
-have=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("diffusers"))' 2>/dev/null || true)
-if [ "$have" != "$want" ]; then
-  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
-fi
-want=$(sed -n 's/^ruff==\([^ #]*\).*/\1/p' requirements-dev.txt)
-have=$(.venv/bin/ruff --version 2>/dev/null | cut -d' ' -f2 || true)
-if [ "$have" != "$want" ]; then
-  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-fi
+# Every `name==version` pin of a requirements file installed at that version? (exit 1 if not)
+pins_installed() {
+  .venv/bin/python - "$1" <<'PY'
+import importlib.metadata as md
+import re
+import sys
+
+for line in open(sys.argv[1]):
+    pin = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s#;]+)", line)
+    if pin:
+        try:
+            have = md.version(pin[1])
+        except md.PackageNotFoundError:
+            have = None
+        if have != pin[2]:
+            print(f"test.sh: {sys.argv[1]}: {pin[1]} {have or 'missing'}, pinned {pin[2]}: installing", file=sys.stderr)
+            sys.exit(1)
+PY
+}
+# Benchmark-only packages (requirements-bench.txt: diffusers, for the side-by-side sampler tests) and the
+# development tools (requirements-dev.txt: ruff, mkdocs-material and mkdocs), when a pin is missing or differs.
+for req in requirements-bench.txt requirements-dev.txt; do
+  if ! pins_installed "$req"; then
+    .venv/bin/pip install --quiet --disable-pip-version-check -r "$req"
+  fi
+done
 .venv/bin/ruff check .   # lint (pyproject.toml): any finding fails the run
 if ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

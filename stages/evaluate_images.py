@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ddpm_lab.runtime.cli import run_stage
-from ddpm_lab.runtime.params import DataError, from_section
+from ddpm_lab.runtime.params import DataError
+from ddpm_lab.images.params import read
 from ddpm_lab.images.metrics import EvalConfig, evaluate_samples
 from ddpm_lab.runtime.io import json_bytes, load_params, read_array, read_sampler, write_outputs
 
@@ -37,7 +38,7 @@ def main(argv=None) -> None:
                     help="every other number: draws, bands, histograms, memorisation, config")
     args = ap.parse_args(argv)
 
-    cfg = from_section(EvalConfig, load_params(args.params), "images_eval", args.params)
+    cfg = read(EvalConfig, load_params(args.params), "images_eval", args.params)
     split = {k: read_array(args.data, key=k) for k in ("x_train", "y_train", "x_heldout", "y_heldout")}
     generated = read_array(args.samples, ndim=4, key="images")
     if generated.shape[1:] != split["x_train"].shape[1:]:

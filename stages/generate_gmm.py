@@ -2,9 +2,9 @@
 
 Writes <out>/train.npy (n_train, D), <out>/heldout.npy (n_heldout, D) and <out>/mixture.json
 (weights, means, stds and the exact entropy H in nats, the floor of any model's NLL).
-Params: `gmm`. As the first stage it also checks what every section needs (memory estimates,
-constraints across sections: ddpm_lab.runtime.params.check_params) before any work; each other section
-is validated in full by its own stage, or all at once by `python -m ddpm_lab.tools.preflight`.
+Params: `gmm`. As the first stage of the GMM branch it also checks every section of that branch
+(each with what it needs of the machine and of the other sections: ddpm_lab/gmm/params.py)
+before any work; `ddpm-lab preflight` checks both branches at once.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ddpm_lab.runtime.cli import run_stage
-from ddpm_lab.runtime.params import GMMConfig, check_params, from_section
+from ddpm_lab.gmm.params import check_all
 from ddpm_lab.gmm.mixture import GaussianMixture
 from ddpm_lab.runtime.io import json_bytes, load_params, npy_bytes, write_outputs
 
@@ -26,10 +26,8 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     params = load_params(args.params)
-    # The first stage checks the needs of every section (memory estimates, constraints across
-    # sections) before any work: such a value anywhere stops `dvc repro` here, not stages later.
-    check_params(params, source=args.params)
-    cfg = from_section(GMMConfig, params, "gmm", source=args.params)
+    # Every section of the branch before any work: a bad value anywhere stops `dvc repro` here.
+    cfg = check_all(params, source=args.params)["gmm"]
     mixture = GaussianMixture(cfg.weights, cfg.means, cfg.stds)
     rng = np.random.default_rng(cfg.seed)
     train = mixture.sample(cfg.n_train, rng)

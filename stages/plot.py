@@ -15,11 +15,12 @@ import matplotlib.pyplot as plt
 import torch
 
 from ddpm_lab.gmm import figures as plots
-from ddpm_lab.gmm.params import PlotConfig
 from ddpm_lab.runtime.cli import run_stage
-from ddpm_lab.runtime.params import DiffusionConfig, from_section
-from ddpm_lab.runtime.io import load_params, read_array, read_csv, read_json, read_sampler, write_outputs
-from ddpm_lab.gmm.artifacts import MODELS, load_mixture, read_eps_error
+from ddpm_lab.gmm.params import read
+from ddpm_lab.runtime.io import load_params, png_writer, read_array, read_csv, read_json, read_sampler, write_outputs
+from ddpm_lab.gmm.artifacts import load_mixture, read_eps_error
+from ddpm_lab.gmm.names import MODELS, ORACLE
+
 
 def main(argv=None) -> None:
     matplotlib.use("Agg")  # process-wide: chosen once, here, at the stage's entry
@@ -32,8 +33,8 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     params = load_params(args.params)
-    dcfg = from_section(DiffusionConfig, params, "diffusion", args.params)
-    cfg = from_section(PlotConfig, params, "plot", args.params)
+    dcfg = read(params, "diffusion", args.params)
+    cfg = read(params, "plot", args.params)
     mixture = load_mixture(args.data / "mixture.json")
     train = read_array(args.data / "train.npy", ndim=2)
     diffusion = dcfg.build()
@@ -43,7 +44,7 @@ def main(argv=None) -> None:
     paths = diffusion.q_trajectory(x0, torch.Generator().manual_seed(cfg.seed)).numpy()
     figs["diffusion_process"] = plots.diffusion_process(mixture, diffusion.np["alphas_cumprod"], paths,
                                                         cfg.forward_steps(dcfg.T), cfg.bins)
-    oracle_x0 = read_array(args.samples / "oracle.npz", ndim=3, key="x0")[0]
+    oracle_x0 = read_array(args.samples / f"{ORACLE}.npz", ndim=3, key="x0")[0]
     for name in MODELS:
         npz = args.samples / f"{name}.npz"
         x0s = read_array(npz, ndim=3, key="x0")
@@ -62,8 +63,7 @@ def main(argv=None) -> None:
                 read_json(args.metrics / "details" / f"train_{name}.json")) for name in MODELS}, cfg.smooth)
     figs["eps_error_by_t"] = plots.eps_error_by_t(
         {name: read_eps_error(args.metrics / "details" / f"eps_error_{name}.csv", dcfg.T) for name in MODELS})
-    saver = lambda fig: lambda path: fig.savefig(path, dpi=cfg.dpi, format="png")  # noqa: E731
-    write_outputs({args.out / f"{key}.png": saver(fig) for key, fig in figs.items()})
+    write_outputs({args.out / f"{key}.png": png_writer(fig, cfg.dpi, version_stamp=True) for key, fig in figs.items()})
     for fig in figs.values():
         plt.close(fig)
     print(f"plot: {len(figs)} figures -> {args.out}/")

@@ -9,8 +9,8 @@ import argparse
 from pathlib import Path
 
 from ddpm_lab.runtime.cli import run_stage
-from ddpm_lab.runtime.params import from_section
-from ddpm_lab.images.data import ImageDataConfig, load_split
+from ddpm_lab.images.sections import check_all
+from ddpm_lab.images.data import load_split
 from ddpm_lab.runtime.io import load_params, npz_bytes, write_outputs
 
 
@@ -20,7 +20,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default="data/images/split.npz", type=Path)
     args = ap.parse_args(argv)
 
-    cfg = from_section(ImageDataConfig, load_params(args.params), "images_data", source=args.params)
+    cfg = check_all(load_params(args.params), args.params)["images_data"]  # every image section, before any work
     split = load_split(cfg)
     write_outputs({args.out: npz_bytes(x_train=split.x_train, y_train=split.y_train,
                                        x_heldout=split.x_heldout, y_heldout=split.y_heldout)})

@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from ddpm_lab.tools import report
+from ddpm_lab.gmm.names import ALL_MODELS
 from ddpm_lab.runtime.cli import run_stage
 from ddpm_lab.runtime.params import DataError
 from ddpm_lab.runtime.io import load_params, read_csv, read_json, write_outputs
@@ -28,8 +29,8 @@ def main(argv=None) -> None:
 
     params = load_params(args.params)
     m = args.metrics
-    gmm_headline = {k: read_json(m / f"dist_{k}.json") for k in report.GMM_MODELS}
-    gmm_details = {k: read_json(m / "details" / f"dist_{k}.json") for k in report.GMM_MODELS}
+    gmm_headline = {k: read_json(m / f"dist_{k}.json") for k in ALL_MODELS}
+    gmm_details = {k: read_json(m / "details" / f"dist_{k}.json") for k in ALL_MODELS}
     losses = {name: read_csv(m / name, ["step", "loss"]).to_dict("records") for name, _ in report.LOSSES}
     figures = {}
     for name, _ in report.FIGURES:

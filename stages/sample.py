@@ -11,18 +11,15 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ddpm_lab.gmm.params import SampleConfig
-from ddpm_lab.runtime.cli import progress, run_stage
-from ddpm_lab.runtime.params import DiffusionConfig, from_section
-from ddpm_lab.gmm.mixture import OracleEps
+from ddpm_lab.runtime.cli import run_stage
+from ddpm_lab.gmm.params import read
+from ddpm_lab.gmm.names import ALL_MODELS
 from ddpm_lab.runtime.io import load_params, npz_bytes, write_outputs
-from ddpm_lab.core.sampling import sample
-from ddpm_lab.runtime.seeds import fold_seed, read_replicate
-from ddpm_lab.gmm.artifacts import MODELS, load_eps_model, load_mixture
+from ddpm_lab.core.sampling import sample_seeds
+from ddpm_lab.runtime.seeds import read_replicate
+from ddpm_lab.gmm.artifacts import load_eps_predictors, load_mixture
 from ddpm_lab.runtime.torch_setup import use_threads
-
 
 
 def main(argv=None) -> None:
@@ -34,29 +31,20 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     params = load_params(args.params)
-    dcfg = from_section(DiffusionConfig, params, "diffusion", args.params)
-    cfg = from_section(SampleConfig, params, "sample", args.params)
+    dcfg = read(params, "diffusion", args.params)
+    cfg = read(params, "sample", args.params)
     replicate = read_replicate(params, args.params)
     use_threads(cfg.threads)
     mixture = load_mixture(args.data / "mixture.json")
     diffusion = dcfg.build()
-    samplers = {name: load_eps_model(args.models / f"{name}.pt", dcfg) for name in MODELS}
-    samplers["oracle"] = OracleEps(mixture, diffusion.np["alphas_cumprod"])
+    samplers = load_eps_predictors(args.models, ALL_MODELS, dcfg, mixture, diffusion.np["alphas_cumprod"])
 
     outputs = {}
     for name, eps_model in samplers.items():
-        x0s = []
-        for i, seed in enumerate(cfg.seeds):
-            g = torch.Generator().manual_seed(fold_seed(seed, replicate))
-            x0, (ts, path) = sample(diffusion, eps_model, (cfg.n, mixture.dim), g,
-                                    record=cfg.n_trajectories if i == 0 else 0,
-                                    record_every=cfg.trajectory_every,
-                                    progress=progress(f"sample {name} seed {seed}"), sampler=cfg)
-            x0s.append(x0.numpy())
-            if i == 0:
-                t_kept, path_kept = ts, path
-        outputs[args.out / f"{name}.npz"] = npz_bytes(x0=np.stack(x0s), t=t_kept, path=path_kept,
-                                                      sampler=np.array(cfg.describe(dcfg.T)))
+        x0s, (t, path) = sample_seeds(diffusion, eps_model, (cfg.n, mixture.dim), cfg.seeds, replicate, sampler=cfg,
+                                      record=cfg.n_trajectories, record_every=cfg.trajectory_every,
+                                      desc=f"sample {name}")
+        outputs[args.out / f"{name}.npz"] = npz_bytes(x0=x0s, t=t, path=path, sampler=np.array(cfg.describe(dcfg.T)))
         print(f"sample: {name}: {len(cfg.seeds)} x {cfg.n} draws, {cfg.describe(dcfg.T)}")
     write_outputs(outputs)
 

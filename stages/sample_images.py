@@ -15,9 +15,10 @@ import numpy as np
 import torch
 
 from ddpm_lab.runtime.cli import progress, run_stage
-from ddpm_lab.runtime.params import DiffusionConfig, from_section
+from ddpm_lab.images.params import read
 from ddpm_lab.images.figures import GRID_DPI, grid_figure
 from ddpm_lab.images.sample import ImageSampleConfig, sample_images
+from ddpm_lab.core.diffusion import DiffusionConfig
 from ddpm_lab.runtime.io import load_params, load_trained_model, npz_bytes, write_outputs
 from ddpm_lab.runtime.seeds import fold_seed, read_replicate
 from ddpm_lab.runtime.torch_setup import configure_torch
@@ -34,8 +35,8 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     params = load_params(args.params)
-    dcfg = from_section(DiffusionConfig, params, "images_diffusion", args.params)
-    scfg = from_section(ImageSampleConfig, params, "images_sample", args.params)
+    dcfg = read(DiffusionConfig, params, "images_diffusion", args.params)
+    scfg = read(ImageSampleConfig, params, "images_sample", args.params)
     seed = fold_seed(scfg.seed, read_replicate(params, args.params))
     device = configure_torch(scfg.device, scfg.threads)
     model, config = load_trained_model(args.model, dcfg, lambda cfg: UNet(UNetConfig(**cfg)), "images_diffusion")

@@ -10,10 +10,13 @@ computed once, in float64, and gathered through `_extract`. Works for any data s
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, ClassVar, Optional
 
 import numpy as np
 import torch
+
+from ddpm_lab.core.schedule import SCHEDULE_BETAS, SCHEDULES, make_betas
+from ddpm_lab.runtime.params import Count, require, require_memory, schema
 
 VARIANCES = ("beta", "beta_tilde")
 WEIGHTINGS = ("eq12", "eq14")
@@ -331,3 +334,42 @@ class GaussianDiffusion:
         if weighting not in WEIGHTINGS:
             raise ValueError(f"unknown weighting {weighting!r}: expected one of {', '.join(WEIGHTINGS)}")
         return float(self.mse_weights(weighting) @ eps_mse)
+
+
+@schema
+class DiffusionConfig:
+    """Section `diffusion` (and `images_diffusion`): the forward process beta_1..beta_T and the
+    reverse variance. beta_start, beta_end: the linear schedule's first and last beta (numbers,
+    beta_start <= beta_end); the cosine schedule sets its own betas, so for it both must be null."""
+
+    T: Count
+    schedule: str
+    beta_start: Optional[float]
+    beta_end: Optional[float]
+    variance: str
+
+    # Bytes per timestep of GaussianDiffusion: 13 float64 coefficient arrays of length T + 1
+    # plus their temporaries while they are computed.
+    STEP_BYTES: ClassVar[int] = 8 * 24
+
+    def __post_init__(self):
+        require(self.schedule in SCHEDULES, "schedule", self.schedule, f"one of {', '.join(SCHEDULES)}")
+        if SCHEDULE_BETAS[self.schedule]:
+            for name in ("beta_start", "beta_end"):
+                v = getattr(self, name)
+                require(v is not None and 0 < v < 1, name, v, f"a number in (0, 1) (schedule {self.schedule})")
+            require(self.beta_start <= self.beta_end, "beta_end", self.beta_end,
+                    f"a number >= beta_start = {self.beta_start!r} (schedule {self.schedule} increases the noise "
+                    f"from beta_start to beta_end)")
+        else:
+            for name in ("beta_start", "beta_end"):
+                v = getattr(self, name)
+                require(v is None, name, v, f"null with schedule {self.schedule} (it sets its own betas: "
+                        f"{name} is for schedule linear only)")
+        require(self.variance in VARIANCES, "variance", self.variance, f"one of {', '.join(VARIANCES)}")
+        require_memory("T", self.T, lambda t: (t + 1) * self.STEP_BYTES, "the schedule's coefficient arrays",
+                       " timesteps")
+
+    def build(self) -> GaussianDiffusion:
+        """The GaussianDiffusion of this config."""
+        return GaussianDiffusion(make_betas(self.schedule, self.T, self.beta_start, self.beta_end), self.variance)

@@ -12,18 +12,18 @@ per step that adds noise, in the order of the steps, from the one generator.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
-from ddpm_lab.runtime.params import require
+from ddpm_lab.runtime.params import require, schema
 from ddpm_lab.core.diffusion import EpsModel, GaussianDiffusion
+from ddpm_lab.runtime.cli import progress as progress_bar
+from ddpm_lab.runtime.seeds import fold_seed
 
 SAMPLERS = ("ddpm", "ddim")
 
 
-@dataclass(frozen=True)
+@schema
 class SamplerConfig:
     """sampler: ddpm | ddim; steps: S network calls, 0 for T (every t); eta: DDIM's noise scale
     in [0, 1] (ddim only: ddpm's noise is set by diffusion.variance)."""
@@ -34,16 +34,14 @@ class SamplerConfig:
 
     def __post_init__(self):
         require(self.sampler in SAMPLERS, "sampler", self.sampler, f"one of {', '.join(SAMPLERS)}")
-        require(isinstance(self.steps, int) and not isinstance(self.steps, bool) and self.steps >= 0, "steps",
-                self.steps, "an integer >= 0 (0: every timestep, T)")
-        require(isinstance(self.eta, (int, float)) and not isinstance(self.eta, bool) and 0.0 <= self.eta <= 1.0,
-                "eta", self.eta, "a number in [0, 1] (0: deterministic DDIM)")
+        require(self.steps >= 0, "steps", self.steps, "an integer >= 0 (0: every timestep, T)")
+        require(0.0 <= self.eta <= 1.0, "eta", self.eta, "a number in [0, 1] (0: deterministic DDIM)")
         require(self.sampler == "ddim" or self.eta == 0, "eta", self.eta,
                 "0 with sampler ddpm (eta is DDIM's noise scale; ddpm's is set by diffusion.variance)")
 
-    def check_steps(self, T: int) -> None:
-        """steps against diffusion.T (a coupled param), before any work."""
-        require(self.steps <= T, "steps", self.steps, f"an integer in [0, diffusion.T = {T}] (0: T)")
+    def check_steps(self, T: int, key: str = "diffusion.T") -> None:
+        """steps against the diffusion's T (a coupled param, `key` in params), before any work."""
+        require(self.steps <= T, "steps", self.steps, f"an integer in [0, {key} = {T}] (0: every timestep)")
 
     def describe(self, T: int) -> str:
         S = self.steps or T
@@ -144,3 +142,23 @@ def sample(diffusion: GaussianDiffusion, eps_model: EpsModel, shape: tuple, gene
         ts.append(0)
         path.append(x[:record].clone())
     return x, (np.array(ts), torch.stack(path).numpy() if path else np.empty((0,)))
+
+
+def sample_seeds(diffusion: GaussianDiffusion, eps_model: EpsModel, shape: tuple, seeds, replicate: int = 0,
+                 sampler: SamplerConfig | None = None, record: int = 0, record_every: int = 0,
+                 desc: str | None = None) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """`sample` once per seed, each from its own generator seeded with fold_seed(seed, replicate)
+    (runtime.seeds: replicate 0 is the seed itself), in the order of seeds. Returns the draws of
+    every seed stacked, x_0: (len(seeds), *shape) float32, and (ts, path) of the first seed, the
+    only one whose trajectories are recorded (record, record_every as in `sample`). desc: the
+    label of a progress bar per seed ("<desc> seed <seed>"), none if None."""
+    x0s, kept = [], None
+    for i, seed in enumerate(seeds):
+        g = torch.Generator().manual_seed(fold_seed(seed, replicate))
+        x0, recorded = sample(diffusion, eps_model, shape, g, record=record if i == 0 else 0,
+                              record_every=record_every, progress=progress_bar(f"{desc} seed {seed}") if desc else None,
+                              sampler=sampler)
+        x0s.append(x0.numpy())
+        if i == 0:
+            kept = recorded
+    return np.stack(x0s), kept

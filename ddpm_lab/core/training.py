@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Callable
 
 import numpy as np
 import torch
 
-from ddpm_lab.runtime.params import ConfigError, require, require_threads
-from ddpm_lab.core.diffusion import ESTIMATORS, TERMS, WEIGHTINGS
+from ddpm_lab.runtime.params import Count, ConfigError, Positive, Seed, Threads, require, schema
+from ddpm_lab.core.diffusion import ESTIMATORS, TERMS, WEIGHTINGS, GaussianDiffusion
 from ddpm_lab.runtime.stats import mean_se
 
 
@@ -26,7 +26,7 @@ class TrainingDiverged(ConfigError):
     A ConfigError, so a stage reports it in one line with exit status 2."""
 
 
-@dataclass(frozen=True)
+@schema
 class TrainConfig:
     """steps: optimiser steps; batch_size: x_0 per step; lr: peak Adam learning rate, decayed
     to 0 along a cosine after warmup steps; ema_decay: of the EMA weights; grad_clip: max
@@ -34,34 +34,27 @@ class TrainConfig:
     threads: torch CPU threads (0: torch's default). threads changes the bytes (the order of the
     float sums of the backward pass), so it is a param: the same params give the same bytes."""
 
-    steps: int = 3000
-    batch_size: int = 512
-    lr: float = 2e-3
+    steps: Count = 3000
+    batch_size: Count = 512
+    lr: Positive = 2e-3
     warmup: int = 100
     ema_decay: float = 0.995
-    grad_clip: float = 1.0
-    log_every: int = 10
-    seed: int = 0
-    threads: int = 1
+    grad_clip: Positive = 1.0
+    log_every: Count = 10
+    seed: Seed = 0
+    threads: Threads = 1
 
     def __post_init__(self):
-        require(self.steps >= 1, "steps", self.steps, "an integer >= 1")
-        require(self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1")
-        require(self.lr > 0, "lr", self.lr, "a positive number")
         require(self.lr <= LR_MAX, "lr", self.lr, f"a number <= {LR_MAX:g} (Adam moves each weight by about lr per step)")
         require(0 <= self.warmup <= self.steps, "warmup", self.warmup,
                 f"an integer in [0, steps = {self.steps}] (warmup steps are part of the steps)")
         require(0 <= self.ema_decay < 1, "ema_decay", self.ema_decay, "a number in [0, 1)")
-        require(self.grad_clip > 0, "grad_clip", self.grad_clip, "a positive number")
-        require(self.log_every >= 1, "log_every", self.log_every, "an integer >= 1")
-        require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
-        require_threads(self.threads)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-@dataclass(frozen=True)
+@schema
 class Eq12TrainConfig(TrainConfig):
     """TrainConfig plus the weighting of the noise loss: "eq12" (Eq. 12) or "eq14" (L_simple)."""
 
@@ -72,7 +65,7 @@ class Eq12TrainConfig(TrainConfig):
         require(self.weighting in WEIGHTINGS, "weighting", self.weighting, f"one of {', '.join(WEIGHTINGS)}")
 
 
-@dataclass(frozen=True)
+@schema
 class Eq3TrainConfig(TrainConfig):
     """TrainConfig plus the estimator of the Eq. 3 bound (GaussianDiffusion.loss_bound):
     "trajectory" (Eq. 3's log-ratios on one sampled trajectory, the default), "trajectory_kl"
@@ -87,7 +80,7 @@ class Eq3TrainConfig(TrainConfig):
         super().__post_init__()
         require(self.estimator in ESTIMATORS, "estimator", self.estimator, f"one of {', '.join(ESTIMATORS)}")
         if self.estimator == "subsampled":
-            require(isinstance(self.terms_per_trajectory, int) and self.terms_per_trajectory >= 1,
+            require(self.terms_per_trajectory >= 1,
                     "terms_per_trajectory", self.terms_per_trajectory,
                     "an integer in [1, diffusion.T] with estimator subsampled (K terms per trajectory)")
         else:
@@ -105,6 +98,29 @@ def tail_loss(history: np.ndarray, fraction: float = 0.1) -> tuple[float, float 
     """Mean and standard error of the last `fraction` of the logged rows of a loss history (S, 2):
     the training loss at the end, with its noise (SE None for a single row)."""
     return mean_se(history[-max(1, round(len(history) * fraction)):, 1])
+
+
+def objective_loss(diffusion: GaussianDiffusion, cfg: Eq12TrainConfig | Eq3TrainConfig) -> Callable:
+    """The objective of a training section as loss_fn(model, x0, generator) -> (B,): the noise loss
+    with cfg.weighting (Eq12TrainConfig), or cfg's estimator of the Eq. 3 bound (Eq3TrainConfig)."""
+    if isinstance(cfg, Eq12TrainConfig):
+        weighting = cfg.weighting
+        return lambda m, x0, g: diffusion.loss_eq12(m, x0, g, weighting)
+    return lambda m, x0, g: diffusion.loss_bound(m, x0, g, cfg.estimator, cfg.terms_per_trajectory, cfg.term)
+
+
+def objective_name(cfg: Eq12TrainConfig | Eq3TrainConfig) -> str:
+    """What the objective of a training section is: the weighting of the noise loss ("eq12",
+    "eq14"), or the estimator of the Eq. 3 bound (Eq3TrainConfig.describe)."""
+    return cfg.weighting if isinstance(cfg, Eq12TrainConfig) else cfg.describe()
+
+
+def evaluations_per_row(diffusion: GaussianDiffusion, cfg: Eq12TrainConfig | Eq3TrainConfig) -> int:
+    """Network evaluations per x_0 row of the objective: 1 for the noise loss (one t per row),
+    GaussianDiffusion.evaluations of the Eq. 3 estimator otherwise."""
+    if isinstance(cfg, Eq12TrainConfig):
+        return 1
+    return diffusion.evaluations(cfg.estimator, cfg.terms_per_trajectory)
 
 
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:

@@ -1,16 +1,16 @@
-"""Inputs several GMM stages read: the mixture written by generate_gmm, a trained eps-model, the
-per-timestep excess errors a training stage measured."""
+"""Inputs several GMM stages read: the mixture written by generate_gmm, a trained eps-model (or
+every eps-predictor of the study, the oracle included), the sampled draws, the per-timestep
+excess errors a training stage measured."""
 from __future__ import annotations
 
 import pandas as pd
 
-from ddpm_lab.runtime.params import DataError, DiffusionConfig
-from ddpm_lab.gmm.mixture import GaussianMixture
-from ddpm_lab.runtime.io import load_trained_model, read_csv, read_json
+from ddpm_lab.runtime.params import DataError
+from ddpm_lab.core.diffusion import DiffusionConfig
+from ddpm_lab.gmm.mixture import GaussianMixture, OracleEps
+from ddpm_lab.runtime.io import load_trained_model, read_array, read_csv, read_json
 from ddpm_lab.gmm.model import EpsMLP, MLPConfig
-
-MODELS = ("eq12", "eq3")  # the trained eps-models of the GMM study, by objective
-
+from ddpm_lab.gmm.names import ORACLE
 
 
 def load_mixture(path) -> GaussianMixture:
@@ -24,6 +24,24 @@ def load_mixture(path) -> GaussianMixture:
 def load_eps_model(path, diffusion: DiffusionConfig) -> EpsMLP:
     """The EMA eps-network of a train_eq12 / train_eq3 checkpoint, checked against the diffusion params."""
     return load_trained_model(path, diffusion, lambda cfg: EpsMLP(MLPConfig(**cfg)))[0]
+
+
+def load_eps_predictors(models, names, dcfg: DiffusionConfig, mixture: GaussianMixture, alphas_cumprod) -> dict:
+    """{name: eps-predictor} for each of names, in order: the oracle (names.ORACLE) is the exact eps*
+    of mixture at alphas_cumprod; any other name is the trained model in <models>/<name>.pt."""
+    return {name: OracleEps(mixture, alphas_cumprod) if name == ORACLE else load_eps_model(models / f"{name}.pt", dcfg)
+            for name in names}
+
+
+def read_samples(folder, names, dim: int) -> dict:
+    """{name: x0 (S, n, dim)} of <folder>/<name>.npz for each of names, written by stage sample:
+    one S and n for all, else a DataError."""
+    samples = {name: read_array(folder / f"{name}.npz", ndim=3, key="x0") for name in names}
+    shapes = {x.shape for x in samples.values()}
+    if len(shapes) != 1 or any(x.shape[2] != dim for x in samples.values()):
+        raise DataError(f"{folder}: sample arrays of shapes {[x.shape for x in samples.values()]}: "
+                        f"expected (S, n, {dim}) with one S and n for all samplers")
+    return samples
 
 
 EPS_ERROR_COLUMNS = ["t", "alpha_bar", "weight_eq12", "mmse", "mmse_err", "eps_error", "eps_error_err"]

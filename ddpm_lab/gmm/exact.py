@@ -15,18 +15,7 @@ import numpy as np
 
 from ddpm_lab.core.diffusion import LOSS_UNITS, EpsModel, GaussianDiffusion
 from ddpm_lab.gmm.mixture import GaussianMixture
-from ddpm_lab.runtime.stats import mean_se
-
-
-def weighted_sum(weights: np.ndarray, values: np.ndarray, errors: np.ndarray, monte_carlo: bool) -> tuple[float, float]:
-    """sum_t c_t v_t and its error, for per-t values with errors from marginal_expectation: quadrature
-    errors are bounds and add up (sum_t |c_t| err_t); Monte-Carlo standard errors of independent
-    draws add in quadrature (sqrt(sum_t c_t^2 err_t^2))."""
-    weights = np.asarray(weights, dtype=np.float64)
-    total = float(weights @ values)
-    if monte_carlo:
-        return total, float(np.sqrt(np.sum((weights * errors) ** 2)))
-    return total, float(np.abs(weights) @ errors)
+from ddpm_lab.runtime.stats import mean_se, weighted_sum  # weighted_sum: per-t errors from marginal_expectation
 
 
 def measure_model(mixture: GaussianMixture, diffusion: GaussianDiffusion, eps_model: EpsModel, objective: str,
@@ -66,3 +55,17 @@ def heldout_gap(model_rows: np.ndarray, oracle_rows: np.ndarray, exact_gap: floa
     scale = math.hypot(gap_se or 0.0, exact_err)
     return {"bound": bound, "bound_se": bound_se, "gap_to_oracle": gap, "gap_to_oracle_se": gap_se,
             "gap_z": (gap - exact_gap) / scale if scale > 0 else None}
+
+
+def expected_bounds(diffusion: GaussianDiffusion, mixture: GaussianMixture, tables: dict) -> tuple[float, float, dict]:
+    """The exact expected bound (Eq. 5) of the oracle eps*, its error, and each saved model's gap to
+    it, sum_t w_t e_t with its error, from the per-t tables a training stage measured ({name: the
+    eps_error table, columns mmse, mmse_err, eps_error, eps_error_err}; mmse_t is the first table's:
+    every table holds the same). Returns (oracle_bound, oracle_bound_err, {name: (gap, gap_err)})."""
+    w, mc = diffusion.mse_weights("bound"), mixture.dim > 1
+    mmse = next(iter(tables.values()))[["mmse", "mmse_err"]].to_numpy()
+    oracle_bound = diffusion.expected_bound(mmse[:, 0], mixture.second_moment(), mixture.dim)
+    oracle_bound_err = weighted_sum(w, mmse[:, 0], mmse[:, 1], mc)[1]
+    gaps = {name: weighted_sum(w, t["eps_error"].to_numpy(), t["eps_error_err"].to_numpy(), mc)
+            for name, t in tables.items()}
+    return oracle_bound, oracle_bound_err, gaps

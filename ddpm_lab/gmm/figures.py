@@ -10,11 +10,11 @@ import pandas as pd
 
 from ddpm_lab.core.diffusion import LOSS_UNITS
 from ddpm_lab.gmm.mixture import GaussianMixture
+from ddpm_lab.gmm.names import COLORS, EQ3, EQ12, ORACLE
+from ddpm_lab.gmm.names import LABELS as NAMES
 
 TRUE = "black"
 SMALL_PANEL_MAX_BINS = 40  # the forward-process panels are narrow: at most this many histogram bins
-COLORS = {"eq12": "tab:blue", "eq3": "tab:orange", "oracle": "tab:green"}
-NAMES = {"eq12": "Eq. 12 model", "eq3": "Eq. 3 model", "oracle": "oracle eps*"}
 
 
 def _marginal_density(mixture: GaussianMixture, grid: np.ndarray) -> np.ndarray:
@@ -108,7 +108,7 @@ def dist_comp(name: str, mixture: GaussianMixture, x0: np.ndarray, oracle_x0: np
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     grid = _grid(mixture)
     ax.hist(x0[:, 0], bins=bins, density=True, color=COLORS[name], alpha=0.45, label=f"{NAMES[name]} draws")
-    ax.hist(oracle_x0[:, 0], bins=bins, density=True, histtype="step", color=COLORS["oracle"],
+    ax.hist(oracle_x0[:, 0], bins=bins, density=True, histtype="step", color=COLORS[ORACLE],
             label="oracle eps* draws (same seed)")
     ax.plot(grid, _marginal_density(mixture, grid), color=TRUE, lw=1.5, label="exact p(x₀)")
     ax.set(xlabel="x₀", ylabel="density", title=f"Generated vs true distribution, {NAMES[name]}")
@@ -126,7 +126,7 @@ def dist_comp(name: str, mixture: GaussianMixture, x0: np.ndarray, oracle_x0: np
     ax.text(0.02, 0.97, text, transform=ax.transAxes, va="top", fontsize=7, family="monospace",
             bbox=dict(facecolor="white", alpha=0.8, edgecolor="lightgray"))
     m1 = GaussianMixture(mixture.weights, mixture.means[:, :1], mixture.stds[:, :1])
-    for data, key, style in ((x0, name, "-"), (oracle_x0, "oracle", "--")):
+    for data, key, style in ((x0, name, "-"), (oracle_x0, ORACLE, "--")):
         xs = np.sort(data[:, 0])
         ecdf = np.arange(1, xs.size + 1) / xs.size
         ax2.plot(xs, ecdf - m1.marginal_cdf(xs), style, color=COLORS[key], lw=1, label=NAMES[key])
@@ -155,7 +155,7 @@ def loss_curve(name: str, history: pd.DataFrame, floor: float, units: str, smoot
                 label=f"saved EMA model, exact expected loss = {expected:.4f} (floor + {expected - floor:.4f})")
     lo, hi = np.percentile(history["loss"], [1, 95])
     ax.set_ylim(min(lo, floor) - 0.05 * (hi - lo), hi + 0.1 * (hi - lo))
-    title = {"eq12": "Noise-prediction loss (Eq. 12 / 14)", "eq3": "Variational bound on trajectories (Eq. 3)"}
+    title = {EQ12: "Noise-prediction loss (Eq. 12 / 14)", EQ3: "Variational bound on trajectories (Eq. 3)"}
     ax.set(xlabel="optimiser step", ylabel=f"loss [{units}]", title=f"{title[name]}: training curve")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -259,10 +259,10 @@ def sampler_tradeoff(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_dr
                        label=f"exact sampler, same n: 5-95% of {floor_draws} draws")
             if stat != "mode":
                 ax.axhline(1.0, color="gray", ls="--", lw=1, label="exact sampler: median (ratio 1)")
-            for name, style in (("oracle", "--"), ("eq12", "-")):
+            for name, style in ((ORACLE, "--"), (EQ12, "-")):
                 rows = part[part["model"] == name].sort_values("steps")
                 ax.plot(rows["steps"], rows[value], style, color=COLORS[name], lw=1.5,
-                        label=f"{NAMES[name]}: {'discretisation error only' if name == 'oracle' else 'network + discretisation'}")
+                        label=f"{NAMES[name]}: {'discretisation error only' if name == ORACLE else 'network + discretisation'}")
                 inside = rows[f"{stat}_inside"].to_numpy(dtype=bool)
                 ax.plot(rows["steps"][inside], rows[value][inside], "o", color=COLORS[name], ms=6)
                 ax.plot(rows["steps"][~inside], rows[value][~inside], "o", mfc="white", color=COLORS[name], ms=6)

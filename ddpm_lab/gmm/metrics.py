@@ -64,7 +64,7 @@ import numpy as np
 from scipy import special, stats
 
 from ddpm_lab.gmm.mixture import GaussianMixture
-from ddpm_lab.runtime.stats import band
+from ddpm_lab.runtime.stats import band, in_band
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _BISECT_ITERS = 64  # halves any interval below float resolution (2^-64 of its width)
@@ -413,7 +413,7 @@ def compare_samples(samples: np.ndarray, mixture: GaussianMixture, floors: dict[
         headline[f"{name}_p95"] = b["p95"] / med
         details[name] = {"value": value, "ratio": value / med, "floor": b,
                          "floor_ratio": {"p05": b["p05"] / med, "p95": b["p95"] / med},
-                         "inside_band": bool(b["p05"] <= value <= b["p95"]),
+                         "inside_band": in_band(b, value),
                          "per_seed": [r[name] for r in per_seed]}
 
     w_hat = mode_weights(mixture, pooled)

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated, Union
 
 import numpy as np
 import torch
+from pydantic import Field
 from scipy import integrate, special, stats
 
-from ddpm_lab.runtime.params import WEIGHT_SUM_TOL  # the one tolerance of the weights, shared with GMMConfig
+from ddpm_lab.runtime.params import INT_MAX, Seed, require, require_memory, schema
+
+# |sum(weights) - 1| allowed in a mixture; within it the weights are renormalised (GMMConfig and
+# GaussianMixture both use this one tolerance, so what the config accepts the mixture accepts).
+WEIGHT_SUM_TOL = 1e-6
 
 # Numerical settings of the exact computations (named here, documented where used).
 SPAN_STDS = 12  # integration ranges reach this many standard deviations beyond every mean
@@ -335,3 +341,58 @@ class OracleEps:
 
     def __call__(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return self.mixture.eps_star(x_t, self.alphas_cumprod[t.long()]).to(x_t.dtype)
+
+
+# |means| <= DATA_SCALE_MAX and 1 / DATA_SCALE_MAX <= stds <= DATA_SCALE_MAX: keeps float64 finite.
+DATA_SCALE_MAX = 1e6
+
+
+@schema
+class GMMConfig:
+    """Section `gmm`: the mixture p(x_0) = sum_k weights[k] N(means[k], stds[k]^2) (flat lists
+    for 1-D, lists of D-lists for D > 1), how many train / held-out draws, and the seed."""
+
+    weights: Annotated[list[float], Field(min_length=1)]
+    means: Annotated[list[Union[float, list[float]]], Field(min_length=1)]
+    stds: Annotated[list[Union[float, list[float]]], Field(min_length=1)]
+    n_train: Annotated[int, Field(ge=2, le=INT_MAX)]
+    n_heldout: Annotated[int, Field(ge=2, le=INT_MAX)]
+    seed: Seed
+
+    def __post_init__(self):
+        w = np.asarray(self.weights, dtype=np.float64)
+        require(bool(np.all(w >= 0)), "weights", self.weights, "non-negative weights")
+        require(abs(w.sum() - 1.0) <= WEIGHT_SUM_TOL, "weights", self.weights,
+                f"weights summing to 1 (they sum to {w.sum():.10g})")
+        for name in ("means", "stds"):
+            v = getattr(self, name)
+            require(len(v) == w.size, name, v, f"{w.size} entries, one per weight")
+            kinds = {len(x) if isinstance(x, list) else -1 for x in v}  # -1: a number
+            require(len(kinds) == 1 and 0 not in kinds, name, v,
+                    "all entries numbers (1-D) or all non-empty lists of one length (D-dim)")
+        require(np.shape(self.means) == np.shape(self.stds), "stds", self.stds, "the same shape as means")
+        m = np.asarray(self.means, dtype=np.float64)
+        s = np.asarray(self.stds, dtype=np.float64)
+        require(bool(np.all(s > 0)), "stds", self.stds, "positive numbers")
+        # The exact computations (density, eps*, quadrature) are float64: data of order 1 is the
+        # design; these bounds only keep them finite.
+        require(bool(np.all(np.abs(m) <= DATA_SCALE_MAX)), "means", self.means,
+                f"numbers in [-{DATA_SCALE_MAX:g}, {DATA_SCALE_MAX:g}]")
+        require(bool(np.all((s >= 1 / DATA_SCALE_MAX) & (s <= DATA_SCALE_MAX))), "stds", self.stds,
+                f"numbers in [{1 / DATA_SCALE_MAX:g}, {DATA_SCALE_MAX:g}]")
+        row = self.draw_row_bytes
+        require_memory("n_train", self.n_train, lambda n: n * row, "the training draws with their temporaries",
+                       " rows")
+        require_memory("n_heldout", self.n_heldout, lambda n: (self.n_train + n) * row,
+                       f"the held-out draws beside n_train = {self.n_train} training draws", " rows")
+
+    @property
+    def dim(self) -> int:
+        """D: 1 for flat lists, else the length of each entry of means."""
+        return len(self.means[0]) if isinstance(self.means[0], list) else 1
+
+    @property
+    def draw_row_bytes(self) -> int:
+        """Peak bytes per drawn row in generate_gmm: component index and uniform draw (8 + 8),
+        and five (D,) float64 arrays (the normals, gathered means and stds, the draw, its bytes)."""
+        return 16 + 40 * self.dim

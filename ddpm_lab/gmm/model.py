@@ -5,33 +5,29 @@ diffusion: it maps (x, t) to a vector of x's shape.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import dataclasses
+from dataclasses import asdict
 from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from ddpm_lab.runtime.params import require
+from ddpm_lab.runtime.params import F32, TRAIN_STATE, Count, schema
 from ddpm_lab.core.nn import timestep_embedding
 
 ROW_BLOCK_FLOATS = 65_536  # rows x width of one activation in a sampling block (256 KB: in L2 cache)
 
 
-@dataclass(frozen=True)
+@schema
 class MLPConfig:
     """Section `model`. hidden: width; n_blocks: residual blocks; emb_dim: time-embedding
     size; data_dim: D (taken from the data, not from params)."""
 
-    hidden: int = 64
-    n_blocks: int = 2
-    emb_dim: int = 32
-    data_dim: int = 1
-
-    def __post_init__(self):
-        for name in ("hidden", "n_blocks", "emb_dim", "data_dim"):
-            v = getattr(self, name)
-            require(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, v, "an integer >= 1")
+    hidden: Count = 64
+    n_blocks: Count = 2
+    emb_dim: Count = 32
+    data_dim: Count = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -101,3 +97,31 @@ class EpsMLP(nn.Module):
             return out
 
         return eps
+
+
+# -- Memory of the network, for the checks of params (ddpm_lab/gmm/params.py) ---------------------
+def n_parameters(cfg: MLPConfig) -> float:
+    """Parameters of EpsMLP(cfg), counted on torch's meta device (no memory is allocated); inf
+    where a weight would have more than 2^63 entries. Every residual block has the same size, so
+    deep networks are counted from one and two blocks (a deep module tree costs memory even on meta)."""
+    if cfg.n_blocks > 2:
+        one, two = (n_parameters(dataclasses.replace(cfg, n_blocks=k)) for k in (1, 2))
+        return one + (cfg.n_blocks - 1) * (two - one)
+    with torch.device("meta"):
+        try:
+            return sum(p.numel() for p in EpsMLP(cfg).parameters())
+        except RuntimeError:  # "Storage size calculation overflowed"
+            return float("inf")
+
+
+def state_bytes(cfg: MLPConfig) -> int:
+    """Training state of EpsMLP(cfg): float32 weights, gradients, two Adam moments and the EMA."""
+    return F32 * TRAIN_STATE * n_parameters(cfg)
+
+
+def row_bytes(cfg: MLPConfig, grad: bool) -> int:
+    """Activations of EpsMLP per input row (float32). Training (grad): about six H-vectors per
+    block kept for the backward pass, and as much again for their gradients; without gradients
+    only a few H-vectors are alive at once. Plus the time embedding, the input and the output."""
+    per = (2 * cfg.hidden * (6 * cfg.n_blocks + 4) if grad else 4 * cfg.hidden) + cfg.emb_dim + 4 * cfg.data_dim
+    return F32 * per

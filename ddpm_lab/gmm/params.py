@@ -1,26 +1,32 @@
-"""The GMM study's stage sections of params.yaml (`sample`, `compare_dist`, `plot`,
-`sampler_tradeoff`, `estimator_variance`): one schema each, read by its stage through
-`from_section`. The sections of the components (`gmm`, `model`, `diffusion`, `train_eq12`,
-`train_eq3`) live beside them: ddpm_lab/gmm/mixture.py, ddpm_lab/gmm/model.py,
-ddpm_lab/core/diffusion.py, ddpm_lab/core/training.py."""
+"""The GMM branch's params: the schemas of its stage sections (`sample`, `compare_dist`, `plot`,
+`sampler_tradeoff`, `estimator_variance`), and what every GMM section needs of the machine and
+of the other sections (memory estimates, coupled keys). The schemas of the components live
+beside them: `gmm` (ddpm_lab/gmm/mixture.py), `model` (ddpm_lab/gmm/model.py), `diffusion`
+(ddpm_lab/core/diffusion.py), `train_eq12` and `train_eq3` (ddpm_lab/core/training.py).
+
+A stage reads a section with `read(params, section, source)`; the first stage of the branch,
+generate_gmm, checks every section with `check_all` before any work.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ddpm_lab.core.diffusion import DiffusionConfig
 from ddpm_lab.core.sampling import SAMPLERS, SamplerConfig
-from ddpm_lab.runtime.params import require, require_threads
+from ddpm_lab.core.training import Eq3TrainConfig, Eq12TrainConfig
+from ddpm_lab.gmm.mixture import GMMConfig
+from ddpm_lab.gmm.model import MLPConfig, n_parameters, row_bytes, state_bytes
+from ddpm_lab.runtime.params import (F32, F64, I64, Count, FloorDraws, Int, NonEmpty, Seed, Threads, fits,
+                                     from_section, other, require, require_memory, schema)
 
-
-@dataclass(frozen=True, kw_only=True)
+@schema(kw_only=True)
 class SampleConfig(SamplerConfig):
     """Section `sample`: the sampler (SamplerConfig: sampler, steps, eta), n draws per seed, the
     seeds, and the trajectories kept for the figures (every trajectory_every-th step)."""
 
-    n: int
-    seeds: list[int]
-    n_trajectories: int
-    trajectory_every: int
-    threads: int = 1
+    n: Int
+    seeds: NonEmpty[Int]
+    n_trajectories: Int
+    trajectory_every: Count
+    threads: Threads = 1
 
     def __post_init__(self):
         super().__post_init__()
@@ -28,68 +34,57 @@ class SampleConfig(SamplerConfig):
         require(all(s >= 0 for s in self.seeds) and len(set(self.seeds)) == len(self.seeds), "seeds",
                 self.seeds, "distinct non-negative integers")
         require(1 <= self.n_trajectories <= self.n, "n_trajectories", self.n_trajectories, f"an integer in [1, n = {self.n}]")
-        require(self.trajectory_every >= 1, "trajectory_every", self.trajectory_every, "an integer >= 1")
-        require_threads(self.threads)
 
 
-@dataclass(frozen=True)
+@schema
 class CompareConfig:
     """Section `compare_dist`: floor_draws exact samples per floor band (and multinomial draws for
     the mode-error floor); directions random unit vectors of the sliced W1 (D > 1); nll_n
     held-out rows for the paired bound estimate (0: all); nll_batch rows per batched call of T
     evaluations each; seed."""
 
-    floor_draws: int
-    directions: int
-    nll_n: int
-    nll_batch: int
-    seed: int
-    threads: int = 1
+    floor_draws: FloorDraws
+    directions: Count
+    nll_n: Int
+    nll_batch: Count
+    seed: Seed
+    threads: Threads = 1
 
     def __post_init__(self):
-        require(self.floor_draws >= 20, "floor_draws", self.floor_draws,
-                "an integer >= 20 (the 5-95% band of the floor needs at least 20 draws)")
-        require(self.directions >= 1, "directions", self.directions, "an integer >= 1")
         require(self.nll_n >= 0, "nll_n", self.nll_n, "a non-negative integer (0: all held-out rows)")
-        require(self.nll_batch >= 1, "nll_batch", self.nll_batch, "an integer >= 1")
-        require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
-        require_threads(self.threads)
 
 
-@dataclass(frozen=True)
+@schema
 class PlotConfig:
     """Section `plot`: histogram bins, moving-average window of the loss curves (rows), forward
     paths drawn for the diffusion figure and the times it shows, as fractions of T in [0, 1]
     (step round(f * T), so any T works; equal steps are shown once), figure dpi, seed.
-    n_forward_paths is checked against gmm.n_train and the memory by config.check_plot."""
+    n_forward_paths is checked against gmm.n_train and the memory by check_plot."""
 
-    bins: int
-    smooth: int
-    n_forward_paths: int
-    forward_times: list[float]
-    dpi: int
-    seed: int
+    bins: Int
+    smooth: Count
+    n_forward_paths: Count
+    forward_times: NonEmpty[float]
+    dpi: Int
+    seed: Seed
 
     BINS_MAX = 10_000  # more bins than a figure has pixels show nothing more
     PANELS_MAX = 12  # the diffusion figure is 3 inches wide per forward time
 
     def __post_init__(self):
         require(2 <= self.bins <= self.BINS_MAX, "bins", self.bins, f"an integer in [2, {self.BINS_MAX}]")
-        require(self.smooth >= 1, "smooth", self.smooth, "an integer >= 1")
-        require(self.n_forward_paths >= 1, "n_forward_paths", self.n_forward_paths, "an integer >= 1")
         require(all(0 <= f <= 1 for f in self.forward_times), "forward_times", self.forward_times,
                 "fractions of T in [0, 1] (0: x_0, 1: x_T)")
         require(len(self.forward_times) <= self.PANELS_MAX, "forward_times", self.forward_times,
                 f"at most {self.PANELS_MAX} times (one panel each)")
         require(20 <= self.dpi <= 600, "dpi", self.dpi, "an integer in [20, 600]")
-        require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
 
     def forward_steps(self, T: int) -> list[int]:
         """forward_times as timesteps round(f * T) of a T-step process, duplicates dropped, in order."""
         return list(dict.fromkeys(round(f * T) for f in self.forward_times))
 
 
-@dataclass(frozen=True)
+@schema
 class TradeoffConfig:
     """Section `sampler_tradeoff`: enabled; steps, the S values (>= 1; above diffusion.T: T);
     samplers (ddpm: respaced DDPM; ddim: DDIM with eta 0); n draws per seed and the seeds
@@ -97,14 +92,14 @@ class TradeoffConfig:
     sliced W1 (D > 1); seed of the floor and the directions; torch threads."""
 
     enabled: bool
-    steps: list[int]
-    samplers: list[str]
-    n: int
-    seeds: list[int]
-    floor_draws: int
-    directions: int
-    seed: int
-    threads: int = 1
+    steps: NonEmpty[Int]
+    samplers: NonEmpty[str]
+    n: Int
+    seeds: NonEmpty[Int]
+    floor_draws: FloorDraws
+    directions: Count
+    seed: Seed
+    threads: Threads = 1
 
     def __post_init__(self):
         require(all(s >= 1 for s in self.steps) and len(set(self.steps)) == len(self.steps), "steps", self.steps,
@@ -114,18 +109,13 @@ class TradeoffConfig:
         require(self.n >= 2, "n", self.n, "an integer >= 2")
         require(all(s >= 0 for s in self.seeds) and len(set(self.seeds)) == len(self.seeds), "seeds",
                 self.seeds, "distinct non-negative integers")
-        require(self.floor_draws >= 20, "floor_draws", self.floor_draws,
-                "an integer >= 20 (the 5-95% band of the floor needs at least 20 draws)")
-        require(self.directions >= 1, "directions", self.directions, "an integer >= 1")
-        require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
-        require_threads(self.threads)
 
     def step_counts(self, T: int) -> list[int]:
         """The S values at diffusion.T = T: each min(S, T), duplicates dropped, ascending."""
         return sorted({min(s, T) for s in self.steps})
 
 
-@dataclass(frozen=True)
+@schema
 class EstimatorVarianceConfig:
     """Section `estimator_variance`: minibatches, independent minibatches per estimate (>= 3: the
     jackknife error of a variance needs three); rows_trajectory, rows_subsampled, rows_eq12: x_0 rows
@@ -133,13 +123,13 @@ class EstimatorVarianceConfig:
     Eq. 12; terms: the K values of the subsampled estimators (each with term log_ratio and kl; values
     above diffusion.T replaced by T, once); seed of the minibatches; torch threads."""
 
-    minibatches: int
-    rows_trajectory: int
-    rows_subsampled: int
-    terms: list[int]
-    rows_eq12: int
-    seed: int
-    threads: int = 1
+    minibatches: Int
+    rows_trajectory: Int
+    rows_subsampled: Int
+    terms: NonEmpty[Int]
+    rows_eq12: Int
+    seed: Seed
+    threads: Threads = 1
 
     def __post_init__(self):
         require(self.minibatches >= 3, "minibatches", self.minibatches,
@@ -150,9 +140,180 @@ class EstimatorVarianceConfig:
         require(all(k >= 1 for k in self.terms) and len(set(self.terms)) == len(self.terms), "terms", self.terms,
                 "distinct integers >= 1 (timesteps per row of the subsampled estimator; values above diffusion.T "
                 "are replaced by T)")
-        require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
-        require_threads(self.threads)
 
     def term_counts(self, T: int) -> list[int]:
         """The K values at diffusion.T = T: each min(K, T), duplicates dropped, ascending."""
         return sorted({min(k, T) for k in self.terms})
+
+
+# -- Needs of each section: memory estimates and constraints across sections ---------------------
+# A check gets the section's config, the whole params dict and the file name; it raises
+# ValueError('key = value: expected ...') for a key of its section. Another section that is
+# missing or invalid is skipped (its own stage, and check_all, refuse it).
+def _gmm_and_model(params: dict, source: str):
+    """(GMMConfig or None, MLPConfig or None): the model only if it fits in memory (else section
+    `model` is refused by its own check)."""
+    gmm = other(GMMConfig, params, "gmm", source)
+    m = other(MLPConfig, params, "model", source, data_dim=gmm.dim if gmm else 1)
+    return gmm, m if m is not None and fits(state_bytes(m)) else None
+
+
+def _oracle_row_bytes(gmm: GMMConfig) -> int:
+    """eps* of the mixture per row: about five float64 (K, D) arrays and three (K,) ones."""
+    K, D = len(gmm.weights), gmm.dim
+    return F64 * (5 * K * D + 3 * K + 2 * D)
+
+
+def check_model(m: MLPConfig, params: dict, source: str) -> None:
+    sizes = dict(hidden=m.hidden, n_blocks=m.n_blocks, emb_dim=m.emb_dim)
+    key = max(sizes, key=sizes.get)  # the largest size is the one to blame
+    need = lambda v: state_bytes(MLPConfig(**{**sizes, key: max(v, 1)}, data_dim=m.data_dim))  # noqa: E731
+    require_memory(key, sizes[key], need, "the network's weights, gradients, Adam moments and EMA")
+
+
+def check_train_eq12(cfg: Eq12TrainConfig, params: dict, source: str) -> None:
+    gmm, m = _gmm_and_model(params, source)
+    if m is None:
+        return
+    row = row_bytes(m, grad=True) + 2 * I64 + 3 * F32 * m.data_dim
+    require_memory("batch_size", cfg.batch_size, lambda b: state_bytes(m) + b * row,
+                   "one training step", " rows per step")
+
+
+def check_train_eq3(cfg: Eq3TrainConfig, params: dict, source: str) -> None:
+    gmm, m = _gmm_and_model(params, source)
+    d = other(DiffusionConfig, params, "diffusion", source)
+    if d is not None and cfg.estimator == "subsampled":
+        require(cfg.terms_per_trajectory <= d.T, "terms_per_trajectory", cfg.terms_per_trajectory,
+                f"an integer in [1, diffusion.T = {d.T}] (K of the T terms of a trajectory)")
+    if m is None or d is None:
+        return
+    # Each trajectory is T rows: network activations plus about twelve float64 (D,) arrays
+    # (the trajectory, its noise, x_{t-1}, x_t, means, variances, log-densities).
+    row = row_bytes(m, grad=True) + I64 + 12 * F64 * m.data_dim
+    require_memory("batch_size", cfg.batch_size, lambda b: state_bytes(m) + b * d.T * row,
+                   f"one training step of batch_size x diffusion.T = {d.T} network rows",
+                   f" trajectories per step at diffusion.T = {d.T}")
+
+
+def check_sample(cfg: SampleConfig, params: dict, source: str) -> None:
+    d = other(DiffusionConfig, params, "diffusion", source)
+    if d is not None:
+        cfg.check_steps(d.T)
+    gmm, m = _gmm_and_model(params, source)
+    if gmm is None:
+        return
+    D, S = gmm.dim, len(cfg.seeds)
+    work = max(_oracle_row_bytes(gmm), row_bytes(m, grad=False) if m else 0) + 3 * F32 * D
+    kept = 3 * S * D * F32 * 2  # x0 of three samplers for every seed, stacked (a copy) into the .npz
+    require_memory("n", cfg.n, lambda n: n * (work + kept), f"{S} seeds x 3 samplers of n draws", " draws per seed")
+    if d is not None:
+        kept_steps = d.T // cfg.trajectory_every + 2
+        require_memory("n_trajectories", cfg.n_trajectories, lambda r: r * kept_steps * D * F32 * 3 * 2,
+                       f"the kept trajectories ({kept_steps} steps each at diffusion.T = {d.T}, "
+                       f"trajectory_every = {cfg.trajectory_every}, 3 samplers)", " trajectories")
+
+
+def check_compare_dist(cfg: CompareConfig, params: dict, source: str) -> None:
+    gmm, m = _gmm_and_model(params, source)
+    if gmm is None:
+        return
+    require(cfg.nll_n <= gmm.n_heldout, "nll_n", cfg.nll_n,
+            f"an integer in [0, gmm.n_heldout = {gmm.n_heldout}] (0: all held-out rows)")
+    d = other(DiffusionConfig, params, "diffusion", source)
+    if d is not None:
+        row = F64 * (5 * gmm.dim + 3) + max(_oracle_row_bytes(gmm), row_bytes(m, grad=False) if m else 0)
+        require_memory("nll_batch", cfg.nll_batch, lambda b: b * d.T * row,
+                       f"one batched call of nll_batch x diffusion.T = {d.T} rows",
+                       f" held-out rows per call at diffusion.T = {d.T}")
+    s = other(SampleConfig, params, "sample", source)
+    if s is not None and gmm.dim > 1:
+        pooled = len(s.seeds) * s.n
+        require_memory("directions", cfg.directions, lambda L: pooled * L * F64 * 3,
+                       f"the sliced W1 of {pooled} pooled draws", " directions")
+
+
+def check_sampler_tradeoff(cfg: TradeoffConfig, params: dict, source: str) -> None:
+    """Checked whether or not the section is enabled: a file that is valid only while disabled
+    would fail later, at `dvc exp run -S sampler_tradeoff.enabled=true`."""
+    gmm, m = _gmm_and_model(params, source)
+    if gmm is None:
+        return
+    D, S = gmm.dim, len(cfg.seeds)
+    L = cfg.directions if D > 1 else 0
+    work = max(_oracle_row_bytes(gmm), row_bytes(m, grad=False) if m else 0) + 3 * F32 * D
+    # One (sampler, steps, model) at a time: its S seeds' draws, stacked (a copy), and the pooled
+    # statistics: about three float64 copies of the D coordinates and L projections, sorted.
+    pooled = S * (2 * F32 * D + 3 * F64 * (D + L))
+    require_memory("n", cfg.n, lambda n: n * (work + pooled), f"{S} seeds x n draws pooled, with their statistics",
+                   " draws per seed")
+    if D > 1:
+        require_memory("directions", cfg.directions, lambda k: S * cfg.n * (work + 2 * F32 * D + 3 * F64 * (D + k)),
+                       f"the sliced W1 of {S * cfg.n} pooled draws", " directions")
+
+
+def check_plot(cfg: PlotConfig, params: dict, source: str) -> None:
+    gmm = other(GMMConfig, params, "gmm", source)
+    if gmm is None:
+        return
+    require(cfg.n_forward_paths <= gmm.n_train, "n_forward_paths", cfg.n_forward_paths,
+            f"an integer in [1, gmm.n_train = {gmm.n_train}] (the paths start at training draws)")
+    d = other(DiffusionConfig, params, "diffusion", source)
+    if d is not None:
+        # q_trajectory: noise, random walk, x_t and the concatenated path, float64, T + 1 steps each.
+        require_memory("n_forward_paths", cfg.n_forward_paths, lambda p: p * (d.T + 1) * gmm.dim * F64 * 4,
+                       f"the forward paths of diffusion.T = {d.T} steps", " paths")
+
+
+def check_estimator_variance(cfg: EstimatorVarianceConfig, params: dict, source: str) -> None:
+    """One minibatch's gradient (rows x evaluations per row network rows, with the backward pass)
+    and the minibatch gradients kept (two (minibatches, parameters) float64 matrices, the
+    estimator's and the reference's, and their Gram matrices)."""
+    gmm, m = _gmm_and_model(params, source)
+    d = other(DiffusionConfig, params, "diffusion", source)
+    if m is None or d is None:
+        return
+    # As in train_eq3: network activations plus about twelve float64 (D,) arrays per row.
+    row = row_bytes(m, grad=True) + I64 + 12 * F64 * m.data_dim
+    base = state_bytes(m)
+    require_memory("rows_trajectory", cfg.rows_trajectory, lambda r: base + r * d.T * row,
+                   f"one minibatch of rows_trajectory x diffusion.T = {d.T} network rows", " rows")
+    # The subsampled estimators draw a random permutation of 1..T per row (float32 keys, int64 order)
+    # and evaluate up to T of its timesteps, each with a (x_{t-1}, x_t) pair.
+    require_memory("rows_subsampled", cfg.rows_subsampled,
+                   lambda r: base + r * d.T * (row + F32 + 2 * I64 + 2 * F64 * m.data_dim),
+                   f"one minibatch of rows_subsampled x up to diffusion.T = {d.T} network rows", " rows")
+    require_memory("rows_eq12", cfg.rows_eq12, lambda r: base + r * (row + 2 * I64), "one Eq. 12 minibatch", " rows")
+    n_params = n_parameters(m)
+    require_memory("minibatches", cfg.minibatches, lambda k: F64 * (4 * k * n_params + 3 * k * k),
+                   f"the minibatch gradients of two estimators ({n_params:,} parameters each)", " minibatches")
+
+
+# section -> (its schema, its needs)
+SECTIONS = {
+    "gmm": (GMMConfig, None),
+    "diffusion": (DiffusionConfig, None),
+    "model": (MLPConfig, check_model),
+    "train_eq12": (Eq12TrainConfig, check_train_eq12),
+    "train_eq3": (Eq3TrainConfig, check_train_eq3),
+    "sample": (SampleConfig, check_sample),
+    "compare_dist": (CompareConfig, check_compare_dist),
+    "plot": (PlotConfig, check_plot),
+    "sampler_tradeoff": (TradeoffConfig, check_sampler_tradeoff),
+    "estimator_variance": (EstimatorVarianceConfig, check_estimator_variance),
+}
+
+
+def read(params: dict, section: str, source: str = "params.yaml", **fixed):
+    """Section `section` of the GMM branch, validated with its needs, or ConfigError (one line).
+    fixed: facts of the data (model: data_dim)."""
+    cls, needs = SECTIONS[section]
+    return from_section(cls, params, section, source, needs=needs, **fixed)
+
+
+def check_all(params: dict, source: str = "params.yaml") -> dict:
+    """Every section of the GMM branch with its needs, before any work: {section: config}, or
+    the first failure as a ConfigError."""
+    gmm = read(params, "gmm", source)
+    return {section: read(params, section, source, **({"data_dim": gmm.dim} if section == "model" else {}))
+            for section in SECTIONS}

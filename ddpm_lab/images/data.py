@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ddpm_lab.runtime.params import DataError, require
+from ddpm_lab.runtime.params import DataError, Int, Seed, require, schema
 
 SOURCES = ("digits", "mnist", "fashion_mnist")
 
@@ -61,7 +61,7 @@ DEFAULT_MIRRORS = {
 }
 
 
-@dataclass(frozen=True)
+@schema
 class ImageDataConfig:
     """Section `images_data`. source: digits (scikit-learn's 1,797 8x8 digits, embedded) |
     mnist | fashion_mnist (IDX files in `path`); path: folder of the IDX files, relative and
@@ -74,9 +74,9 @@ class ImageDataConfig:
     path: Optional[str] = None
     download: bool = False
     mirror: Optional[str] = None
-    n_heldout: int = 360
-    max_train: int = 0
-    seed: int = 0
+    n_heldout: Int = 360
+    max_train: Int = 0
+    seed: Seed = 0
 
     def __post_init__(self):
         require(self.source in SOURCES, "source", self.source, f"one of {', '.join(SOURCES)}")
@@ -86,7 +86,6 @@ class ImageDataConfig:
                     f"of prepare_images in dvc.yaml), e.g. {RAW_DIR}/{self.source}")
         require(self.n_heldout >= 2, "n_heldout", self.n_heldout, "an integer >= 2")
         require(self.max_train >= 0, "max_train", self.max_train, "an integer >= 0 (0: all)")
-        require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -5,35 +5,32 @@ arrays out); the grid figure is in image_figures.py.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 
-from ddpm_lab.runtime.params import require, require_threads
+from ddpm_lab.runtime.params import Int, Seed, Threads, require, schema
 from ddpm_lab.core.diffusion import GaussianDiffusion
 from ddpm_lab.core.sampling import SamplerConfig, sample
 from ddpm_lab.runtime.torch_setup import DEVICES
 
 
-@dataclass(frozen=True, kw_only=True)
+@schema(kw_only=True)
 class ImageSampleConfig(SamplerConfig):
     """Section `images_sample`: the sampler (SamplerConfig: sampler, steps, eta; by default
     Algorithm 2 over all T steps), n_samples images (the first 64 make the 8 x 8 grid), seed of
     the sampling generator, device, threads (as in images_train)."""
 
-    n_samples: int = 360
-    seed: int = 0
+    n_samples: Int = 360
+    seed: Seed = 0
     device: str = "auto"
-    threads: int = 1
+    threads: Threads = 1
 
     def __post_init__(self):
         super().__post_init__()
         require(self.n_samples >= 64, "n_samples", self.n_samples, "an integer >= 64 (the 8 x 8 grid)")
-        require(self.seed >= 0, "seed", self.seed, "a non-negative integer")
         require(self.device in DEVICES, "device", self.device, f"one of {', '.join(DEVICES)}")
-        require_threads(self.threads)
 
 
 def sample_images(diffusion: GaussianDiffusion, model: torch.nn.Module, n: int, image_shape: tuple,

@@ -1,7 +1,8 @@
 """Training of the image branch: its config, L_simple training of the U-Net with EMA, and
 resumable checkpoints that only the same params, data and training code resume. No file
-paths here (bytes in, bytes out), so all of it is importable and tested. Sampling is in
-image_sample.py, the grid figure in image_figures.py: train_images imports neither.
+paths here (bytes in, bytes out), so all of it is importable and tested; the run of the stage
+(files, ranks, stopping) is in train_run.py. Sampling is in sample.py, the grid figure in
+figures.py: train_images imports neither.
 
 Ho, Jain & Abbeel (2020), arXiv:2006.11239: L_simple (Eq. 14) training.
 """
@@ -10,14 +11,14 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from ddpm_lab.runtime.params import DataError, require
+from ddpm_lab.runtime.params import DataError, Int, require, schema
 from ddpm_lab.core.diffusion import GaussianDiffusion
 from ddpm_lab.runtime.distributed import BACKENDS, NPROC_MAX, World
 from ddpm_lab.runtime.io import load_torch, torch_bytes
@@ -26,7 +27,7 @@ from ddpm_lab.images.unet import UNet, UNetConfig
 from ddpm_lab.runtime.torch_setup import DEVICES
 
 
-@dataclass(frozen=True)
+@schema
 class ImageTrainConfig(Eq12TrainConfig):
     """Section `images_train`: the TrainConfig fields, weighting (eq14 = L_simple), plus
     device: auto | cpu | cuda; threads: torch CPU threads (0: torch's default; bytes are
@@ -39,15 +40,15 @@ class ImageTrainConfig(Eq12TrainConfig):
     left out of it, so a run resumes with any nproc."""
 
     device: str = "auto"
-    checkpoint_every: int = 500
-    nproc: int = 1
+    checkpoint_every: Int = 500
+    nproc: Int = 1
     backend: str = "auto"
 
     def __post_init__(self):
         super().__post_init__()
         require(self.device in DEVICES, "device", self.device, f"one of {', '.join(DEVICES)}")
         require(self.checkpoint_every >= 0, "checkpoint_every", self.checkpoint_every, "an integer >= 0 (0: never)")
-        require(isinstance(self.nproc, int) and not isinstance(self.nproc, bool) and 1 <= self.nproc <= NPROC_MAX,
+        require(1 <= self.nproc <= NPROC_MAX,
                 "nproc", self.nproc, f"an integer in [1, {NPROC_MAX}] (processes of data-parallel training)")
         require(self.batch_size % self.nproc == 0, "nproc", self.nproc,
                 f"a divisor of batch_size = {self.batch_size} (each process evaluates batch_size / nproc rows)")
@@ -73,11 +74,12 @@ def data_digest(x: np.ndarray) -> str:
 # -- resumable checkpoints ---------------------------------------------------------------
 # The library modules train_images runs that shape the training, i.e. its imports within
 # ddpm_lab/ except io (reads the data, whose bytes data_digest covers, and writes files) and
-# cli (error lines, progress bars). config is in: DiffusionConfig.build() makes the betas.
-# tests/test_images_pipeline.py checks this against the stage's import closure.
+# cli (error lines, progress bars). config is in: DiffusionConfig.build() makes the betas;
+# train_run too: it picks the device and makes the fingerprint.
+# tests/unit/test_images_pipeline.py checks this against the stage's import closure.
 TRAINING_CODE = ("ddpm_lab.runtime.params", "ddpm_lab.core.schedule", "ddpm_lab.core.diffusion", "ddpm_lab.core.nn", "ddpm_lab.images.unet",
                  "ddpm_lab.core.training", "ddpm_lab.runtime.stats", "ddpm_lab.runtime.torch_setup", "ddpm_lab.runtime.distributed",
-                 "ddpm_lab.images.train")
+                 "ddpm_lab.images.train", "ddpm_lab.images.train_run", "ddpm_lab.images.params")
 
 
 def code_digest(modules: tuple[str, ...] = TRAINING_CODE) -> str:

@@ -8,16 +8,17 @@ of x's shape. Also here: `resolve_device`, the one place a device name becomes a
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import dataclasses
+from dataclasses import asdict, field
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ddpm_lab.runtime.params import require
+from ddpm_lab.runtime.params import F32, TRAIN_STATE, Count, NonEmpty, require, schema
 from ddpm_lab.core.nn import timestep_embedding
 
-@dataclass(frozen=True)
+@schema
 class UNetConfig:
     """Section `images_model`. base_channels: width of the first level; channel_mults: one
     multiplier per resolution level (each level after the first halves H and W); num_res_blocks:
@@ -25,23 +26,17 @@ class UNetConfig:
     groups: GroupNorm groups (must divide every width); dropout: in each ResNet block.
     in_channels, image_size: taken from the data, not from params."""
 
-    base_channels: int = 32
-    channel_mults: list[int] = field(default_factory=lambda: [1, 2])
-    num_res_blocks: int = 1
-    attn_heads: int = 4
-    groups: int = 8
+    base_channels: Count = 32
+    channel_mults: NonEmpty[Count] = field(default_factory=lambda: [1, 2])
+    num_res_blocks: Count = 1
+    attn_heads: Count = 4
+    groups: Count = 8
     dropout: float = 0.0
-    in_channels: int = 1
-    image_size: int = 8
+    in_channels: Count = 1
+    image_size: Count = 8
 
     def __post_init__(self):
-        for name in ("base_channels", "num_res_blocks", "attn_heads", "groups", "in_channels", "image_size"):
-            v = getattr(self, name)
-            require(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, v, "an integer >= 1")
         mults = self.channel_mults
-        require(isinstance(mults, (list, tuple)) and len(mults) >= 1
-                and all(isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in mults),
-                "channel_mults", mults, "a non-empty list of integers >= 1")
         require(0 <= self.dropout < 1, "dropout", self.dropout, "a number in [0, 1)")
         widths = [self.base_channels * m for m in mults]
         require(all(w % self.groups == 0 for w in widths), "groups", self.groups,
@@ -188,3 +183,33 @@ class UNet(nn.Module):
 def n_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
+
+# -- Memory of the network, for the checks of params (ddpm_lab/images/params.py) -----------------
+def config_parameters(cfg: UNetConfig) -> float:
+    """Parameters of UNet(cfg), counted on torch's meta device (no memory is allocated); inf
+    where a weight would have more than 2^63 entries. The count is linear in num_res_blocks (the
+    same blocks at each level), so deep networks are counted from one and two blocks per level (a
+    deep module tree costs memory even on meta)."""
+    if cfg.num_res_blocks > 2:
+        one, two = (config_parameters(dataclasses.replace(cfg, num_res_blocks=k)) for k in (1, 2))
+        return one + (cfg.num_res_blocks - 1) * (two - one)
+    with torch.device("meta"):
+        try:
+            return n_parameters(UNet(cfg))
+        except RuntimeError:  # "Storage size calculation overflowed"
+            return float("inf")
+
+
+def state_bytes(cfg: UNetConfig) -> int:
+    """Training state of UNet(cfg): float32 weights, gradients, two Adam moments and the EMA."""
+    return F32 * TRAIN_STATE * config_parameters(cfg)
+
+
+def activations(cfg: UNetConfig) -> int:
+    """float32 activations per image in one forward pass, roughly: about 8 tensors of each
+    ResBlock's width at each level's resolution, and the attention maps at the lowest one."""
+    L, R = len(cfg.channel_mults), cfg.num_res_blocks
+    side_low = max(1, cfg.image_size // 2 ** (L - 1))
+    acts = sum(8 * (2 * R + 1) * cfg.base_channels * mult * max(1, cfg.image_size // 2**lvl) ** 2
+               for lvl, mult in enumerate(cfg.channel_mults))
+    return acts + (2 * R + 2) * cfg.attn_heads * side_low**4

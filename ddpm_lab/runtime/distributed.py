@@ -11,6 +11,12 @@ weights, Adam moments, EMA and generator state; rank 0 alone writes files.
 A rank that dies (killed, out of memory) makes the others fail at their next collective; they
 exit with EXIT_PEER_LOST without a traceback, and `launch` raises RankFailed naming the rank
 that failed first, so the stage prints one line.
+
+The protocol of a stage that launches itself as ranks: the process started by hand checks its
+inputs and calls `launch_ranks` (python -m the stage's module again, as nproc ranks); each rank
+runs its work inside `rank_run`, which joins and leaves the process group and turns the rank's
+failures into the exit statuses `launch_ranks` reads (bad input and a requested stop are said
+by rank 0; a lost peer is not a cause).
 """
 from __future__ import annotations
 
@@ -20,17 +26,27 @@ import signal
 import sys
 import tempfile
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
+from typing import Iterator
 
 import torch
 
-from ddpm_lab.runtime.params import ConfigError
+from ddpm_lab.runtime.cli import EXIT_BAD_INPUT
+from ddpm_lab.runtime.params import ConfigError, DataError
 
 BACKENDS = ("auto", "gloo", "nccl")
 NPROC_MAX = 256
 EXIT_PEER_LOST = 4  # a rank whose peer died: not the cause, so launch reports another rank
+EXIT_STOPPED = 3  # a run stopped on request after a checkpoint (a stage's --stop-at): rank 0 said so
 COLLECTIVE_TIMEOUT = timedelta(minutes=10)  # a rank that hangs (not dies) fails the others after this
+
+
+class Stopped(Exception):
+    """Raised by a rank after the checkpoint it was asked to stop at has been written; str() is
+    the line rank 0 prints (rank_run turns it into exit status EXIT_STOPPED)."""
 
 
 class RankFailed(Exception):
@@ -154,3 +170,56 @@ def launch(nproc: int, module: str, argv: list[str]) -> None:
         raise RankFailed(f"stopped by {e.sigval.name}, with its {nproc} ranks", 128 + int(e.sigval)) from None
     finally:
         quiet.setLevel(level)
+
+
+def launch_ranks(nproc: int, module: str, argv: list[str], device: torch.device, backend: str, name: str,
+                 checkpoint: Path) -> None:
+    """Run `python -m module *argv` as nproc ranks (launch), the stage `name` having checked its
+    inputs; a failed rank ends it with one line and a non-zero exit (SystemExit): the rank's own
+    status where rank 0 said why (bad input, stopped), else 1, saying whether `checkpoint` (the
+    stage's resumable state) is kept for a rerun."""
+    if device.type == "cuda" and nproc > torch.cuda.device_count():
+        raise ConfigError(f"images_train.nproc = {nproc}: expected at most {torch.cuda.device_count()} "
+                          f"(the CUDA devices here, one per process)")
+    print(f"{name}: launching {nproc} processes ({backend}, {device.type})", file=sys.stderr)
+    try:
+        launch(nproc, module, argv)
+    except RankFailed as e:
+        if e.exitcode in (EXIT_BAD_INPUT, EXIT_STOPPED):  # rank 0 said why
+            raise SystemExit(e.exitcode) from None
+        kept = f"the checkpoint {checkpoint} is kept, a rerun resumes from it" if checkpoint.is_file() else \
+            "no checkpoint yet, a rerun starts from step 0"
+        print(f"error: {name}: {e}: no outputs written; {kept}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+@contextmanager
+def rank_run(world: World, backend: str) -> Iterator[None]:
+    """The work of one rank of `world` (or of the one process of World()): joins the process group
+    first (world.size > 1) and always leaves it. Failures become what launch_ranks reads: Stopped
+    -> EXIT_STOPPED (rank 0 prints its line); a ConfigError / DataError is raised on rank 0 (one
+    line, exit 2, by run_stage) and EXIT_BAD_INPUT on the others; a collective failing because
+    another rank is gone -> EXIT_PEER_LOST (the launcher names the rank that died); Ctrl-C on a
+    rank (the launcher passes it on, and says it was stopped) -> 128 + SIGINT."""
+    try:
+        if world.size > 1:
+            join(world, backend)
+        yield
+    except Stopped as s:
+        if world.main:
+            print(s, file=sys.stderr)
+        raise SystemExit(EXIT_STOPPED) from None
+    except (ConfigError, DataError):
+        if world.main:
+            raise
+        raise SystemExit(EXIT_BAD_INPUT) from None  # every rank raises it; rank 0 says it
+    except Exception as e:
+        if world.size > 1 and peer_lost(e):
+            raise SystemExit(EXIT_PEER_LOST) from None  # another rank died: the launcher names it
+        raise
+    except KeyboardInterrupt:
+        if world.size > 1:
+            raise SystemExit(128 + signal.SIGINT) from None
+        raise
+    finally:
+        leave()

@@ -85,6 +85,15 @@ def write_outputs(outputs: dict[str | os.PathLike, bytes | Callable[[str], None]
         os.replace(tmp, target)
 
 
+def png_writer(fig, dpi: int, version_stamp: bool = False) -> Callable[[str], None]:
+    """A write_outputs writer of matplotlib figure `fig` as a PNG at `dpi`. By default without
+    matplotlib's "Software" stamp (its version), so that the bytes depend on the drawing alone;
+    version_stamp=True keeps the stamp (the figures that have always carried it)."""
+    if version_stamp:
+        return lambda path: fig.savefig(path, dpi=dpi, format="png")
+    return lambda path: fig.savefig(path, format="png", dpi=dpi, metadata={"Software": None})
+
+
 def read_json(path) -> dict:
     try:
         with open(path) as f:

@@ -1,0 +1,119 @@
+"""The generated blocks of README.md and docs/ (results, replicates and benchmark tables, quoted figures) are
+what scripts/readme_results.py writes from params.yaml, metrics/ and benchmarks/."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "readme_results.py"
+INPUTS = ("README.md", "docs", "params.yaml", "metrics", "benchmarks/results", "benchmarks/replicates")
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("readme_results", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+RR = _script()
+
+
+def check(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), "--check", "--root", str(root)], capture_output=True, text=True)
+
+
+def copy_inputs(dst_root: Path) -> Path:
+    for rel in INPUTS:
+        src, dst = ROOT / rel, dst_root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
+    return dst_root
+
+
+def check_in_process(root: Path, capsys) -> tuple[int, str]:
+    try:
+        RR.main(["--check", "--root", str(root)])
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+        if not isinstance(e.code, int):
+            print(e.code, file=sys.stderr)
+    return code, capsys.readouterr().err
+
+
+def test_readme_numbers_are_what_the_script_writes():
+    proc = check(ROOT)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_every_marker_is_a_known_block():
+    """Each block's markers occur once in its file, and no page holds a marker the script does not write."""
+    known = {(b.path, b.name) for b in RR.BLOCKS}
+    assert len(known) == len(RR.BLOCKS)
+    assert "README.md" in {b.path for b in RR.BLOCKS} and "docs/benchmarks.md" in {b.path for b in RR.BLOCKS}
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        rel = page.relative_to(ROOT).as_posix()
+        text = page.read_text()
+        for name in set(re.findall(r"^<!-- /?([a-z0-9-]+) -->$", text, flags=re.M)):
+            assert (rel, name) in known, f"{rel}: marker {name} is written by no block of {SCRIPT.name}"
+    for b in RR.BLOCKS:
+        text = (ROOT / b.path).read_text()
+        assert text.count(b.begin) == 1 and text.count(b.end) == 1, f"{b.path}: {b.name}"
+
+
+@pytest.mark.parametrize("block", RR.BLOCKS, ids=lambda b: f"{b.path}:{b.name}")
+def test_check_covers_every_block(tmp_path, capsys, block):
+    """--check fails, naming the file and the block, when any one block's text differs from what it writes."""
+    root = copy_inputs(tmp_path)  # current, as test_readme_numbers_are_what_the_script_writes checks
+    page = root / block.path
+    text = page.read_text()
+    page.write_text(text.replace(block.begin, block.begin + "\nedited by hand", 1))
+    code, err = check_in_process(root, capsys)
+    assert code == 1 and block.path in err and block.begin in err and "stale" in err, err
+    # the other blocks are still current: only this one is named
+    assert err.count("stale") == 1, err
+    RR.main(["--root", str(root)])  # regenerating makes it current again, and restores the file
+    assert check_in_process(root, capsys)[0] == 0
+    assert page.read_text() == text
+
+
+def test_missing_markers_are_named(tmp_path, capsys):
+    root = copy_inputs(tmp_path)
+    block = next(b for b in RR.BLOCKS if b.path == "docs/benchmarks.md")
+    page = root / block.path
+    page.write_text(page.read_text().replace(block.end, ""))
+    with pytest.raises(SystemExit, match=f"docs/benchmarks.md: expected one {block.begin}"):
+        RR.main(["--check", "--root", str(root)])
+
+
+@pytest.mark.slow
+def test_a_changed_metric_makes_the_readme_stale(tmp_path):
+    copy_inputs(tmp_path)
+    assert check(tmp_path).returncode == 0
+    path = tmp_path / "metrics" / "dist_eq12.json"
+    m = json.loads(path.read_text())
+    m["w1_ratio"] += 0.5
+    path.write_text(json.dumps(m))
+    proc = check(tmp_path)
+    assert proc.returncode == 1 and "stale" in proc.stderr and "README.md" in proc.stderr
+    # a benchmark row feeds the docs' benchmark table
+    path = tmp_path / "benchmarks" / "results" / "gmm.json"
+    bench = json.loads(path.read_text())
+    bench["rows"][0]["measured"] = "0.1 s"
+    path.write_text(json.dumps(bench))
+    proc = check(tmp_path)
+    assert proc.returncode == 1 and "docs/benchmarks.md" in proc.stderr
+    # Regenerating makes them current again.
+    subprocess.run([sys.executable, str(SCRIPT), "--root", str(tmp_path)], check=True)
+    assert check(tmp_path).returncode == 0
+    assert "| gmm | " + bench["rows"][0]["what"] + " | 0.1 s |" in (tmp_path / "docs" / "benchmarks.md").read_text()
