@@ -5,9 +5,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.helpers import DvcRepo, repo_files
+from tests.helpers import ROOT, DvcRepo, repo_files
 
-ROOT = Path(__file__).resolve().parents[1]
 
 # The tiers (pytest.ini): `pytest` runs the unit tier (tests/unit), `pytest -m ""` every tier.
 TIER_OF_FOLDER = {"stage": "stage", "slow": "slow"}  # tests/stage, tests/slow
