@@ -39,6 +39,7 @@ command that reproduces it. The machine is shared: the load average before and a
 --write also writes the figure (exact gap against wall time) beside the JSON:
 benchmarks/results/estimators_gap_vs_time.png.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,17 +59,23 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_WRITE = ROOT / "benchmarks" / "results" / "estimators.json"
-TARGET_GAP = 0.05         # nats
-TARGET_BUDGET = 2         # x W
-BUDGETS = (1, 2, 4)       # x W
-SAFETY = 0.95             # plan each run at 95% of its budget
+TARGET_GAP = 0.05  # nats
+TARGET_BUDGET = 2  # x W
+BUDGETS = (1, 2, 4)  # x W
+SAFETY = 0.95  # plan each run at 95% of its budget
 MAX_STEPS = 50_000
-TWO_THREADS_GAIN = 1.25   # two torch threads only when they measure 1.25x faster: on a busy 2-core machine
-                          # two threads can be 10x slower than one
-TIMEOUT_FACTOR = 3        # a training run past 3x its budget is killed and reported so (shared machine)
+TWO_THREADS_GAIN = 1.25  # two torch threads only when they measure 1.25x faster: on a busy 2-core machine
+# two threads can be 10x slower than one
+TIMEOUT_FACTOR = 3  # a training run past 3x its budget is killed and reported so (shared machine)
 # (estimator, K, term) in the order of the table; term is read only by subsampled
-CONFIGS = [("trajectory", 0, None), ("trajectory_kl", 0, None), ("subsampled", 1, "kl"), ("subsampled", 8, "kl"),
-           ("subsampled", 8, "log_ratio"), ("subsampled", 64, "log_ratio")]
+CONFIGS = [
+    ("trajectory", 0, None),
+    ("trajectory_kl", 0, None),
+    ("subsampled", 1, "kl"),
+    ("subsampled", 8, "kl"),
+    ("subsampled", 8, "log_ratio"),
+    ("subsampled", 64, "log_ratio"),
+]
 # --quick: a smoke run of the whole benchmark in well under a minute (numbers meaningless)
 QUICK_PARAMS = {
     "gmm": dict(n_train=2000, n_heldout=200),
@@ -79,7 +86,7 @@ QUICK_PARAMS = {
     "compare_dist": dict(floor_draws=20, directions=8, nll_n=50),
 }
 QUICK_CONFIGS = [("trajectory", 0, None), ("subsampled", 8, "log_ratio")]
-QUICK_BUDGETS = (1.5,)     # one budget per estimator: each stage run costs seconds of imports
+QUICK_BUDGETS = (1.5,)  # one budget per estimator: each stage run costs seconds of imports
 
 
 @dataclass
@@ -89,16 +96,16 @@ class Run:
     term: str | None
     batch: int
     threads: int
-    step_s: float                 # measured wall time per optimiser step (this process)
-    budget: float                 # x W planned
+    step_s: float  # measured wall time per optimiser step (this process)
+    budget: float  # x W planned
     steps: int = 0
     warmup: int = 0
     evals_per_step: int = 0
-    wall_s: float | None = None   # the stage's real wall time
-    gap: float | None = None      # exact expected-bound gap of the saved model to the oracle (nats)
+    wall_s: float | None = None  # the stage's real wall time
+    gap: float | None = None  # exact expected-bound gap of the saved model to the oracle (nats)
     gap_err: float | None = None
     final_loss: float | None = None
-    error: str | None = None      # the stage's one-line error (a diverged run, say)
+    error: str | None = None  # the stage's one-line error (a diverged run, say)
     command: str = ""
     sampled: dict = field(default_factory=dict)
     sample_command: str = ""
@@ -129,8 +136,11 @@ def merge(params: dict, updates: dict[str, dict]) -> dict:
 
 
 def dvc_command(updates: dict[str, dict], stage: str) -> str:
-    sets = ["-S " + shlex.quote(f"{s}.{k}={json.dumps(v, separators=(',', ':')).strip(chr(34))}")
-            for s, values in updates.items() for k, v in values.items()]
+    sets = [
+        "-S " + shlex.quote(f"{s}.{k}={json.dumps(v, separators=(',', ':')).strip(chr(34))}")
+        for s, values in updates.items()
+        for k, v in values.items()
+    ]
     return " ".join(["dvc exp run", *sets, stage])
 
 
@@ -138,15 +148,20 @@ class Bench:
     def __init__(self, work: Path, quick: bool):
         self.work, self.quick = work, quick
         self.bin_dir = str(Path(sys.executable).parent)
-        self.env = {**os.environ, "PATH": self.bin_dir + os.pathsep + os.environ.get("PATH", ""),
-                    "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(work)}
+        self.env = {
+            **os.environ,
+            "PATH": self.bin_dir + os.pathsep + os.environ.get("PATH", ""),
+            "DVC_NO_ANALYTICS": "1",
+            "PYTHONPATH": str(work),
+        }
         self.base_updates = QUICK_PARAMS if quick else {}
         self.params = merge(yaml.safe_load((work / "params.yaml").read_text()), self.base_updates)
         (work / "params.yaml").write_text(yaml.safe_dump(self.params, sort_keys=False))
         (work / "runs").mkdir(exist_ok=True)
 
-    def stage(self, module: str, *args: str, params: Path | None = None,
-              timeout: float | None = None) -> tuple[float, subprocess.CompletedProcess]:
+    def stage(
+        self, module: str, *args: str, params: Path | None = None, timeout: float | None = None
+    ) -> tuple[float, subprocess.CompletedProcess]:
         """(wall seconds, the finished process); one that ran past timeout is killed: returncode None."""
         cmd = [sys.executable, "-m", module, *args] + (["--params", str(params)] if params else [])
         t0 = time.perf_counter()
@@ -166,8 +181,15 @@ class Bench:
         u = {"estimator": run.estimator, "terms_per_trajectory": run.K}
         if run.estimator == "subsampled":
             u["term"] = run.term
-        return {"train_eq3": {**u, "batch_size": run.batch, "steps": run.steps, "warmup": run.warmup,
-                              "threads": run.threads}}
+        return {
+            "train_eq3": {
+                **u,
+                "batch_size": run.batch,
+                "steps": run.steps,
+                "warmup": run.warmup,
+                "threads": run.threads,
+            }
+        }
 
     def train_eq3(self, run: Run, name: str | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:
         """The real train_eq3 stage with run's params, its outputs in runs/<name>/ (killed past timeout)."""
@@ -176,16 +198,32 @@ class Bench:
         updates = self.eq3_updates(run)
         (out / "params.yaml").write_text(yaml.safe_dump(merge(self.params, updates), sort_keys=False))
         run.command = dvc_command({**self.base_updates, **updates}, "train_eq3")
-        run.wall_s, proc = self.stage("stages.train", "--objective", "eq3", "--data", "data/gmm",
-                                      "--model-out", str(out / "eq3.pt"), "--metrics-out", str(out / "train_eq3.json"),
-                                      "--eps-error-out", str(out / "eps_error_eq3.csv"),
-                                      "--history-out", str(out / "loss_eq3.csv"), params=out / "params.yaml",
-                                      timeout=timeout)
+        run.wall_s, proc = self.stage(
+            "stages.train",
+            "--objective",
+            "eq3",
+            "--data",
+            "data/gmm",
+            "--model-out",
+            str(out / "eq3.pt"),
+            "--metrics-out",
+            str(out / "train_eq3.json"),
+            "--eps-error-out",
+            str(out / "eps_error_eq3.csv"),
+            "--history-out",
+            str(out / "loss_eq3.csv"),
+            params=out / "params.yaml",
+            timeout=timeout,
+        )
         if proc.returncode != 0:
             run.error = ((proc.stderr or "").strip().splitlines() or [f"exit {proc.returncode}"])[-1][:200]
             return proc
         m = json.loads((out / "train_eq3.json").read_text())
-        run.gap, run.gap_err, run.final_loss = m["saved_model_excess_loss"], m["saved_model_excess_loss_err"], m["final_loss"]
+        run.gap, run.gap_err, run.final_loss = (
+            m["saved_model_excess_loss"],
+            m["saved_model_excess_loss_err"],
+            m["final_loss"],
+        )
         return proc
 
     def step_time(self, threads: int, **overrides) -> float:
@@ -243,19 +281,37 @@ def plot(runs: list[Run], W: float, eq12: dict, budgets, overhead: float, path: 
         if not rs:
             continue
         r0 = rs[0]
-        desc = (f"{label}: batch {r0.batch}, {r0.evals_per_step:,} evals/step, "
-                f"{'/'.join(str(r.steps) for r in rs)} steps")
+        desc = (
+            f"{label}: batch {r0.batch}, {r0.evals_per_step:,} evals/step, {'/'.join(str(r.steps) for r in rs)} steps"
+        )
         ax.plot([r.wall_s for r in rs], [max(r.gap, 1e-6) for r in rs], marker=markers[i % len(markers)], label=desc)
-    ax.plot([W], [eq12["gap"]], marker="*", markersize=16, color="black", linestyle="none",
-            label=f"Eq. 12 (train_eq12 default: {eq12['steps']} steps x {eq12['batch']}), the reference")
+    ax.plot(
+        [W],
+        [eq12["gap"]],
+        marker="*",
+        markersize=16,
+        color="black",
+        linestyle="none",
+        label=f"Eq. 12 (train_eq12 default: {eq12['steps']} steps x {eq12['batch']}), the reference",
+    )
     ax.axhline(TARGET_GAP, color="red", linestyle="--", linewidth=1, label=f"target: gap {TARGET_GAP} nats")
     for k in budgets:
         ax.axvline(k * W, color="grey", linestyle=":", linewidth=1)
         ax.text(k * W, 0.99, f" {k:g}x W", transform=ax.get_xaxis_transform(), va="top", fontsize=8, color="grey")
-    ax.axvspan(0, TARGET_BUDGET * W, color="green", alpha=0.06,
-               label=f"the target's budget: within {TARGET_BUDGET}x W = {TARGET_BUDGET * W:.0f} s")
-    ax.axvspan(0, overhead, color="grey", alpha=0.12,
-               label=f"fixed cost of a train stage, ~{overhead:.0f} s (imports, data, exact measurement)")
+    ax.axvspan(
+        0,
+        TARGET_BUDGET * W,
+        color="green",
+        alpha=0.06,
+        label=f"the target's budget: within {TARGET_BUDGET}x W = {TARGET_BUDGET * W:.0f} s",
+    )
+    ax.axvspan(
+        0,
+        overhead,
+        color="grey",
+        alpha=0.12,
+        label=f"fixed cost of a train stage, ~{overhead:.0f} s (imports, data, exact measurement)",
+    )
     ax.set_xlim(0, None)
     ax.set_yscale("log")
     ax.set_xlabel(f"wall time of the training stage (s); W = {W:.1f} s, the default train_eq12 stage")
@@ -273,10 +329,19 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a smoke configuration (tiny params, 2 estimators at 1.5x W)")
     ap.add_argument("--keep", type=Path, help="run in this directory and keep it (default: a temporary one)")
-    ap.add_argument("--sample", choices=("best", "all", "none"), default="best",
-                    help="sample + compare_dist for the 2x-W run of the best configuration (default), of all, or none")
-    ap.add_argument("--write", type=Path, nargs="?", const=DEFAULT_WRITE,
-                    help=f"write the rows as JSON (default {os.path.relpath(DEFAULT_WRITE, ROOT)}) and the figure beside it")
+    ap.add_argument(
+        "--sample",
+        choices=("best", "all", "none"),
+        default="best",
+        help="sample + compare_dist for the 2x-W run of the best configuration (default), of all, or none",
+    )
+    ap.add_argument(
+        "--write",
+        type=Path,
+        nargs="?",
+        const=DEFAULT_WRITE,
+        help=f"write the rows as JSON (default {os.path.relpath(DEFAULT_WRITE, ROOT)}) and the figure beside it",
+    )
     args = ap.parse_args(argv)
     t_start = time.perf_counter()
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_estimators_"))
@@ -294,9 +359,15 @@ def main(argv=None) -> None:
     W = bench.checked("stages.train", "--objective", "eq12", "--data", "data/gmm")
     m12 = json.loads((work / "metrics" / "details" / "train_eq12.json").read_text())
     p12 = bench.params["train_eq12"]
-    eq12 = {"gap": m12["saved_model_excess_loss"], "gap_err": m12["saved_model_excess_loss_err"], "wall_s": W,
-            "steps": p12["steps"], "batch": p12["batch_size"], "threads": p12["threads"],
-            "command": dvc_command(bench.base_updates, "train_eq12")}
+    eq12 = {
+        "gap": m12["saved_model_excess_loss"],
+        "gap_err": m12["saved_model_excess_loss_err"],
+        "wall_s": W,
+        "steps": p12["steps"],
+        "batch": p12["batch_size"],
+        "threads": p12["threads"],
+        "command": dvc_command(bench.base_updates, "train_eq12"),
+    }
     print(f"train_eq12 (default params): W = {W:.1f} s, exact gap {eq12['gap']:.5f} nats", flush=True)
 
     # 2. the fixed cost of a train_eq3 stage (imports, data, the exact measurement of the saved
@@ -311,21 +382,41 @@ def main(argv=None) -> None:
     runs: list[Run] = []
     for estimator, K, term in configs:
         K = min(K, T)
-        batch = (bench.params["train_eq3"]["batch_size"] if estimator != "subsampled"
-                 else max(1, round(p12["batch_size"] / K)))
-        per = {th: bench.step_time(th, estimator=estimator, terms_per_trajectory=K, term=term or "kl",
-                                   batch_size=batch) for th in (1, 2)}
+        batch = (
+            bench.params["train_eq3"]["batch_size"]
+            if estimator != "subsampled"
+            else max(1, round(p12["batch_size"] / K))
+        )
+        per = {
+            th: bench.step_time(th, estimator=estimator, terms_per_trajectory=K, term=term or "kl", batch_size=batch)
+            for th in (1, 2)
+        }
         threads = 2 if per[2] * TWO_THREADS_GAIN < per[1] else 1
         rate = per[threads]
-        print(f"{estimator} K={K} {term or ''} batch {batch}: {per[1] * 1e3:.1f} ms/step at 1 thread, "
-              f"{per[2] * 1e3:.1f} ms at 2: {threads} thread{'s' if threads > 1 else ''}", flush=True)
+        print(
+            f"{estimator} K={K} {term or ''} batch {batch}: {per[1] * 1e3:.1f} ms/step at 1 thread, "
+            f"{per[2] * 1e3:.1f} ms at 2: {threads} thread{'s' if threads > 1 else ''}",
+            flush=True,
+        )
         for k in budgets:
             steps = int(max(2 if args.quick else 10, min(MAX_STEPS, (SAFETY * k * W - overhead) / rate)))
-            run = Run(estimator, K, term, batch, threads, per[threads], k, steps=steps, warmup=min(round(0.1 * steps), 100),
-                      evals_per_step=batch * (T if estimator != "subsampled" else K))
+            run = Run(
+                estimator,
+                K,
+                term,
+                batch,
+                threads,
+                per[threads],
+                k,
+                steps=steps,
+                warmup=min(round(0.1 * steps), 100),
+                evals_per_step=batch * (T if estimator != "subsampled" else K),
+            )
             bench.train_eq3(run, timeout=max(60.0, TIMEOUT_FACTOR * k * W))
             runs.append(run)
-            print(f"  {k}x W: {steps} steps, {run.wall_s:.1f} s ({run.wall_s / W:.2f} W), gap {fmt_gap(run)}", flush=True)
+            print(
+                f"  {k}x W: {steps} steps, {run.wall_s:.1f} s ({run.wall_s / W:.2f} W), gap {fmt_gap(run)}", flush=True
+            )
             if run.error is None and run.wall_s - overhead > 1.0:
                 # the stage's own rate plans the next budget, within a factor 2 of the one measured here
                 # (the machine is shared: one run's load is not the next's)
@@ -335,7 +426,9 @@ def main(argv=None) -> None:
     # with one torch thread: two threads on a busy 2-core machine are many times slower
     top = max(k for k in budgets if k <= TARGET_BUDGET)
     at2 = [r for r in runs if r.budget == top and r.gap is not None]
-    chosen = [] if args.sample == "none" or not at2 else (at2 if args.sample == "all" else [min(at2, key=lambda r: r.gap)])
+    chosen = (
+        [] if args.sample == "none" or not at2 else (at2 if args.sample == "all" else [min(at2, key=lambda r: r.gap)])
+    )
     dist12 = None
     one_thread = {"sample": {"threads": 1}, "compare_dist": {"threads": 1}}
     for run in chosen:
@@ -345,19 +438,37 @@ def main(argv=None) -> None:
         sample_params = src / "params_sample.yaml"
         sample_params.write_text(yaml.safe_dump(merge(bench.params, one_thread), sort_keys=False))
         updates = bench.eq3_updates(run)
-        sample_updates = {**bench.base_updates,
-                          **{sec: {**bench.base_updates.get(sec, {}), **v} for sec, v in one_thread.items()}}
+        sample_updates = {
+            **bench.base_updates,
+            **{sec: {**bench.base_updates.get(sec, {}), **v} for sec, v in one_thread.items()},
+        }
         run.sample_command = dvc_command({**sample_updates, **updates}, "compare_dist")
         t0 = time.perf_counter()
-        bench.checked("stages.sample", "--models", "models", "--data", "data/gmm", "--out", "data/samples",
-                      params=sample_params)
-        bench.checked("stages.compare_dist", "--models", "models", "--data", "data/gmm", "--samples", "data/samples",
-                      "--out", "metrics", params=sample_params)
+        bench.checked(
+            "stages.sample", "--models", "models", "--data", "data/gmm", "--out", "data/samples", params=sample_params
+        )
+        bench.checked(
+            "stages.compare_dist",
+            "--models",
+            "models",
+            "--data",
+            "data/gmm",
+            "--samples",
+            "data/samples",
+            "--out",
+            "metrics",
+            params=sample_params,
+        )
         d3 = json.loads((work / "metrics" / "dist_eq3.json").read_text())
         dist12 = json.loads((work / "metrics" / "dist_eq12.json").read_text())
-        run.sampled = {k: d3[k] for k in ("w1_ratio", "w1_p95", "ks_ratio", "ks_p95", "mode_err", "mode_p95", "bound_gap")}
-        print(f"  sampled {run.label} ({top:g}x W): W1 x{d3['w1_ratio']:.2f}, KS x{d3['ks_ratio']:.2f} "
-              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        run.sampled = {
+            k: d3[k] for k in ("w1_ratio", "w1_p95", "ks_ratio", "ks_p95", "mode_err", "mode_p95", "bound_gap")
+        }
+        print(
+            f"  sampled {run.label} ({top:g}x W): W1 x{d3['w1_ratio']:.2f}, KS x{d3['ks_ratio']:.2f} "
+            f"({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
 
     # the drift of W over the benchmark: train_eq12 again (its outputs, identical, are overwritten)
     W_after = None if args.quick else bench.checked("stages.train", "--objective", "eq12", "--data", "data/gmm")
@@ -373,68 +484,128 @@ def main(argv=None) -> None:
 
     total = time.perf_counter() - t_start
     head = f"{'estimator':<28} {'batch':>5} {'thr':>3} {'steps':>6} {'evals/step':>10} {'budget':>6} {'wall':>8}  exact gap (nats)"
-    print(f"\nEq. 3 estimators: exact gap against training wall time ({os.cpu_count()} CPUs, torch {torch.__version__}; "
-          f"T = {T}; load average {load_before} before, {load_avg()} after; {total:.0f} s in all)")
+    print(
+        f"\nEq. 3 estimators: exact gap against training wall time ({os.cpu_count()} CPUs, torch {torch.__version__}; "
+        f"T = {T}; load average {load_before} before, {load_avg()} after; {total:.0f} s in all)"
+    )
     print(head)
     print("-" * len(head))
-    print(f"{'Eq. 12 (reference)':<28} {eq12['batch']:>5} {eq12['threads']:>3} {eq12['steps']:>6} {eq12['batch']:>10,} "
-          f"{'1x':>6} {W:>7.1f}s  {eq12['gap']:.5f} +- {eq12['gap_err']:.0e}")
+    print(
+        f"{'Eq. 12 (reference)':<28} {eq12['batch']:>5} {eq12['threads']:>3} {eq12['steps']:>6} {eq12['batch']:>10,} "
+        f"{'1x':>6} {W:>7.1f}s  {eq12['gap']:.5f} +- {eq12['gap_err']:.0e}"
+    )
     print(f"    {eq12['command']}")
     for r in runs:
-        print(f"{r.label:<28} {r.batch:>5} {r.threads:>3} {r.steps:>6} {r.evals_per_step:>10,} {f'{r.budget:g}x':>6} "
-              f"{r.wall_s:>7.1f}s  {fmt_gap(r)}")
+        print(
+            f"{r.label:<28} {r.batch:>5} {r.threads:>3} {r.steps:>6} {r.evals_per_step:>10,} {f'{r.budget:g}x':>6} "
+            f"{r.wall_s:>7.1f}s  {fmt_gap(r)}"
+        )
         print(f"    {r.command}")
         if r.sampled:
             s = r.sampled
-            print(f"    sampled: W1 / floor {s['w1_ratio']:.2f} (p95 {s['w1_p95']:.2f}), KS / floor {s['ks_ratio']:.2f} "
-                  f"(p95 {s['ks_p95']:.2f}), mode error {s['mode_err']:.4f}; Eq. 12: W1 / floor "
-                  f"{dist12['w1_ratio']:.2f}, KS / floor {dist12['ks_ratio']:.2f}")
+            print(
+                f"    sampled: W1 / floor {s['w1_ratio']:.2f} (p95 {s['w1_p95']:.2f}), KS / floor {s['ks_ratio']:.2f} "
+                f"(p95 {s['ks_p95']:.2f}), mode error {s['mode_err']:.4f}; Eq. 12: W1 / floor "
+                f"{dist12['w1_ratio']:.2f}, KS / floor {dist12['ks_ratio']:.2f}"
+            )
             print(f"    {r.sample_command}")
     within = [r for r in runs if r.gap is not None and r.wall_s <= TARGET_BUDGET * W]
     best = min(within, key=lambda r: r.gap) if within else None
     met = best is not None and best.gap <= TARGET_GAP
     target = f"<= {TARGET_GAP} nats within {TARGET_BUDGET}x W = {TARGET_BUDGET * W:.1f} s"
-    verdict = (f"best within {TARGET_BUDGET}x W: {best.label}, {best.steps} steps x {best.batch}: gap {best.gap:.4f} nats "
-               f"in {best.wall_s:.1f} s" if best else "no run finished within the budget")
-    print(f"\nTarget: an unbiased Eq. 3 estimator other than Eq. 12 reaches a gap {target}: "
-          f"{'met' if met else 'MISSED'} ({verdict})")
+    verdict = (
+        f"best within {TARGET_BUDGET}x W: {best.label}, {best.steps} steps x {best.batch}: gap {best.gap:.4f} nats "
+        f"in {best.wall_s:.1f} s"
+        if best
+        else "no run finished within the budget"
+    )
+    print(
+        f"\nTarget: an unbiased Eq. 3 estimator other than Eq. 12 reaches a gap {target}: "
+        f"{'met' if met else 'MISSED'} ({verdict})"
+    )
 
     # 5. rows (the README's benchmark table), the figure
-    rows = [{"what": "train_eq12 stage (default params): wall time W",
-             "measured": f"{W:.1f} s" + (f" (mean of {W_plan:.1f} s before, {W_after:.1f} s after)" if W_after else ""),
-             "target": "", "met": None},
-            {"what": "Eq. 12 model: exact expected-bound gap to the oracle",
-             "measured": f"{eq12['gap']:.5f} nats", "target": "", "met": None}]
+    rows = [
+        {
+            "what": "train_eq12 stage (default params): wall time W",
+            "measured": f"{W:.1f} s" + (f" (mean of {W_plan:.1f} s before, {W_after:.1f} s after)" if W_after else ""),
+            "target": "",
+            "met": None,
+        },
+        {
+            "what": "Eq. 12 model: exact expected-bound gap to the oracle",
+            "measured": f"{eq12['gap']:.5f} nats",
+            "target": "",
+            "met": None,
+        },
+    ]
     for label in dict.fromkeys(r.label for r in runs):
         rs = [r for r in runs if r.label == label]
         r0 = rs[0]
         gaps = " / ".join(f"{r.gap:.4f}" if r.gap is not None else "failed" for r in rs)
         walls = " / ".join(f"{r.wall_s:.0f}" for r in rs)
-        rows.append({"what": f"{label} (batch {r0.batch}, {r0.evals_per_step:,} evals/step): gap at "
-                             f"{' / '.join(f'{r.budget:g}x' for r in rs)} W",
-                     "measured": f"{gaps} nats ({walls} s)", "target": "", "met": None})
+        rows.append(
+            {
+                "what": f"{label} (batch {r0.batch}, {r0.evals_per_step:,} evals/step): gap at "
+                f"{' / '.join(f'{r.budget:g}x' for r in rs)} W",
+                "measured": f"{gaps} nats ({walls} s)",
+                "target": "",
+                "met": None,
+            }
+        )
     for r in runs:
         if r.sampled:
             s = r.sampled
-            rows.append({"what": f"{r.label}, {r.budget:g}x W: sampled W1 / KS over the exact-sample floor's median",
-                         "measured": f"{s['w1_ratio']:.2f} / {s['ks_ratio']:.2f} (Eq. 12: {dist12['w1_ratio']:.2f} / "
-                                     f"{dist12['ks_ratio']:.2f}; floor p95 {s['w1_p95']:.2f} / {s['ks_p95']:.2f})",
-                         "target": "", "met": None})
-    rows.append({"what": "best unbiased Eq. 3 estimator (not Eq. 12) within 2x W: exact gap",
-                 "measured": verdict, "target": f"<= {TARGET_GAP} nats within {TARGET_BUDGET}x W", "met": met})
-    title = (f"Eq. 3 bound estimators: exact gap of the saved model against training wall time\n"
-             f"(T = {T}; {os.cpu_count()} CPUs; each estimator at {'/'.join(f'{k:g}x' for k in budgets)} the wall time W of train_eq12)"
-             + ("  [--quick: tiny params]" if args.quick else ""))
-    figure = (args.write.parent / f"{args.write.stem}_gap_vs_time.png") if args.write else work / "estimators_gap_vs_time.png"
+            rows.append(
+                {
+                    "what": f"{r.label}, {r.budget:g}x W: sampled W1 / KS over the exact-sample floor's median",
+                    "measured": f"{s['w1_ratio']:.2f} / {s['ks_ratio']:.2f} (Eq. 12: {dist12['w1_ratio']:.2f} / "
+                    f"{dist12['ks_ratio']:.2f}; floor p95 {s['w1_p95']:.2f} / {s['ks_p95']:.2f})",
+                    "target": "",
+                    "met": None,
+                }
+            )
+    rows.append(
+        {
+            "what": "best unbiased Eq. 3 estimator (not Eq. 12) within 2x W: exact gap",
+            "measured": verdict,
+            "target": f"<= {TARGET_GAP} nats within {TARGET_BUDGET}x W",
+            "met": met,
+        }
+    )
+    title = (
+        f"Eq. 3 bound estimators: exact gap of the saved model against training wall time\n"
+        f"(T = {T}; {os.cpu_count()} CPUs; each estimator at {'/'.join(f'{k:g}x' for k in budgets)} the wall time W of train_eq12)"
+        + ("  [--quick: tiny params]" if args.quick else "")
+    )
+    figure = (
+        (args.write.parent / f"{args.write.stem}_gap_vs_time.png")
+        if args.write
+        else work / "estimators_gap_vs_time.png"
+    )
     plot(runs, W, eq12, budgets, overhead, figure, title)
     print(f"figure: {figure}")
     if args.write:
         args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(json.dumps({
-            "benchmark": "estimators" + (" (quick)" if args.quick else ""), "cpus": os.cpu_count(),
-            "torch": torch.__version__, "T": T, "load_average": {"before": load_before, "after": load_avg()},
-            "W_s": W, "W_planned_s": W_plan, "train_eq3_fixed_cost_s": overhead, "eq12": eq12, "rows": rows,
-            "runs": [{**asdict(r), "label": r.label} for r in runs]}, indent=2) + "\n")
+        args.write.write_text(
+            json.dumps(
+                {
+                    "benchmark": "estimators" + (" (quick)" if args.quick else ""),
+                    "cpus": os.cpu_count(),
+                    "torch": torch.__version__,
+                    "T": T,
+                    "load_average": {"before": load_before, "after": load_avg()},
+                    "W_s": W,
+                    "W_planned_s": W_plan,
+                    "train_eq3_fixed_cost_s": overhead,
+                    "eq12": eq12,
+                    "rows": rows,
+                    "runs": [{**asdict(r), "label": r.label} for r in runs],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         print(f"rows: {args.write}")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)

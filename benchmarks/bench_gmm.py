@@ -7,6 +7,7 @@ metrics against the targets of the issues.
 
     .venv/bin/python benchmarks/bench_gmm.py [--keep DIR] [--write benchmarks/results/gmm.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,9 @@ def clean_copy(dest: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keep", type=Path, help="run in this directory and keep it (default: a temporary one)")
-    ap.add_argument("--write", type=Path, help="also write the rows as JSON (benchmarks/results/gmm.json: the README's table)")
+    ap.add_argument(
+        "--write", type=Path, help="also write the rows as JSON (benchmarks/results/gmm.json: the README's table)"
+    )
     args = ap.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_gmm_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -47,8 +50,14 @@ def main() -> None:
     times = {}
     for stage in STAGES:
         t0 = time.perf_counter()
-        subprocess.run([f"{bin_dir}/dvc", "repro", "-s", stage], cwd=work, env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [f"{bin_dir}/dvc", "repro", "-s", stage],
+            cwd=work,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         times[stage] = time.perf_counter() - t0
     total = sum(times.values())
 
@@ -70,8 +79,7 @@ def main() -> None:
     t_sample = time.perf_counter() - t0
 
     m = {name: json.loads((work / "metrics" / f"dist_{name}.json").read_text()) for name in ALL_MODELS}
-    det = {name: json.loads((work / "metrics" / "details" / f"dist_{name}.json").read_text())
-           for name in ALL_MODELS}
+    det = {name: json.loads((work / "metrics" / "details" / f"dist_{name}.json").read_text()) for name in ALL_MODELS}
     tr = {name: json.loads((work / "metrics" / "details" / f"train_{name}.json").read_text()) for name in MODELS}
     params = load_params(work / "params.yaml")
 
@@ -108,22 +116,46 @@ def main() -> None:
     row("whole GMM branch from a clean copy", f"{total:.1f} s", "<= 100 s", total <= 100)
     row(f"Algorithm 2: 10,000 x {dcfg.T} steps, eq12 model", f"{t_sample:.1f} s", "<= 6 s", t_sample <= 6)
     row("exact e_t of one saved model (in its train stage)", f"{t_eps_error:.1f} s")
-    row(f"floors: {draws} exact samples of n = {n_pool:,} (in compare_dist)", f"{t_floors:.1f} s",
-        "compare_dist adds <= 10 s", t_floors + 0.5 <= 10)
+    row(
+        f"floors: {draws} exact samples of n = {n_pool:,} (in compare_dist)",
+        f"{t_floors:.1f} s",
+        "compare_dist adds <= 10 s",
+        t_floors + 0.5 <= 10,
+    )
     e12, h12, b12 = m[EQ12], det[EQ12]["heldout_paired_estimate"], det[EQ12]["expected_bound"]
-    print(f"Quality ({det['eq12']['n_seeds']} seeds x {det['eq12']['n_per_seed']:,} draws pooled; floors: {draws} draws)")
-    row("eq12: exact expected-bound gap to the oracle", f"{e12['bound_gap']:.5f} nats (quadrature error {e12['gap_err']:.0e})",
-        "<= 0.015 nats, error < 0.001", e12["bound_gap"] <= 0.015 and e12["gap_err"] < 0.001)
-    row("eq12: held-out paired estimate of that gap", f"{h12['gap_to_oracle']:.5f} +- {h12['gap_to_oracle_se']:.5f} "
-        f"(z = {h12['gap_z']:+.2f})", "agrees within 2 SE", abs(h12["gap_z"]) <= 2)
+    print(
+        f"Quality ({det['eq12']['n_seeds']} seeds x {det['eq12']['n_per_seed']:,} draws pooled; floors: {draws} draws)"
+    )
+    row(
+        "eq12: exact expected-bound gap to the oracle",
+        f"{e12['bound_gap']:.5f} nats (quadrature error {e12['gap_err']:.0e})",
+        "<= 0.015 nats, error < 0.001",
+        e12["bound_gap"] <= 0.015 and e12["gap_err"] < 0.001,
+    )
+    row(
+        "eq12: held-out paired estimate of that gap",
+        f"{h12['gap_to_oracle']:.5f} +- {h12['gap_to_oracle_se']:.5f} (z = {h12['gap_z']:+.2f})",
+        "agrees within 2 SE",
+        abs(h12["gap_z"]) <= 2,
+    )
     for name in ALL_MODELS:
         d = m[name]
         target = name == EQ12
-        row(f"{name}: W1 / floor median (exact CDF)", f"{d['w1_ratio']:.2f} (floor p95 {d['w1_p95']:.2f})",
-            "inside the floor band" if target else "", d["w1_ratio"] <= d["w1_p95"] if target else None)
-        row(f"{name}: KS / floor median (exact CDF)", f"{d['ks_ratio']:.2f} (floor p95 {d['ks_p95']:.2f})",
-            "inside the floor band" if target else "", d["ks_ratio"] <= d["ks_p95"] if target else None)
-        row(f"{name}: max mode-weight error vs exact assignment", f"{d['mode_err']:.4f} (floor p95 {d['mode_p95']:.4f})")
+        row(
+            f"{name}: W1 / floor median (exact CDF)",
+            f"{d['w1_ratio']:.2f} (floor p95 {d['w1_p95']:.2f})",
+            "inside the floor band" if target else "",
+            d["w1_ratio"] <= d["w1_p95"] if target else None,
+        )
+        row(
+            f"{name}: KS / floor median (exact CDF)",
+            f"{d['ks_ratio']:.2f} (floor p95 {d['ks_p95']:.2f})",
+            "inside the floor band" if target else "",
+            d["ks_ratio"] <= d["ks_p95"] if target else None,
+        )
+        row(
+            f"{name}: max mode-weight error vs exact assignment", f"{d['mode_err']:.4f} (floor p95 {d['mode_p95']:.4f})"
+        )
         if name != ORACLE:
             row(f"{name}: exact gap to the oracle", f"{d['bound_gap']:.5f} nats")
     print(f"  exact entropy H = {det[EQ12]['entropy']:.4f} nats; oracle's expected bound {b12['oracle']:.4f}")
@@ -132,14 +164,22 @@ def main() -> None:
     for name in MODELS:
         p = params[f"train_{name}"]
         evals = p["steps"] * p["batch_size"] * (T if name != EQ12 else 1)
-        row(f"{name}: steps x batch, network evaluations", f"{p['steps']} x {p['batch_size']}, {evals:,}",
-            f"stage {times[f'train_{name}']:.1f} s")
-        row(f"{name}: saved model's exact expected loss / floor",
-            f"{tr[name]['saved_model_expected_loss']:.4f} / {tr[name]['loss_floor']:.4f}", tr[name]["units"])
+        row(
+            f"{name}: steps x batch, network evaluations",
+            f"{p['steps']} x {p['batch_size']}, {evals:,}",
+            f"stage {times[f'train_{name}']:.1f} s",
+        )
+        row(
+            f"{name}: saved model's exact expected loss / floor",
+            f"{tr[name]['saved_model_expected_loss']:.4f} / {tr[name]['loss_floor']:.4f}",
+            tr[name]["units"],
+        )
     if args.write:
         args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(json.dumps({"benchmark": "gmm", "cpus": os.cpu_count(), "torch": torch.__version__,
-                                          "rows": rows}, indent=2) + "\n")
+        args.write.write_text(
+            json.dumps({"benchmark": "gmm", "cpus": os.cpu_count(), "torch": torch.__version__, "rows": rows}, indent=2)
+            + "\n"
+        )
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 

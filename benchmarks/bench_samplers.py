@@ -37,6 +37,7 @@ shared: the load average before and after is printed.
                                                   [--write [benchmarks/results/samplers.json]]
 (diffusers: pip install -r requirements-bench.txt)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -102,8 +103,13 @@ def make_scheduler(kind: str, diffusion, steps: int):
     """diffusers' scheduler for our betas, S = steps, "trailing" spacing (ours: tau_i = round(i T / S))."""
     from diffusers import DDIMScheduler, DDPMScheduler
 
-    common = dict(num_train_timesteps=diffusion.T, trained_betas=diffusion.np["betas"][1:].tolist(),
-                  clip_sample=False, prediction_type="epsilon", timestep_spacing="trailing")
+    common = dict(
+        num_train_timesteps=diffusion.T,
+        trained_betas=diffusion.np["betas"][1:].tolist(),
+        clip_sample=False,
+        prediction_type="epsilon",
+        timestep_spacing="trailing",
+    )
     if kind == "ddpm":
         s = DDPMScheduler(variance_type=FIXED[diffusion.variance], **common)
     else:
@@ -167,6 +173,7 @@ def mm_chain(calls, seed: int = 0):
         for a, w in zip(inputs, weights):
             h = torch.mm(h if h.shape == a.shape else a, w)
         return h
+
     return run
 
 
@@ -176,8 +183,13 @@ def main(argv=None) -> None:
     ap.add_argument("--repeat", type=int, default=3, help="k: each timing is the best of k runs (default 3)")
     ap.add_argument("--draws", type=int, default=10_000, help="draws per sampling run (default 10,000)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 200 draws, k = 1, S in (10, 50)")
-    ap.add_argument("--write", type=Path, nargs="?", const=DEFAULT_WRITE,
-                    help=f"also write the rows as JSON (default {DEFAULT_WRITE.relative_to(ROOT)}: the README's table)")
+    ap.add_argument(
+        "--write",
+        type=Path,
+        nargs="?",
+        const=DEFAULT_WRITE,
+        help=f"also write the rows as JSON (default {DEFAULT_WRITE.relative_to(ROOT)}: the README's table)",
+    )
     ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     ap.add_argument("--model", type=Path, default=ROOT / "models" / "eq12.pt")
     args = ap.parse_args(argv)
@@ -202,8 +214,10 @@ def main(argv=None) -> None:
         mark = "" if ok is None else ("  ok" if ok else "  MISSED")
         print(f"  {label:<73} {value:<36} {target}{mark}", flush=True)
 
-    print(f"Sampler benchmark ({os.cpu_count()} CPUs, load average {load0:.2f}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; diffusers {diffusers.__version__}; best of k = {k} each)")
+    print(
+        f"Sampler benchmark ({os.cpu_count()} CPUs, load average {load0:.2f}; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; diffusers {diffusers.__version__}; best of k = {k} each)"
+    )
     print(f"  network: {network}; T = {T}, {dcfg.schedule} schedule, variance {dcfg.variance}")
 
     # a + b: Algorithm 2 and DDIM-50, ours against diffusers' schedulers two ways.
@@ -212,22 +226,32 @@ def main(argv=None) -> None:
     for kind, S in (("ddpm", T), ("ddim", DDIM_STEPS)):
         cfg = SamplerConfig(kind, S)
         kw = {"eta": 0.0} if kind == "ddim" else {}
-        fns = {"ours": lambda: ours(diffusion, model, shape, cfg),
-               "same_call": lambda: diffusers_same_call(make_scheduler(kind, diffusion, S), model, shape, **kw),
-               "user": lambda: diffusers_user(make_scheduler(kind, diffusion, S), model, shape, **kw)}
+        fns = {
+            "ours": lambda: ours(diffusion, model, shape, cfg),
+            "same_call": lambda: diffusers_same_call(make_scheduler(kind, diffusion, S), model, shape, **kw),
+            "user": lambda: diffusers_user(make_scheduler(kind, diffusion, S), model, shape, **kw),
+        }
         best, worst, out = race(fns, k)
         timed[kind, S] = best["ours"]
         name = f"Algorithm 2 ({S} steps)" if kind == "ddpm" else f"DDIM eta 0 ({S} steps)"
         label = "DDPMScheduler" if kind == "ddpm" else "DDIMScheduler"
         ok = best["ours"] <= 6 if kind == "ddpm" and n == 10_000 else None
-        row(f"{name}, {n:,} draws: ours", f"{best['ours']:.2f} s (k = {k}; worst {worst['ours']:.2f} s)",
-            "" if ok is None else "<= 6 s", ok)
+        row(
+            f"{name}, {n:,} draws: ours",
+            f"{best['ours']:.2f} s (k = {k}; worst {worst['ours']:.2f} s)",
+            "" if ok is None else "<= 6 s",
+            ok,
+        )
         for way, what in (("same_call", "our network call (a)"), ("user", "user's network call (b)")):
             row(f"{name}: {label} loop, {what}", f"{best[way]:.2f} s; ours / it = {best['ours'] / best[way]:.2f}")
         for way, what in (("same_call", "a"), ("user", "b")):
             d = (out["ours"] - out[way]).abs().max().item()
-            row(f"{name}: max abs diff ours vs diffusers ({what}), same noise", f"{d:.2e} over {n:,} draws", "<= 0.02",
-                d <= 0.02)
+            row(
+                f"{name}: max abs diff ours vs diffusers ({what}), same noise",
+                f"{d:.2e} over {n:,} draws",
+                "<= 0.02",
+                d <= 0.02,
+            )
 
     # c: the network's FLOP rate against a plain mm chain of the same shapes.
     rows_c = n
@@ -249,13 +273,14 @@ def main(argv=None) -> None:
 
     best, _, _ = race({"forward": forward_many, "mm": mm_many}, k)
     t_fwd, t_mm = best["forward"] / reps, best["mm"] / reps
-    print(f"c. Network FLOP rate at {rows_c:,} rows ({len(calls)} Linear calls, {flops / 1e6:.1f} MFLOP per call; "
-          f"{reps} calls per timing)")
+    print(
+        f"c. Network FLOP rate at {rows_c:,} rows ({len(calls)} Linear calls, {flops / 1e6:.1f} MFLOP per call; "
+        f"{reps} calls per timing)"
+    )
     row(f"forward pass of the network, {rows_c:,} rows", f"{t_fwd * 1e3:.3f} ms = {flops / t_fwd / 1e9:.1f} GFLOP/s")
     row("torch.mm chain of the same shapes", f"{t_mm * 1e3:.3f} ms = {flops / t_mm / 1e9:.1f} GFLOP/s")
     alg2 = timed["ddpm", T]
-    row(f"Algorithm 2 floors: {T} forwards / {T} mm chains", f"{T * t_fwd:.2f} s / {T * t_mm:.2f} s "
-        f"(of {alg2:.2f} s)")
+    row(f"Algorithm 2 floors: {T} forwards / {T} mm chains", f"{T * t_fwd:.2f} s / {T * t_mm:.2f} s (of {alg2:.2f} s)")
 
     # d: respaced DDPM and DDIM against S.
     print(f"d. Respaced DDPM and DDIM (eta 0): {n:,} draws, best of k = {k} (timings of a/b reused)")
@@ -269,9 +294,21 @@ def main(argv=None) -> None:
 
     if args.write:
         args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(json.dumps({"benchmark": "samplers", "cpus": os.cpu_count(), "torch": torch.__version__,
-                                          "diffusers": diffusers.__version__, "threads": args.threads,
-                                          "network": network, "rows": rows}, indent=2) + "\n")
+        args.write.write_text(
+            json.dumps(
+                {
+                    "benchmark": "samplers",
+                    "cpus": os.cpu_count(),
+                    "torch": torch.__version__,
+                    "diffusers": diffusers.__version__,
+                    "threads": args.threads,
+                    "network": network,
+                    "rows": rows,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

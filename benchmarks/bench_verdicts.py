@@ -14,6 +14,7 @@ Rows, each a share of studies with its 95% Clopper-Pearson interval:
 
     python benchmarks/bench_verdicts.py [--sims 4000] [--write benchmarks/results/verdicts.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,8 +59,13 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     with simulate.frozen_heap():
         k = sum(any(simulate.verdicts(simulate.study(rng, args.n, args.rho)).values()) for _ in range(args.sims))
-        row(f"A/A, {args.n} replicates fixed in advance, 7 metrics: any false 'differs' (Holm 5%, paired)", k,
-            "<= 5%", at_most_alpha(k))
+        row(
+            f"A/A, {args.n} replicates fixed in advance, 7 metrics: any false 'differs' (Holm 5%, paired)",
+            k,
+            "<= 5%",
+            at_most_alpha(k),
+        )
+
         # the same studies for both rows, drawn again from their own seeds: thousands of studies
         # kept in memory would make every gc.collect() of multipletests walk them
         def study(i: int) -> list:
@@ -68,8 +74,12 @@ def main(argv=None) -> None:
         k = sum(simulate.stops_at(study(i)) is not None for i in range(args.sims))
         row(f"A/A, optional stopping 2..{args.max} replicates with the fixed-n verdicts (misuse)", k)
         k = sum(simulate.stops_at(study(i), sequential=args.max) is not None for i in range(args.sims))
-        row(f"A/A, optional stopping 2..{args.max} replicates with --sequential {args.max}", k, "<= 5%",
-            at_most_alpha(k))
+        row(
+            f"A/A, optional stopping 2..{args.max} replicates with --sequential {args.max}",
+            k,
+            "<= 5%",
+            at_most_alpha(k),
+        )
         metric, effect, sd, rho = EFFECT
         hits = {"primary": 0, "family": 0, "welch": 0}
         for _ in range(args.sims):
@@ -79,15 +89,21 @@ def main(argv=None) -> None:
             side = {v: [r.metrics[metric] for r in runs if r.params["variant"] == v] for v in "ab"}
             hits["welch"] += welch_test(side["b"], side["a"]).p < ALPHA
         what = f"power, {effect} nats on {metric} at {args.n} replicates"
-        row(f"{what}: paired, --primary", hits["primary"], "no lower than the former Welch test",
-            hits["primary"] >= hits["welch"])
+        row(
+            f"{what}: paired, --primary",
+            hits["primary"],
+            "no lower than the former Welch test",
+            hits["primary"] >= hits["welch"],
+        )
         row(f"{what}: paired, Holm over 7 metrics", hits["family"])
         row(f"{what}: the former unpaired Welch test at 5%, that metric alone", hits["welch"])
     print(f"bench_verdicts: {time.perf_counter() - t0:.0f} s")
     if args.write:
         args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(json.dumps({"benchmark": "verdicts", "cpus": os.cpu_count(), "sims": args.sims,
-                                          "rows": rows}, indent=1) + "\n")
+        args.write.write_text(
+            json.dumps({"benchmark": "verdicts", "cpus": os.cpu_count(), "sims": args.sims, "rows": rows}, indent=1)
+            + "\n"
+        )
         print(f"wrote {args.write}")
 
 

@@ -30,7 +30,8 @@ for req in requirements-bench.txt requirements-dev.txt; do
     .venv/bin/pip install --quiet --disable-pip-version-check -r "$req"
   fi
 done
-.venv/bin/ruff check .   # lint (pyproject.toml): any finding fails the run
+.venv/bin/ruff check .            # lint (pyproject.toml): any finding fails the run
+.venv/bin/ruff format --check .   # formatting (pyproject.toml): any file ruff would rewrite fails the run
 if ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && apt-get install -y -qq chromium >/dev/null

@@ -8,6 +8,7 @@ recovered mode weights beside their multinomial floor (ddpm_lab.gmm.evaluate).
 Params: `diffusion`, `compare_dist`. Writes <out>/dist_<name>.json (the headline numbers, DVC
 metrics) and <out>/details/dist_<name>.json (everything else).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,9 @@ def main(argv=None) -> None:
     ap.add_argument("--models", default="models", type=Path)
     ap.add_argument("--data", default="data/gmm", type=Path)
     ap.add_argument("--samples", default="data/samples", type=Path)
-    ap.add_argument("--eps-error", default="metrics/details", type=Path,
-                    help="folder of the training stages' eps_error_<model>.csv")
+    ap.add_argument(
+        "--eps-error", default="metrics/details", type=Path, help="folder of the training stages' eps_error_<model>.csv"
+    )
     ap.add_argument("--out", default="metrics", type=Path)
     args = ap.parse_args(argv)
 
@@ -46,9 +48,16 @@ def main(argv=None) -> None:
     tables = {name: read_eps_error(args.eps_error / f"eps_error_{name}.csv", dcfg.T) for name in MODELS}
 
     judged = judge_samplers(models, samples, mixture, diffusion, tables, heldout, entropy, cfg)
-    write_outputs({path: json_bytes(doc) for name, (headline, details) in judged.items()
-                   for path, doc in ((args.out / f"dist_{name}.json", headline),
-                                     (args.out / "details" / f"dist_{name}.json", details))})
+    write_outputs(
+        {
+            path: json_bytes(doc)
+            for name, (headline, details) in judged.items()
+            for path, doc in (
+                (args.out / f"dist_{name}.json", headline),
+                (args.out / "details" / f"dist_{name}.json", details),
+            )
+        }
+    )
 
 
 if __name__ == "__main__":

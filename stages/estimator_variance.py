@@ -13,6 +13,7 @@ error), metrics/estimator_variance.json (the headline, two numbers: the trajecto
 as a multiple of Eq. 12's at the initial weights, with its standard error) and
 images/estimator_variance.png. No wall-clock time is written: the outputs are the same bytes on rerun.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,13 +55,19 @@ def main(argv=None) -> None:
     table, ests = gn.measure(points, dcfg.build(), data, cfg)
     head = gn.headline(table)
     fig = figure(table, ests, dcfg.T, cfg.minibatches)
-    write_outputs({args.metrics_out: json_bytes(head),
-                   args.details_out: table.to_csv(index=False, float_format="%.6g").encode(),
-                   args.figure_out: png_writer(fig, DPI)})
+    write_outputs(
+        {
+            args.metrics_out: json_bytes(head),
+            args.details_out: table.to_csv(index=False, float_format="%.6g").encode(),
+            args.figure_out: png_writer(fig, DPI),
+        }
+    )
     plt.close(fig)
-    print(f"estimator_variance: at the {gn.POINTS[gn.HEADLINE_POINT]}, the trajectory estimator needs "
-          f"{head['eq3_cost_x']:.3g} (+- {head['eq3_cost_x_se']:.2g}) times Eq. 12's network evaluations for the "
-          f"same gradient precision")
+    print(
+        f"estimator_variance: at the {gn.POINTS[gn.HEADLINE_POINT]}, the trajectory estimator needs "
+        f"{head['eq3_cost_x']:.3g} (+- {head['eq3_cost_x_se']:.2g}) times Eq. 12's network evaluations for the "
+        f"same gradient precision"
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ held-out real images. The headline file (a DVC metric) holds only
 ddpm_lab.images.metrics.HEADLINE_KEYS; the rest goes to the details file. Both are written
 together, atomically.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,19 +35,31 @@ def main(argv=None) -> None:
     ap.add_argument("--data", default="data/images/split.npz", type=Path)
     ap.add_argument("--samples", default="data/images/samples.npz", type=Path)
     ap.add_argument("--out", default="metrics/images.json", type=Path, help="headline metrics (DVC metric)")
-    ap.add_argument("--details-out", default="metrics/details/images.json", type=Path,
-                    help="every other number: draws, bands, histograms, memorisation, config")
+    ap.add_argument(
+        "--details-out",
+        default="metrics/details/images.json",
+        type=Path,
+        help="every other number: draws, bands, histograms, memorisation, config",
+    )
     args = ap.parse_args(argv)
 
     cfg = read(EvalConfig, load_params(args.params), "images_eval", args.params)
     split = {k: read_array(args.data, key=k) for k in ("x_train", "y_train", "x_heldout", "y_heldout")}
     generated = read_array(args.samples, ndim=4, key="images")
     if generated.shape[1:] != split["x_train"].shape[1:]:
-        raise DataError(f"{args.samples}: images of shape {generated.shape[1:]}: expected "
-                        f"{split['x_train'].shape[1:]} as in {args.data} (rerun with dvc repro)")
+        raise DataError(
+            f"{args.samples}: images of shape {generated.shape[1:]}: expected "
+            f"{split['x_train'].shape[1:]} as in {args.data} (rerun with dvc repro)"
+        )
     headline, details = evaluate_samples(
-        generated, split["x_train"], split["y_train"], split["x_heldout"], split["y_heldout"], cfg,
-        rng=np.random.default_rng([cfg.seed, 1]))
+        generated,
+        split["x_train"],
+        split["y_train"],
+        split["x_heldout"],
+        split["y_heldout"],
+        cfg,
+        rng=np.random.default_rng([cfg.seed, 1]),
+    )
     steps, sampler = int(read_array(args.samples, ndim=0, key="steps")), read_sampler(args.samples)  # how drawn
     T = int(read_array(args.samples, ndim=0, key="T"))
     # the headline names the steps only when they are fewer than T (the default adds no column)
@@ -56,15 +69,17 @@ def main(argv=None) -> None:
     h, fl, mem, sp = headline, details["fd_floor"], details["memorisation"], details["split"]
     med = fl["median"]
     x = (lambda v: f"x{v / med:.2f}") if med > 0 else (lambda v: "x?")  # a zero floor: degenerate features
-    print(f"evaluate_images: {sampler}: FD ratio {x(details['fd']['value'])} (FD {details['fd']['value']:.3f} / median floor "
-          f"{med:.3f}; floor band {x(fl['p05'])}-{x(fl['p95'])} over {len(fl['draws'])} draws"
-          f"{'' if details['fd_inside_floor_band'] else ', ABOVE p95'}); "
-          f"KID {h['kid']:.5f} +- {h['kid_se']:.5f} (floor p95 {h['kid_p95']:.5f}"
-          f"{'' if details['kid_inside_floor_band'] else ', ABOVE p95'}); "
-          f"{h['digits']}/10 digits, confidence {h['confidence']:.3f}; classifier held-out accuracy "
-          f"{details['classifier']['heldout_accuracy']:.3f} (split {sp['features']} features / {sp['floor_pool']} "
-          f"floor pool / {sp['reference']} reference); {mem['n_generated_closer_than_heldout_min']} samples "
-          f"closer to train than any held-out image -> {args.out}, {args.details_out}")
+    print(
+        f"evaluate_images: {sampler}: FD ratio {x(details['fd']['value'])} (FD {details['fd']['value']:.3f} / median floor "
+        f"{med:.3f}; floor band {x(fl['p05'])}-{x(fl['p95'])} over {len(fl['draws'])} draws"
+        f"{'' if details['fd_inside_floor_band'] else ', ABOVE p95'}); "
+        f"KID {h['kid']:.5f} +- {h['kid_se']:.5f} (floor p95 {h['kid_p95']:.5f}"
+        f"{'' if details['kid_inside_floor_band'] else ', ABOVE p95'}); "
+        f"{h['digits']}/10 digits, confidence {h['confidence']:.3f}; classifier held-out accuracy "
+        f"{details['classifier']['heldout_accuracy']:.3f} (split {sp['features']} features / {sp['floor_pool']} "
+        f"floor pool / {sp['reference']} reference); {mem['n_generated_closer_than_heldout_min']} samples "
+        f"closer to train than any held-out image -> {args.out}, {args.details_out}"
+    )
 
 
 if __name__ == "__main__":

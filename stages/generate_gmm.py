@@ -6,6 +6,7 @@ Params: `gmm`. As the first stage of the GMM branch it also checks every section
 (each with what it needs of the machine and of the other sections: ddpm_lab/gmm/params.py)
 before any work; `ddpm-lab preflight` checks both branches at once.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,13 +33,22 @@ def main(argv=None) -> None:
     rng = np.random.default_rng(cfg.seed)
     train = mixture.sample(cfg.n_train, rng)
     heldout = mixture.sample(cfg.n_heldout, rng)
-    info = {**mixture.to_dict(), "dim": mixture.dim,
-            "entropy": mixture.entropy(rng=np.random.default_rng([cfg.seed, 1]))}
-    write_outputs({args.out / "train.npy": npy_bytes(train),
-                   args.out / "heldout.npy": npy_bytes(heldout),
-                   args.out / "mixture.json": json_bytes(info)})
-    print(f"generate_gmm: {cfg.n_train} train + {cfg.n_heldout} held-out draws, D = {mixture.dim}, "
-          f"H = {info['entropy']:.4f} nats -> {args.out}")
+    info = {
+        **mixture.to_dict(),
+        "dim": mixture.dim,
+        "entropy": mixture.entropy(rng=np.random.default_rng([cfg.seed, 1])),
+    }
+    write_outputs(
+        {
+            args.out / "train.npy": npy_bytes(train),
+            args.out / "heldout.npy": npy_bytes(heldout),
+            args.out / "mixture.json": json_bytes(info),
+        }
+    )
+    print(
+        f"generate_gmm: {cfg.n_train} train + {cfg.n_heldout} held-out draws, D = {mixture.dim}, "
+        f"H = {info['entropy']:.4f} nats -> {args.out}"
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ histories and floors, the sampler draws and trajectories, the distribution metri
 per-timestep excess errors of the saved models.
 Params: `diffusion`, `plot` (plot.forward_times are fractions of diffusion.T, so any T works).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,29 +41,44 @@ def main(argv=None) -> None:
     diffusion = dcfg.build()
 
     figs = {"gmm_dist": plots.gmm_dist(mixture, train, cfg.bins)}
-    x0 = torch.as_tensor(train[:cfg.n_forward_paths])
+    x0 = torch.as_tensor(train[: cfg.n_forward_paths])
     paths = diffusion.q_trajectory(x0, torch.Generator().manual_seed(cfg.seed)).numpy()
-    figs["diffusion_process"] = plots.diffusion_process(mixture, diffusion.np["alphas_cumprod"], paths,
-                                                        cfg.forward_steps(dcfg.T), cfg.bins)
+    figs["diffusion_process"] = plots.diffusion_process(
+        mixture, diffusion.np["alphas_cumprod"], paths, cfg.forward_steps(dcfg.T), cfg.bins
+    )
     oracle_x0 = read_array(args.samples / f"{ORACLE}.npz", ndim=3, key="x0")[0]
     for name in MODELS:
         npz = args.samples / f"{name}.npz"
         x0s = read_array(npz, ndim=3, key="x0")
         t, path = read_array(npz, ndim=1, key="t"), read_array(npz, ndim=3, key="path")
-        figs[f"reverse_sampling_{name}"] = plots.reverse_sampling(name, mixture, t, path, x0s[0], cfg.bins,
-                                                                  read_sampler(npz))
+        figs[f"reverse_sampling_{name}"] = plots.reverse_sampling(
+            name, mixture, t, path, x0s[0], cfg.bins, read_sampler(npz)
+        )
         headline = read_json(args.metrics / f"dist_{name}.json")
         details = read_json(args.metrics / "details" / f"dist_{name}.json")
         figs[f"dist_comp_{name}"] = plots.dist_comp(name, mixture, x0s[0], oracle_x0, headline, details, cfg.bins)
         fit = read_json(args.metrics / "details" / f"train_{name}.json")
-        figs[f"{name}_loss_curve"] = plots.loss_curve(name, read_csv(args.metrics / f"loss_{name}.csv", ["step", "loss"]),
-                                                      fit["loss_floor"], fit["units"], cfg.smooth,
-                                                      expected=fit["saved_model_expected_loss"])
+        figs[f"{name}_loss_curve"] = plots.loss_curve(
+            name,
+            read_csv(args.metrics / f"loss_{name}.csv", ["step", "loss"]),
+            fit["loss_floor"],
+            fit["units"],
+            cfg.smooth,
+            expected=fit["saved_model_expected_loss"],
+        )
     figs["loss_curves_bound"] = plots.bound_curves(
-        {name: (read_csv(args.metrics / f"loss_{name}.csv", ["step", "loss"]),
-                read_json(args.metrics / "details" / f"train_{name}.json")) for name in MODELS}, cfg.smooth)
+        {
+            name: (
+                read_csv(args.metrics / f"loss_{name}.csv", ["step", "loss"]),
+                read_json(args.metrics / "details" / f"train_{name}.json"),
+            )
+            for name in MODELS
+        },
+        cfg.smooth,
+    )
     figs["eps_error_by_t"] = plots.eps_error_by_t(
-        {name: read_eps_error(args.metrics / "details" / f"eps_error_{name}.csv", dcfg.T) for name in MODELS})
+        {name: read_eps_error(args.metrics / "details" / f"eps_error_{name}.csv", dcfg.T) for name in MODELS}
+    )
     write_outputs({args.out / f"{key}.png": png_writer(fig, cfg.dpi, version_stamp=True) for key, fig in figs.items()})
     for fig in figs.values():
         plt.close(fig)

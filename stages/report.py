@@ -6,6 +6,7 @@ md5 of every upstream output; dvc.lock is read, not a declared dep: DVC rewrites
 each stage, so as a dep the report would always be stale). The page inlines the figures as
 data URIs and the Vega-Lite JavaScript (ddpm_lab.tools.report), so it needs no network.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,10 +39,17 @@ def main(argv=None) -> None:
             raise DataError(f"{args.images / name}: no such file: run the stage that writes it (dvc repro)")
         figures[name] = report.image_data_uri(args.images / name)
     page = report.build_report(
-        params=params, gmm_headline=gmm_headline, gmm_details=gmm_details,
-        images_headline=read_json(m / "images.json"), images_details=read_json(m / "details" / "images.json"),
-        losses=losses, figures=figures, commit=report.git_commit(Path(args.params).resolve().parent),
-        hashes=report.lock_hashes(args.lock), versions=report.package_versions())
+        params=params,
+        gmm_headline=gmm_headline,
+        gmm_details=gmm_details,
+        images_headline=read_json(m / "images.json"),
+        images_details=read_json(m / "details" / "images.json"),
+        losses=losses,
+        figures=figures,
+        commit=report.git_commit(Path(args.params).resolve().parent),
+        hashes=report.lock_hashes(args.lock),
+        versions=report.package_versions(),
+    )
     data = page.encode()
     write_outputs({args.out: data})
     print(f"report: {len(data) / 1e6:.2f} MB, {len(figures)} figures, {len(losses)} loss curves -> {args.out}")

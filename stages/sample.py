@@ -5,6 +5,7 @@ eps-predictor. Writes <out>/<name>.npz with x0: (S, n, D) for the S seeds, and, 
 first seed, t: (K,) and path: (K, n_trajectories, D), a thinned set of reverse trajectories.
 Params: `diffusion`, `sample`, `replicate` (folded into each of sample.seeds).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,9 +42,17 @@ def main(argv=None) -> None:
 
     outputs = {}
     for name, eps_model in samplers.items():
-        x0s, (t, path) = sample_seeds(diffusion, eps_model, (cfg.n, mixture.dim), cfg.seeds, replicate, sampler=cfg,
-                                      record=cfg.n_trajectories, record_every=cfg.trajectory_every,
-                                      desc=f"sample {name}")
+        x0s, (t, path) = sample_seeds(
+            diffusion,
+            eps_model,
+            (cfg.n, mixture.dim),
+            cfg.seeds,
+            replicate,
+            sampler=cfg,
+            record=cfg.n_trajectories,
+            record_every=cfg.trajectory_every,
+            desc=f"sample {name}",
+        )
         outputs[args.out / f"{name}.npz"] = npz_bytes(x0=x0s, t=t, path=path, sampler=np.array(cfg.describe(dcfg.T)))
         print(f"sample: {name}: {len(cfg.seeds)} x {cfg.n} draws, {cfg.describe(dcfg.T)}")
     write_outputs(outputs)

@@ -4,6 +4,7 @@ Params: `images_diffusion` (checked against the model's), `images_sample`, `repl
 into images_sample.seed). Writes <samples>
 (an .npz of images (n_samples, C, H, W) in [-1, 1]) and <grid> (a PNG of the first 64).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,16 +42,32 @@ def main(argv=None) -> None:
     device = configure_torch(scfg.device, scfg.threads)
     model, config = load_trained_model(args.model, dcfg, lambda cfg: UNet(UNetConfig(**cfg)), "images_diffusion")
     t0 = time.perf_counter()
-    images = sample_images(dcfg.build(), model, scfg.n_samples, tuple(config["image_shape"]),
-                           torch.Generator().manual_seed(seed), device, progress("sample_images"), sampler=scfg)
-    fig = grid_figure(images, f"DDPM samples ({scfg.describe(dcfg.T)}, EMA U-Net, T = {dcfg.T}): "
-                              f"64 of {scfg.n_samples}")
+    images = sample_images(
+        dcfg.build(),
+        model,
+        scfg.n_samples,
+        tuple(config["image_shape"]),
+        torch.Generator().manual_seed(seed),
+        device,
+        progress("sample_images"),
+        sampler=scfg,
+    )
+    fig = grid_figure(
+        images, f"DDPM samples ({scfg.describe(dcfg.T)}, EMA U-Net, T = {dcfg.T}): 64 of {scfg.n_samples}"
+    )
     steps = scfg.steps or dcfg.T  # network calls per image, of T; the sampler named for evaluate_images
-    write_outputs({args.samples_out: npz_bytes(images=images, steps=np.array(steps), T=np.array(dcfg.T),
-                                               sampler=np.array(scfg.describe(dcfg.T))),
-                   args.grid_out: lambda p: fig.savefig(p, format="png", dpi=GRID_DPI, metadata={"Software": None})})
-    print(f"sample_images: {scfg.n_samples} images on {device} in {time.perf_counter() - t0:.0f} s "
-          f"-> {args.samples_out}, {args.grid_out}")
+    write_outputs(
+        {
+            args.samples_out: npz_bytes(
+                images=images, steps=np.array(steps), T=np.array(dcfg.T), sampler=np.array(scfg.describe(dcfg.T))
+            ),
+            args.grid_out: lambda p: fig.savefig(p, format="png", dpi=GRID_DPI, metadata={"Software": None}),
+        }
+    )
+    print(
+        f"sample_images: {scfg.n_samples} images on {device} in {time.perf_counter() - t0:.0f} s "
+        f"-> {args.samples_out}, {args.grid_out}"
+    )
 
 
 if __name__ == "__main__":

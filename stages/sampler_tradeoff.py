@@ -1,18 +1,15 @@
-"""Stage sampler_tradeoff: sample quality against the number of sampling steps S.
+"""Stage sampler_tradeoff: sample quality against the number of sampling steps S, and where in t
+the Eq. 12 model loses the distribution.
 
-For every S of sampler_tradeoff.steps and every sampler of sampler_tradeoff.samplers (respaced
-DDPM; DDIM with eta = 0), the trained Eq. 12 model (models/eq12.pt) and the exact eps* (the
-oracle, whose error is the discretisation alone) draw n points from each seed; the seeds' draws
-are pooled and judged as compare_dist judges them (ddpm_lab.gmm.sweep). No wall-clock time is
-written (outputs are the same bytes on rerun; a separate benchmark times the samplers).
-
-With sampler_tradeoff.enabled false (the default) nothing is sampled: the outputs say that the
-trade-off was not run and how to run it (`dvc exp run -S sampler_tradeoff.enabled=true`).
-Params: `diffusion`, `sampler_tradeoff`, `replicate`. Writes metrics/sampler_tradeoff.json (the
-headline: per sampler, the smallest S whose W1 ratio is inside the band, for the model and the
-oracle, and the model's W1 ratio at S = 50), metrics/details/sampler_tradeoff.csv (one row per
-sampler, S and model) and images/sampler_tradeoff.png.
+For every sampler of sampler_tradeoff.samplers and every S of sampler_tradeoff.steps, the Eq. 12
+model (models/eq12.pt) and the exact eps* (the oracle: discretisation error alone) draw n points
+from each seed, pooled and judged as compare_dist judges them (ddpm_lab.gmm.sweep); then the
+hybrid-oracle diagnostic over the switch points sampler_tradeoff.hybrid_t0 (ddpm_lab.gmm.hybrid).
+Off by default (sampler_tradeoff.enabled false): the outputs then say how to run it. Writes
+metrics/sampler_tradeoff.json (per sampler, the smallest S whose W1 ratio is inside the band),
+metrics/details/{sampler_tradeoff,hybrid_oracle}.csv, images/{sampler_tradeoff,hybrid_oracle}.png.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,6 +35,8 @@ def main(argv=None) -> None:
     ap.add_argument("--metrics-out", default="metrics/sampler_tradeoff.json", type=Path)
     ap.add_argument("--details-out", default="metrics/details/sampler_tradeoff.csv", type=Path)
     ap.add_argument("--figure-out", default="images/sampler_tradeoff.png", type=Path)
+    ap.add_argument("--hybrid-out", default="metrics/details/hybrid_oracle.csv", type=Path)
+    ap.add_argument("--hybrid-figure-out", default="images/hybrid_oracle.png", type=Path)
     args = ap.parse_args(argv)
 
     params = load_params(args.params)
@@ -46,28 +45,41 @@ def main(argv=None) -> None:
     replicate = read_replicate(params, args.params)
     if not cfg.enabled:
         head, details, fig = sweep.not_run_outputs()
-        write_outputs({args.metrics_out: json_bytes(head), args.details_out: details,
-                       args.figure_out: png_writer(fig, DPI)})
-        print(f"sampler_tradeoff: disabled (sampler_tradeoff.enabled is false): nothing sampled; to run it: "
-              f"{sweep.ENABLE}")
+        hybrid_details, hybrid_fig = sweep.hybrid_not_run(enabled=False)
+    else:  # the disabled stage must take a second or two: what only sampling and plotting need is imported here
+        import matplotlib.pyplot as plt
+
+        from ddpm_lab.gmm import figures as plots
+        from ddpm_lab.gmm.artifacts import load_eps_predictors, load_mixture
+        from ddpm_lab.runtime.torch_setup import use_threads
+
+        use_threads(cfg.threads)
+        mixture = load_mixture(args.data / "mixture.json")
+        diffusion = dcfg.build()
+        models = load_eps_predictors(args.models, sweep.MODELS, dcfg, mixture, diffusion.np["alphas_cumprod"])
+        head, table, hybrid = sweep.run_study(diffusion, models, mixture, cfg, replicate, args.models)
+        details = table.to_csv(index=False).encode()
+        fig = plots.sampler_tradeoff(table, dcfg.T, len(cfg.seeds), cfg.n, cfg.floor_draws)
+        if hybrid is None:
+            hybrid_details, hybrid_fig = sweep.hybrid_not_run(enabled=True)
+        else:
+            hybrid_details = hybrid.to_csv(index=False).encode()
+            hybrid_fig = plots.hybrid_oracle(hybrid, dcfg.T, len(cfg.seeds), cfg.n, cfg.floor_draws)
+    write_outputs(
+        {
+            args.metrics_out: json_bytes(head),
+            args.details_out: details,
+            args.figure_out: png_writer(fig, DPI),
+            args.hybrid_out: hybrid_details,
+            args.hybrid_figure_out: png_writer(hybrid_fig, DPI),
+        }
+    )
+    if not cfg.enabled:
+        print(
+            f"sampler_tradeoff: disabled (sampler_tradeoff.enabled is false): nothing sampled; to run it: {sweep.ENABLE}"
+        )
         return
-    # The disabled stage must take a second or two: what only sampling and plotting need is imported here.
-    import matplotlib.pyplot as plt
-
-    from ddpm_lab.gmm import figures as plots
-    from ddpm_lab.gmm.artifacts import load_eps_predictors, load_mixture
-    from ddpm_lab.runtime.torch_setup import use_threads
-
-    use_threads(cfg.threads)
-    mixture = load_mixture(args.data / "mixture.json")
-    diffusion = dcfg.build()
-    models = load_eps_predictors(args.models, sweep.MODELS, dcfg, mixture, diffusion.np["alphas_cumprod"])
-    table = sweep.sweep(diffusion, models, mixture, cfg, replicate, args.models)
-    head = sweep.headline(table)
-    fig = plots.sampler_tradeoff(table, dcfg.T, len(cfg.seeds), cfg.n, cfg.floor_draws)
-    write_outputs({args.metrics_out: json_bytes(head), args.details_out: table.to_csv(index=False).encode(),
-                   args.figure_out: png_writer(fig, DPI)})
-    plt.close(fig)
+    plt.close("all")
     print("\n".join(sweep.summary_lines(head)))
 
 

@@ -9,6 +9,7 @@ saved model is then measured exactly: its per-timestep excess error e_t over the
 error mmse_t (a CSV by t), and from it the model's expected loss next to the floor, the
 expected loss of the exact eps* (a JSON of details). The run: ddpm_lab.gmm.train.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,22 +49,31 @@ def main(argv=None) -> None:
     mixture = load_mixture(args.data / "mixture.json")
     mcfg = read(params, "model", args.params, data_dim=data.shape[1])
     if data.shape[1] != mixture.dim:
-        raise DataError(f"{args.data}/train.npy: D = {data.shape[1]}: expected D = {mixture.dim} as in "
-                        f"{args.data}/mixture.json (rerun generate_gmm)")
+        raise DataError(
+            f"{args.data}/train.npy: D = {data.shape[1]}: expected D = {mixture.dim} as in "
+            f"{args.data}/mixture.json (rerun generate_gmm)"
+        )
 
     run = train_on_mixture(obj, dcfg.build(), mcfg, tcfg, data, mixture, progress=progress(f"train_{obj}"))
     config = {"objective": obj, "diffusion": to_dict(dcfg), "model": mcfg.to_dict(), "train": tcfg.to_dict()}
-    write_outputs({
-        args.model_out or Path(f"models/{obj}.pt"): save_checkpoint_bytes(run.ema.state_dict(), config),
-        args.metrics_out or Path(f"metrics/details/train_{obj}.json"): json_bytes(run.metrics),
-        args.eps_error_out or Path(f"metrics/details/eps_error_{obj}.csv"):
-            run.eps_error.to_csv(index=False, float_format="%.9g").encode(),
-        args.history_out or Path(f"metrics/loss_{obj}.csv"): run.history.to_csv(index=False, float_format="%.6g").encode(),
-    })
+    write_outputs(
+        {
+            args.model_out or Path(f"models/{obj}.pt"): save_checkpoint_bytes(run.ema.state_dict(), config),
+            args.metrics_out or Path(f"metrics/details/train_{obj}.json"): json_bytes(run.metrics),
+            args.eps_error_out or Path(f"metrics/details/eps_error_{obj}.csv"): run.eps_error.to_csv(
+                index=False, float_format="%.9g"
+            ).encode(),
+            args.history_out or Path(f"metrics/loss_{obj}.csv"): run.history.to_csv(
+                index=False, float_format="%.6g"
+            ).encode(),
+        }
+    )
     m = run.metrics
-    print(f"train_{obj}: logged loss {m['final_loss']:.4f} (last 10% of rows); saved model's exact expected loss "
-          f"{m['saved_model_expected_loss']:.5f} = floor {m['loss_floor']:.5f} + excess "
-          f"{m['saved_model_excess_loss']:.5f} (+- {m['saved_model_excess_loss_err']:.1g})")
+    print(
+        f"train_{obj}: logged loss {m['final_loss']:.4f} (last 10% of rows); saved model's exact expected loss "
+        f"{m['saved_model_expected_loss']:.5f} = floor {m['loss_floor']:.5f} + excess "
+        f"{m['saved_model_excess_loss']:.5f} (+- {m['saved_model_excess_loss_err']:.1g})"
+    )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ images_train.nproc > 1: the stage checks its inputs, then launches itself as npr
 the checkpoint written before stays, and a rerun (any nproc) resumes from it. The run itself:
 ddpm_lab.images.train_run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,9 +51,12 @@ def main(argv=None) -> None:
     replicate = read_replicate(params, args.params)
     tcfg = dataclasses.replace(tcfg, seed=fold_seed(tcfg.seed, replicate))
     x_train = read_array(args.data, ndim=4, key="x_train")
-    mcfg = read(UNetConfig, params, "images_model", args.params, in_channels=x_train.shape[1], image_size=x_train.shape[2])
-    run = run_training(x_train, dcfg, mcfg, tcfg, args.resume, relaunch=("stages.train_images", argv),
-                       stop_at=args.stop_at)
+    mcfg = read(
+        UNetConfig, params, "images_model", args.params, in_channels=x_train.shape[1], image_size=x_train.shape[2]
+    )
+    run = run_training(
+        x_train, dcfg, mcfg, tcfg, args.resume, relaunch=("stages.train_images", argv), stop_at=args.stop_at
+    )
     if run is None:  # this process launched the ranks, or is a rank other than 0: rank 0 writes
         return
     write_outputs({args.model_out: run.model, args.metrics_out: run.metrics, args.history_out: run.history})

@@ -1,4 +1,5 @@
 """Shared fixtures: a temporary copy of the repository in which `dvc repro` really runs."""
+
 from __future__ import annotations
 
 import shutil
@@ -30,8 +31,12 @@ def restore_process_settings():
     import matplotlib
     import torch
 
-    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-             torch.get_num_threads(), matplotlib.get_backend())
+    saved = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.get_num_threads(),
+        matplotlib.get_backend(),
+    )
     yield
     torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
     torch.set_num_threads(saved[2])

@@ -1,6 +1,7 @@
 """Helpers shared by the test modules (which import this module and conftest's fixtures, never
 each other): the repository root, tiny params of both branches, a copy of the repository in which
 DVC really runs, stage runners with one-line-error checks, and the import closure of a module."""
+
 from __future__ import annotations
 
 import ast
@@ -31,8 +32,9 @@ def stages(*names: str):
 
 def repo_files() -> list[str]:
     """Tracked and untracked-but-not-ignored files: what a clean clone (plus work in progress) holds."""
-    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
-                         capture_output=True, check=True).stdout.decode()
+    out = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.decode()
     return [p for p in out.split("\0") if p and (ROOT / p).is_file()]
 
 
@@ -42,9 +44,15 @@ class DvcRepo:
     def __init__(self, path: Path):
         self.path = path
         bin_dir = str(Path(sys.executable).parent)  # the venv's python and dvc come first on PATH
-        self.env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
-                    "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-                    "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
+        self.env = {
+            **os.environ,
+            "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+            "DVC_NO_ANALYTICS": "1",
+            "GIT_AUTHOR_NAME": "test",
+            "GIT_AUTHOR_EMAIL": "test@example.com",
+            "GIT_COMMITTER_NAME": "test",
+            "GIT_COMMITTER_EMAIL": "test@example.com",
+        }
 
     def params(self) -> dict:
         return yaml.safe_load((self.path / "params.yaml").read_text())
@@ -57,11 +65,11 @@ class DvcRepo:
         (self.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-        proc = subprocess.run(list(args), cwd=self.path, env=self.env, capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run(list(args), cwd=self.path, env=self.env, capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\n"
-                                 f"stderr:\n{proc.stderr[-4000:]}")
+            raise AssertionError(
+                f"{' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-4000:]}"
+            )
         return proc
 
     def dvc(self, *args: str, **kw) -> subprocess.CompletedProcess:
@@ -86,15 +94,32 @@ TINY_GMM = {
 PACKAGES = ("ddpm_lab", "stages")
 
 
-TINY_MODEL = {"base_channels": 8, "channel_mults": [1, 2], "num_res_blocks": 1, "attn_heads": 2, "groups": 4,
-              "dropout": 0.0}
+TINY_MODEL = {
+    "base_channels": 8,
+    "channel_mults": [1, 2],
+    "num_res_blocks": 1,
+    "attn_heads": 2,
+    "groups": 4,
+    "dropout": 0.0,
+}
 
 
 TINY_DIFFUSION = {"T": 20, "schedule": "linear", "beta_start": 0.001, "beta_end": 0.2, "variance": "beta"}
 
 
-TINY_TRAIN = {"steps": 12, "batch_size": 8, "lr": 0.002, "warmup": 2, "ema_decay": 0.9, "log_every": 4,
-              "checkpoint_every": 5, "device": "cpu", "threads": 1, "nproc": 1, "backend": "auto"}
+TINY_TRAIN = {
+    "steps": 12,
+    "batch_size": 8,
+    "lr": 0.002,
+    "warmup": 2,
+    "ema_decay": 0.9,
+    "log_every": 4,
+    "checkpoint_every": 5,
+    "device": "cpu",
+    "threads": 1,
+    "nproc": 1,
+    "backend": "auto",
+}
 
 
 def venv_env() -> dict:
@@ -163,10 +188,16 @@ def tiny_params(**changes) -> dict:
     return p
 
 
-STAGE_OF = {"gmm": ("generate_gmm", []), "diffusion": ("train", ["--objective", "eq12"]),
-            "train_eq12": ("train", ["--objective", "eq12"]), "train_eq3": ("train", ["--objective", "eq3"]),
-            "model": ("train", ["--objective", "eq3"]), "sample": ("sample", []), "plot": ("plot", []),
-            "compare_dist": ("compare_dist", [])}
+STAGE_OF = {
+    "gmm": ("generate_gmm", []),
+    "diffusion": ("train", ["--objective", "eq12"]),
+    "train_eq12": ("train", ["--objective", "eq12"]),
+    "train_eq3": ("train", ["--objective", "eq3"]),
+    "model": ("train", ["--objective", "eq3"]),
+    "sample": ("sample", []),
+    "plot": ("plot", []),
+    "compare_dist": ("compare_dist", []),
+}
 
 
 def run_gmm_stages(through_plot: bool = True) -> None:

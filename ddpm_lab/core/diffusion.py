@@ -7,6 +7,7 @@ indexed by t directly; index 0 stands for x_0 (abar_0 = 1, beta_0 = 0). Coeffici
 computed once, in float64, and gathered through `_extract`. Works for any data shape
 (B, ...): the model is any callable `eps_model(x_t, t)` with x_t: (B, ...) and t: (B,) long.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,6 +21,11 @@ from ddpm_lab.runtime.params import Count, require, require_memory, schema
 
 VARIANCES = ("beta", "beta_tilde")
 WEIGHTINGS = ("eq12", "eq14")
+# How the noise loss draws t for a minibatch, each unbiased for the same expectation: i.i.d. uniform
+# on 1..T; stratified (one uniform offset, B evenly spaced points, Kingma et al. 2021, App. I.1);
+# importance (t ~ p_t proportional to the weighting's w_t, each term divided by T p_t: Nichol &
+# Dhariwal 2021, Sec. 3.3, with the weights as the proposal, so every term carries the same weight).
+T_SAMPLINGS = ("uniform", "stratified", "importance")
 # Unbiased estimators of the Eq. 3 bound (loss_bound): today's log-ratios on a whole sampled
 # trajectory; the same trajectory with each term's expectation given (x_t, x_0) (Eq. 5's KLs);
 # K of the T terms of a trajectory, drawn without replacement and scaled by T / K.
@@ -76,11 +82,18 @@ class GaussianDiffusion:
         weight = b**2 / (2.0 * sigma2 * a * one_minus)
 
         self.np = dict(
-            betas=b, alphas=a, alphas_cumprod=abar, alphas_cumprod_prev=abar_prev,
-            sqrt_alphas=np.sqrt(a), sqrt_alphas_cumprod=np.sqrt(abar),
+            betas=b,
+            alphas=a,
+            alphas_cumprod=abar,
+            alphas_cumprod_prev=abar_prev,
+            sqrt_alphas=np.sqrt(a),
+            sqrt_alphas_cumprod=np.sqrt(abar),
             sqrt_one_minus_alphas_cumprod=np.sqrt(1.0 - abar),
-            posterior_variance=beta_tilde, posterior_mean_coef1=coef_x0,
-            posterior_mean_coef2=coef_xt, sigma2=sigma2, eq12_weights=weight,
+            posterior_variance=beta_tilde,
+            posterior_mean_coef1=coef_x0,
+            posterior_mean_coef2=coef_xt,
+            sigma2=sigma2,
+            eq12_weights=weight,
             # Eq. 11: eps coefficient beta_t / sqrt(1 - abar_t)
             eps_coef=b / np.sqrt(one_minus),
         )
@@ -96,11 +109,31 @@ class GaussianDiffusion:
         """n timesteps drawn uniformly from {1..T}. Returns (n,) long."""
         return torch.randint(1, self.T + 1, (n,), generator=generator)
 
+    def stratified_timesteps(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n timesteps, each uniform on {1..T} but jointly evenly spread: u_i = (u + i / n) mod 1
+        for one u ~ U[0, 1), t_i = floor(T u_i) + 1, in a random order (Kingma et al. 2021's
+        low-discrepancy sampler). Returns (n,) long."""
+        u = (torch.rand((), generator=generator, dtype=torch.float64) + torch.arange(n, dtype=torch.float64) / n) % 1.0
+        t = (u * self.T).long().clamp_(max=self.T - 1) + 1
+        return t[torch.randperm(n, generator=generator)]
+
+    def importance_timesteps(
+        self, n: int, generator: torch.Generator, weighting: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """n timesteps drawn i.i.d. from p_t = c_t / sum(c) with c_t = mse_weights(weighting), and each
+        one's factor c_t / p_t = sum(c), the same for all: sum_t c_t E[err_t] = E_p[sum(c) err_t].
+        Returns (t (n,) long, factor (n,) float64)."""
+        c = torch.from_numpy(self.mse_weights(weighting))
+        t = torch.multinomial(c, n, replacement=True, generator=generator) + 1
+        return t, torch.full((n,), float(c.sum()), dtype=torch.float64)
+
     # -- forward process -----------------------------------------------------------------
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Eq. 4 reparameterised: x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps."""
-        return (self._extract("sqrt_alphas_cumprod", t, x0) * x0
-                + self._extract("sqrt_one_minus_alphas_cumprod", t, x0) * noise)
+        return (
+            self._extract("sqrt_alphas_cumprod", t, x0) * x0
+            + self._extract("sqrt_one_minus_alphas_cumprod", t, x0) * noise
+        )
 
     def q_trajectory(self, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """A whole forward trajectory x_0 -> x_1 -> ... -> x_T by Eq. 2, for each x_0: (B, ...).
@@ -119,8 +152,7 @@ class GaussianDiffusion:
 
     def q_posterior_mean_variance(self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor):
         """Eq. 6-7: mean mu~_t(x_t, x_0) and variance beta~_t of q(x_{t-1} | x_t, x_0)."""
-        mean = (self._extract("posterior_mean_coef1", t, x_t) * x0
-                + self._extract("posterior_mean_coef2", t, x_t) * x_t)
+        mean = self._extract("posterior_mean_coef1", t, x_t) * x0 + self._extract("posterior_mean_coef2", t, x_t) * x_t
         return mean, self._extract("posterior_variance", t, x_t).expand_as(x_t)
 
     # -- reverse process -----------------------------------------------------------------
@@ -130,8 +162,15 @@ class GaussianDiffusion:
         return mean, self._extract("sigma2", t, x_t).expand_as(x_t)
 
     # -- objectives ----------------------------------------------------------------------
-    def loss_eq12(self, eps_model: EpsModel, x0: torch.Tensor, generator: torch.Generator,
-                  weighting: str = "eq12", rows: slice | None = None) -> torch.Tensor:
+    def loss_eq12(
+        self,
+        eps_model: EpsModel,
+        x0: torch.Tensor,
+        generator: torch.Generator,
+        weighting: str = "eq12",
+        rows: slice | None = None,
+        t_sampling: str = "uniform",
+    ) -> torch.Tensor:
         """Noise-prediction loss, one (t, eps) draw per x_0. Returns (B,), or the losses of
         x0[rows] only: t and eps are drawn for all B rows either way (data-parallel ranks draw
         the global batch and each evaluates its shard, ddpm_lab.runtime.distributed).
@@ -139,15 +178,29 @@ class GaussianDiffusion:
         weighting "eq12": T * beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t)) * ||eps - eps_theta||^2
         (Eq. 12; the factor T makes its mean the sum over t, i.e. nats of the bound).
         weighting "eq14": ||eps - eps_theta||^2 (L_simple, Eq. 14).
+        t_sampling (T_SAMPLINGS): how t is drawn; each gives the same expectation, "uniform" these bytes.
         """
         if weighting not in WEIGHTINGS:
             raise ValueError(f"unknown weighting {weighting!r}: expected one of {', '.join(WEIGHTINGS)}")
-        t = self.timesteps(x0.shape[0], generator).to(x0.device)
+        if t_sampling not in T_SAMPLINGS:
+            raise ValueError(f"unknown t_sampling {t_sampling!r}: expected one of {', '.join(T_SAMPLINGS)}")
+        B = x0.shape[0]
+        factor = None
+        if t_sampling == "uniform":
+            t = self.timesteps(B, generator)
+        elif t_sampling == "stratified":
+            t = self.stratified_timesteps(B, generator)
+        else:
+            t, factor = self.importance_timesteps(B, generator, weighting)
+        t = t.to(x0.device)
         noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
         if rows is not None:
             x0, t, noise = x0[rows], t[rows], noise[rows]
+            factor = None if factor is None else factor[rows]
         err = (noise - eps_model(self.q_sample(x0, t, noise), t)) ** 2
         err = err.flatten(1).sum(1)
+        if factor is not None:  # sum_t c_t * err_t in expectation, as below
+            return factor.to(err) * err
         if weighting == "eq14":
             return err
         return self.T * self._extract("eq12_weights", t, err).view(-1) * err
@@ -167,8 +220,9 @@ class GaussianDiffusion:
         eps = eps_model(x_t.to(x0.dtype), t).double()
         mean, var = self.p_mean_variance(eps, x_t, t)
         log_p = normal_log_prob(x_prev, mean, var)  # log p_theta(x_{t-1} | x_t)
-        log_q = normal_log_prob(x_t, self._extract("sqrt_alphas", t, x_t) * x_prev,
-                                self._extract("betas", t, x_t).expand_as(x_t))  # Eq. 2
+        log_q = normal_log_prob(
+            x_t, self._extract("sqrt_alphas", t, x_t) * x_prev, self._extract("betas", t, x_t).expand_as(x_t)
+        )  # Eq. 2
         log_prior = normal_log_prob(xs[:, T], torch.zeros_like(xs[:, T]), torch.ones_like(xs[:, T]))
         return (-log_prior - (log_p - log_q).view(B, T).sum(1)).to(x0.dtype)
 
@@ -185,8 +239,15 @@ class GaussianDiffusion:
             raise ValueError(f"terms must be an integer in [1, T = {self.T}], got {terms!r}")
         return terms
 
-    def loss_bound(self, eps_model: EpsModel, x0: torch.Tensor, generator: torch.Generator,
-                   estimator: str = "trajectory", terms: int = 0, term: str = "kl") -> torch.Tensor:
+    def loss_bound(
+        self,
+        eps_model: EpsModel,
+        x0: torch.Tensor,
+        generator: torch.Generator,
+        estimator: str = "trajectory",
+        terms: int = 0,
+        term: str = "kl",
+    ) -> torch.Tensor:
         """An unbiased estimate of the bound on -log p_theta(x_0) (Eq. 3 = Eq. 5 in expectation),
         in nats, per row of x0. Returns (B,).
 
@@ -220,13 +281,14 @@ class GaussianDiffusion:
         # the pairs (x_{t-1}, x_t) and x_T of one trajectory: the walk at t - 1, t (and T), in order
         pts = torch.cat([torch.stack([t - 1, t], dim=2).flatten(1), torch.full((B, 1), self.T)], dim=1)
         xp = self._walk(x0, pts, generator)  # (B, 2K + 1, ...)
-        x_prev, x_t = xp[:, 0:2 * K:2].flatten(0, 1), xp[:, 1:2 * K:2].flatten(0, 1)
+        x_prev, x_t = xp[:, 0 : 2 * K : 2].flatten(0, 1), xp[:, 1 : 2 * K : 2].flatten(0, 1)
         tt = t.flatten()
         eps = eps_model(x_t.to(x0.dtype), tt).double()
         mean, var = self.p_mean_variance(eps, x_t, tt)
         log_p = normal_log_prob(x_prev, mean, var)  # log p_theta(x_{t-1} | x_t)
-        log_q = normal_log_prob(x_t, self._extract("sqrt_alphas", tt, x_t) * x_prev,
-                                self._extract("betas", tt, x_t).expand_as(x_t))  # Eq. 2
+        log_q = normal_log_prob(
+            x_t, self._extract("sqrt_alphas", tt, x_t) * x_prev, self._extract("betas", tt, x_t).expand_as(x_t)
+        )  # Eq. 2
         x_T = xp[:, -1]
         log_prior = normal_log_prob(x_T, torch.zeros_like(x_T), torch.ones_like(x_T))
         return (-log_prior - (self.T / K) * (log_p - log_q).view(B, K).sum(1)).to(x0.dtype)
@@ -245,8 +307,15 @@ class GaussianDiffusion:
         walk = x0d.unsqueeze(1) + torch.cumsum(dV.sqrt().view(shape) * z, dim=1)
         return self._t["sqrt_alphas_cumprod"][t].view(shape) * walk
 
-    def _bound_at(self, eps_model: EpsModel, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
-                  scale: float, noise: torch.Tensor | None = None) -> torch.Tensor:
+    def _bound_at(
+        self,
+        eps_model: EpsModel,
+        x0: torch.Tensor,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        scale: float,
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Eq. 5 given x_0 and x_t at the timesteps t: (B, K) (x_t: (B, K, ...)):
         L_T + constants + scale * sum_k w_t ||eps_t - eps_theta(x_t, t)||^2, where
         eps_t = (x_t - sqrt(abar_t) x_0) / sqrt(1 - abar_t) is the noise x_t implies (or `noise`,
@@ -261,7 +330,8 @@ class GaussianDiffusion:
         x0_rep = x0d.repeat_interleave(K, dim=0)
         if noise is None:
             noise = (xt - self._extract("sqrt_alphas_cumprod", tt, xt) * x0_rep) / self._extract(
-                "sqrt_one_minus_alphas_cumprod", tt, xt)
+                "sqrt_one_minus_alphas_cumprod", tt, xt
+            )
         eps = eps_model(xt.to(x0.dtype), tt).double()
         sq = ((noise - eps) ** 2).flatten(1).sum(1)
         kl_eps = (self._t["eq12_weights"][tt] * sq).view(B, K).sum(1)
@@ -358,17 +428,26 @@ class DiffusionConfig:
             for name in ("beta_start", "beta_end"):
                 v = getattr(self, name)
                 require(v is not None and 0 < v < 1, name, v, f"a number in (0, 1) (schedule {self.schedule})")
-            require(self.beta_start <= self.beta_end, "beta_end", self.beta_end,
-                    f"a number >= beta_start = {self.beta_start!r} (schedule {self.schedule} increases the noise "
-                    f"from beta_start to beta_end)")
+            require(
+                self.beta_start <= self.beta_end,
+                "beta_end",
+                self.beta_end,
+                f"a number >= beta_start = {self.beta_start!r} (schedule {self.schedule} increases the noise "
+                f"from beta_start to beta_end)",
+            )
         else:
             for name in ("beta_start", "beta_end"):
                 v = getattr(self, name)
-                require(v is None, name, v, f"null with schedule {self.schedule} (it sets its own betas: "
-                        f"{name} is for schedule linear only)")
+                require(
+                    v is None,
+                    name,
+                    v,
+                    f"null with schedule {self.schedule} (it sets its own betas: {name} is for schedule linear only)",
+                )
         require(self.variance in VARIANCES, "variance", self.variance, f"one of {', '.join(VARIANCES)}")
-        require_memory("T", self.T, lambda t: (t + 1) * self.STEP_BYTES, "the schedule's coefficient arrays",
-                       " timesteps")
+        require_memory(
+            "T", self.T, lambda t: (t + 1) * self.STEP_BYTES, "the schedule's coefficient arrays", " timesteps"
+        )
 
     def build(self) -> GaussianDiffusion:
         """The GaussianDiffusion of this config."""

@@ -1,4 +1,5 @@
 """Network building blocks that know nothing about diffusion."""
+
 from __future__ import annotations
 
 import math

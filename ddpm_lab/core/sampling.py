@@ -10,6 +10,7 @@ The subsequence is tau_i = round(i T / S), i = 1..S: evenly spaced, ending at T 
 spacing; for S = T every t). Every sampler draws x_T ~ N(0, I) first, then one N(0, I) tensor
 per step that adds noise, in the order of the steps, from the one generator.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,8 +37,12 @@ class SamplerConfig:
         require(self.sampler in SAMPLERS, "sampler", self.sampler, f"one of {', '.join(SAMPLERS)}")
         require(self.steps >= 0, "steps", self.steps, "an integer >= 0 (0: every timestep, T)")
         require(0.0 <= self.eta <= 1.0, "eta", self.eta, "a number in [0, 1] (0: deterministic DDIM)")
-        require(self.sampler == "ddim" or self.eta == 0, "eta", self.eta,
-                "0 with sampler ddpm (eta is DDIM's noise scale; ddpm's is set by diffusion.variance)")
+        require(
+            self.sampler == "ddim" or self.eta == 0,
+            "eta",
+            self.eta,
+            "0 with sampler ddpm (eta is DDIM's noise scale; ddpm's is set by diffusion.variance)",
+        )
 
     def check_steps(self, T: int, key: str = "diffusion.T") -> None:
         """steps against the diffusion's T (a coupled param, `key` in params), before any work."""
@@ -106,12 +111,21 @@ def eps_caller(eps_model: EpsModel, ts, batch: int):
 
     def eps_at(x: torch.Tensor, t: int) -> torch.Tensor:
         return eps_model(x, t_batch.fill_(t))
+
     return eps_at
 
 
 @torch.inference_mode()
-def sample(diffusion: GaussianDiffusion, eps_model: EpsModel, shape: tuple, generator: torch.Generator,
-           record: int = 0, record_every: int = 0, progress=None, sampler: SamplerConfig | None = None):
+def sample(
+    diffusion: GaussianDiffusion,
+    eps_model: EpsModel,
+    shape: tuple,
+    generator: torch.Generator,
+    record: int = 0,
+    record_every: int = 0,
+    progress=None,
+    sampler: SamplerConfig | None = None,
+):
     """Draw x_0 for `shape` (B, ...) with `sampler` (default: Algorithm 2 over all T steps):
     x_T ~ N(0, I); at each step x_prev = a_x x_t - a_eps eps_theta(x_t, t) + sigma z.
 
@@ -129,7 +143,7 @@ def sample(diffusion: GaussianDiffusion, eps_model: EpsModel, shape: tuple, gene
     keep = set(range(0, n_steps, record_every)) if record and record_every else set()
     ts, path = [], []
     steps = range(n_steps)
-    for i in (progress(steps) if progress else steps):
+    for i in progress(steps) if progress else steps:
         t = int(c["t"][i])
         if i in keep:
             ts.append(t)
@@ -144,9 +158,17 @@ def sample(diffusion: GaussianDiffusion, eps_model: EpsModel, shape: tuple, gene
     return x, (np.array(ts), torch.stack(path).numpy() if path else np.empty((0,)))
 
 
-def sample_seeds(diffusion: GaussianDiffusion, eps_model: EpsModel, shape: tuple, seeds, replicate: int = 0,
-                 sampler: SamplerConfig | None = None, record: int = 0, record_every: int = 0,
-                 desc: str | None = None) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+def sample_seeds(
+    diffusion: GaussianDiffusion,
+    eps_model: EpsModel,
+    shape: tuple,
+    seeds,
+    replicate: int = 0,
+    sampler: SamplerConfig | None = None,
+    record: int = 0,
+    record_every: int = 0,
+    desc: str | None = None,
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """`sample` once per seed, each from its own generator seeded with fold_seed(seed, replicate)
     (runtime.seeds: replicate 0 is the seed itself), in the order of seeds. Returns the draws of
     every seed stacked, x_0: (len(seeds), *shape) float32, and (ts, path) of the first seed, the
@@ -155,9 +177,16 @@ def sample_seeds(diffusion: GaussianDiffusion, eps_model: EpsModel, shape: tuple
     x0s, kept = [], None
     for i, seed in enumerate(seeds):
         g = torch.Generator().manual_seed(fold_seed(seed, replicate))
-        x0, recorded = sample(diffusion, eps_model, shape, g, record=record if i == 0 else 0,
-                              record_every=record_every, progress=progress_bar(f"{desc} seed {seed}") if desc else None,
-                              sampler=sampler)
+        x0, recorded = sample(
+            diffusion,
+            eps_model,
+            shape,
+            g,
+            record=record if i == 0 else 0,
+            record_every=record_every,
+            progress=progress_bar(f"{desc} seed {seed}") if desc else None,
+            sampler=sampler,
+        )
         x0s.append(x0.numpy())
         if i == 0:
             kept = recorded

@@ -3,6 +3,7 @@
 Linear schedule: Ho et al. 2020, Sec. 4 (beta_1 = 1e-4 .. beta_T = 0.02).
 Cosine schedule: Nichol & Dhariwal 2021 (arXiv:2102.09672), Eq. 17.
 """
+
 from __future__ import annotations
 
 import math

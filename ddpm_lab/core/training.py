@@ -3,6 +3,7 @@
 The objective is any callable `loss_fn(model, x0, generator) -> (B,)` (for example
 GaussianDiffusion.loss_eq12 or .loss_eq3 with the model bound in). No file I/O here.
 """
+
 from __future__ import annotations
 
 import copy
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 
 from ddpm_lab.runtime.params import Count, ConfigError, Positive, Seed, Threads, require, schema
-from ddpm_lab.core.diffusion import ESTIMATORS, TERMS, WEIGHTINGS, GaussianDiffusion
+from ddpm_lab.core.diffusion import ESTIMATORS, T_SAMPLINGS, TERMS, WEIGHTINGS, GaussianDiffusion
 from ddpm_lab.runtime.stats import mean_se
 
 
@@ -45,9 +46,15 @@ class TrainConfig:
     threads: Threads = 1
 
     def __post_init__(self):
-        require(self.lr <= LR_MAX, "lr", self.lr, f"a number <= {LR_MAX:g} (Adam moves each weight by about lr per step)")
-        require(0 <= self.warmup <= self.steps, "warmup", self.warmup,
-                f"an integer in [0, steps = {self.steps}] (warmup steps are part of the steps)")
+        require(
+            self.lr <= LR_MAX, "lr", self.lr, f"a number <= {LR_MAX:g} (Adam moves each weight by about lr per step)"
+        )
+        require(
+            0 <= self.warmup <= self.steps,
+            "warmup",
+            self.warmup,
+            f"an integer in [0, steps = {self.steps}] (warmup steps are part of the steps)",
+        )
         require(0 <= self.ema_decay < 1, "ema_decay", self.ema_decay, "a number in [0, 1)")
 
     def to_dict(self) -> dict:
@@ -56,13 +63,17 @@ class TrainConfig:
 
 @schema
 class Eq12TrainConfig(TrainConfig):
-    """TrainConfig plus the weighting of the noise loss: "eq12" (Eq. 12) or "eq14" (L_simple)."""
+    """TrainConfig plus the weighting of the noise loss: "eq12" (Eq. 12) or "eq14" (L_simple), and
+    how t is drawn per minibatch, t_sampling: uniform | stratified | importance (the same
+    expectation for each: GaussianDiffusion.loss_eq12)."""
 
     weighting: str = "eq12"
+    t_sampling: str = "uniform"
 
     def __post_init__(self):
         super().__post_init__()
         require(self.weighting in WEIGHTINGS, "weighting", self.weighting, f"one of {', '.join(WEIGHTINGS)}")
+        require(self.t_sampling in T_SAMPLINGS, "t_sampling", self.t_sampling, f"one of {', '.join(T_SAMPLINGS)}")
 
 
 @schema
@@ -80,12 +91,19 @@ class Eq3TrainConfig(TrainConfig):
         super().__post_init__()
         require(self.estimator in ESTIMATORS, "estimator", self.estimator, f"one of {', '.join(ESTIMATORS)}")
         if self.estimator == "subsampled":
-            require(self.terms_per_trajectory >= 1,
-                    "terms_per_trajectory", self.terms_per_trajectory,
-                    "an integer in [1, diffusion.T] with estimator subsampled (K terms per trajectory)")
+            require(
+                self.terms_per_trajectory >= 1,
+                "terms_per_trajectory",
+                self.terms_per_trajectory,
+                "an integer in [1, diffusion.T] with estimator subsampled (K terms per trajectory)",
+            )
         else:
-            require(self.terms_per_trajectory == 0, "terms_per_trajectory", self.terms_per_trajectory,
-                    f"0 with estimator {self.estimator} (K is the subsampled estimator's)")
+            require(
+                self.terms_per_trajectory == 0,
+                "terms_per_trajectory",
+                self.terms_per_trajectory,
+                f"0 with estimator {self.estimator} (K is the subsampled estimator's)",
+            )
         require(self.term in TERMS, "term", self.term, f"one of {', '.join(TERMS)} (read by estimator subsampled)")
 
     def describe(self) -> str:
@@ -97,15 +115,15 @@ class Eq3TrainConfig(TrainConfig):
 def tail_loss(history: np.ndarray, fraction: float = 0.1) -> tuple[float, float | None]:
     """Mean and standard error of the last `fraction` of the logged rows of a loss history (S, 2):
     the training loss at the end, with its noise (SE None for a single row)."""
-    return mean_se(history[-max(1, round(len(history) * fraction)):, 1])
+    return mean_se(history[-max(1, round(len(history) * fraction)) :, 1])
 
 
 def objective_loss(diffusion: GaussianDiffusion, cfg: Eq12TrainConfig | Eq3TrainConfig) -> Callable:
     """The objective of a training section as loss_fn(model, x0, generator) -> (B,): the noise loss
     with cfg.weighting (Eq12TrainConfig), or cfg's estimator of the Eq. 3 bound (Eq3TrainConfig)."""
     if isinstance(cfg, Eq12TrainConfig):
-        weighting = cfg.weighting
-        return lambda m, x0, g: diffusion.loss_eq12(m, x0, g, weighting)
+        weighting, t_sampling = cfg.weighting, cfg.t_sampling
+        return lambda m, x0, g: diffusion.loss_eq12(m, x0, g, weighting, t_sampling=t_sampling)
     return lambda m, x0, g: diffusion.loss_bound(m, x0, g, cfg.estimator, cfg.terms_per_trajectory, cfg.term)
 
 
@@ -140,17 +158,37 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 TRAINING_STATE_KEYS = ("step", "model", "ema", "optimizer", "generator", "history", "window")
 
 
-def training_state(step: int, model: torch.nn.Module, ema: torch.nn.Module, opt: torch.optim.Optimizer,
-                   g: torch.Generator, rows: list, window: list) -> dict:
+def training_state(
+    step: int,
+    model: torch.nn.Module,
+    ema: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    g: torch.Generator,
+    rows: list,
+    window: list,
+) -> dict:
     """Everything the loop needs to continue after `step` completed steps, exactly as if it had
     never stopped: weights, EMA weights, Adam moments, the generator state, the loss history
     and the partial logging window. Tensors alias the live ones: serialise before training on."""
-    return {"step": step, "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-            "generator": g.get_state(), "history": [list(r) for r in rows], "window": list(window)}
+    return {
+        "step": step,
+        "model": model.state_dict(),
+        "ema": ema.state_dict(),
+        "optimizer": opt.state_dict(),
+        "generator": g.get_state(),
+        "history": [list(r) for r in rows],
+        "window": list(window),
+    }
 
 
-def restore_training_state(state: dict, model: torch.nn.Module, ema: torch.nn.Module,
-                           opt: torch.optim.Optimizer, g: torch.Generator, cfg: TrainConfig):
+def restore_training_state(
+    state: dict,
+    model: torch.nn.Module,
+    ema: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    g: torch.Generator,
+    cfg: TrainConfig,
+):
     """Load a training_state dict into the live objects. Returns (start step, rows, window);
     ValueError if the state is incomplete or does not fit cfg."""
     missing = [k for k in TRAINING_STATE_KEYS if k not in state]
@@ -166,9 +204,18 @@ def restore_training_state(state: dict, model: torch.nn.Module, ema: torch.nn.Mo
     return step, [(int(s), float(v)) for s, v in state["history"]], [float(v) for v in state["window"]]
 
 
-def train(model: torch.nn.Module, loss_fn: Callable, data: torch.Tensor, cfg: TrainConfig,
-          progress: Callable | None = None, *, checkpoint_every: int = 0,
-          on_checkpoint: Callable[[dict], None] | None = None, resume: dict | None = None, world=None):
+def train(
+    model: torch.nn.Module,
+    loss_fn: Callable,
+    data: torch.Tensor,
+    cfg: TrainConfig,
+    progress: Callable | None = None,
+    *,
+    checkpoint_every: int = 0,
+    on_checkpoint: Callable[[dict], None] | None = None,
+    resume: dict | None = None,
+    world=None,
+):
     """Train `model` on rows of `data` (N, ...). Returns (ema_model, history) where history is
     an (S, 2) array of (step, mean loss over the last log_every steps).
 
@@ -199,9 +246,11 @@ def train(model: torch.nn.Module, loss_fn: Callable, data: torch.Tensor, cfg: Tr
         loss = loss_fn(net, data[idx], g).mean()
         value = world.mean(loss.detach()) if world is not None else loss.detach()  # every rank sees it
         if not torch.isfinite(value):
-            raise TrainingDiverged(f"training diverged at step {step + 1} of {cfg.steps}: loss = {value.item()}: "
-                                   f"expected a finite loss (lr = {cfg.lr:g}, grad_clip = {cfg.grad_clip:g}: "
-                                   f"try a smaller lr)")
+            raise TrainingDiverged(
+                f"training diverged at step {step + 1} of {cfg.steps}: loss = {value.item()}: "
+                f"expected a finite loss (lr = {cfg.lr:g}, grad_clip = {cfg.grad_clip:g}: "
+                f"try a smaller lr)"
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -213,7 +262,10 @@ def train(model: torch.nn.Module, loss_fn: Callable, data: torch.Tensor, cfg: Tr
             window = []
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{rows[-1][1]:.4f}")
-        if on_checkpoint is not None and checkpoint_every and (
-                (step + 1) % checkpoint_every == 0 or step == cfg.steps - 1):
+        if (
+            on_checkpoint is not None
+            and checkpoint_every
+            and ((step + 1) % checkpoint_every == 0 or step == cfg.steps - 1)
+        ):
             on_checkpoint(training_state(step + 1, model, ema, opt, g, rows, window))
     return ema, np.array(rows, dtype=np.float64).reshape(-1, 2)

@@ -1,6 +1,7 @@
 """Inputs several GMM stages read: the mixture written by generate_gmm, a trained eps-model (or
 every eps-predictor of the study, the oracle included), the sampled draws, the per-timestep
 excess errors a training stage measured."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -29,8 +30,10 @@ def load_eps_model(path, diffusion: DiffusionConfig) -> EpsMLP:
 def load_eps_predictors(models, names, dcfg: DiffusionConfig, mixture: GaussianMixture, alphas_cumprod) -> dict:
     """{name: eps-predictor} for each of names, in order: the oracle (names.ORACLE) is the exact eps*
     of mixture at alphas_cumprod; any other name is the trained model in <models>/<name>.pt."""
-    return {name: OracleEps(mixture, alphas_cumprod) if name == ORACLE else load_eps_model(models / f"{name}.pt", dcfg)
-            for name in names}
+    return {
+        name: OracleEps(mixture, alphas_cumprod) if name == ORACLE else load_eps_model(models / f"{name}.pt", dcfg)
+        for name in names
+    }
 
 
 def read_samples(folder, names, dim: int) -> dict:
@@ -39,8 +42,10 @@ def read_samples(folder, names, dim: int) -> dict:
     samples = {name: read_array(folder / f"{name}.npz", ndim=3, key="x0") for name in names}
     shapes = {x.shape for x in samples.values()}
     if len(shapes) != 1 or any(x.shape[2] != dim for x in samples.values()):
-        raise DataError(f"{folder}: sample arrays of shapes {[x.shape for x in samples.values()]}: "
-                        f"expected (S, n, {dim}) with one S and n for all samplers")
+        raise DataError(
+            f"{folder}: sample arrays of shapes {[x.shape for x in samples.values()]}: "
+            f"expected (S, n, {dim}) with one S and n for all samplers"
+        )
     return samples
 
 

@@ -7,6 +7,7 @@ Every objective of the paper is affine in these per-t errors (Eq. 12, Eq. 14, an
 Eq. 3 / Eq. 5, `GaussianDiffusion.mse_weights`), so e_t gives the model's exact expected loss and
 its excess over the floor, in the objective's own units.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,13 @@ from ddpm_lab.gmm.mixture import GaussianMixture
 from ddpm_lab.runtime.stats import mean_se, weighted_sum  # weighted_sum: per-t errors from marginal_expectation
 
 
-def measure_model(mixture: GaussianMixture, diffusion: GaussianDiffusion, eps_model: EpsModel, objective: str,
-                  rng: np.random.Generator) -> tuple[dict, dict[str, np.ndarray]]:
+def measure_model(
+    mixture: GaussianMixture,
+    diffusion: GaussianDiffusion,
+    eps_model: EpsModel,
+    objective: str,
+    rng: np.random.Generator,
+) -> tuple[dict, dict[str, np.ndarray]]:
     """The exact expected `objective` ("eq12", "eq14" or "bound") of eps_model, its floor (the
     expected loss of eps*) and the excess, each with its error (quadrature bound in 1-D, Monte-Carlo
     standard error for D > 1, drawn from rng). Returns (summary, by_t) where by_t holds, for t = 1..T,
@@ -33,15 +39,28 @@ def measure_model(mixture: GaussianMixture, diffusion: GaussianDiffusion, eps_mo
     monte_carlo = mixture.dim > 1
     floor = diffusion.expected_loss(objective, mmse, mixture.second_moment(), mixture.dim)
     excess, excess_err = weighted_sum(weights, e, e_err, monte_carlo)
-    summary = {"objective": objective, "units": LOSS_UNITS[objective],
-               "loss_floor": floor, "loss_floor_err": weighted_sum(weights, mmse, mmse_err, monte_carlo)[1],
-               "saved_model_expected_loss": floor + excess,
-               "saved_model_excess_loss": excess, "saved_model_excess_loss_err": excess_err,
-               "error_method": "Monte Carlo; err = standard error" if monte_carlo else
-               "Gauss-Kronrod quadrature (K21 / G10 panels) over the exact q(x_t); err = sum |K - G| + noise and "
-               "rounding allowances"}
-    by_t = {"t": np.arange(1, diffusion.T + 1), "alpha_bar": abar, "weight_eq12": diffusion.np["eq12_weights"][1:],
-            "mmse": mmse, "mmse_err": mmse_err, "eps_error": e, "eps_error_err": e_err}
+    summary = {
+        "objective": objective,
+        "units": LOSS_UNITS[objective],
+        "loss_floor": floor,
+        "loss_floor_err": weighted_sum(weights, mmse, mmse_err, monte_carlo)[1],
+        "saved_model_expected_loss": floor + excess,
+        "saved_model_excess_loss": excess,
+        "saved_model_excess_loss_err": excess_err,
+        "error_method": "Monte Carlo; err = standard error"
+        if monte_carlo
+        else "Gauss-Kronrod quadrature (K21 / G10 panels) over the exact q(x_t); err = sum |K - G| + noise and "
+        "rounding allowances",
+    }
+    by_t = {
+        "t": np.arange(1, diffusion.T + 1),
+        "alpha_bar": abar,
+        "weight_eq12": diffusion.np["eq12_weights"][1:],
+        "mmse": mmse,
+        "mmse_err": mmse_err,
+        "eps_error": e,
+        "eps_error_err": e_err,
+    }
     return summary, by_t
 
 
@@ -53,8 +72,13 @@ def heldout_gap(model_rows: np.ndarray, oracle_rows: np.ndarray, exact_gap: floa
     bound, bound_se = mean_se(model_rows)
     gap, gap_se = mean_se(np.asarray(model_rows) - np.asarray(oracle_rows))
     scale = math.hypot(gap_se or 0.0, exact_err)
-    return {"bound": bound, "bound_se": bound_se, "gap_to_oracle": gap, "gap_to_oracle_se": gap_se,
-            "gap_z": (gap - exact_gap) / scale if scale > 0 else None}
+    return {
+        "bound": bound,
+        "bound_se": bound_se,
+        "gap_to_oracle": gap,
+        "gap_to_oracle_se": gap_se,
+        "gap_z": (gap - exact_gap) / scale if scale > 0 else None,
+    }
 
 
 def expected_bounds(diffusion: GaussianDiffusion, mixture: GaussianMixture, tables: dict) -> tuple[float, float, dict]:
@@ -66,6 +90,8 @@ def expected_bounds(diffusion: GaussianDiffusion, mixture: GaussianMixture, tabl
     mmse = next(iter(tables.values()))[["mmse", "mmse_err"]].to_numpy()
     oracle_bound = diffusion.expected_bound(mmse[:, 0], mixture.second_moment(), mixture.dim)
     oracle_bound_err = weighted_sum(w, mmse[:, 0], mmse[:, 1], mc)[1]
-    gaps = {name: weighted_sum(w, t["eps_error"].to_numpy(), t["eps_error_err"].to_numpy(), mc)
-            for name, t in tables.items()}
+    gaps = {
+        name: weighted_sum(w, t["eps_error"].to_numpy(), t["eps_error_err"].to_numpy(), mc)
+        for name, t in tables.items()
+    }
     return oracle_bound, oracle_bound_err, gaps

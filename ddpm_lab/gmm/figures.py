@@ -2,6 +2,7 @@
 
 All figures show the first coordinate when D > 1 (the exact marginal density is drawn).
 """
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt  # the stage chooses the backend (Agg) at its entry
@@ -10,7 +11,7 @@ import pandas as pd
 
 from ddpm_lab.core.diffusion import LOSS_UNITS
 from ddpm_lab.gmm.mixture import GaussianMixture
-from ddpm_lab.gmm.names import COLORS, EQ3, EQ12, ORACLE
+from ddpm_lab.gmm.names import COLORS, EQ3, EQ12, HYBRID_COLORS, HYBRID_LABELS, HYBRIDS, MODEL_LOW, ORACLE
 from ddpm_lab.gmm.names import LABELS as NAMES
 
 TRUE = "black"
@@ -33,13 +34,27 @@ def gmm_dist(mixture: GaussianMixture, train: np.ndarray, bins: int) -> plt.Figu
     """The target: a histogram of the training draws under the exact density and its components."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
     grid = _grid(mixture)
-    ax.hist(train[:, 0], bins=bins, density=True, color="tab:blue", alpha=0.3,
-            label=f"training draws (n = {train.shape[0]:,})")
+    ax.hist(
+        train[:, 0],
+        bins=bins,
+        density=True,
+        color="tab:blue",
+        alpha=0.3,
+        label=f"training draws (n = {train.shape[0]:,})",
+    )
     for k in range(mixture.n_components):
-        comp = mixture.weights[k] * np.exp(-0.5 * ((grid - mixture.means[k, 0]) / mixture.stds[k, 0]) ** 2) / (
-            np.sqrt(2 * np.pi) * mixture.stds[k, 0])
-        ax.plot(grid, comp, "--", lw=1,
-                label=f"w={mixture.weights[k]:.2f} N({mixture.means[k, 0]:g}, {mixture.stds[k, 0]:g}²)")
+        comp = (
+            mixture.weights[k]
+            * np.exp(-0.5 * ((grid - mixture.means[k, 0]) / mixture.stds[k, 0]) ** 2)
+            / (np.sqrt(2 * np.pi) * mixture.stds[k, 0])
+        )
+        ax.plot(
+            grid,
+            comp,
+            "--",
+            lw=1,
+            label=f"w={mixture.weights[k]:.2f} N({mixture.means[k, 0]:g}, {mixture.stds[k, 0]:g}²)",
+        )
     ax.plot(grid, _marginal_density(mixture, grid), color=TRUE, lw=2, label="exact density p(x₀)")
     ax.set(xlabel="x₀", ylabel="density", title="The Gaussian-mixture target p(x₀)")
     ax.legend(fontsize=8)
@@ -47,8 +62,14 @@ def gmm_dist(mixture: GaussianMixture, train: np.ndarray, bins: int) -> plt.Figu
     return fig
 
 
-def diffusion_process(mixture: GaussianMixture, alphas_cumprod: np.ndarray, paths: np.ndarray,
-                      times: list[int], bins: int, n_lines: int = 100) -> plt.Figure:
+def diffusion_process(
+    mixture: GaussianMixture,
+    alphas_cumprod: np.ndarray,
+    paths: np.ndarray,
+    times: list[int],
+    bins: int,
+    n_lines: int = 100,
+) -> plt.Figure:
     """Forward diffusion. Top: forward trajectories x_0 -> x_T (Eq. 2). Bottom: histograms of x_t
     at chosen t under the exact marginal q(x_t) (Eq. 4 applied to the mixture)."""
     T = len(alphas_cumprod) - 1
@@ -58,14 +79,24 @@ def diffusion_process(mixture: GaussianMixture, alphas_cumprod: np.ndarray, path
     ax.plot(np.arange(T + 1), paths[:n_lines, :, 0].T, lw=0.5, alpha=0.5)
     for t in times:
         ax.axvline(t, color="gray", ls=":", lw=1)
-    ax.set(xlabel="timestep t", ylabel="x_t", xlim=(0, T),
-           title=f"Forward process: {min(n_lines, paths.shape[0])} of {paths.shape[0]:,} trajectories x₀ → x_T (Eq. 2)")
+    ax.set(
+        xlabel="timestep t",
+        ylabel="x_t",
+        xlim=(0, T),
+        title=f"Forward process: {min(n_lines, paths.shape[0])} of {paths.shape[0]:,} trajectories x₀ → x_T (Eq. 2)",
+    )
     for i, t in enumerate(times):
         a = fig.add_subplot(gs[1, i])
         marg = mixture.marginal(float(alphas_cumprod[t]))
         grid = np.linspace(min(_grid(marg)[0], -4), max(_grid(marg)[-1], 4), 400)
-        a.hist(paths[:, t, 0], bins=min(bins, SMALL_PANEL_MAX_BINS), density=True, color="tab:blue", alpha=0.35,
-               label=f"x_t of all {paths.shape[0]:,} paths")
+        a.hist(
+            paths[:, t, 0],
+            bins=min(bins, SMALL_PANEL_MAX_BINS),
+            density=True,
+            color="tab:blue",
+            alpha=0.35,
+            label=f"x_t of all {paths.shape[0]:,} paths",
+        )
         a.plot(grid, _marginal_density(marg, grid), color=TRUE, lw=1.5, label="exact q(x_t)")
         a.set(title=f"t = {t}  (ᾱ_t = {alphas_cumprod[t]:.3g})", xlabel="x_t")
         if i == 0:
@@ -75,8 +106,15 @@ def diffusion_process(mixture: GaussianMixture, alphas_cumprod: np.ndarray, path
     return fig
 
 
-def reverse_sampling(name: str, mixture: GaussianMixture, t: np.ndarray, path: np.ndarray,
-                     x0: np.ndarray, bins: int, sampler: str = "Algorithm 2") -> plt.Figure:
+def reverse_sampling(
+    name: str,
+    mixture: GaussianMixture,
+    t: np.ndarray,
+    path: np.ndarray,
+    x0: np.ndarray,
+    bins: int,
+    sampler: str = "Algorithm 2",
+) -> plt.Figure:
     """Reverse sampling (`sampler`: its description) from x_T to x_0: kept trajectories over t,
     coloured by the component each ends in, and the histogram of all final draws against the
     exact density."""
@@ -88,11 +126,22 @@ def reverse_sampling(name: str, mixture: GaussianMixture, t: np.ndarray, path: n
     for k in range(mixture.n_components):
         ax.plot([], [], color=cmap(k % 10), label=f"ends in component {k + 1} (mean {mixture.means[k, 0]:g})")
     ax.legend(fontsize=7, loc="upper left")
-    ax.set(xlim=(t.max(), 0), xlabel="timestep t (sampling runs right, from T to 0)", ylabel="x_t",
-           title=f"Reverse sampling: {sampler}; {NAMES[name]}, {path.shape[1]} trajectories")
+    ax.set(
+        xlim=(t.max(), 0),
+        xlabel="timestep t (sampling runs right, from T to 0)",
+        ylabel="x_t",
+        title=f"Reverse sampling: {sampler}; {NAMES[name]}, {path.shape[1]} trajectories",
+    )
     grid = _grid(mixture)
-    side.hist(x0[:, 0], bins=bins, density=True, orientation="horizontal", color=COLORS[name], alpha=0.5,
-              label=f"x₀ draws (n = {x0.shape[0]:,})")
+    side.hist(
+        x0[:, 0],
+        bins=bins,
+        density=True,
+        orientation="horizontal",
+        color=COLORS[name],
+        alpha=0.5,
+        label=f"x₀ draws (n = {x0.shape[0]:,})",
+    )
     side.plot(_marginal_density(mixture, grid), grid, color=TRUE, lw=1.5, label="exact p(x₀)")
     side.set(xlabel="density", title="x₀")
     side.legend(fontsize=7, loc="lower right")
@@ -100,31 +149,48 @@ def reverse_sampling(name: str, mixture: GaussianMixture, t: np.ndarray, path: n
     return fig
 
 
-def dist_comp(name: str, mixture: GaussianMixture, x0: np.ndarray, oracle_x0: np.ndarray, headline: dict,
-              details: dict, bins: int) -> plt.Figure:
+def dist_comp(
+    name: str, mixture: GaussianMixture, x0: np.ndarray, oracle_x0: np.ndarray, headline: dict, details: dict, bins: int
+) -> plt.Figure:
     """Generated vs true distribution: density (left) and CDF error (right) for the model and for
     the oracle sampler on the same seed, with the distances to the truth (seeds pooled) as ratios
     to the median of exact samples of the same n, beside the 95th percentile of that floor."""
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     grid = _grid(mixture)
     ax.hist(x0[:, 0], bins=bins, density=True, color=COLORS[name], alpha=0.45, label=f"{NAMES[name]} draws")
-    ax.hist(oracle_x0[:, 0], bins=bins, density=True, histtype="step", color=COLORS[ORACLE],
-            label="oracle eps* draws (same seed)")
+    ax.hist(
+        oracle_x0[:, 0],
+        bins=bins,
+        density=True,
+        histtype="step",
+        color=COLORS[ORACLE],
+        label="oracle eps* draws (same seed)",
+    )
     ax.plot(grid, _marginal_density(mixture, grid), color=TRUE, lw=1.5, label="exact p(x₀)")
     ax.set(xlabel="x₀", ylabel="density", title=f"Generated vs true distribution, {NAMES[name]}")
     ax.set_ylim(top=ax.get_ylim()[1] * 1.7)  # headroom for the legend and the numbers
     ax.legend(fontsize=8, loc="upper right")
     bound = details["expected_bound"]
-    text = (f"all {details['n_seeds']} seeds pooled, vs exact CDF\n"
-            f"W1 = {headline['w1_ratio']:.2f} × floor (exact p95: {headline['w1_p95']:.2f})\n"
-            f"KS = {headline['ks_ratio']:.2f} × floor (exact p95: {headline['ks_p95']:.2f})\n"
-            f"mode weights {np.round(details['mode']['mode_weights'], 3).tolist()}\n"
-            f"  exact draws {np.round(details['mode']['assigned_weights_exact'], 3).tolist()}\n"
-            f"  max error {headline['mode_err']:.4f} (exact p95: {headline['mode_p95']:.4f})\n"
-            f"expected bound {bound['model']:.4f} nats (exact)\n"
-            f"  oracle {bound['oracle']:.4f}, gap {bound['gap_to_oracle']:.4f}")
-    ax.text(0.02, 0.97, text, transform=ax.transAxes, va="top", fontsize=7, family="monospace",
-            bbox=dict(facecolor="white", alpha=0.8, edgecolor="lightgray"))
+    text = (
+        f"all {details['n_seeds']} seeds pooled, vs exact CDF\n"
+        f"W1 = {headline['w1_ratio']:.2f} × floor (exact p95: {headline['w1_p95']:.2f})\n"
+        f"KS = {headline['ks_ratio']:.2f} × floor (exact p95: {headline['ks_p95']:.2f})\n"
+        f"mode weights {np.round(details['mode']['mode_weights'], 3).tolist()}\n"
+        f"  exact draws {np.round(details['mode']['assigned_weights_exact'], 3).tolist()}\n"
+        f"  max error {headline['mode_err']:.4f} (exact p95: {headline['mode_p95']:.4f})\n"
+        f"expected bound {bound['model']:.4f} nats (exact)\n"
+        f"  oracle {bound['oracle']:.4f}, gap {bound['gap_to_oracle']:.4f}"
+    )
+    ax.text(
+        0.02,
+        0.97,
+        text,
+        transform=ax.transAxes,
+        va="top",
+        fontsize=7,
+        family="monospace",
+        bbox=dict(facecolor="white", alpha=0.8, edgecolor="lightgray"),
+    )
     m1 = GaussianMixture(mixture.weights, mixture.means[:, :1], mixture.stds[:, :1])
     for data, key, style in ((x0, name, "-"), (oracle_x0, ORACLE, "--")):
         xs = np.sort(data[:, 0])
@@ -139,8 +205,9 @@ def dist_comp(name: str, mixture: GaussianMixture, x0: np.ndarray, oracle_x0: np
     return fig
 
 
-def loss_curve(name: str, history: pd.DataFrame, floor: float, units: str, smooth: int,
-               expected: float | None = None) -> plt.Figure:
+def loss_curve(
+    name: str, history: pd.DataFrame, floor: float, units: str, smooth: int, expected: float | None = None
+) -> plt.Figure:
     """Training loss per logged step, its moving average over `smooth` rows, the floor (the
     expected loss of the exact eps*, the best any network can reach) and, when given, the saved
     EMA model's exact expected loss (floor + its weighted excess error, computed by quadrature)."""
@@ -151,8 +218,16 @@ def loss_curve(name: str, history: pd.DataFrame, floor: float, units: str, smoot
     ax.axhline(floor, color=TRUE, ls="--", lw=1.5, label=f"floor: expected loss of exact eps* = {floor:.4f}")
     if expected is not None:
         last = history["step"].iloc[-1]
-        ax.plot([last], [expected], marker="*", ms=14, color="crimson", ls="none", zorder=5,
-                label=f"saved EMA model, exact expected loss = {expected:.4f} (floor + {expected - floor:.4f})")
+        ax.plot(
+            [last],
+            [expected],
+            marker="*",
+            ms=14,
+            color="crimson",
+            ls="none",
+            zorder=5,
+            label=f"saved EMA model, exact expected loss = {expected:.4f} (floor + {expected - floor:.4f})",
+        )
     lo, hi = np.percentile(history["loss"], [1, 95])
     ax.set_ylim(min(lo, floor) - 0.05 * (hi - lo), hi + 0.1 * (hi - lo))
     title = {EQ12: "Noise-prediction loss (Eq. 12 / 14)", EQ3: "Variational bound on trajectories (Eq. 3)"}
@@ -178,10 +253,18 @@ def bound_curves(runs: dict[str, tuple[pd.DataFrame, dict]], smooth: int) -> plt
         smoothed = history["loss"].rolling(smooth, min_periods=1).mean()
         label = f"{NAMES[name]} ({fit['weighting']}, {per_step:,.0f} evaluations per step)"
         ax.plot(cost, smoothed, color=COLORS[name], lw=2, label=f"{label}: moving average ({smooth} rows)")
-        ax.plot([cost.iloc[-1]], [fit["saved_model_expected_loss"]], marker="*", ms=14, color=COLORS[name], ls="none",
-                markeredgecolor="black", zorder=5,
-                label=f"saved {NAMES[name]}: exact expected bound {fit['saved_model_expected_loss']:.4f} "
-                      f"(gap {fit['saved_model_excess_loss']:.4f})")
+        ax.plot(
+            [cost.iloc[-1]],
+            [fit["saved_model_expected_loss"]],
+            marker="*",
+            ms=14,
+            color=COLORS[name],
+            ls="none",
+            markeredgecolor="black",
+            zorder=5,
+            label=f"saved {NAMES[name]}: exact expected bound {fit['saved_model_expected_loss']:.4f} "
+            f"(gap {fit['saved_model_excess_loss']:.4f})",
+        )
         floor = fit["loss_floor"]
         lows.append(smoothed.min())
         highs.append(np.percentile(smoothed, 90))
@@ -189,10 +272,13 @@ def bound_curves(runs: dict[str, tuple[pd.DataFrame, dict]], smooth: int) -> plt
         ax.axhline(floor, color=TRUE, ls="--", lw=1.5, label=f"floor: the oracle eps*'s expected bound = {floor:.4f}")
         lo, hi = min(lows + [floor]), max(highs)
         ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.1 * (hi - lo))
-    ax.set(xscale="log", xlabel="network evaluations so far (steps x evaluations per step)",
-           ylabel="loss [nats of the bound, Eq. 5]",
-           title="Training objectives on one axis: estimates of the bound on -log p(x0)"
-                 + (f"\n(left out: {'; '.join(left_out)})" if left_out else ""))
+    ax.set(
+        xscale="log",
+        xlabel="network evaluations so far (steps x evaluations per step)",
+        ylabel="loss [nats of the bound, Eq. 5]",
+        title="Training objectives on one axis: estimates of the bound on -log p(x0)"
+        + (f"\n(left out: {'; '.join(left_out)})" if left_out else ""),
+    )
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -210,16 +296,30 @@ def eps_error_by_t(tables: dict[str, pd.DataFrame]) -> plt.Figure:
         band = tab["eps_error_err"]
         ax.plot(tab["t"], tab["eps_error"], color=COLORS[name], lw=1.5, label=f"e_t of the {NAMES[name]}")
         if band.max() > 0:
-            ax.fill_between(tab["t"], (tab["eps_error"] - band).clip(lower=1e-300), tab["eps_error"] + band,
-                            color=COLORS[name], alpha=0.2, lw=0)
+            ax.fill_between(
+                tab["t"],
+                (tab["eps_error"] - band).clip(lower=1e-300),
+                tab["eps_error"] + band,
+                color=COLORS[name],
+                alpha=0.2,
+                lw=0,
+            )
         cum = np.cumsum(tab["weight_eq12"] * tab["eps_error"])
-        ax2.plot(tab["t"], cum, color=COLORS[name], lw=2,
-                 label=f"{NAMES[name]}: gap {cum.iloc[-1]:.4f} nats at t = T")
-    ax.set(xscale="log", yscale="log", xlabel="timestep t", ylabel="squared error of the noise prediction",
-           title="Excess error e_t = E‖ε_θ(x_t, t) − ε*(x_t, t)‖² under the exact q(x_t)")
+        ax2.plot(tab["t"], cum, color=COLORS[name], lw=2, label=f"{NAMES[name]}: gap {cum.iloc[-1]:.4f} nats at t = T")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="timestep t",
+        ylabel="squared error of the noise prediction",
+        title="Excess error e_t = E‖ε_θ(x_t, t) − ε*(x_t, t)‖² under the exact q(x_t)",
+    )
     ax.legend(fontsize=8)
-    ax2.set(xscale="log", xlabel="timestep t", ylabel="Σ_{s ≤ t} w_s e_s  [nats]",
-            title="Cumulative gap to the oracle's bound (Eq. 5 weights w_t)")
+    ax2.set(
+        xscale="log",
+        xlabel="timestep t",
+        ylabel="Σ_{s ≤ t} w_s e_s  [nats]",
+        title="Cumulative gap to the oracle's bound (Eq. 5 weights w_t)",
+    )
     ax2.set_ylim(bottom=0)
     ax2.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
@@ -232,8 +332,10 @@ TRADEOFF_STATS = {  # column of the sampler_tradeoff table -> the y-axis label o
     "sliced_w1": "sliced W1 / floor median\n(random directions)",
     "mode": "max mode-weight error\n(vs the assignment rule)",
 }
-TRADEOFF_SAMPLERS = {"ddpm": "respaced DDPM (Algorithm 2 at S = T; Nichol & Dhariwal 2021)",
-                     "ddim": "DDIM, eta = 0 (deterministic given x_T; Song et al. 2021)"}
+TRADEOFF_SAMPLERS = {
+    "ddpm": "respaced DDPM (Algorithm 2 at S = T; Nichol & Dhariwal 2021)",
+    "ddim": "DDIM, eta = 0 (deterministic given x_T; Song et al. 2021)",
+}
 
 
 def sampler_tradeoff(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_draws: int) -> plt.Figure:
@@ -246,23 +348,44 @@ def sampler_tradeoff(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_dr
     samplers = list(dict.fromkeys(table["sampler"]))
     stats = [s for s in TRADEOFF_STATS if s == "mode" or f"{s}_ratio" in table.columns]
     steps = sorted(set(table["steps"]))
-    fig, axes = plt.subplots(len(stats), len(samplers), figsize=(5.6 * len(samplers) + 0.6, 2.9 * len(stats) + 1.4),
-                             sharex=True, sharey="row", squeeze=False)
+    fig, axes = plt.subplots(
+        len(stats),
+        len(samplers),
+        figsize=(5.6 * len(samplers) + 0.6, 2.9 * len(stats) + 1.4),
+        sharex=True,
+        sharey="row",
+        squeeze=False,
+    )
     for j, sampler in enumerate(samplers):
         part = table[table["sampler"] == sampler]
         for i, stat in enumerate(stats):
             ax = axes[i, j]
-            value, lo, hi = ((f"{stat}_ratio", f"{stat}_p05_ratio", f"{stat}_p95_ratio") if stat != "mode"
-                             else ("mode_err", "mode_p05", "mode_p95"))
+            value, lo, hi = (
+                (f"{stat}_ratio", f"{stat}_p05_ratio", f"{stat}_p95_ratio")
+                if stat != "mode"
+                else ("mode_err", "mode_p05", "mode_p95")
+            )
             first = part.iloc[0]
-            ax.axhspan(first[lo], first[hi], color="gray", alpha=0.2, lw=0,
-                       label=f"exact sampler, same n: 5-95% of {floor_draws} draws")
+            ax.axhspan(
+                first[lo],
+                first[hi],
+                color="gray",
+                alpha=0.2,
+                lw=0,
+                label=f"exact sampler, same n: 5-95% of {floor_draws} draws",
+            )
             if stat != "mode":
                 ax.axhline(1.0, color="gray", ls="--", lw=1, label="exact sampler: median (ratio 1)")
             for name, style in ((ORACLE, "--"), (EQ12, "-")):
                 rows = part[part["model"] == name].sort_values("steps")
-                ax.plot(rows["steps"], rows[value], style, color=COLORS[name], lw=1.5,
-                        label=f"{NAMES[name]}: {'discretisation error only' if name == ORACLE else 'network + discretisation'}")
+                ax.plot(
+                    rows["steps"],
+                    rows[value],
+                    style,
+                    color=COLORS[name],
+                    lw=1.5,
+                    label=f"{NAMES[name]}: {'discretisation error only' if name == ORACLE else 'network + discretisation'}",
+                )
                 inside = rows[f"{stat}_inside"].to_numpy(dtype=bool)
                 ax.plot(rows["steps"][inside], rows[value][inside], "o", color=COLORS[name], ms=6)
                 ax.plot(rows["steps"][~inside], rows[value][~inside], "o", mfc="white", color=COLORS[name], ms=6)
@@ -280,15 +403,75 @@ def sampler_tradeoff(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_dr
             if i == len(stats) - 1:
                 ax.set_xlabel("S: sampling steps = network evaluations per draw (log scale)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    handles += [plt.Line2D([], [], ls="none", marker="o", color="gray"),
-                plt.Line2D([], [], ls="none", marker="o", mfc="white", color="gray")]
+    handles += [
+        plt.Line2D([], [], ls="none", marker="o", color="gray"),
+        plt.Line2D([], [], ls="none", marker="o", mfc="white", color="gray"),
+    ]
     labels += ["inside the band", "outside the band"]
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
     height = fig.get_figheight()
-    fig.suptitle(f"Sample quality against the number of sampling steps S (diffusion T = {T}); "
-                 f"{n_seeds} seeds x {n:,} draws pooled per point, against the exact mixture\n"
-                 f"each distance divided by the median of the same distance on exact samples of the same n "
-                 f"(the floor); shaded: the floor's 5-95% band", fontsize=10)
+    fig.suptitle(
+        f"Sample quality against the number of sampling steps S (diffusion T = {T}); "
+        f"{n_seeds} seeds x {n:,} draws pooled per point, against the exact mixture\n"
+        f"each distance divided by the median of the same distance on exact samples of the same n "
+        f"(the floor); shaded: the floor's 5-95% band",
+        fontsize=10,
+    )
     fig.tight_layout(rect=(0, 0.55 / height, 1, 1 - 0.5 / height))
     return fig
 
+
+def hybrid_oracle(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_draws: int) -> plt.Figure:
+    """The hybrid-oracle diagnostic (ddpm_lab.gmm.hybrid): sample quality against the switch
+    point t0, one row per statistic, both hybrids on one axis, the floor's 5-95% band shaded. A
+    filled marker lies inside the band, an open one outside.
+    table: hybrid.hybrid_sweep's rows (columns hybrid, t0, <stat>_ratio, <stat>_p05_ratio, ...)."""
+    stats = [s for s in TRADEOFF_STATS if s == "mode" or f"{s}_ratio" in table.columns]
+    fig, axes = plt.subplots(len(stats), 1, figsize=(8.4, 2.7 * len(stats) + 1.6), sharex=True, squeeze=False)
+    for i, stat in enumerate(stats):
+        ax = axes[i, 0]
+        value, lo, hi = (
+            (f"{stat}_ratio", f"{stat}_p05_ratio", f"{stat}_p95_ratio")
+            if stat != "mode"
+            else ("mode_err", "mode_p05", "mode_p95")
+        )
+        first = table.iloc[0]
+        ax.axhspan(
+            first[lo], first[hi], color="gray", alpha=0.2, lw=0, label=f"floor: 5-95% of {floor_draws} exact draws"
+        )
+        if stat != "mode":
+            ax.axhline(1.0, color="gray", ls="--", lw=1, label="floor median (ratio 1)")
+        for kind in HYBRIDS:
+            rows = table[table["hybrid"] == kind].sort_values("t0")
+            ax.plot(
+                rows["t0"],
+                rows[value],
+                "-" if kind == MODEL_LOW else "--",
+                color=HYBRID_COLORS[kind],
+                lw=1.5,
+                label=HYBRID_LABELS[kind],
+            )
+            inside = rows[f"{stat}_inside"].to_numpy(dtype=bool)
+            ax.plot(rows["t0"][inside], rows[value][inside], "o", color=HYBRID_COLORS[kind], ms=6)
+            ax.plot(rows["t0"][~inside], rows[value][~inside], "o", mfc="white", color=HYBRID_COLORS[kind], ms=6)
+        ax.set_xscale("symlog", linthresh=10)
+        ax.set_xlim(0, T)
+        ax.grid(alpha=0.3)
+        ax.set_ylabel(TRADEOFF_STATS[stat], fontsize=9)
+    axes[-1, 0].set_xlabel(f"t0: the switch point (symlog scale; t0 = 0 and t0 = T = {T} are the pure samplers)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    handles += [
+        plt.Line2D([], [], ls="none", marker="o", color="gray"),
+        plt.Line2D([], [], ls="none", marker="o", mfc="white", color="gray"),
+    ]
+    labels += ["inside the band", "outside the band"]
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    height = fig.get_figheight()
+    fig.suptitle(
+        f"Where in t the Eq. 12 model loses the distribution: Algorithm 2 with the model on one side of t0\n"
+        f"and the exact eps* on the other; {n_seeds} seeds x {n:,} draws pooled per point, distances divided "
+        f"by the floor's median",
+        fontsize=10,
+    )
+    fig.tight_layout(rect=(0, 1.1 / height, 1, 1 - 0.5 / height))
+    return fig

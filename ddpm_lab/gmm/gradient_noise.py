@@ -47,6 +47,7 @@ parameter. From these M gradient vectors g_1..g_M it reports
 
 The figure: ddpm_lab.gmm.gradient_noise_figure. No wall-clock time is measured.
 """
+
 from __future__ import annotations
 
 import math
@@ -97,8 +98,11 @@ class Estimator:
         """Its name in the figure."""
         if self.family == "subsampled":
             return f"subsampled\n{'log-ratio' if self.term == 'log_ratio' else 'KL'}, K = {self.K}"
-        return {"trajectory": "trajectory\n(Eq. 3 log-ratios)", "trajectory_kl": "trajectory KL\n(Eq. 5 KLs at its x_t)",
-                "eq12": "Eq. 12\n(uniform t)"}[self.family]
+        return {
+            "trajectory": "trajectory\n(Eq. 3 log-ratios)",
+            "trajectory_kl": "trajectory KL\n(Eq. 5 KLs at its x_t)",
+            "eq12": "Eq. 12\n(uniform t)",
+        }[self.family]
 
     def evaluations(self, diffusion: GaussianDiffusion) -> int:
         """Network evaluations per row."""
@@ -122,8 +126,15 @@ def estimators(cfg: EstimatorVarianceConfig, T: int) -> list[Estimator]:
     return out + [Estimator("eq12", cfg.rows_eq12)]
 
 
-def minibatch_gradients(est: Estimator, diffusion: GaussianDiffusion, model: torch.nn.Module, data: torch.Tensor,
-                        minibatches: int, seed: int, desc: str) -> tuple[np.ndarray, np.ndarray]:
+def minibatch_gradients(
+    est: Estimator,
+    diffusion: GaussianDiffusion,
+    model: torch.nn.Module,
+    data: torch.Tensor,
+    minibatches: int,
+    seed: int,
+    desc: str,
+) -> tuple[np.ndarray, np.ndarray]:
     """(M, P) float64 gradients of the minibatch mean of est's loss w.r.t. every parameter of model,
     and the (M,) minibatch means, for M independent minibatches (rows drawn with replacement)."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -176,8 +187,9 @@ class GradientSummary:
         n = M - 1
         tr_s2 = float(np.sum(gram**2)) / n**2
         trace_sq = n**2 / ((n - 1) * (n + 2)) * (tr_s2 - trace**2 / n) if n >= 2 else tr_s2
-        return cls(M, mean, c, trace, jackknife_se(trace_loo), math.sqrt(norm2), jackknife_se(norm_loo),
-                   max(trace_sq, 0.0))
+        return cls(
+            M, mean, c, trace, jackknife_se(trace_loo), math.sqrt(norm2), jackknife_se(norm_loo), max(trace_sq, 0.0)
+        )
 
 
 DIST2_COLUMNS = ("dist2", "dist2_expected", "dist2_ratio", "dist2_dof", "dist2_p05", "dist2_p95", "dist2_p")
@@ -194,50 +206,82 @@ def distance_check(a: GradientSummary, ref: GradientSummary) -> dict:
     k = max(1.0, expected**2 / tr_c2) if tr_c2 > 0 else 1.0
     ratio = d2 / expected
     p05, p95 = stats.chi2.ppf([0.05, 0.95], k) / k
-    return dict(zip(DIST2_COLUMNS, (d2, expected, ratio, k, float(p05), float(p95), float(stats.chi2.sf(ratio * k, k)))))
+    return dict(
+        zip(DIST2_COLUMNS, (d2, expected, ratio, k, float(p05), float(p95), float(stats.chi2.sf(ratio * k, k))))
+    )
 
 
-def measure_point(point: str, model: torch.nn.Module, diffusion: GaussianDiffusion, data: torch.Tensor,
-                  ests: list[Estimator], cfg: EstimatorVarianceConfig) -> list[dict]:
+def measure_point(
+    point: str,
+    model: torch.nn.Module,
+    diffusion: GaussianDiffusion,
+    data: torch.Tensor,
+    ests: list[Estimator],
+    cfg: EstimatorVarianceConfig,
+) -> list[dict]:
     """One row per estimator at one parameter point (the reference estimator measured first)."""
     model.requires_grad_(True)
     order = sorted(ests, key=lambda e: e.name != REFERENCE)
     rows, ref = {}, None
     for est in order:
-        grads, values = minibatch_gradients(est, diffusion, model, data, cfg.minibatches, cfg.seed,
-                                            f"{point}: {est.name}")
+        grads, values = minibatch_gradients(
+            est, diffusion, model, data, cfg.minibatches, cfg.seed, f"{point}: {est.name}"
+        )
         s = GradientSummary.of(grads)
         del grads
         loss_mean, loss_se = mean_se(values)
         ref = s if est.name == REFERENCE else ref
         evals_row = est.evaluations(diffusion)
         evals = est.rows * evals_row
-        row = {"point": point, "estimator": est.name, "family": est.family, "term": est.term or "", "K": est.K,
-               "rows": est.rows, "evals_per_row": evals_row, "evals_per_minibatch": evals,
-               "minibatches": cfg.minibatches, "loss_mean": loss_mean, "loss_se": loss_se,
-               "grad_norm": s.norm, "grad_norm_se": s.norm_se, "grad_norm_noise": math.sqrt(s.trace / s.M),
-               "trace": s.trace, "trace_se": s.trace_se, "cost": s.trace * evals, "cost_se": s.trace_se * evals}
-        row.update(distance_check(s, ref) if est.name != REFERENCE else
-                   dict.fromkeys(DIST2_COLUMNS, float("nan")))
+        row = {
+            "point": point,
+            "estimator": est.name,
+            "family": est.family,
+            "term": est.term or "",
+            "K": est.K,
+            "rows": est.rows,
+            "evals_per_row": evals_row,
+            "evals_per_minibatch": evals,
+            "minibatches": cfg.minibatches,
+            "loss_mean": loss_mean,
+            "loss_se": loss_se,
+            "grad_norm": s.norm,
+            "grad_norm_se": s.norm_se,
+            "grad_norm_noise": math.sqrt(s.trace / s.M),
+            "trace": s.trace,
+            "trace_se": s.trace_se,
+            "cost": s.trace * evals,
+            "cost_se": s.trace_se * evals,
+        }
+        row.update(distance_check(s, ref) if est.name != REFERENCE else dict.fromkeys(DIST2_COLUMNS, float("nan")))
         rows[est.name] = row
-        print(f"estimator_variance: {point}, {est.name}: trace {s.trace:.4g} +- {s.trace_se:.2g} x {evals:,} "
-              f"evaluations = cost {row['cost']:.4g} +- {row['cost_se']:.2g}; |mean grad| {s.norm:.4g} "
-              f"(noise alone {row['grad_norm_noise']:.2g})"
-              + ("" if est.name == REFERENCE else f"; d^2 to {REFERENCE} x{row['dist2_ratio']:.2f} of its "
-                                                  f"expectation (5-95% if equal: {row['dist2_p05']:.2f}-"
-                                                  f"{row['dist2_p95']:.2f}, p {row['dist2_p']:.2f})"))
+        print(
+            f"estimator_variance: {point}, {est.name}: trace {s.trace:.4g} +- {s.trace_se:.2g} x {evals:,} "
+            f"evaluations = cost {row['cost']:.4g} +- {row['cost_se']:.2g}; |mean grad| {s.norm:.4g} "
+            f"(noise alone {row['grad_norm_noise']:.2g})"
+            + (
+                ""
+                if est.name == REFERENCE
+                else f"; d^2 to {REFERENCE} x{row['dist2_ratio']:.2f} of its "
+                f"expectation (5-95% if equal: {row['dist2_p05']:.2f}-"
+                f"{row['dist2_p95']:.2f}, p {row['dist2_p']:.2f})"
+            )
+        )
     return [rows[e.name] for e in ests]
 
 
-def measure(points: dict[str, torch.nn.Module], diffusion: GaussianDiffusion, data: np.ndarray,
-            cfg: EstimatorVarianceConfig) -> tuple[pd.DataFrame, list[Estimator]]:
+def measure(
+    points: dict[str, torch.nn.Module], diffusion: GaussianDiffusion, data: np.ndarray, cfg: EstimatorVarianceConfig
+) -> tuple[pd.DataFrame, list[Estimator]]:
     """The details table, one row per parameter point of points ({point: model}, in that order) and
     estimator (in the order of `estimators`), minibatches drawn from data (N, D); and the estimators."""
     T = diffusion.T
     ests = estimators(cfg, T)
     if cfg.term_counts(T) != cfg.terms:
-        print(f"estimator_variance: terms {cfg.terms} at diffusion.T = {T}: {cfg.term_counts(T)} "
-              f"(values above T replaced by T, duplicates dropped, ascending)")
+        print(
+            f"estimator_variance: terms {cfg.terms} at diffusion.T = {T}: {cfg.term_counts(T)} "
+            f"(values above T replaced by T, duplicates dropped, ascending)"
+        )
     x = torch.as_tensor(data, dtype=torch.float32)
     rows = [r for point, model in points.items() for r in measure_point(point, model, diffusion, x, ests, cfg)]
     return pd.DataFrame(rows), ests
@@ -261,14 +305,18 @@ def load_points(models: Path, dcfg: DiffusionConfig, mcfg: MLPConfig, source: st
         path = models / f"{name}.pt"
         config, _ = load_checkpoint(path)
         if config.get("model") != mcfg.to_dict():
-            raise ConfigError(f"{source}: model = {mcfg.to_dict()} but {path} was trained with "
-                              f"{config.get('model')}: expected equal (rerun with dvc repro)")
+            raise ConfigError(
+                f"{source}: model = {mcfg.to_dict()} but {path} was trained with "
+                f"{config.get('model')}: expected equal (rerun with dvc repro)"
+            )
         train = config.get("train")
         if name == EQ12:
             seed = train.get("seed") if isinstance(train, dict) else None
             if not isinstance(seed, int) or isinstance(seed, bool):
-                raise DataError(f"{path}: checkpoint config has no training seed: expected a file written by the "
-                                f"training stage (rerun with dvc repro)")
+                raise DataError(
+                    f"{path}: checkpoint config has no training seed: expected a file written by the "
+                    f"training stage (rerun with dvc repro)"
+                )
             points["init"] = EpsMLP.seeded(mcfg, seed)
         points[name] = load_eps_model(path, dcfg)
     return {p: points[p].requires_grad_(True) for p in POINTS}

@@ -56,6 +56,7 @@ s_j = s_k); for D > 1 by Monte Carlo. An exact sampler's assigned fractions c/n 
 c ~ Multinomial(n, pi) give the null distribution of the mode error max_k |c_k/n - pi_k|
 (`mode_error_draws`); |pi - w| is the rule's own bias, reported separately.
 """
+
 from __future__ import annotations
 
 import math
@@ -100,8 +101,9 @@ def _cdf(x: np.ndarray, means: np.ndarray, stds: np.ndarray, weights: np.ndarray
     return special.ndtr((x[..., None] - means) / stds) @ weights
 
 
-def _cdf_and_antiderivative(x: np.ndarray, means: np.ndarray, stds: np.ndarray,
-                            weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _cdf_and_antiderivative(
+    x: np.ndarray, means: np.ndarray, stds: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """F(x) and A(x) of Eq. (1) for x: (...,), means, stds: (..., K) broadcastable. Returns two (...,)."""
     z = (x[..., None] - means) / stds
     big_phi = special.ndtr(z)
@@ -123,8 +125,8 @@ def _w1_sorted_columns(xs: np.ndarray, means: np.ndarray, stds: np.ndarray, weig
     step = max(1, _CHUNK // max(1, n * weights.size))  # columns per chunk
     levels = (np.arange(1, n) / n)[:, None]  # c = i/n on [x_(i), x_(i+1)]: (n-1, 1)
     for lo in range(0, n_cols, step):
-        x = xs[:, lo:lo + step]
-        m, s = means[lo:lo + step], stds[lo:lo + step]  # (Lc, K), broadcast over the n rows
+        x = xs[:, lo : lo + step]
+        m, s = means[lo : lo + step], stds[lo : lo + step]  # (Lc, K), broadcast over the n rows
         f, a = _cdf_and_antiderivative(x, m, s, weights)  # (n, Lc)
         total = a[0] + _right_tail(x[-1], m, s, weights)  # the two tails, levels 0 and 1
         if n > 1:
@@ -147,7 +149,7 @@ def _w1_sorted_columns(xs: np.ndarray, means: np.ndarray, stds: np.ndarray, weig
                 t[i, j] = root
                 a_t[i, j] = _cdf_and_antiderivative(root, mc, sc, weights)[1]
             total = total + (c * (2 * t - left - right) + a[:-1] + a[1:] - 2 * a_t).sum(0)  # Eq. (3)
-        out[lo:lo + step] = total
+        out[lo : lo + step] = total
     return out
 
 
@@ -178,8 +180,7 @@ def exact_ks(x: np.ndarray, mixture1d: GaussianMixture) -> float:
     x = _finite_array(x, "x", 1)
     m, s, w = mixture1d.means[:, 0], mixture1d.stds[:, 0], mixture1d.weights
     # method only chooses how the p-value is computed (unused); "asymp" keeps large n cheap.
-    return float(stats.kstest(x, lambda v: _cdf(np.asarray(v, dtype=np.float64), m, s, w),
-                              method="asymp").statistic)
+    return float(stats.kstest(x, lambda v: _cdf(np.asarray(v, dtype=np.float64), m, s, w), method="asymp").statistic)
 
 
 def random_directions(dim: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -224,8 +225,7 @@ def _statistics(x: np.ndarray, mixture: GaussianMixture, directions: np.ndarray 
     means = np.stack([mx.means[:, 0] for mx in mixes])  # (D + L, K)
     stds = np.stack([mx.stds[:, 0] for mx in mixes])
     w1s = _w1_sorted_columns(xs, means, stds, mixture.weights)
-    out = {"w1": float(np.mean(w1s[:dim])),
-           "ks": float(max(exact_ks(x[:, d], marginals[d]) for d in range(dim)))}
+    out = {"w1": float(np.mean(w1s[:dim])), "ks": float(max(exact_ks(x[:, d], marginals[d]) for d in range(dim)))}
     if directions is not None:
         out["sliced_w1"] = float(np.mean(w1s[dim:]))
     return out
@@ -239,8 +239,9 @@ def statistics(x: np.ndarray, mixture: GaussianMixture, directions: np.ndarray |
     return _statistics(_check_sample(x, mixture, "x"), mixture, _check_directions(directions, mixture))
 
 
-def floor_draws(mixture: GaussianMixture, n: int, draws: int, rng: np.random.Generator,
-                directions: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def floor_draws(
+    mixture: GaussianMixture, n: int, draws: int, rng: np.random.Generator, directions: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Each statistic of `statistics` on `draws` independent exact samples of size n: the null
     distribution of what an exact sampler scores at this n. Returns {name: (draws,) array}."""
     n, draws = _positive_int(n, "n"), _positive_int(draws, "draws")
@@ -284,8 +285,9 @@ def _boundaries_1d(w: np.ndarray, m: np.ndarray, s: np.ndarray) -> np.ndarray:
     return np.sort(r[np.isfinite(r)])
 
 
-def assigned_weights(mixture: GaussianMixture, rng: np.random.Generator | None = None,
-                     n_mc: int = 1_000_000) -> tuple[np.ndarray, np.ndarray]:
+def assigned_weights(
+    mixture: GaussianMixture, rng: np.random.Generator | None = None, n_mc: int = 1_000_000
+) -> tuple[np.ndarray, np.ndarray]:
     """pi_k = P(argmax_j [log w_j + log N_j(x)] = k) for x ~ mixture, and its standard error.
 
     1-D: exact (se = 0): the real boundaries between every pair of components split the line
@@ -345,8 +347,7 @@ def mode_error_draws(pi: np.ndarray, n: int, draws: int, rng: np.random.Generato
     return np.abs(c / n - p).max(1)
 
 
-def exact_reference(mixture: GaussianMixture, n: int, draws: int, n_directions: int,
-                    rng: np.random.Generator) -> dict:
+def exact_reference(mixture: GaussianMixture, n: int, draws: int, n_directions: int, rng: np.random.Generator) -> dict:
     """Everything compare_samples needs beside the samples, for pooled samples of size n, drawn
     from rng in a fixed order: the sliced-W1 directions (D > 1 only: n_directions of
     random_directions; None for D = 1, which draws nothing), the floors of each statistic
@@ -361,9 +362,15 @@ def exact_reference(mixture: GaussianMixture, n: int, draws: int, n_directions: 
     return {"floors": floors, "pi": pi, "pi_se": pi_se, "mode_floor": mode_floor, "directions": directions}
 
 
-def compare_samples(samples: np.ndarray, mixture: GaussianMixture, floors: dict[str, np.ndarray],
-                    pi: np.ndarray, pi_se: np.ndarray, mode_floor: np.ndarray,
-                    directions: np.ndarray | None = None) -> tuple[dict, dict]:
+def compare_samples(
+    samples: np.ndarray,
+    mixture: GaussianMixture,
+    floors: dict[str, np.ndarray],
+    pi: np.ndarray,
+    pi_se: np.ndarray,
+    mode_floor: np.ndarray,
+    directions: np.ndarray | None = None,
+) -> tuple[dict, dict]:
     """Judge generated samples: (S, n, D) (S sampling seeds) against the exact mixture.
 
     The seeds are pooled: every statistic is computed on the (S*n, D) pooled sample, so
@@ -411,10 +418,14 @@ def compare_samples(samples: np.ndarray, mixture: GaussianMixture, floors: dict[
         med = b["median"]
         headline[f"{name}_ratio"] = value / med
         headline[f"{name}_p95"] = b["p95"] / med
-        details[name] = {"value": value, "ratio": value / med, "floor": b,
-                         "floor_ratio": {"p05": b["p05"] / med, "p95": b["p95"] / med},
-                         "inside_band": in_band(b, value),
-                         "per_seed": [r[name] for r in per_seed]}
+        details[name] = {
+            "value": value,
+            "ratio": value / med,
+            "floor": b,
+            "floor_ratio": {"p05": b["p05"] / med, "p95": b["p95"] / med},
+            "inside_band": in_band(b, value),
+            "per_seed": [r[name] for r in per_seed],
+        }
 
     w_hat = mode_weights(mixture, pooled)
     mode_err = float(np.max(np.abs(w_hat - pi)))
@@ -424,10 +435,17 @@ def compare_samples(samples: np.ndarray, mixture: GaussianMixture, floors: dict[
     binom_se = np.sqrt(pi * (1 - pi) / n_pooled)
     total_se = np.hypot(binom_se, pi_se)
     z = [float(d / t) if t > 0 else None for d, t in zip(w_hat - pi, total_se)]
-    details["mode"] = {"mode_weights": w_hat.tolist(), "assigned_weights_exact": pi.tolist(),
-                       "assigned_weights_se": pi_se.tolist(), "true_weights": mixture.weights.tolist(),
-                       "rule_bias": float(np.max(np.abs(pi - mixture.weights))), "mode_err": mode_err,
-                       "binomial_se": binom_se.tolist(), "z": z, "mode_band": mode_band}
+    details["mode"] = {
+        "mode_weights": w_hat.tolist(),
+        "assigned_weights_exact": pi.tolist(),
+        "assigned_weights_se": pi_se.tolist(),
+        "true_weights": mixture.weights.tolist(),
+        "rule_bias": float(np.max(np.abs(pi - mixture.weights))),
+        "mode_err": mode_err,
+        "binomial_se": binom_se.tolist(),
+        "z": z,
+        "mode_band": mode_band,
+    }
     details["n_pooled"] = int(n_pooled)
     details["n_seeds"] = int(n_seeds)
     return headline, details

@@ -5,6 +5,7 @@ Eq. 4) the marginal q(x_t) is again a mixture, with means sqrt(abar_t) m_k and v
 abar_t s_k^2 + (1 - abar_t); so its score and the Bayes-optimal noise predictor
 eps*(x_t, t) = E[eps | x_t] = -sqrt(1 - abar_t) grad log q(x_t) are closed forms.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,20 +35,45 @@ ENTROPY_MC_DRAWS = 400_000  # D > 1: Monte-Carlo draws for the entropy
 
 # The 21-point Gauss-Kronrod rule on [-1, 1] and its embedded 10-point Gauss rule (QUADPACK's
 # qk21): the Kronrod rule integrates polynomials of degree 31 exactly, the Gauss rule degree 19.
-_XGK = np.array([0.995657163025808080735527280689003, 0.973906528517171720077964012084452,
-                 0.930157491355708226001207180059508, 0.865063366688984510732096688423493,
-                 0.780817726586416897063717578345042, 0.679409568299024406234327365114874,
-                 0.562757134668604683339000099272694, 0.433395394129247190799265943165784,
-                 0.294392862701460198131126603103866, 0.148874338981631210884826001129720, 0.0])
-_WGK = np.array([0.011694638867371874278064396062192, 0.032558162307964727478818972459390,
-                 0.054755896574351996031381300244580, 0.075039674810919952767043140916190,
-                 0.093125454583697605535065465083366, 0.109387158802297641899210590325805,
-                 0.123491976262065851077568363611525, 0.134709217311473325928054001771707,
-                 0.142775938577060080797094273138717, 0.147739104901338491374841515972068,
-                 0.149445554002916905664936468389821])
-_WG = np.array([0.066671344308688137593568809893332, 0.149451349150580593145776339657697,
-                0.219086362515982043995534934228163, 0.269266719309996355091226921569469,
-                0.295524224714752870173892994651338])  # at _XGK[1], _XGK[3], ..., _XGK[9]
+_XGK = np.array(
+    [
+        0.995657163025808080735527280689003,
+        0.973906528517171720077964012084452,
+        0.930157491355708226001207180059508,
+        0.865063366688984510732096688423493,
+        0.780817726586416897063717578345042,
+        0.679409568299024406234327365114874,
+        0.562757134668604683339000099272694,
+        0.433395394129247190799265943165784,
+        0.294392862701460198131126603103866,
+        0.148874338981631210884826001129720,
+        0.0,
+    ]
+)
+_WGK = np.array(
+    [
+        0.011694638867371874278064396062192,
+        0.032558162307964727478818972459390,
+        0.054755896574351996031381300244580,
+        0.075039674810919952767043140916190,
+        0.093125454583697605535065465083366,
+        0.109387158802297641899210590325805,
+        0.123491976262065851077568363611525,
+        0.134709217311473325928054001771707,
+        0.142775938577060080797094273138717,
+        0.147739104901338491374841515972068,
+        0.149445554002916905664936468389821,
+    ]
+)
+_WG = np.array(
+    [
+        0.066671344308688137593568809893332,
+        0.149451349150580593145776339657697,
+        0.219086362515982043995534934228163,
+        0.269266719309996355091226921569469,
+        0.295524224714752870173892994651338,
+    ]
+)  # at _XGK[1], _XGK[3], ..., _XGK[9]
 KRONROD_NODES = np.concatenate([-_XGK[:-1], _XGK[::-1]])  # (21,) ascending
 KRONROD_WEIGHTS = np.concatenate([_WGK[:-1], _WGK[::-1]])
 GAUSS_WEIGHTS = np.zeros(21)  # the Gauss rule as weights on the Kronrod nodes (0 at the other 11)
@@ -144,8 +170,9 @@ class GaussianMixture:
     # -- forward marginals and the optimal denoiser ---------------------------------------
     def marginal(self, alpha_bar: float) -> "GaussianMixture":
         """q(x_t) for abar_t = alpha_bar (Eq. 4 applied to each component)."""
-        return GaussianMixture(self.weights, math.sqrt(alpha_bar) * self.means,
-                               np.sqrt(alpha_bar * self.stds**2 + 1.0 - alpha_bar))
+        return GaussianMixture(
+            self.weights, math.sqrt(alpha_bar) * self.means, np.sqrt(alpha_bar * self.stds**2 + 1.0 - alpha_bar)
+        )
 
     def _marginal_components(self, x_t: torch.Tensor, alpha_bar):
         """For q(x_t) at abar_t = alpha_bar ((B,) or scalar) and x_t: (B, D), float64:
@@ -157,7 +184,8 @@ class GaussianMixture:
         var_t = ab * torch.from_numpy(self.stds**2)[None] + (1.0 - ab)
         diff = x[:, None, :] - mean_t  # (B, K, D)
         log_comp = torch.log(torch.from_numpy(self.weights))[None] - 0.5 * (
-            diff**2 / var_t + torch.log(2 * math.pi * var_t)).sum(-1)
+            diff**2 / var_t + torch.log(2 * math.pi * var_t)
+        ).sum(-1)
         return log_comp, diff, var_t
 
     def marginal_log_prob(self, x_t: torch.Tensor, alpha_bar) -> torch.Tensor:
@@ -174,7 +202,6 @@ class GaussianMixture:
         """Bayes-optimal noise prediction E[eps | x_t] = -sqrt(1 - abar_t) grad log q(x_t). Returns (B, D)."""
         ab = torch.as_tensor(alpha_bar, dtype=torch.float64).reshape(-1, 1)
         return -torch.sqrt(1.0 - ab) * self.score(x_t, alpha_bar)
-
 
     def second_moment(self) -> float:
         """E||x_0||^2 = sum_k w_k (||m_k||^2 + ||s_k||^2)."""
@@ -208,7 +235,7 @@ class GaussianMixture:
         inside = np.isfinite(scale)
         n[inside] = np.maximum(1, np.ceil((b - a)[inside] / (PANEL_STDS * scale[inside]))).astype(np.int64)
         n = n.ravel()
-        width = ((b - a).ravel() / np.maximum(n, 1))
+        width = (b - a).ravel() / np.maximum(n, 1)
         first = np.repeat(np.cumsum(n) - n, n)
         j = np.arange(first.size) - first  # panel number within its stretch
         t = np.repeat(np.broadcast_to(np.arange(a.shape[0])[:, None], a.shape).ravel(), n)
@@ -219,8 +246,14 @@ class GaussianMixture:
         right = np.where(j + 1 == np.repeat(n, n), np.repeat(b.ravel(), n), a_p + (j + 1) * width_p)
         return {"t": t, "left": left, "half": 0.5 * (right - left), "scale": np.repeat(scale.ravel(), n)}
 
-    def marginal_expectation(self, fn, alpha_bars: np.ndarray, rng: np.random.Generator | None = None,
-                             n_mc: int = MC_DRAWS_PER_T, chunk_rows: int = 1 << 17) -> tuple[np.ndarray, np.ndarray]:
+    def marginal_expectation(
+        self,
+        fn,
+        alpha_bars: np.ndarray,
+        rng: np.random.Generator | None = None,
+        n_mc: int = MC_DRAWS_PER_T,
+        chunk_rows: int = 1 << 17,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """E_{q(x_t)}[fn(x_t, i)] for every alpha_bars[i] = abar_t (T,), with its error.
 
         fn(x_t: (B, D) float64, i: (B,) long) -> (B,) float64, evaluated in chunks of about
@@ -254,18 +287,20 @@ class GaussianMixture:
         alpha_bars = np.asarray(alpha_bars, dtype=np.float64)
         values, errors = np.empty_like(alpha_bars), np.empty_like(alpha_bars)
         if self.dim == 1:
-            panels = {k: torch.from_numpy(np.ascontiguousarray(v))
-                      for k, v in self.quadrature_panels(alpha_bars).items()}
-            nodes, wk, wg, proj = (torch.from_numpy(a) for a in
-                                   (KRONROD_NODES, KRONROD_WEIGHTS, GAUSS_WEIGHTS, NOISE_PROJECTION))
+            panels = {
+                k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.quadrature_panels(alpha_bars).items()
+            }
+            nodes, wk, wg, proj = (
+                torch.from_numpy(a) for a in (KRONROD_NODES, KRONROD_WEIGHTS, GAUSS_WEIGHTS, NOISE_PROJECTION)
+            )
             n_nodes = nodes.numel()
             ab_all = torch.from_numpy(alpha_bars)
             total = torch.zeros(alpha_bars.size, dtype=torch.float64)
             bound, noise_var, absolute = torch.zeros_like(total), torch.zeros_like(total), torch.zeros_like(total)
             step = max(1, chunk_rows // n_nodes)
             for lo in range(0, panels["t"].numel(), step):  # `step` panels x 21 nodes per call
-                t = panels["t"][lo:lo + step]
-                left, half = panels["left"][lo:lo + step], panels["half"][lo:lo + step]
+                t = panels["t"][lo : lo + step]
+                left, half = panels["left"][lo : lo + step], panels["half"][lo : lo + step]
                 x = (left[:, None] + half[:, None] * (1.0 + nodes[None])).reshape(-1, 1)  # (c*21, 1)
                 idx = t.repeat_interleave(n_nodes)
                 f = (self.marginal_log_prob(x, ab_all[idx]).exp() * fn(x, idx)).view(-1, n_nodes)
@@ -273,7 +308,7 @@ class GaussianMixture:
                 total.index_add_(0, t, kron)
                 bound.index_add_(0, t, (kron - (f @ wg) * half).abs())
                 noise_var.index_add_(0, t, (f @ proj).pow(2).sum(1) * half**2)
-                digits = ROUND_EPS + ROUND_EPS_PER_STD * (left.abs() + 2 * half) / panels["scale"][lo:lo + step]
+                digits = ROUND_EPS + ROUND_EPS_PER_STD * (left.abs() + 2 * half) / panels["scale"][lo : lo + step]
                 absolute.index_add_(0, t, (f.abs() @ wk) * half * digits)
             noise = NOISE_SIGMAS * (noise_var * wk.pow(2).sum() / NOISE_DOF).sqrt()
             values[:] = total.numpy()
@@ -285,28 +320,31 @@ class GaussianMixture:
         for lo in range(0, alpha_bars.size, step):
             c = min(step, alpha_bars.size - lo)
             idx = torch.arange(lo, lo + c).repeat_interleave(n_mc)  # (c*n_mc,)
-            ab = alpha_bars[lo:lo + c].repeat(n_mc)[:, None]  # same order as idx
+            ab = alpha_bars[lo : lo + c].repeat(n_mc)[:, None]  # same order as idx
             x0 = self.sample(c * n_mc, rng)
             xt = np.sqrt(ab) * x0 + np.sqrt(1 - ab) * rng.standard_normal(x0.shape)  # Eq. 4
             f = fn(torch.from_numpy(xt), idx).view(c, n_mc)
-            values[lo:lo + c] = f.mean(1).numpy()
-            errors[lo:lo + c] = (f.std(1) / math.sqrt(n_mc)).numpy()
+            values[lo : lo + c] = f.mean(1).numpy()
+            errors[lo : lo + c] = (f.std(1) / math.sqrt(n_mc)).numpy()
         return values, errors
 
-    def eps_mmse(self, alpha_bars: np.ndarray, rng: np.random.Generator | None = None,
-                 n_mc: int = MC_DRAWS_PER_T) -> tuple[np.ndarray, np.ndarray]:
+    def eps_mmse(
+        self, alpha_bars: np.ndarray, rng: np.random.Generator | None = None, n_mc: int = MC_DRAWS_PER_T
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The least mean squared error of any noise predictor, per timestep:
         mmse_t = E||eps - eps*(x_t)||^2 = D - E||eps*(x_t)||^2 for x_t ~ q(x_t), given abar_t (T,)
         (quadrature in 1-D, Monte Carlo for D > 1: see marginal_expectation).
         Returns (mmse (T,), its error (T,)) float64."""
         ab = torch.from_numpy(np.asarray(alpha_bars, dtype=np.float64))
         second, err = self.marginal_expectation(
-            lambda x, i: self.eps_star(x, ab[i]).pow(2).sum(1), alpha_bars, rng, n_mc)
+            lambda x, i: self.eps_star(x, ab[i]).pow(2).sum(1), alpha_bars, rng, n_mc
+        )
         return self.dim - second, err
 
     @torch.no_grad()
-    def eps_error(self, eps_model, alpha_bars: np.ndarray, rng: np.random.Generator | None = None,
-                  n_mc: int = MC_DRAWS_PER_T) -> tuple[np.ndarray, np.ndarray]:
+    def eps_error(
+        self, eps_model, alpha_bars: np.ndarray, rng: np.random.Generator | None = None, n_mc: int = MC_DRAWS_PER_T
+    ) -> tuple[np.ndarray, np.ndarray]:
         """e_t = E_{q(x_t)} ||eps_theta(x_t, t) - eps*(x_t, t)||^2 for t = 1..T, alpha_bars = abar_1..abar_T
         (T,). Since eps* = E[eps | x_t], a model's mean squared noise error is mmse_t + e_t, so e_t is
         exactly what the model adds at step t to the Eq. 12 loss and (weighted) to the bound.
@@ -362,29 +400,49 @@ class GMMConfig:
     def __post_init__(self):
         w = np.asarray(self.weights, dtype=np.float64)
         require(bool(np.all(w >= 0)), "weights", self.weights, "non-negative weights")
-        require(abs(w.sum() - 1.0) <= WEIGHT_SUM_TOL, "weights", self.weights,
-                f"weights summing to 1 (they sum to {w.sum():.10g})")
+        require(
+            abs(w.sum() - 1.0) <= WEIGHT_SUM_TOL,
+            "weights",
+            self.weights,
+            f"weights summing to 1 (they sum to {w.sum():.10g})",
+        )
         for name in ("means", "stds"):
             v = getattr(self, name)
             require(len(v) == w.size, name, v, f"{w.size} entries, one per weight")
             kinds = {len(x) if isinstance(x, list) else -1 for x in v}  # -1: a number
-            require(len(kinds) == 1 and 0 not in kinds, name, v,
-                    "all entries numbers (1-D) or all non-empty lists of one length (D-dim)")
+            require(
+                len(kinds) == 1 and 0 not in kinds,
+                name,
+                v,
+                "all entries numbers (1-D) or all non-empty lists of one length (D-dim)",
+            )
         require(np.shape(self.means) == np.shape(self.stds), "stds", self.stds, "the same shape as means")
         m = np.asarray(self.means, dtype=np.float64)
         s = np.asarray(self.stds, dtype=np.float64)
         require(bool(np.all(s > 0)), "stds", self.stds, "positive numbers")
         # The exact computations (density, eps*, quadrature) are float64: data of order 1 is the
         # design; these bounds only keep them finite.
-        require(bool(np.all(np.abs(m) <= DATA_SCALE_MAX)), "means", self.means,
-                f"numbers in [-{DATA_SCALE_MAX:g}, {DATA_SCALE_MAX:g}]")
-        require(bool(np.all((s >= 1 / DATA_SCALE_MAX) & (s <= DATA_SCALE_MAX))), "stds", self.stds,
-                f"numbers in [{1 / DATA_SCALE_MAX:g}, {DATA_SCALE_MAX:g}]")
+        require(
+            bool(np.all(np.abs(m) <= DATA_SCALE_MAX)),
+            "means",
+            self.means,
+            f"numbers in [-{DATA_SCALE_MAX:g}, {DATA_SCALE_MAX:g}]",
+        )
+        require(
+            bool(np.all((s >= 1 / DATA_SCALE_MAX) & (s <= DATA_SCALE_MAX))),
+            "stds",
+            self.stds,
+            f"numbers in [{1 / DATA_SCALE_MAX:g}, {DATA_SCALE_MAX:g}]",
+        )
         row = self.draw_row_bytes
-        require_memory("n_train", self.n_train, lambda n: n * row, "the training draws with their temporaries",
-                       " rows")
-        require_memory("n_heldout", self.n_heldout, lambda n: (self.n_train + n) * row,
-                       f"the held-out draws beside n_train = {self.n_train} training draws", " rows")
+        require_memory("n_train", self.n_train, lambda n: n * row, "the training draws with their temporaries", " rows")
+        require_memory(
+            "n_heldout",
+            self.n_heldout,
+            lambda n: (self.n_train + n) * row,
+            f"the held-out draws beside n_train = {self.n_train} training draws",
+            " rows",
+        )
 
     @property
     def dim(self) -> int:

@@ -3,6 +3,7 @@
 A residual MLP conditioned on a sinusoidal embedding of t. It knows nothing about
 diffusion: it maps (x, t) to a vector of x's shape.
 """
+
 from __future__ import annotations
 
 import dataclasses

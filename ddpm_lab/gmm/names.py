@@ -5,6 +5,7 @@ oracle), with their labels and colours in the figures.
 A model's name is also the stem of its files: models/<name>.pt, data/samples/<name>.npz,
 metrics/dist_<name>.json, metrics/details/{train,eps_error,dist}_<name>.*.
 """
+
 from __future__ import annotations
 
 EQ12 = "eq12"  # the noise loss (Eq. 12, or Eq. 14 unweighted): stage train_eq12
@@ -16,3 +17,13 @@ ALL_MODELS = (*MODELS, ORACLE)  # every eps-predictor the study samples from and
 
 LABELS = {EQ12: "Eq. 12 model", EQ3: "Eq. 3 model", ORACLE: "oracle eps*"}  # in the figures
 COLORS = {EQ12: "tab:blue", EQ3: "tab:orange", ORACLE: "tab:green"}
+
+# The hybrid-oracle diagnostic's two stitched eps-predictors (ddpm_lab/gmm/hybrid.py), switching at t0
+MODEL_LOW = "model_low"  # the Eq. 12 model at t <= t0, the oracle above
+MODEL_HIGH = "model_high"  # the Eq. 12 model at t > t0, the oracle at and below
+HYBRIDS = (MODEL_LOW, MODEL_HIGH)
+HYBRID_LABELS = {
+    MODEL_LOW: "model at t <= t0, exact eps* above",
+    MODEL_HIGH: "model at t > t0, exact eps* at and below",
+}
+HYBRID_COLORS = {MODEL_LOW: COLORS[EQ12], MODEL_HIGH: "tab:purple"}

@@ -7,6 +7,7 @@ beside them: `gmm` (ddpm_lab/gmm/mixture.py), `model` (ddpm_lab/gmm/model.py), `
 A stage reads a section with `read(params, section, source)`; the first stage of the branch,
 generate_gmm, checks every section with `check_all` before any work.
 """
+
 from __future__ import annotations
 
 from ddpm_lab.core.diffusion import DiffusionConfig
@@ -14,8 +15,24 @@ from ddpm_lab.core.sampling import SAMPLERS, SamplerConfig
 from ddpm_lab.core.training import Eq3TrainConfig, Eq12TrainConfig
 from ddpm_lab.gmm.mixture import GMMConfig
 from ddpm_lab.gmm.model import MLPConfig, n_parameters, row_bytes, state_bytes
-from ddpm_lab.runtime.params import (F32, F64, I64, Count, FloorDraws, Int, NonEmpty, Seed, Threads, fits,
-                                     from_section, other, require, require_memory, schema)
+from ddpm_lab.runtime.params import (
+    F32,
+    F64,
+    I64,
+    Count,
+    FloorDraws,
+    Int,
+    NonEmpty,
+    Seed,
+    Threads,
+    fits,
+    from_section,
+    other,
+    require,
+    require_memory,
+    schema,
+)
+
 
 @schema(kw_only=True)
 class SampleConfig(SamplerConfig):
@@ -31,9 +48,18 @@ class SampleConfig(SamplerConfig):
     def __post_init__(self):
         super().__post_init__()
         require(self.n >= 2, "n", self.n, "an integer >= 2")
-        require(all(s >= 0 for s in self.seeds) and len(set(self.seeds)) == len(self.seeds), "seeds",
-                self.seeds, "distinct non-negative integers")
-        require(1 <= self.n_trajectories <= self.n, "n_trajectories", self.n_trajectories, f"an integer in [1, n = {self.n}]")
+        require(
+            all(s >= 0 for s in self.seeds) and len(set(self.seeds)) == len(self.seeds),
+            "seeds",
+            self.seeds,
+            "distinct non-negative integers",
+        )
+        require(
+            1 <= self.n_trajectories <= self.n,
+            "n_trajectories",
+            self.n_trajectories,
+            f"an integer in [1, n = {self.n}]",
+        )
 
 
 @schema
@@ -73,10 +99,18 @@ class PlotConfig:
 
     def __post_init__(self):
         require(2 <= self.bins <= self.BINS_MAX, "bins", self.bins, f"an integer in [2, {self.BINS_MAX}]")
-        require(all(0 <= f <= 1 for f in self.forward_times), "forward_times", self.forward_times,
-                "fractions of T in [0, 1] (0: x_0, 1: x_T)")
-        require(len(self.forward_times) <= self.PANELS_MAX, "forward_times", self.forward_times,
-                f"at most {self.PANELS_MAX} times (one panel each)")
+        require(
+            all(0 <= f <= 1 for f in self.forward_times),
+            "forward_times",
+            self.forward_times,
+            "fractions of T in [0, 1] (0: x_0, 1: x_T)",
+        )
+        require(
+            len(self.forward_times) <= self.PANELS_MAX,
+            "forward_times",
+            self.forward_times,
+            f"at most {self.PANELS_MAX} times (one panel each)",
+        )
         require(20 <= self.dpi <= 600, "dpi", self.dpi, "an integer in [20, 600]")
 
     def forward_steps(self, T: int) -> list[int]:
@@ -89,7 +123,8 @@ class TradeoffConfig:
     """Section `sampler_tradeoff`: enabled; steps, the S values (>= 1; above diffusion.T: T);
     samplers (ddpm: respaced DDPM; ddim: DDIM with eta 0); n draws per seed and the seeds
     (pooled); floor_draws exact samples of the pooled n for the floor band; directions of the
-    sliced W1 (D > 1); seed of the floor and the directions; torch threads."""
+    sliced W1 (D > 1); seed of the floor and the directions; torch threads; hybrid_t0, the switch
+    points of the hybrid-oracle diagnostic (ddpm_lab.gmm.hybrid; [] skips it)."""
 
     enabled: bool
     steps: NonEmpty[Int]
@@ -99,16 +134,36 @@ class TradeoffConfig:
     floor_draws: FloorDraws
     directions: Count
     seed: Seed
+    hybrid_t0: list[Int]
     threads: Threads = 1
 
     def __post_init__(self):
-        require(all(s >= 1 for s in self.steps) and len(set(self.steps)) == len(self.steps), "steps", self.steps,
-                "distinct integers >= 1 (network evaluations per draw; values above diffusion.T are replaced by T)")
-        require(all(s in SAMPLERS for s in self.samplers) and len(set(self.samplers)) == len(self.samplers),
-                "samplers", self.samplers, f"distinct names among {', '.join(SAMPLERS)}")
+        require(
+            all(t >= 0 for t in self.hybrid_t0) and len(set(self.hybrid_t0)) == len(self.hybrid_t0),
+            "hybrid_t0",
+            self.hybrid_t0,
+            "distinct integers >= 0 (switch points of the hybrid-oracle diagnostic; values above diffusion.T "
+            "are replaced by T; [] skips it)",
+        )
+        require(
+            all(s >= 1 for s in self.steps) and len(set(self.steps)) == len(self.steps),
+            "steps",
+            self.steps,
+            "distinct integers >= 1 (network evaluations per draw; values above diffusion.T are replaced by T)",
+        )
+        require(
+            all(s in SAMPLERS for s in self.samplers) and len(set(self.samplers)) == len(self.samplers),
+            "samplers",
+            self.samplers,
+            f"distinct names among {', '.join(SAMPLERS)}",
+        )
         require(self.n >= 2, "n", self.n, "an integer >= 2")
-        require(all(s >= 0 for s in self.seeds) and len(set(self.seeds)) == len(self.seeds), "seeds",
-                self.seeds, "distinct non-negative integers")
+        require(
+            all(s >= 0 for s in self.seeds) and len(set(self.seeds)) == len(self.seeds),
+            "seeds",
+            self.seeds,
+            "distinct non-negative integers",
+        )
 
     def step_counts(self, T: int) -> list[int]:
         """The S values at diffusion.T = T: each min(S, T), duplicates dropped, ascending."""
@@ -132,14 +187,22 @@ class EstimatorVarianceConfig:
     threads: Threads = 1
 
     def __post_init__(self):
-        require(self.minibatches >= 3, "minibatches", self.minibatches,
-                "an integer >= 3 (the jackknife error of a variance needs three minibatches)")
+        require(
+            self.minibatches >= 3,
+            "minibatches",
+            self.minibatches,
+            "an integer >= 3 (the jackknife error of a variance needs three minibatches)",
+        )
         for name in ("rows_trajectory", "rows_subsampled", "rows_eq12"):
             v = getattr(self, name)
             require(v >= 1, name, v, "an integer >= 1 (x_0 rows per minibatch)")
-        require(all(k >= 1 for k in self.terms) and len(set(self.terms)) == len(self.terms), "terms", self.terms,
-                "distinct integers >= 1 (timesteps per row of the subsampled estimator; values above diffusion.T "
-                "are replaced by T)")
+        require(
+            all(k >= 1 for k in self.terms) and len(set(self.terms)) == len(self.terms),
+            "terms",
+            self.terms,
+            "distinct integers >= 1 (timesteps per row of the subsampled estimator; values above diffusion.T "
+            "are replaced by T)",
+        )
 
     def term_counts(self, T: int) -> list[int]:
         """The K values at diffusion.T = T: each min(K, T), duplicates dropped, ascending."""
@@ -176,24 +239,33 @@ def check_train_eq12(cfg: Eq12TrainConfig, params: dict, source: str) -> None:
     if m is None:
         return
     row = row_bytes(m, grad=True) + 2 * I64 + 3 * F32 * m.data_dim
-    require_memory("batch_size", cfg.batch_size, lambda b: state_bytes(m) + b * row,
-                   "one training step", " rows per step")
+    require_memory(
+        "batch_size", cfg.batch_size, lambda b: state_bytes(m) + b * row, "one training step", " rows per step"
+    )
 
 
 def check_train_eq3(cfg: Eq3TrainConfig, params: dict, source: str) -> None:
     gmm, m = _gmm_and_model(params, source)
     d = other(DiffusionConfig, params, "diffusion", source)
     if d is not None and cfg.estimator == "subsampled":
-        require(cfg.terms_per_trajectory <= d.T, "terms_per_trajectory", cfg.terms_per_trajectory,
-                f"an integer in [1, diffusion.T = {d.T}] (K of the T terms of a trajectory)")
+        require(
+            cfg.terms_per_trajectory <= d.T,
+            "terms_per_trajectory",
+            cfg.terms_per_trajectory,
+            f"an integer in [1, diffusion.T = {d.T}] (K of the T terms of a trajectory)",
+        )
     if m is None or d is None:
         return
     # Each trajectory is T rows: network activations plus about twelve float64 (D,) arrays
     # (the trajectory, its noise, x_{t-1}, x_t, means, variances, log-densities).
     row = row_bytes(m, grad=True) + I64 + 12 * F64 * m.data_dim
-    require_memory("batch_size", cfg.batch_size, lambda b: state_bytes(m) + b * d.T * row,
-                   f"one training step of batch_size x diffusion.T = {d.T} network rows",
-                   f" trajectories per step at diffusion.T = {d.T}")
+    require_memory(
+        "batch_size",
+        cfg.batch_size,
+        lambda b: state_bytes(m) + b * d.T * row,
+        f"one training step of batch_size x diffusion.T = {d.T} network rows",
+        f" trajectories per step at diffusion.T = {d.T}",
+    )
 
 
 def check_sample(cfg: SampleConfig, params: dict, source: str) -> None:
@@ -209,28 +281,46 @@ def check_sample(cfg: SampleConfig, params: dict, source: str) -> None:
     require_memory("n", cfg.n, lambda n: n * (work + kept), f"{S} seeds x 3 samplers of n draws", " draws per seed")
     if d is not None:
         kept_steps = d.T // cfg.trajectory_every + 2
-        require_memory("n_trajectories", cfg.n_trajectories, lambda r: r * kept_steps * D * F32 * 3 * 2,
-                       f"the kept trajectories ({kept_steps} steps each at diffusion.T = {d.T}, "
-                       f"trajectory_every = {cfg.trajectory_every}, 3 samplers)", " trajectories")
+        require_memory(
+            "n_trajectories",
+            cfg.n_trajectories,
+            lambda r: r * kept_steps * D * F32 * 3 * 2,
+            f"the kept trajectories ({kept_steps} steps each at diffusion.T = {d.T}, "
+            f"trajectory_every = {cfg.trajectory_every}, 3 samplers)",
+            " trajectories",
+        )
 
 
 def check_compare_dist(cfg: CompareConfig, params: dict, source: str) -> None:
     gmm, m = _gmm_and_model(params, source)
     if gmm is None:
         return
-    require(cfg.nll_n <= gmm.n_heldout, "nll_n", cfg.nll_n,
-            f"an integer in [0, gmm.n_heldout = {gmm.n_heldout}] (0: all held-out rows)")
+    require(
+        cfg.nll_n <= gmm.n_heldout,
+        "nll_n",
+        cfg.nll_n,
+        f"an integer in [0, gmm.n_heldout = {gmm.n_heldout}] (0: all held-out rows)",
+    )
     d = other(DiffusionConfig, params, "diffusion", source)
     if d is not None:
         row = F64 * (5 * gmm.dim + 3) + max(_oracle_row_bytes(gmm), row_bytes(m, grad=False) if m else 0)
-        require_memory("nll_batch", cfg.nll_batch, lambda b: b * d.T * row,
-                       f"one batched call of nll_batch x diffusion.T = {d.T} rows",
-                       f" held-out rows per call at diffusion.T = {d.T}")
+        require_memory(
+            "nll_batch",
+            cfg.nll_batch,
+            lambda b: b * d.T * row,
+            f"one batched call of nll_batch x diffusion.T = {d.T} rows",
+            f" held-out rows per call at diffusion.T = {d.T}",
+        )
     s = other(SampleConfig, params, "sample", source)
     if s is not None and gmm.dim > 1:
         pooled = len(s.seeds) * s.n
-        require_memory("directions", cfg.directions, lambda L: pooled * L * F64 * 3,
-                       f"the sliced W1 of {pooled} pooled draws", " directions")
+        require_memory(
+            "directions",
+            cfg.directions,
+            lambda L: pooled * L * F64 * 3,
+            f"the sliced W1 of {pooled} pooled draws",
+            " directions",
+        )
 
 
 def check_sampler_tradeoff(cfg: TradeoffConfig, params: dict, source: str) -> None:
@@ -245,24 +335,43 @@ def check_sampler_tradeoff(cfg: TradeoffConfig, params: dict, source: str) -> No
     # One (sampler, steps, model) at a time: its S seeds' draws, stacked (a copy), and the pooled
     # statistics: about three float64 copies of the D coordinates and L projections, sorted.
     pooled = S * (2 * F32 * D + 3 * F64 * (D + L))
-    require_memory("n", cfg.n, lambda n: n * (work + pooled), f"{S} seeds x n draws pooled, with their statistics",
-                   " draws per seed")
+    require_memory(
+        "n",
+        cfg.n,
+        lambda n: n * (work + pooled),
+        f"{S} seeds x n draws pooled, with their statistics",
+        " draws per seed",
+    )
     if D > 1:
-        require_memory("directions", cfg.directions, lambda k: S * cfg.n * (work + 2 * F32 * D + 3 * F64 * (D + k)),
-                       f"the sliced W1 of {S * cfg.n} pooled draws", " directions")
+        require_memory(
+            "directions",
+            cfg.directions,
+            lambda k: S * cfg.n * (work + 2 * F32 * D + 3 * F64 * (D + k)),
+            f"the sliced W1 of {S * cfg.n} pooled draws",
+            " directions",
+        )
 
 
 def check_plot(cfg: PlotConfig, params: dict, source: str) -> None:
     gmm = other(GMMConfig, params, "gmm", source)
     if gmm is None:
         return
-    require(cfg.n_forward_paths <= gmm.n_train, "n_forward_paths", cfg.n_forward_paths,
-            f"an integer in [1, gmm.n_train = {gmm.n_train}] (the paths start at training draws)")
+    require(
+        cfg.n_forward_paths <= gmm.n_train,
+        "n_forward_paths",
+        cfg.n_forward_paths,
+        f"an integer in [1, gmm.n_train = {gmm.n_train}] (the paths start at training draws)",
+    )
     d = other(DiffusionConfig, params, "diffusion", source)
     if d is not None:
         # q_trajectory: noise, random walk, x_t and the concatenated path, float64, T + 1 steps each.
-        require_memory("n_forward_paths", cfg.n_forward_paths, lambda p: p * (d.T + 1) * gmm.dim * F64 * 4,
-                       f"the forward paths of diffusion.T = {d.T} steps", " paths")
+        require_memory(
+            "n_forward_paths",
+            cfg.n_forward_paths,
+            lambda p: p * (d.T + 1) * gmm.dim * F64 * 4,
+            f"the forward paths of diffusion.T = {d.T} steps",
+            " paths",
+        )
 
 
 def check_estimator_variance(cfg: EstimatorVarianceConfig, params: dict, source: str) -> None:
@@ -276,17 +385,31 @@ def check_estimator_variance(cfg: EstimatorVarianceConfig, params: dict, source:
     # As in train_eq3: network activations plus about twelve float64 (D,) arrays per row.
     row = row_bytes(m, grad=True) + I64 + 12 * F64 * m.data_dim
     base = state_bytes(m)
-    require_memory("rows_trajectory", cfg.rows_trajectory, lambda r: base + r * d.T * row,
-                   f"one minibatch of rows_trajectory x diffusion.T = {d.T} network rows", " rows")
+    require_memory(
+        "rows_trajectory",
+        cfg.rows_trajectory,
+        lambda r: base + r * d.T * row,
+        f"one minibatch of rows_trajectory x diffusion.T = {d.T} network rows",
+        " rows",
+    )
     # The subsampled estimators draw a random permutation of 1..T per row (float32 keys, int64 order)
     # and evaluate up to T of its timesteps, each with a (x_{t-1}, x_t) pair.
-    require_memory("rows_subsampled", cfg.rows_subsampled,
-                   lambda r: base + r * d.T * (row + F32 + 2 * I64 + 2 * F64 * m.data_dim),
-                   f"one minibatch of rows_subsampled x up to diffusion.T = {d.T} network rows", " rows")
+    require_memory(
+        "rows_subsampled",
+        cfg.rows_subsampled,
+        lambda r: base + r * d.T * (row + F32 + 2 * I64 + 2 * F64 * m.data_dim),
+        f"one minibatch of rows_subsampled x up to diffusion.T = {d.T} network rows",
+        " rows",
+    )
     require_memory("rows_eq12", cfg.rows_eq12, lambda r: base + r * (row + 2 * I64), "one Eq. 12 minibatch", " rows")
     n_params = n_parameters(m)
-    require_memory("minibatches", cfg.minibatches, lambda k: F64 * (4 * k * n_params + 3 * k * k),
-                   f"the minibatch gradients of two estimators ({n_params:,} parameters each)", " minibatches")
+    require_memory(
+        "minibatches",
+        cfg.minibatches,
+        lambda k: F64 * (4 * k * n_params + 3 * k * k),
+        f"the minibatch gradients of two estimators ({n_params:,} parameters each)",
+        " minibatches",
+    )
 
 
 # section -> (its schema, its needs)
@@ -315,5 +438,7 @@ def check_all(params: dict, source: str = "params.yaml") -> dict:
     """Every section of the GMM branch with its needs, before any work: {section: config}, or
     the first failure as a ConfigError."""
     gmm = read(params, "gmm", source)
-    return {section: read(params, section, source, **({"data_dim": gmm.dim} if section == "model" else {}))
-            for section in SECTIONS}
+    return {
+        section: read(params, section, source, **({"data_dim": gmm.dim} if section == "model" else {}))
+        for section in SECTIONS
+    }

@@ -13,6 +13,7 @@ for D > 1 the sliced W1. Each draw costs S network evaluations. No wall-clock ti
 Disabled (sampler_tradeoff.enabled false), nothing is sampled: `not_run_outputs` says so and how
 to run it. No file I/O here.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -43,12 +44,26 @@ def table_row(name: str, sampler: str, S: int, headline: dict, details: dict) ->
     for stat in STATISTICS:
         if stat in details:
             d = details[stat]
-            row.update({stat: d["value"], f"{stat}_ratio": d["ratio"], f"{stat}_p05_ratio": d["floor_ratio"]["p05"],
-                        f"{stat}_p95_ratio": d["floor_ratio"]["p95"], f"{stat}_inside": d["inside_band"]})
+            row.update(
+                {
+                    stat: d["value"],
+                    f"{stat}_ratio": d["ratio"],
+                    f"{stat}_p05_ratio": d["floor_ratio"]["p05"],
+                    f"{stat}_p95_ratio": d["floor_ratio"]["p95"],
+                    f"{stat}_inside": d["inside_band"],
+                }
+            )
     band = details["mode"]["mode_band"]
     err = headline["mode_err"]
-    row.update({"mode_err": err, "mode_p05": band["p05"], "mode_p95": band["p95"],
-                "mode_inside": in_band(band, err), "n_pooled": details["n_pooled"]})
+    row.update(
+        {
+            "mode_err": err,
+            "mode_p05": band["p05"],
+            "mode_p95": band["p95"],
+            "mode_inside": in_band(band, err),
+            "n_pooled": details["n_pooled"],
+        }
+    )
     return row
 
 
@@ -69,62 +84,143 @@ def headline(table: pd.DataFrame) -> dict:
     return out
 
 
-def sweep(diffusion: GaussianDiffusion, models: dict, mixture: GaussianMixture, cfg: TradeoffConfig,
-          replicate: int, models_dir: Path) -> pd.DataFrame:
+def sweep_reference(mixture: GaussianMixture, cfg: TradeoffConfig) -> dict:
+    """One floor for every row: exact samples of the pooled size (seeds x n), as in compare_dist
+    (numpy generator cfg.seed)."""
+    from ddpm_lab.gmm.metrics import exact_reference  # scipy: only when enabled
+
+    return exact_reference(
+        mixture, len(cfg.seeds) * cfg.n, cfg.floor_draws, cfg.directions, np.random.default_rng(cfg.seed)
+    )
+
+
+def sweep(
+    diffusion: GaussianDiffusion,
+    models: dict,
+    mixture: GaussianMixture,
+    cfg: TradeoffConfig,
+    replicate: int,
+    models_dir: Path,
+    reference: dict | None = None,
+) -> pd.DataFrame:
     """The details table: one row per sampler of cfg.samplers, S of cfg.step_counts(T) and
     eps-predictor of models ({name: eps_model}, in that order), the draws of cfg.seeds pooled and
-    judged against one floor (numpy generator cfg.seed). A model that draws non-finite values is a
-    DataError naming its checkpoint in models_dir."""
-    from ddpm_lab.gmm.metrics import compare_samples, exact_reference  # scipy: only when enabled
+    judged against one floor (`reference`, by default sweep.reference(mixture, cfg)). A model that
+    draws non-finite values is a DataError naming its checkpoint in models_dir."""
+    from ddpm_lab.gmm.metrics import compare_samples  # scipy: only when enabled
 
     T = diffusion.T
     steps = cfg.step_counts(T)
     if steps != cfg.steps:
-        print(f"sampler_tradeoff: steps {cfg.steps} at diffusion.T = {T}: {steps} "
-              f"(values above T replaced by T, duplicates dropped, ascending)")
-    # One floor for every row: exact samples of the pooled size (seeds x n), as in compare_dist.
-    reference = exact_reference(mixture, len(cfg.seeds) * cfg.n, cfg.floor_draws, cfg.directions,
-                                np.random.default_rng(cfg.seed))
+        print(
+            f"sampler_tradeoff: steps {cfg.steps} at diffusion.T = {T}: {steps} "
+            f"(values above T replaced by T, duplicates dropped, ascending)"
+        )
+    reference = reference or sweep_reference(mixture, cfg)
     rows = []
     for sampler in cfg.samplers:
         for S in steps:
             scfg = SamplerConfig(sampler=sampler, steps=S, eta=0.0)
             for name, eps_model in models.items():
-                x0s, _ = sample_seeds(diffusion, eps_model, (cfg.n, mixture.dim), cfg.seeds, replicate, sampler=scfg,
-                                      desc=f"{sampler} S={S} {name}")
+                x0s, _ = sample_seeds(
+                    diffusion,
+                    eps_model,
+                    (cfg.n, mixture.dim),
+                    cfg.seeds,
+                    replicate,
+                    sampler=scfg,
+                    desc=f"{sampler} S={S} {name}",
+                )
                 if not np.all(np.isfinite(x0s)):
                     where = models_dir / f"{name}.pt" if name != ORACLE else "the oracle eps*"
-                    raise DataError(f"{where}: {scfg.describe(T)} drew non-finite values: expected finite "
-                                    f"draws (a diverged model? rerun train_{EQ12})")
+                    raise DataError(
+                        f"{where}: {scfg.describe(T)} drew non-finite values: expected finite "
+                        f"draws (a diverged model? rerun train_{EQ12})"
+                    )
                 r = table_row(name, sampler, S, *compare_samples(x0s, mixture, **reference))
                 rows.append(r)
-                print(f"sampler_tradeoff: {scfg.describe(T)}, {name}: W1 x{r['w1_ratio']:.2f}, "
-                      f"KS x{r['ks_ratio']:.2f} (floor p95 x{r['w1_p95_ratio']:.2f}, x{r['ks_p95_ratio']:.2f}), "
-                      f"mode error {r['mode_err']:.4f} (p95 {r['mode_p95']:.4f})"
-                      + (f", sliced W1 x{r['sliced_w1_ratio']:.2f}" if "sliced_w1_ratio" in r else ""))
+                print(
+                    f"sampler_tradeoff: {scfg.describe(T)}, {name}: W1 x{r['w1_ratio']:.2f}, "
+                    f"KS x{r['ks_ratio']:.2f} (floor p95 x{r['w1_p95_ratio']:.2f}, x{r['ks_p95_ratio']:.2f}), "
+                    f"mode error {r['mode_err']:.4f} (p95 {r['mode_p95']:.4f})"
+                    + (f", sliced W1 x{r['sliced_w1_ratio']:.2f}" if "sliced_w1_ratio" in r else "")
+                )
     return pd.DataFrame(rows)
+
+
+def run_study(
+    diffusion: GaussianDiffusion,
+    models: dict,
+    mixture: GaussianMixture,
+    cfg: TradeoffConfig,
+    replicate: int,
+    models_dir: Path,
+) -> tuple[dict, pd.DataFrame, pd.DataFrame | None]:
+    """The enabled stage's study against one floor: the sampler sweep (its headline and details
+    table) and, unless cfg.hybrid_t0 is empty, the hybrid-oracle diagnostic's table
+    (ddpm_lab.gmm.hybrid.hybrid_sweep; None when skipped)."""
+    from ddpm_lab.gmm.hybrid import hybrid_sweep
+
+    reference = sweep_reference(mixture, cfg)
+    table = sweep(diffusion, models, mixture, cfg, replicate, models_dir, reference)
+    hybrid = None
+    if cfg.hybrid_t0:
+        model, oracle = models[EQ12], models[ORACLE]
+        hybrid = hybrid_sweep(diffusion, model, oracle, mixture, cfg.hybrid_t0, cfg.seeds, cfg.n, reference, replicate)
+    return headline(table), table, hybrid
 
 
 def summary_lines(head: dict) -> list[str]:
     """One line per sampler of a headline: from which S the W1 lies inside the floor's band, for
     each model, and the model's W1 ratio at S = HEADLINE_S when that S was run."""
     at = f"{EQ12}_w1_S{HEADLINE_S}"
-    return [f"sampler_tradeoff: {sampler}: W1 inside the floor's 5-95% band from S = {h[f'{EQ12}_min_S']} "
-            f"(eq12 model), S = {h[f'{ORACLE}_min_S']} (oracle)"
-            + (f"; eq12 W1 x{h[at]:.2f} at S = {HEADLINE_S}" if at in h else "")
-            for sampler, h in head.items() if sampler != "enabled"]
+    return [
+        f"sampler_tradeoff: {sampler}: W1 inside the floor's 5-95% band from S = {h[f'{EQ12}_min_S']} "
+        f"(eq12 model), S = {h[f'{ORACLE}_min_S']} (oracle)"
+        + (f"; eq12 W1 x{h[at]:.2f} at S = {HEADLINE_S}" if at in h else "")
+        for sampler, h in head.items()
+        if sampler != "enabled"
+    ]
+
+
+def not_run_figure(title: str, reason: str, how: str = ENABLE):
+    """A figure saying that a study was not run, why, and the command that runs it."""
+    from matplotlib.figure import Figure  # not pyplot: its import would add half a second, and nothing to close
+
+    fig = Figure(figsize=(8, 2.6))
+    fig.text(0.5, 0.74, f"{title}: not run", ha="center", va="center", fontsize=13, weight="bold")
+    fig.text(
+        0.5,
+        0.36,
+        "\n".join([reason, "To run it:", how]),
+        ha="center",
+        va="center",
+        fontsize=10,
+        family="monospace",
+        linespacing=1.6,
+    )
+    return fig
+
+
+DISABLED = "sampler_tradeoff.enabled is false in params.yaml, so nothing was sampled."
+HYBRID_TITLE = "Hybrid-oracle diagnostic (where in t the model loses the distribution)"
 
 
 def not_run_outputs() -> tuple[dict, bytes, object]:
     """The outputs of the disabled stage: no headline metric (an empty JSON object, so `dvc
     metrics show` gains no column), how to enable it in the details (CSV bytes), and a figure
     saying so. Returns (headline, details, figure)."""
-    from matplotlib.figure import Figure  # not pyplot: its import would add half a second, and nothing to close
-
-    fig = Figure(figsize=(8, 2.6))
-    fig.text(0.5, 0.74, "Sampler trade-off (quality against sampling steps S): not run", ha="center", va="center",
-             fontsize=13, weight="bold")
-    fig.text(0.5, 0.36, "\n".join(["sampler_tradeoff.enabled is false in params.yaml, so nothing was sampled.",
-                                    "To run it:", ENABLE]),
-             ha="center", va="center", fontsize=10, family="monospace", linespacing=1.6)
+    fig = not_run_figure("Sampler trade-off (quality against sampling steps S)", DISABLED)
     return {}, f"enabled,how_to_enable\nfalse,{ENABLE}\n".encode(), fig
+
+
+def hybrid_not_run(enabled: bool) -> tuple[bytes, object]:
+    """The hybrid diagnostic's details (CSV bytes) and figure when it was not run: the stage is
+    disabled, or sampler_tradeoff.hybrid_t0 is empty."""
+    if enabled:
+        how = "dvc exp run -S 'sampler_tradeoff.hybrid_t0=[0,10,30,100,300,1000]'"
+        fig = not_run_figure(HYBRID_TITLE, "sampler_tradeoff.hybrid_t0 is empty in params.yaml.", how)
+    else:
+        how = ENABLE
+        fig = not_run_figure(HYBRID_TITLE, DISABLED, how)
+    return f"run,how_to_run\nfalse,{how}\n".encode(), fig

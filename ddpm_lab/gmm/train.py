@@ -10,6 +10,7 @@ its EMA weights are measured exactly (ddpm_lab.gmm.exact.measure_model): the per
 error e_t over the least error mmse_t, and from it the model's expected loss beside the floor, the
 expected loss of the exact eps*. No file I/O here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,8 +21,15 @@ import pandas as pd
 import torch
 
 from ddpm_lab.core.diffusion import GaussianDiffusion
-from ddpm_lab.core.training import (Eq3TrainConfig, Eq12TrainConfig, evaluations_per_row, objective_loss,
-                                    objective_name, tail_loss, train)
+from ddpm_lab.core.training import (
+    Eq3TrainConfig,
+    Eq12TrainConfig,
+    evaluations_per_row,
+    objective_loss,
+    objective_name,
+    tail_loss,
+    train,
+)
 from ddpm_lab.gmm.artifacts import EPS_ERROR_COLUMNS
 from ddpm_lab.gmm.exact import measure_model
 from ddpm_lab.gmm.mixture import GaussianMixture
@@ -41,9 +49,15 @@ class Trained:
     history: pd.DataFrame
 
 
-def train_on_mixture(objective: str, diffusion: GaussianDiffusion, mcfg: MLPConfig,
-                     tcfg: Eq12TrainConfig | Eq3TrainConfig, data: np.ndarray, mixture: GaussianMixture,
-                     progress: Callable | None = None) -> Trained:
+def train_on_mixture(
+    objective: str,
+    diffusion: GaussianDiffusion,
+    mcfg: MLPConfig,
+    tcfg: Eq12TrainConfig | Eq3TrainConfig,
+    data: np.ndarray,
+    mixture: GaussianMixture,
+    progress: Callable | None = None,
+) -> Trained:
     """Train EpsMLP.seeded(mcfg, tcfg.seed) on data (N, D) with objective "eq12" or "eq3" (tcfg: its
     section), deterministic torch algorithms, then measure its EMA weights exactly against mixture
     (numpy generator [tcfg.seed, 2]).
@@ -60,14 +74,27 @@ def train_on_mixture(objective: str, diffusion: GaussianDiffusion, mcfg: MLPConf
 
     in_bound = objective == EQ3 or weighting == "eq12"
     if objective == EQ12 and in_bound:
-        history[:, 1] += diffusion.prior_kl(mixture.second_moment(), mixture.dim) + diffusion.bound_constant(mixture.dim)
+        history[:, 1] += diffusion.prior_kl(mixture.second_moment(), mixture.dim) + diffusion.bound_constant(
+            mixture.dim
+        )
     # The saved (EMA) model measured exactly: per-t excess errors e_t over the least error mmse_t.
-    exact, by_t = measure_model(mixture, diffusion, ema, "bound" if in_bound else weighting,
-                                np.random.default_rng([tcfg.seed, 2]))
+    exact, by_t = measure_model(
+        mixture, diffusion, ema, "bound" if in_bound else weighting, np.random.default_rng([tcfg.seed, 2])
+    )
     tail, tail_se = tail_loss(history)
-    metrics = {**exact, "objective": objective, "weighting": weighting, "steps": tcfg.steps,
-               "batch_size": tcfg.batch_size,
-               "network_evaluations": tcfg.steps * tcfg.batch_size * evaluations_per_row(diffusion, tcfg),
-               "final_loss": tail, "final_loss_se": tail_se}
-    return Trained(ema, metrics, pd.DataFrame({name: by_t[name] for name in EPS_ERROR_COLUMNS}),
-                   pd.DataFrame({"step": history[:, 0].astype(int), "loss": history[:, 1]}))
+    metrics = {
+        **exact,
+        "objective": objective,
+        "weighting": weighting,
+        "steps": tcfg.steps,
+        "batch_size": tcfg.batch_size,
+        "network_evaluations": tcfg.steps * tcfg.batch_size * evaluations_per_row(diffusion, tcfg),
+        "final_loss": tail,
+        "final_loss_se": tail_se,
+    }
+    return Trained(
+        ema,
+        metrics,
+        pd.DataFrame({name: by_t[name] for name in EPS_ERROR_COLUMNS}),
+        pd.DataFrame({"step": history[:, 0].astype(int), "loss": history[:, 1]}),
+    )

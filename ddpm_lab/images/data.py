@@ -7,6 +7,7 @@ The IDX format (LeCun et al., http://yann.lecun.com/exdb/mnist/): two zero bytes
 code (0x08 unsigned byte, ...), the number of dimensions n, n big-endian uint32 sizes,
 then the values, big-endian, row-major. Nothing else may follow.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -82,8 +83,13 @@ class ImageDataConfig:
         require(self.source in SOURCES, "source", self.source, f"one of {', '.join(SOURCES)}")
         if self.source != "digits":
             require(bool(self.path), "path", self.path, f"a folder for the {self.source} IDX files")
-            require(in_raw_dir(self.path), "path", self.path, f"a relative path under {RAW_DIR}/ (a dependency "
-                    f"of prepare_images in dvc.yaml), e.g. {RAW_DIR}/{self.source}")
+            require(
+                in_raw_dir(self.path),
+                "path",
+                self.path,
+                f"a relative path under {RAW_DIR}/ (a dependency "
+                f"of prepare_images in dvc.yaml), e.g. {RAW_DIR}/{self.source}",
+            )
         require(self.n_heldout >= 2, "n_heldout", self.n_heldout, "an integer >= 2")
         require(self.max_train >= 0, "max_train", self.max_train, "an integer >= 0 (0: all)")
 
@@ -111,12 +117,14 @@ class ImageSplit:
 def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
     """The array held by the IDX bytes `raw` (already decompressed), or DataError naming `name`."""
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise DataError(f"{name}: bad magic number {raw[:4].hex() or 'none'}: expected an IDX file "
-                        f"(00 00 <type> <ndim>)")
+        raise DataError(
+            f"{name}: bad magic number {raw[:4].hex() or 'none'}: expected an IDX file (00 00 <type> <ndim>)"
+        )
     code, ndim = raw[2], raw[3]
     if code not in IDX_DTYPES:
-        raise DataError(f"{name}: unknown IDX type code 0x{code:02x}: expected one of "
-                        f"{', '.join(f'0x{c:02x}' for c in IDX_DTYPES)}")
+        raise DataError(
+            f"{name}: unknown IDX type code 0x{code:02x}: expected one of {', '.join(f'0x{c:02x}' for c in IDX_DTYPES)}"
+        )
     if ndim < 1:
         raise DataError(f"{name}: IDX header with 0 dimensions: expected at least 1")
     header = 4 + 4 * ndim
@@ -167,8 +175,13 @@ def file_digest(data: bytes, algorithm: str) -> str:
     return hashlib.new(algorithm, data).hexdigest()
 
 
-def fetch(url: str, dest: str | os.PathLike, checksum: tuple[str, str],
-          opener: Callable = urllib.request.urlopen, timeout: float = 60.0) -> Path:
+def fetch(
+    url: str,
+    dest: str | os.PathLike,
+    checksum: tuple[str, str],
+    opener: Callable = urllib.request.urlopen,
+    timeout: float = 60.0,
+) -> Path:
     """Download url to dest (atomically), verifying checksum = (algorithm, hex digest) first.
     A network failure or a wrong checksum is a DataError naming the url; dest is then untouched."""
     algorithm, want = checksum
@@ -176,8 +189,10 @@ def fetch(url: str, dest: str | os.PathLike, checksum: tuple[str, str],
         with opener(url, timeout=timeout) as resp:
             data = resp.read()
     except (urllib.error.URLError, OSError, ValueError) as e:
-        raise DataError(f"{url}: download failed ({getattr(e, 'reason', e)}): expected a reachable "
-                        f"mirror, or the file placed in {Path(dest).parent} by hand") from None
+        raise DataError(
+            f"{url}: download failed ({getattr(e, 'reason', e)}): expected a reachable "
+            f"mirror, or the file placed in {Path(dest).parent} by hand"
+        ) from None
     got = file_digest(data, algorithm)
     if got != want.lower():
         raise DataError(f"{url}: {algorithm} {got}: expected {want} (corrupt or wrong file; not saved)")
@@ -202,12 +217,12 @@ def locate_idx(folder: Path, stem: str) -> Path:
     for name in (f"{stem}.gz", stem):
         if (folder / name).is_file():
             return folder / name
-    raise DataError(f"{folder / stem}[.gz]: no such file: expected the IDX file there "
-                    f"(or set images_data.download: true)")
+    raise DataError(
+        f"{folder / stem}[.gz]: no such file: expected the IDX file there (or set images_data.download: true)"
+    )
 
 
-def ensure_idx_files(source: str, folder: Path, mirror: str | None,
-                     opener: Callable = urllib.request.urlopen) -> None:
+def ensure_idx_files(source: str, folder: Path, mirror: str | None, opener: Callable = urllib.request.urlopen) -> None:
     """Download each of the four standard .gz files that is missing from folder, verifying its
     MD5; verify those already there in .gz form too (an uncompressed file is taken as is)."""
     base = mirror or DEFAULT_MIRRORS[source]
@@ -234,7 +249,9 @@ def load_idx_dataset(folder: str | os.PathLike, kind: str) -> tuple[np.ndarray, 
     if labels.ndim != 1 or labels.dtype != np.uint8 or labels.size and labels.max() > 9:
         raise DataError(f"{lab_path}: {labels.dtype} array of shape {labels.shape}: expected uint8 labels 0..9 (N,)")
     if labels.shape[0] != images.shape[0]:
-        raise DataError(f"{lab_path}: {labels.shape[0]} labels for {images.shape[0]} images in {img_path}: expected equal")
+        raise DataError(
+            f"{lab_path}: {labels.shape[0]} labels for {images.shape[0]} images in {img_path}: expected equal"
+        )
     return images, labels.astype(np.int64)
 
 
@@ -254,10 +271,11 @@ def load_split(cfg: ImageDataConfig, opener: Callable = urllib.request.urlopen) 
         x = to_unit_range(digits.images, 16.0)  # pixel values are 0..16
         y = digits.target.astype(np.int64)
         if cfg.n_heldout >= x.shape[0] - 1:
-            raise DataError(f"images_data.n_heldout = {cfg.n_heldout}: expected fewer than the "
-                            f"{x.shape[0]} digits minus one")
+            raise DataError(
+                f"images_data.n_heldout = {cfg.n_heldout}: expected fewer than the {x.shape[0]} digits minus one"
+            )
         perm = rng.permutation(x.shape[0])
-        held, train = perm[:cfg.n_heldout], perm[cfg.n_heldout:]
+        held, train = perm[: cfg.n_heldout], perm[cfg.n_heldout :]
         x_tr, y_tr, x_ho, y_ho = x[train], y[train], x[held], y[held]
     else:
         folder = Path(typing.cast(str, cfg.path))
@@ -266,12 +284,14 @@ def load_split(cfg: ImageDataConfig, opener: Callable = urllib.request.urlopen) 
         img_tr, y_tr = load_idx_dataset(folder, "train")
         img_te, y_te = load_idx_dataset(folder, "test")
         if cfg.n_heldout > img_te.shape[0]:
-            raise DataError(f"images_data.n_heldout = {cfg.n_heldout}: expected at most the "
-                            f"{img_te.shape[0]} test images in {folder}")
-        held = rng.permutation(img_te.shape[0])[:cfg.n_heldout]
+            raise DataError(
+                f"images_data.n_heldout = {cfg.n_heldout}: expected at most the "
+                f"{img_te.shape[0]} test images in {folder}"
+            )
+        held = rng.permutation(img_te.shape[0])[: cfg.n_heldout]
         train = rng.permutation(img_tr.shape[0])
         x_tr, x_ho, y_ho = to_unit_range(img_tr[train], 255.0), to_unit_range(img_te[held], 255.0), y_te[held]
         y_tr = y_tr[train]
     if cfg.max_train:
-        x_tr, y_tr = x_tr[:cfg.max_train], y_tr[:cfg.max_train]
+        x_tr, y_tr = x_tr[: cfg.max_train], y_tr[: cfg.max_train]
     return ImageSplit(np.ascontiguousarray(x_tr), y_tr, np.ascontiguousarray(x_ho), y_ho)

@@ -1,4 +1,5 @@
 """Figures of the image branch: the grid of generated images. Matplotlib only, no torch."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +14,7 @@ def grid_figure(images: np.ndarray, title: str, rows: int = 8, cols: int = 8):
     if len(images) < rows * cols:
         raise ValueError(f"{len(images)} images: expected at least {rows * cols} for a {rows} x {cols} grid")
     fig, axes = plt.subplots(rows, cols, figsize=(1.0 * cols, 1.0 * rows + 0.6))
-    for ax, img in zip(axes.flat, images[:rows * cols]):
+    for ax, img in zip(axes.flat, images[: rows * cols]):
         pic = img[0] if img.shape[0] == 1 else np.transpose((img + 1) / 2, (1, 2, 0))
         ax.imshow(pic, cmap="gray_r" if img.shape[0] == 1 else None, vmin=-1, vmax=1, interpolation="nearest")
         ax.set_xticks([])

@@ -16,6 +16,7 @@
 BLAS runs on one thread here: the same bytes on any machine, and no slowdown from threads
 competing for a busy CPU. All inputs are arrays of images (N, ...) flattened to (N, D) here; no file I/O.
 """
+
 from __future__ import annotations
 
 import math
@@ -83,8 +84,9 @@ def _within(k: np.ndarray, w: np.ndarray | None) -> float:
     return float((w @ k @ w - w2 @ np.diag(k)) / (w.sum() ** 2 - w2.sum()))
 
 
-def _kid_from_kernels(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray,
-                      wx: np.ndarray | None = None, wy: np.ndarray | None = None) -> float:
+def _kid_from_kernels(
+    kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray, wx: np.ndarray | None = None, wy: np.ndarray | None = None
+) -> float:
     """Unbiased MMD^2 from the kernel matrices, optionally with resampling counts wx, wy."""
     if wx is None:
         cross = float(kxy.mean())
@@ -143,8 +145,12 @@ class EvalConfig:
 
     def __post_init__(self):
         _ = self.classifier  # validates the classifier fields (one-line errors, as ClassifierConfig)
-        require(math.isfinite(self.feature_share) and 0 < self.feature_share < 1, "feature_share",
-                self.feature_share, "a number strictly between 0 and 1 (the classifier's share of the training images)")
+        require(
+            math.isfinite(self.feature_share) and 0 < self.feature_share < 1,
+            "feature_share",
+            self.feature_share,
+            "a number strictly between 0 and 1 (the classifier's share of the training images)",
+        )
         require(self.floor_draws >= 2, "floor_draws", self.floor_draws, "an integer >= 2 (>= 100 advised)")
         require(self.bootstrap >= 2, "bootstrap", self.bootstrap, "an integer >= 2 (>= 100 advised)")
 
@@ -165,8 +171,14 @@ class FeatureClassifier:
         from sklearn.neural_network import MLPClassifier
 
         self.cfg = cfg
-        self.mlp = MLPClassifier(hidden_layer_sizes=tuple(cfg.hidden), activation="relu", alpha=cfg.alpha,
-                                 max_iter=cfg.max_iter, random_state=cfg.seed, tol=1e-5)
+        self.mlp = MLPClassifier(
+            hidden_layer_sizes=tuple(cfg.hidden),
+            activation="relu",
+            alpha=cfg.alpha,
+            max_iter=cfg.max_iter,
+            random_state=cfg.seed,
+            tol=1e-5,
+        )
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> "FeatureClassifier":
         from sklearn.exceptions import ConvergenceWarning
@@ -195,9 +207,11 @@ def class_summary(proba: np.ndarray, n_classes: int) -> dict:
     least once, and the mean confidence (mean over images of the max probability)."""
     pred = np.argmax(proba, axis=1)
     hist = np.bincount(pred, minlength=n_classes)
-    return {"histogram": {str(k): int(c) for k, c in enumerate(hist)},
-            "classes_present": int(np.sum(hist > 0)),
-            "mean_confidence": float(np.mean(np.max(proba, axis=1)))}
+    return {
+        "histogram": {str(k): int(c) for k, c in enumerate(hist)},
+        "classes_present": int(np.sum(hist > 0)),
+        "mean_confidence": float(np.mean(np.max(proba, axis=1))),
+    }
 
 
 def nearest_distances(x: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -215,9 +229,13 @@ def memorisation(generated: np.ndarray, heldout: np.ndarray, train: np.ndarray) 
     generated image closer than the closest held-out one is a candidate copy."""
     d_gen = nearest_distances(generated, train)
     d_ho = nearest_distances(heldout, train)
-    return {"generated_nn_min": float(d_gen.min()), "generated_nn_median": float(np.median(d_gen)),
-            "heldout_nn_min": float(d_ho.min()), "heldout_nn_median": float(np.median(d_ho)),
-            "n_generated_closer_than_heldout_min": int(np.sum(d_gen < d_ho.min()))}
+    return {
+        "generated_nn_min": float(d_gen.min()),
+        "generated_nn_median": float(np.median(d_gen)),
+        "heldout_nn_min": float(d_ho.min()),
+        "heldout_nn_median": float(np.median(d_ho)),
+        "n_generated_closer_than_heldout_min": int(np.sum(d_gen < d_ho.min())),
+    }
 
 
 HEADLINE_KEYS = ("fd_ratio", "fd_p95", "kid", "kid_se", "kid_p95", "digits", "confidence")
@@ -234,13 +252,20 @@ def floor_split(y_train: np.ndarray, feature_share: float, rng: np.random.Genera
     to_features = np.zeros(len(y), dtype=bool)
     for c in np.unique(y):
         members = order[y[order] == c]
-        to_features[members[:int(math.floor(feature_share * len(members) + 0.5))]] = True
+        to_features[members[: int(math.floor(feature_share * len(members) + 0.5))]] = True
     return np.flatnonzero(to_features), np.flatnonzero(~to_features)
 
 
-def evaluate_samples(generated: np.ndarray, x_train: np.ndarray, y_train: np.ndarray,
-                     x_heldout: np.ndarray, y_heldout: np.ndarray, cfg: EvalConfig,
-                     rng: np.random.Generator, n_classes: int = 10) -> tuple[dict, dict]:
+def evaluate_samples(
+    generated: np.ndarray,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_heldout: np.ndarray,
+    y_heldout: np.ndarray,
+    cfg: EvalConfig,
+    rng: np.random.Generator,
+    n_classes: int = 10,
+) -> tuple[dict, dict]:
     """Every image metric, each beside its floor: (headline, details).
 
     The split. The real images play three disjoint parts: the feature classifier is fit on
@@ -298,28 +323,42 @@ def evaluate_samples(generated: np.ndarray, x_train: np.ndarray, y_train: np.nda
 def _evaluate(generated, x_train, y_train, x_heldout, y_heldout, cfg, rng, n_classes) -> tuple[dict, dict]:
     n = min(len(generated), len(x_heldout))
     if n < 2:
-        raise ValueError(f"{len(generated)} generated and {len(x_heldout)} held-out images: expected at least 2 of each")
+        raise ValueError(
+            f"{len(generated)} generated and {len(x_heldout)} held-out images: expected at least 2 of each"
+        )
     floor_rng, boot_rng, split_rng = rng.spawn(3)
     feat, pool = floor_split(y_train, cfg.feature_share, split_rng)
     if len(feat) < 2 or len(pool) + len(x_heldout) < 2 * n:
-        raise ValueError(f"{len(x_train)} training images split {len(feat)} (classifier, feature_share = "
-                         f"{cfg.feature_share}) / {len(pool)} (floor pool): expected at least 2 for the classifier "
-                         f"and floor pool + {len(x_heldout)} held-out >= 2 n = {2 * n} for the floors")
+        raise ValueError(
+            f"{len(x_train)} training images split {len(feat)} (classifier, feature_share = "
+            f"{cfg.feature_share}) / {len(pool)} (floor pool): expected at least 2 for the classifier "
+            f"and floor pool + {len(x_heldout)} held-out >= 2 n = {2 * n} for the floors"
+        )
     clf = FeatureClassifier(cfg.classifier).fit(x_train[feat], y_train[feat])
     f_gen, f_ref = clf.features(generated[:n]), clf.features(x_heldout)
     f_floor = np.concatenate([clf.features(x_train[pool]), f_ref])  # every real image the classifier never saw
     f_ho = f_ref[:n]
 
-    k_gen, k_ho, k_cross = (polynomial_kernel(f_gen, f_gen), polynomial_kernel(f_ho, f_ho),
-                            polynomial_kernel(f_gen, f_ho))
+    k_gen, k_ho, k_cross = (
+        polynomial_kernel(f_gen, f_gen),
+        polynomial_kernel(f_ho, f_ho),
+        polynomial_kernel(f_gen, f_ho),
+    )
     fd, kid_value = frechet_distance(f_gen, f_ho), _kid_from_kernels(k_gen, k_ho, k_cross)
 
     fd_boot, kid_boot = [], []
     for _ in range(cfg.bootstrap):
         i, j = boot_rng.integers(n, size=n), boot_rng.integers(n, size=n)
         fd_boot.append(frechet_distance(f_gen[i], f_ho[j]))
-        kid_boot.append(_kid_from_kernels(k_gen, k_ho, k_cross, np.bincount(i, minlength=n).astype(np.float64),
-                                          np.bincount(j, minlength=n).astype(np.float64)))
+        kid_boot.append(
+            _kid_from_kernels(
+                k_gen,
+                k_ho,
+                k_cross,
+                np.bincount(i, minlength=n).astype(np.float64),
+                np.bincount(j, minlength=n).astype(np.float64),
+            )
+        )
     fd_floor, kid_floor = [], []
     for _ in range(cfg.floor_draws):
         ab = floor_rng.choice(len(f_floor), size=2 * n, replace=False)
@@ -337,24 +376,42 @@ def _evaluate(generated, x_train, y_train, x_heldout, y_heldout, cfg, rng, n_cla
     headline = {
         "fd_ratio": fd / med if med > 0 else None,
         "fd_p95": fd_band["p95"] / med if med > 0 else None,
-        "kid": kid_value, "kid_se": kid_se, "kid_p95": kid_band["p95"],
-        "digits": gen_cls["classes_present"], "confidence": gen_cls["mean_confidence"],
+        "kid": kid_value,
+        "kid_se": kid_se,
+        "kid_p95": kid_band["p95"],
+        "digits": gen_cls["classes_present"],
+        "confidence": gen_cls["mean_confidence"],
     }
     details = {
         "branch": "images",
-        "n_generated": int(len(generated)), "n_heldout": int(len(x_heldout)), "n_train": int(len(x_train)),
+        "n_generated": int(len(generated)),
+        "n_heldout": int(len(x_heldout)),
+        "n_train": int(len(x_train)),
         "n_compared": int(n),
         "split": {"features": int(len(feat)), "floor_pool": int(len(pool)), "reference": int(len(x_heldout))},
-        "fd": {"value": fd, "bootstrap_p05": float(fd_p05_b), "bootstrap_p95": float(fd_p95_b),
-               "bootstrap_mean": float(np.mean(fd_boot))},
+        "fd": {
+            "value": fd,
+            "bootstrap_p05": float(fd_p05_b),
+            "bootstrap_p95": float(fd_p95_b),
+            "bootstrap_mean": float(np.mean(fd_boot)),
+        },
         "fd_floor": fd_band,
-        "kid": {"value": kid_value, "se": kid_se, "bootstrap_p05": float(kid_p05_b), "bootstrap_p95": float(kid_p95_b),
-                "bootstrap_mean": float(np.mean(kid_boot))},
+        "kid": {
+            "value": kid_value,
+            "se": kid_se,
+            "bootstrap_p05": float(kid_p05_b),
+            "bootstrap_p95": float(kid_p95_b),
+            "bootstrap_mean": float(np.mean(kid_boot)),
+        },
         "kid_floor": kid_band,
         "fd_inside_floor_band": bool(fd <= fd_band["p95"]),
         "kid_inside_floor_band": bool(kid_value <= kid_band["p95"]),
-        "classifier": {"heldout_accuracy": clf.accuracy(x_heldout, y_heldout), "hidden": list(cfg.hidden),
-                       "feature_dim": int(cfg.hidden[-1]), "n_fit": int(len(feat))},
+        "classifier": {
+            "heldout_accuracy": clf.accuracy(x_heldout, y_heldout),
+            "hidden": list(cfg.hidden),
+            "feature_dim": int(cfg.hidden[-1]),
+            "n_fit": int(len(feat)),
+        },
         "classes": {"generated": gen_cls, "heldout": ho_cls},
         "memorisation": memorisation(generated, x_heldout, x_train),
         "config": asdict(cfg),

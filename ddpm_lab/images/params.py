@@ -9,6 +9,7 @@ its needs. This module imports no job of the branch (training, sampling, metrics
 stage still imports only its own job; the first stage, prepare_images, checks every section
 before any work (ddpm_lab/images/sections.py).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -49,13 +50,18 @@ def check_images_model(u: UNetConfig, params: dict, source: str) -> None:
     if fits(state_bytes(u)):
         return
     what = "the U-Net's weights, gradients, Adam moments and EMA"
-    sizes = {"base_channels": u.base_channels, "num_res_blocks": u.num_res_blocks, "channel_mults": max(u.channel_mults)}
+    sizes = {
+        "base_channels": u.base_channels,
+        "num_res_blocks": u.num_res_blocks,
+        "channel_mults": max(u.channel_mults),
+    }
     key = max(sizes, key=sizes.get)  # the largest size is the one to blame
     if key == "channel_mults":
         require_fits(key, u.channel_mults, state_bytes(u), what)
     # groups and heads set to 1 while sizes vary: the count of parameters does not depend on them
-    require_memory(key, sizes[key], lambda v: state_bytes(dataclasses.replace(u, **{key: max(v, 1)}, groups=1,
-                                                                               attn_heads=1)), what)
+    require_memory(
+        key, sizes[key], lambda v: state_bytes(dataclasses.replace(u, **{key: max(v, 1)}, groups=1, attn_heads=1)), what
+    )
 
 
 def check_images_train(cfg, params: dict, source: str) -> None:
@@ -64,8 +70,13 @@ def check_images_train(cfg, params: dict, source: str) -> None:
         return
     n_params, acts = config_parameters(u), activations(u)
     # Training keeps the activations for the backward pass and their gradients: about 3x.
-    require_memory("batch_size", cfg.batch_size, lambda b: F32 * (TRAIN_STATE * n_params + 3 * b * acts),
-                   "one U-Net training step", " images per step")
+    require_memory(
+        "batch_size",
+        cfg.batch_size,
+        lambda b: F32 * (TRAIN_STATE * n_params + 3 * b * acts),
+        "one U-Net training step",
+        " images per step",
+    )
 
 
 def check_images_sample(cfg, params: dict, source: str) -> None:
@@ -78,8 +89,13 @@ def check_images_sample(cfg, params: dict, source: str) -> None:
     n_params, acts = config_parameters(u), activations(u)
     pixels = u.in_channels * u.image_size**2
     # Without gradients only the skip connections and a few working tensors are alive: about a third.
-    require_memory("n_samples", cfg.n_samples, lambda n: F32 * (n_params + n * (acts // 3 + 4 * pixels)),
-                   "one batched U-Net call on every sample", " images")
+    require_memory(
+        "n_samples",
+        cfg.n_samples,
+        lambda n: F32 * (n_params + n * (acts // 3 + 4 * pixels)),
+        "one batched U-Net call on every sample",
+        " images",
+    )
 
 
 def check_images_eval(cfg, params: dict, source: str) -> None:
@@ -94,8 +110,12 @@ def check_images_eval(cfg, params: dict, source: str) -> None:
 
 
 # section -> its needs
-NEEDS = {"images_model": check_images_model, "images_train": check_images_train,
-         "images_sample": check_images_sample, "images_eval": check_images_eval}
+NEEDS = {
+    "images_model": check_images_model,
+    "images_train": check_images_train,
+    "images_sample": check_images_sample,
+    "images_eval": check_images_eval,
+}
 
 
 def read(cls, params: dict, section: str, source: str = "params.yaml", **fixed):

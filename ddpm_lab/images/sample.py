@@ -3,6 +3,7 @@
 Ho, Jain & Abbeel (2020), arXiv:2006.11239, Algorithm 2. No file paths here (arrays in,
 arrays out); the grid figure is in image_figures.py.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -33,9 +34,16 @@ class ImageSampleConfig(SamplerConfig):
         require(self.device in DEVICES, "device", self.device, f"one of {', '.join(DEVICES)}")
 
 
-def sample_images(diffusion: GaussianDiffusion, model: torch.nn.Module, n: int, image_shape: tuple,
-                  generator: torch.Generator, device: torch.device, progress: Callable | None = None,
-                  sampler: SamplerConfig | None = None) -> np.ndarray:
+def sample_images(
+    diffusion: GaussianDiffusion,
+    model: torch.nn.Module,
+    n: int,
+    image_shape: tuple,
+    generator: torch.Generator,
+    device: torch.device,
+    progress: Callable | None = None,
+    sampler: SamplerConfig | None = None,
+) -> np.ndarray:
     """`sampler` (default Algorithm 2) with eps_theta = model on device, n images of image_shape (C, H, W); the
     noise is drawn on the CPU generator, so a seed gives the same x_T on any device. Returns
     x_0 clipped to the data range [-1, 1], (n, C, H, W) float32."""

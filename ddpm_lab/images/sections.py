@@ -1,6 +1,7 @@
 """Every section of the image branch at once, with its schema: what prepare_images (the
 branch's first stage) and `ddpm-lab preflight` check before any work. Apart from
 ddpm_lab/images/params.py because it imports every job of the branch."""
+
 from __future__ import annotations
 
 from ddpm_lab.core.diffusion import DiffusionConfig
@@ -11,8 +12,14 @@ from ddpm_lab.images.sample import ImageSampleConfig
 from ddpm_lab.images.train import ImageTrainConfig
 from ddpm_lab.images.unet import UNetConfig
 
-SECTIONS = {"images_data": ImageDataConfig, "images_diffusion": DiffusionConfig, "images_model": UNetConfig,
-            "images_train": ImageTrainConfig, "images_sample": ImageSampleConfig, "images_eval": EvalConfig}
+SECTIONS = {
+    "images_data": ImageDataConfig,
+    "images_diffusion": DiffusionConfig,
+    "images_model": UNetConfig,
+    "images_train": ImageTrainConfig,
+    "images_sample": ImageSampleConfig,
+    "images_eval": EvalConfig,
+}
 
 
 def check_all(params: dict, source: str = "params.yaml") -> dict:

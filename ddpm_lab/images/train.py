@@ -6,6 +6,7 @@ figures.py: train_images imports neither.
 
 Ho, Jain & Abbeel (2020), arXiv:2006.11239: L_simple (Eq. 14) training.
 """
+
 from __future__ import annotations
 
 import copy
@@ -48,10 +49,18 @@ class ImageTrainConfig(Eq12TrainConfig):
         super().__post_init__()
         require(self.device in DEVICES, "device", self.device, f"one of {', '.join(DEVICES)}")
         require(self.checkpoint_every >= 0, "checkpoint_every", self.checkpoint_every, "an integer >= 0 (0: never)")
-        require(1 <= self.nproc <= NPROC_MAX,
-                "nproc", self.nproc, f"an integer in [1, {NPROC_MAX}] (processes of data-parallel training)")
-        require(self.batch_size % self.nproc == 0, "nproc", self.nproc,
-                f"a divisor of batch_size = {self.batch_size} (each process evaluates batch_size / nproc rows)")
+        require(
+            1 <= self.nproc <= NPROC_MAX,
+            "nproc",
+            self.nproc,
+            f"an integer in [1, {NPROC_MAX}] (processes of data-parallel training)",
+        )
+        require(
+            self.batch_size % self.nproc == 0,
+            "nproc",
+            self.nproc,
+            f"a divisor of batch_size = {self.batch_size} (each process evaluates batch_size / nproc rows)",
+        )
         require(self.backend in BACKENDS, "backend", self.backend, f"one of {', '.join(BACKENDS)}")
 
     def fingerprint(self) -> dict:
@@ -77,9 +86,20 @@ def data_digest(x: np.ndarray) -> str:
 # cli (error lines, progress bars). config is in: DiffusionConfig.build() makes the betas;
 # train_run too: it picks the device and makes the fingerprint.
 # tests/unit/test_images_pipeline.py checks this against the stage's import closure.
-TRAINING_CODE = ("ddpm_lab.runtime.params", "ddpm_lab.core.schedule", "ddpm_lab.core.diffusion", "ddpm_lab.core.nn", "ddpm_lab.images.unet",
-                 "ddpm_lab.core.training", "ddpm_lab.runtime.stats", "ddpm_lab.runtime.torch_setup", "ddpm_lab.runtime.distributed",
-                 "ddpm_lab.images.train", "ddpm_lab.images.train_run", "ddpm_lab.images.params")
+TRAINING_CODE = (
+    "ddpm_lab.runtime.params",
+    "ddpm_lab.core.schedule",
+    "ddpm_lab.core.diffusion",
+    "ddpm_lab.core.nn",
+    "ddpm_lab.images.unet",
+    "ddpm_lab.core.training",
+    "ddpm_lab.runtime.stats",
+    "ddpm_lab.runtime.torch_setup",
+    "ddpm_lab.runtime.distributed",
+    "ddpm_lab.images.train",
+    "ddpm_lab.images.train_run",
+    "ddpm_lab.images.params",
+)
 
 
 def code_digest(modules: tuple[str, ...] = TRAINING_CODE) -> str:
@@ -104,16 +124,26 @@ def load_resume(raw: bytes | None, fingerprint: dict, name: str) -> tuple[dict |
         return None, f"no checkpoint at {name}: training from step 0"
     ckpt = load_torch(raw, name, "one written by train_images; delete it to train from step 0")
     if not isinstance(ckpt, dict) or not {"fingerprint", "state"} <= set(ckpt):
-        raise DataError(f"{name}: lacks 'fingerprint' / 'state': expected a checkpoint written by train_images; "
-                        f"delete it to train from step 0")
+        raise DataError(
+            f"{name}: lacks 'fingerprint' / 'state': expected a checkpoint written by train_images; "
+            f"delete it to train from step 0"
+        )
     if ckpt["fingerprint"] != fingerprint:
         return None, f"{name} is from other params or data: training from step 0"
     return ckpt["state"], f"resuming from {name} at step {ckpt['state'].get('step')}"
 
 
-def train_unet(x_train: np.ndarray, diffusion: GaussianDiffusion, mcfg: UNetConfig, tcfg: ImageTrainConfig,
-               device: torch.device, progress: Callable | None = None, resume: dict | None = None,
-               on_checkpoint: Callable[[dict], None] | None = None, world: World = World()):
+def train_unet(
+    x_train: np.ndarray,
+    diffusion: GaussianDiffusion,
+    mcfg: UNetConfig,
+    tcfg: ImageTrainConfig,
+    device: torch.device,
+    progress: Callable | None = None,
+    resume: dict | None = None,
+    on_checkpoint: Callable[[dict], None] | None = None,
+    world: World = World(),
+):
     """L_simple (Eq. 14, or Eq. 12 if tcfg.weighting says so) training of a seeded U-Net on
     x_train (N, C, H, W) in [-1, 1], with EMA. Returns (ema UNet on cpu, history (S, 2)).
     world: this process's rank among tcfg.nproc; each rank evaluates its shard of every
@@ -123,9 +153,18 @@ def train_unet(x_train: np.ndarray, diffusion: GaussianDiffusion, mcfg: UNetConf
         check_resume(resume, mcfg, tcfg)
     data = torch.as_tensor(x_train, dtype=torch.float32).to(device)
     rows = world.shard(tcfg.batch_size) if world.size > 1 else None
-    loss_fn = lambda m, x0, g: diffusion.loss_eq12(m, x0, g, tcfg.weighting, rows)  # noqa: E731
-    ema, history = train(model, loss_fn, data, tcfg, progress=progress, checkpoint_every=tcfg.checkpoint_every,
-                         on_checkpoint=on_checkpoint, resume=resume, world=world if world.size > 1 else None)
+    loss_fn = lambda m, x0, g: diffusion.loss_eq12(m, x0, g, tcfg.weighting, rows, tcfg.t_sampling)  # noqa: E731
+    ema, history = train(
+        model,
+        loss_fn,
+        data,
+        tcfg,
+        progress=progress,
+        checkpoint_every=tcfg.checkpoint_every,
+        on_checkpoint=on_checkpoint,
+        resume=resume,
+        world=world if world.size > 1 else None,
+    )
     return ema.cpu(), history
 
 
@@ -133,8 +172,11 @@ def check_resume(state: dict, mcfg: UNetConfig, tcfg: ImageTrainConfig) -> None:
     """DataError unless `state` loads into a fresh U-Net, its EMA, Adam and a generator."""
     probe = UNet(mcfg)
     try:
-        restore_training_state(state, probe, copy.deepcopy(probe), torch.optim.Adam(probe.parameters()),
-                               torch.Generator(), tcfg)
+        restore_training_state(
+            state, probe, copy.deepcopy(probe), torch.optim.Adam(probe.parameters()), torch.Generator(), tcfg
+        )
     except (ValueError, RuntimeError, KeyError, TypeError) as e:
-        raise DataError(f"resumable checkpoint does not fit this model ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0][:200]}): delete it to train from step 0") from None
+        raise DataError(
+            f"resumable checkpoint does not fit this model ({type(e).__name__}: "
+            f"{str(e).splitlines()[0][:200]}): delete it to train from step 0"
+        ) from None

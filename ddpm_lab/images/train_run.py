@@ -11,6 +11,7 @@ global batch, rank 0 writes. A process that torchrun started (WORLD_SIZE set) ru
 A rank that dies ends the run with one line naming it; the checkpoint written before stays, and
 a rerun (any nproc) resumes from it.
 """
+
 from __future__ import annotations
 
 import sys
@@ -52,8 +53,15 @@ class TrainRun:
         return f"{STAGE}: {self.done} in {time.perf_counter() - self.t0:.0f} s, {self.result} -> {model_out}"
 
 
-def run_training(x_train: np.ndarray, dcfg: DiffusionConfig, mcfg: UNetConfig, tcfg: ImageTrainConfig,
-                 resume: Path, relaunch: tuple[str, list[str]], stop_at: int = 0) -> TrainRun | None:
+def run_training(
+    x_train: np.ndarray,
+    dcfg: DiffusionConfig,
+    mcfg: UNetConfig,
+    tcfg: ImageTrainConfig,
+    resume: Path,
+    relaunch: tuple[str, list[str]],
+    stop_at: int = 0,
+) -> TrainRun | None:
     """Train the U-Net on x_train (N, C, H, W) with the checked sections (tcfg's seed folded with
     the replicate), resuming from the checkpoint file `resume` if it fits and writing it every
     tcfg.checkpoint_every steps. stop_at > 0: stop (SystemExit(EXIT_STOPPED)) after the
@@ -66,8 +74,14 @@ def run_training(x_train: np.ndarray, dcfg: DiffusionConfig, mcfg: UNetConfig, t
     if world is not None and device.type == "cuda":
         device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
-    fingerprint = {"diffusion": to_dict(dcfg), "model": mcfg.to_dict(), "train": tcfg.fingerprint(),
-                   "device": device.type, "data_sha256": data_digest(x_train), "code_sha256": code_digest()}
+    fingerprint = {
+        "diffusion": to_dict(dcfg),
+        "model": mcfg.to_dict(),
+        "train": tcfg.fingerprint(),
+        "device": device.type,
+        "data_sha256": data_digest(x_train),
+        "code_sha256": code_digest(),
+    }
     state, note = load_resume(resume.read_bytes() if resume.is_file() else None, fingerprint, str(resume))
     if world is None and tcfg.nproc > 1:  # inputs checked: run as nproc ranks
         module, argv = relaunch
@@ -86,18 +100,43 @@ def run_training(x_train: np.ndarray, dcfg: DiffusionConfig, mcfg: UNetConfig, t
 
     t0 = time.perf_counter()
     with rank_run(world, backend):
-        ema, history = train_unet(x_train, dcfg.build(), mcfg, tcfg, device, progress(STAGE),
-                                  resume=state, on_checkpoint=on_checkpoint, world=world)
+        ema, history = train_unet(
+            x_train,
+            dcfg.build(),
+            mcfg,
+            tcfg,
+            device,
+            progress(STAGE),
+            resume=state,
+            on_checkpoint=on_checkpoint,
+            world=world,
+        )
     if not world.main:
         return None
     tail, tail_se = tail_loss(history)
-    metrics = {"branch": "images", "weighting": tcfg.weighting, "steps": tcfg.steps, "batch_size": tcfg.batch_size,
-               "final_loss": tail, "final_loss_se": tail_se, "parameters": n_parameters(ema), "processes": world.size,
-               "units": LOSS_UNITS[tcfg.weighting]}
-    config = {"diffusion": to_dict(dcfg), "model": mcfg.to_dict(), "train": tcfg.to_dict(),
-              "image_shape": list(x_train.shape[1:])}
+    metrics = {
+        "branch": "images",
+        "weighting": tcfg.weighting,
+        "steps": tcfg.steps,
+        "batch_size": tcfg.batch_size,
+        "final_loss": tail,
+        "final_loss_se": tail_se,
+        "parameters": n_parameters(ema),
+        "processes": world.size,
+        "units": LOSS_UNITS[tcfg.weighting],
+    }
+    config = {
+        "diffusion": to_dict(dcfg),
+        "model": mcfg.to_dict(),
+        "train": tcfg.to_dict(),
+        "image_shape": list(x_train.shape[1:]),
+    }
     hist = pd.DataFrame({"step": history[:, 0].astype(int), "loss": history[:, 1]})
-    return TrainRun(model=save_checkpoint_bytes(ema.state_dict(), config), metrics=json_bytes(metrics),
-                    history=hist.to_csv(index=False, float_format="%.6g").encode(),
-                    done=f"{tcfg.steps} steps on {device}{f' x {world.size} processes' if world.size > 1 else ''}",
-                    result=f"final loss {tail:.4f}, {n_parameters(ema)} parameters", t0=t0)
+    return TrainRun(
+        model=save_checkpoint_bytes(ema.state_dict(), config),
+        metrics=json_bytes(metrics),
+        history=hist.to_csv(index=False, float_format="%.6g").encode(),
+        done=f"{tcfg.steps} steps on {device}{f' x {world.size} processes' if world.size > 1 else ''}",
+        result=f"final loss {tail:.4f}, {n_parameters(ema)} parameters",
+        t0=t0,
+    )

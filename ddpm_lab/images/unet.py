@@ -6,6 +6,7 @@ group normalisation, self-attention at the lowest resolution, skip connections f
 down level to its up level. It knows nothing about diffusion: it maps (x, t) to a tensor
 of x's shape. Also here: `resolve_device`, the one place a device name becomes a device.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,6 +18,7 @@ from torch.nn import functional as F
 
 from ddpm_lab.runtime.params import F32, TRAIN_STATE, Count, NonEmpty, require, schema
 from ddpm_lab.core.nn import timestep_embedding
+
 
 @schema
 class UNetConfig:
@@ -39,14 +41,23 @@ class UNetConfig:
         mults = self.channel_mults
         require(0 <= self.dropout < 1, "dropout", self.dropout, "a number in [0, 1)")
         widths = [self.base_channels * m for m in mults]
-        require(all(w % self.groups == 0 for w in widths), "groups", self.groups,
-                f"a divisor of every level width {widths}")
-        require(widths[-1] % self.attn_heads == 0, "attn_heads", self.attn_heads,
-                f"a divisor of the lowest-resolution width {widths[-1]}")
+        require(
+            all(w % self.groups == 0 for w in widths), "groups", self.groups, f"a divisor of every level width {widths}"
+        )
+        require(
+            widths[-1] % self.attn_heads == 0,
+            "attn_heads",
+            self.attn_heads,
+            f"a divisor of the lowest-resolution width {widths[-1]}",
+        )
         down = 2 ** (len(mults) - 1)
-        require(self.image_size % down == 0, "channel_mults", mults,
-                f"at most as many levels as image_size = {self.image_size} can be halved "
-                f"({len(mults) - 1} halvings need a multiple of {down})")
+        require(
+            self.image_size % down == 0,
+            "channel_mults",
+            mults,
+            f"at most as many levels as image_size = {self.image_size} can be halved "
+            f"({len(mults) - 1} halvings need a multiple of {down})",
+        )
 
     @property
     def emb_dim(self) -> int:
@@ -130,7 +141,9 @@ class UNet(nn.Module):
                 self.down.append(nn.Conv2d(ch, ch, 3, stride=2, padding=1))  # halve H, W
                 skips.append(ch)
 
-        self.mid = nn.ModuleList([ResBlock(ch, ch, E, G, p), AttnBlock(ch, cfg.attn_heads, G), ResBlock(ch, ch, E, G, p)])
+        self.mid = nn.ModuleList(
+            [ResBlock(ch, ch, E, G, p), AttnBlock(ch, cfg.attn_heads, G), ResBlock(ch, ch, E, G, p)]
+        )
 
         self.up = nn.ModuleList()
         for level in reversed(range(n_levels)):
@@ -139,8 +152,9 @@ class UNet(nn.Module):
                 self.up.append(self._block(ch + skips.pop(), base * cfg.channel_mults[level], lowest))
                 ch = base * cfg.channel_mults[level]
             if level > 0:
-                self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
-                                             nn.Conv2d(ch, ch, 3, padding=1)))  # double H, W
+                self.up.append(
+                    nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(ch, ch, 3, padding=1))
+                )  # double H, W
         self.norm_out = nn.GroupNorm(G, ch)
         self.conv_out = nn.Conv2d(ch, cfg.in_channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
@@ -210,6 +224,8 @@ def activations(cfg: UNetConfig) -> int:
     ResBlock's width at each level's resolution, and the attention maps at the lowest one."""
     L, R = len(cfg.channel_mults), cfg.num_res_blocks
     side_low = max(1, cfg.image_size // 2 ** (L - 1))
-    acts = sum(8 * (2 * R + 1) * cfg.base_channels * mult * max(1, cfg.image_size // 2**lvl) ** 2
-               for lvl, mult in enumerate(cfg.channel_mults))
+    acts = sum(
+        8 * (2 * R + 1) * cfg.base_channels * mult * max(1, cfg.image_size // 2**lvl) ** 2
+        for lvl, mult in enumerate(cfg.channel_mults)
+    )
     return acts + (2 * R + 2) * cfg.attn_heads * side_low**4

@@ -1,4 +1,5 @@
 """What every stage shares: one-line errors and a non-zero exit for bad input, tqdm bars."""
+
 from __future__ import annotations
 
 import sys

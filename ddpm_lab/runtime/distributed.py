@@ -18,6 +18,7 @@ runs its work inside `rank_run`, which joins and leaves the process group and tu
 failures into the exit statuses `launch_ranks` reads (bad input and a requested stop are said
 by rank 0; a lost peer is not a cause).
 """
+
 from __future__ import annotations
 
 import logging
@@ -103,8 +104,9 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     if backend == "auto":
         return "nccl" if device.type == "cuda" else "gloo"
     if backend == "nccl" and device.type != "cuda":
-        raise ConfigError(f"images_train.backend = 'nccl': expected a CUDA device (running on {device.type}); "
-                          f"use gloo or auto")
+        raise ConfigError(
+            f"images_train.backend = 'nccl': expected a CUDA device (running on {device.type}); use gloo or auto"
+        )
     return backend
 
 
@@ -115,8 +117,10 @@ def launched_world(nproc: int) -> World | None:
         return None
     size = int(os.environ["WORLD_SIZE"])
     if size != nproc:
-        raise ConfigError(f"images_train.nproc = {nproc}: expected the launcher's WORLD_SIZE = {size} "
-                          f"(set nproc to it, or let the stage launch itself)")
+        raise ConfigError(
+            f"images_train.nproc = {nproc}: expected the launcher's WORLD_SIZE = {size} "
+            f"(set nproc to it, or let the stage launch itself)"
+        )
     return World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", 0)))
 
 
@@ -124,8 +128,7 @@ def join(world: World, backend: str) -> None:
     """Join the process group of a launched rank; a SIGTERM (the launcher stopping this rank after
     another failed) then ends it like Ctrl-C, so files being written are removed, not left half."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    torch.distributed.init_process_group(backend, rank=world.rank, world_size=world.size,
-                                         timeout=COLLECTIVE_TIMEOUT)
+    torch.distributed.init_process_group(backend, rank=world.rank, world_size=world.size, timeout=COLLECTIVE_TIMEOUT)
 
 
 def leave() -> None:
@@ -139,8 +142,9 @@ def leave() -> None:
 def peer_lost(error: BaseException) -> bool:
     """Whether an exception is a collective failing because another rank is gone."""
     return isinstance(error, torch.distributed.DistError) or (
-        isinstance(error, RuntimeError) and any(s in str(error) for s in ("Connection closed by peer",
-                                                                          "Connection reset by peer", "gloo", "NCCL")))
+        isinstance(error, RuntimeError)
+        and any(s in str(error) for s in ("Connection closed by peer", "Connection reset by peer", "gloo", "NCCL"))
+    )
 
 
 def launch(nproc: int, module: str, argv: list[str]) -> None:
@@ -156,15 +160,26 @@ def launch(nproc: int, module: str, argv: list[str]) -> None:
     quiet.setLevel(logging.CRITICAL)  # its failure report is many lines; RankFailed is one
     try:
         with tempfile.TemporaryDirectory(prefix="ddpm_lab_ranks_") as logs:
-            config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()),
-                                  rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0,
-                                  monitor_interval=0.1, logs_specs=DefaultLogsSpecs(log_dir=logs))
+            config = LaunchConfig(
+                min_nodes=1,
+                max_nodes=1,
+                nproc_per_node=nproc,
+                run_id=str(uuid.uuid4()),
+                rdzv_backend="c10d",
+                rdzv_endpoint="localhost:0",
+                max_restarts=0,
+                monitor_interval=0.1,
+                logs_specs=DefaultLogsSpecs(log_dir=logs),
+            )
             elastic_launch(config, sys.executable)("-m", module, *argv)
     except ChildFailedError as e:
         causes = {r: f for r, f in e.failures.items() if f.exitcode != EXIT_PEER_LOST} or e.failures
         rank, failure = min(causes.items(), key=lambda kv: kv[1].timestamp)
-        how = (f"was killed by {failure.signal_name()}" if failure.exitcode < 0
-               else f"exited with status {failure.exitcode}")
+        how = (
+            f"was killed by {failure.signal_name()}"
+            if failure.exitcode < 0
+            else f"exited with status {failure.exitcode}"
+        )
         raise RankFailed(f"rank {rank} of {nproc} {how}", failure.exitcode) from None
     except SignalException as e:  # the launcher itself was stopped (Ctrl-C, kill): its ranks are stopped too
         raise RankFailed(f"stopped by {e.sigval.name}, with its {nproc} ranks", 128 + int(e.sigval)) from None
@@ -172,23 +187,29 @@ def launch(nproc: int, module: str, argv: list[str]) -> None:
         quiet.setLevel(level)
 
 
-def launch_ranks(nproc: int, module: str, argv: list[str], device: torch.device, backend: str, name: str,
-                 checkpoint: Path) -> None:
+def launch_ranks(
+    nproc: int, module: str, argv: list[str], device: torch.device, backend: str, name: str, checkpoint: Path
+) -> None:
     """Run `python -m module *argv` as nproc ranks (launch), the stage `name` having checked its
     inputs; a failed rank ends it with one line and a non-zero exit (SystemExit): the rank's own
     status where rank 0 said why (bad input, stopped), else 1, saying whether `checkpoint` (the
     stage's resumable state) is kept for a rerun."""
     if device.type == "cuda" and nproc > torch.cuda.device_count():
-        raise ConfigError(f"images_train.nproc = {nproc}: expected at most {torch.cuda.device_count()} "
-                          f"(the CUDA devices here, one per process)")
+        raise ConfigError(
+            f"images_train.nproc = {nproc}: expected at most {torch.cuda.device_count()} "
+            f"(the CUDA devices here, one per process)"
+        )
     print(f"{name}: launching {nproc} processes ({backend}, {device.type})", file=sys.stderr)
     try:
         launch(nproc, module, argv)
     except RankFailed as e:
         if e.exitcode in (EXIT_BAD_INPUT, EXIT_STOPPED):  # rank 0 said why
             raise SystemExit(e.exitcode) from None
-        kept = f"the checkpoint {checkpoint} is kept, a rerun resumes from it" if checkpoint.is_file() else \
-            "no checkpoint yet, a rerun starts from step 0"
+        kept = (
+            f"the checkpoint {checkpoint} is kept, a rerun resumes from it"
+            if checkpoint.is_file()
+            else "no checkpoint yet, a rerun starts from step 0"
+        )
         print(f"error: {name}: {e}: no outputs written; {kept}", file=sys.stderr)
         raise SystemExit(1) from None
 

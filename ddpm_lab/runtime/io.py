@@ -5,6 +5,7 @@ with `write_outputs`, which writes each file to a temporary name and renames it 
 place only once every output has been produced, so a failing stage leaves no
 half-written file behind.
 """
+
 from __future__ import annotations
 
 import io
@@ -137,8 +138,10 @@ def read_sampler(path) -> str:
         raise DataError(f"{path}: no such file: run the stage that writes it (dvc repro)") from None
     except (ValueError, OSError, EOFError) as e:
         raise DataError(f"{path}: not a readable numpy file ({e})") from None
-    raise DataError(f"{path}: has no array 'sampler' (a description): expected samples written by a sampling stage "
-                    "(rerun with dvc repro)")
+    raise DataError(
+        f"{path}: has no array 'sampler' (a description): expected samples written by a sampling stage "
+        "(rerun with dvc repro)"
+    )
 
 
 def read_csv(path, columns: list[str], n_rows: int | None = None) -> pd.DataFrame:
@@ -153,8 +156,10 @@ def read_csv(path, columns: list[str], n_rows: int | None = None) -> pd.DataFram
     numeric = table.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     if list(table.columns) != columns or not rows_ok or not np.all(np.isfinite(numeric)):
         want = "at least one" if n_rows is None else str(n_rows)
-        raise DataError(f"{path}: columns {list(table.columns)}, {len(table)} rows: expected {','.join(columns)} "
-                        f"with {want} rows of finite numbers (rerun the stage that writes it)")
+        raise DataError(
+            f"{path}: columns {list(table.columns)}, {len(table)} rows: expected {','.join(columns)} "
+            f"with {want} rows of finite numbers (rerun the stage that writes it)"
+        )
     return table
 
 
@@ -167,21 +172,26 @@ def load_torch(source, name, expected: str):
     """torch.load(weights_only=True) of a file path or of raw bytes, or a one-line DataError naming
     `name` (with torch's own first line of explanation) and what was `expected` instead."""
     try:
-        return torch.load(io.BytesIO(source) if isinstance(source, bytes) else source, map_location="cpu",
-                          weights_only=True)
+        return torch.load(
+            io.BytesIO(source) if isinstance(source, bytes) else source, map_location="cpu", weights_only=True
+        )
     except FileNotFoundError:
         raise DataError(f"{name}: no such file: run the stage that writes it (dvc repro)") from None
     except Exception as e:  # torch raises many types for a corrupt file; all mean the same here
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
-        raise DataError(f"{name}: not a readable checkpoint ({type(e).__name__}{': ' + first if first else ''}): "
-                        f"expected {expected}") from None
+        raise DataError(
+            f"{name}: not a readable checkpoint ({type(e).__name__}{': ' + first if first else ''}): "
+            f"expected {expected}"
+        ) from None
 
 
 def load_checkpoint(path) -> tuple[dict, dict]:
     """(config, state_dict) of a checkpoint written by save_checkpoint_bytes, or DataError."""
     ckpt = load_torch(path, path, "a file written by the training stage")
     if not isinstance(ckpt, dict) or not {"config", "state_dict"} <= set(ckpt):
-        raise DataError(f"{path}: checkpoint lacks 'config' / 'state_dict': expected a file written by the training stage")
+        raise DataError(
+            f"{path}: checkpoint lacks 'config' / 'state_dict': expected a file written by the training stage"
+        )
     return ckpt["config"], ckpt["state_dict"]
 
 
@@ -192,12 +202,16 @@ def load_trained_model(path, diffusion, build: Callable[[dict], torch.nn.Module]
     not fit the network is a DataError."""
     config, state = load_checkpoint(path)
     if config.get("diffusion") != to_dict(diffusion):
-        raise ConfigError(f"params.yaml: {section} = {to_dict(diffusion)} but {path} was trained with "
-                          f"{config.get('diffusion')}: expected equal (rerun with dvc repro)")
+        raise ConfigError(
+            f"params.yaml: {section} = {to_dict(diffusion)} but {path} was trained with "
+            f"{config.get('diffusion')}: expected equal (rerun with dvc repro)"
+        )
     try:
         model = build(config["model"])
         model.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise DataError(f"{path}: checkpoint does not fit the network ({type(e).__name__}): "
-                        f"expected a file written by its training stage") from None
+        raise DataError(
+            f"{path}: checkpoint does not fit the network ({type(e).__name__}): "
+            f"expected a file written by its training stage"
+        ) from None
     return model.eval().requires_grad_(False), config

@@ -16,6 +16,7 @@ sections before any work; `ddpm-lab preflight` checks both branches.
 
 This module imports nothing from the rest of the package.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,6 +40,7 @@ STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 def schema(cls=None, /, **kwargs):
     """Declare a params schema: a frozen pydantic dataclass with the STRICT config, whose
     constructor turns pydantic's errors into one line (ValueError: 'key = value: expected ...')."""
+
     def wrap(c):
         c = pydantic.dataclasses.dataclass(frozen=True, config=STRICT, **kwargs)(c)
         validate = c.__init__
@@ -52,6 +54,7 @@ def schema(cls=None, /, **kwargs):
 
         c.__init__ = __init__
         return c
+
     return wrap if cls is None else wrap(cls)
 
 
@@ -59,9 +62,12 @@ def schema(cls=None, /, **kwargs):
 Int = Annotated[int, Field(ge=INT_MIN, le=INT_MAX)]
 Count = Annotated[int, Field(ge=1, le=INT_MAX)]  # "an integer >= 1"
 Seed = Annotated[int, Field(ge=0, le=INT_MAX, description="a non-negative integer")]
-Threads = Annotated[int, Field(ge=0, le=THREADS_MAX, description=f"an integer in [0, {THREADS_MAX}] (0: torch's default)")]
-FloorDraws = Annotated[int, Field(ge=20, le=INT_MAX, description="an integer >= 20 (the 5-95% band of the floor "
-                                                                 "needs at least 20 draws)")]
+Threads = Annotated[
+    int, Field(ge=0, le=THREADS_MAX, description=f"an integer in [0, {THREADS_MAX}] (0: torch's default)")
+]
+FloorDraws = Annotated[
+    int, Field(ge=20, le=INT_MAX, description="an integer >= 20 (the 5-95% band of the floor needs at least 20 draws)")
+]
 Positive = Annotated[float, Field(gt=0)]  # "a positive number"
 X = typing.TypeVar("X")
 NonEmpty = Annotated[list[X], Field(min_length=1)]  # NonEmpty[Int]: "a non-empty list of integers"
@@ -115,9 +121,9 @@ def _bound(err: dict, is_int: bool) -> str:
     if is_int and (ctx.get("le") == INT_MAX or ctx.get("ge") == INT_MIN):
         return "an integer between -2^63 and 2^63 - 1"
     if ctx.get("ge") == 0:
-        return f"a non-negative {kind[kind.index(' ') + 1:]}"
+        return f"a non-negative {kind[kind.index(' ') + 1 :]}"
     if ctx.get("gt") == 0:
-        return f"a positive {kind[kind.index(' ') + 1:]}"
+        return f"a positive {kind[kind.index(' ') + 1 :]}"
     op = next(k for k in ("ge", "gt", "le", "lt") if k in ctx)
     return f"{kind} {dict(ge='>=', gt='>', le='<=', lt='<')[op]} {ctx[op]:g}"
 
@@ -180,8 +186,9 @@ def error_line(cls, e: ValidationError, raw: dict) -> str:
 T = typing.TypeVar("T")
 
 
-def from_section(cls: type[T], params: dict, section: str, source: str = "params.yaml",
-                 needs: Callable | None = None, **fixed) -> T:
+def from_section(
+    cls: type[T], params: dict, section: str, source: str = "params.yaml", needs: Callable | None = None, **fixed
+) -> T:
     """Build schema `cls` from params[section], or raise ConfigError (one line). Every field is
     required in the section, except those given in `fixed` by the caller (facts of the data,
     such as its dimension, rather than settings). Then `needs(cfg, params, source)`, when given:
@@ -207,8 +214,9 @@ def build_section(cls: type[T], params: dict, section: str, source: str = "param
         raise ConfigError(f"{source}: {section}.{unknown[0]} is not a known key: expected one of {', '.join(fields)}")
     for name in fields:  # fields with a default (for library use) are required in params all the same
         if name not in raw:
-            raise ConfigError(f"{source}: {section}.{name} is missing: expected "
-                              f"{describe(cls.__pydantic_fields__[name].annotation)}")
+            raise ConfigError(
+                f"{source}: {section}.{name} is missing: expected {describe(cls.__pydantic_fields__[name].annotation)}"
+            )
     try:
         return cls(**raw, **fixed)
     except ValueError as e:  # one line already (schema)
@@ -271,8 +279,10 @@ def require_memory(key: str, value, need: Callable[[int], float], what: str, uni
     if ram is None or need(value) <= ram:
         return
     most = largest_fitting(need, value, ram)
-    raise ValueError(f"{key} = {value!r}: expected at most {most:,}{unit} ({what}: about "
-                     f"{format_bytes(need(value))}; this machine has {format_bytes(ram)})")
+    raise ValueError(
+        f"{key} = {value!r}: expected at most {most:,}{unit} ({what}: about "
+        f"{format_bytes(need(value))}; this machine has {format_bytes(ram)})"
+    )
 
 
 def fits(need: float) -> bool:
@@ -283,5 +293,9 @@ def fits(need: float) -> bool:
 def require_fits(key: str, value, need: float, what: str) -> None:
     """Refuse a setting that is not one size (a list, or one of several sizes) whose memory exceeds the machine's."""
     ram = machine_memory()
-    require(ram is None or need <= ram, key, value,
-            f"smaller sizes ({what}: about {format_bytes(need)}; this machine has {format_bytes(ram or 0)})")
+    require(
+        ram is None or need <= ram,
+        key,
+        value,
+        f"smaller sizes ({what}: about {format_bytes(need)}; this machine has {format_bytes(ram or 0)})",
+    )

@@ -5,6 +5,7 @@ before replicates existed); replicate r > 0 derives a different, reproducible se
 (seed, r) pair. The data seeds (gmm.seed, images_data.seed) are never folded: replicates of a
 variant share their data and differ only by the randomness of training and sampling.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,6 +29,7 @@ def read_replicate(params: dict, source: str = "params.yaml") -> int:
         raise ConfigError(f"{source}: replicate is missing: expected an integer >= 0 (0: the study's own seeds)")
     value = params["replicate"]
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not 0 <= value <= MAX_REPLICATE:
-        raise ConfigError(f"{source}: replicate = {value!r}: expected an integer in [0, 2^63 - 1] "
-                          f"(0: the study's own seeds)")
+        raise ConfigError(
+            f"{source}: replicate = {value!r}: expected an integer in [0, 2^63 - 1] (0: the study's own seeds)"
+        )
     return int(value)

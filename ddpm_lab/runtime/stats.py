@@ -1,6 +1,7 @@
 """Summaries of repeated measurements: a mean with its standard error, a median with its 5-95% band
 (and whether a value lies inside it), a jackknife standard error, a ratio with its standard error,
 a weighted sum of values with errors."""
+
 from __future__ import annotations
 
 import math

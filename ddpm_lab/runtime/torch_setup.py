@@ -1,4 +1,5 @@
 """The torch runtime shared by the stages: deterministic kernels, the CPU thread count and the device."""
+
 from __future__ import annotations
 
 import os

@@ -26,6 +26,7 @@ applied, or holds params not yet reproduced) unless --workspace. Rows of differe
 equal params are pooled: compare experiments of one commit (dvc exp show's default, HEAD; or
 --rev REV for the experiments of another commit).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -157,8 +158,11 @@ def stale_outputs(lock: dict, params: dict) -> set[str]:
     grown = True
     while grown:
         bad = [o for n in stale for o in paths(stages[n].get("outs"))]
-        new = {n for n, st in stages.items() if n not in stale
-               and any(overlaps(d, o) for d in paths(st.get("deps")) for o in bad)}
+        new = {
+            n
+            for n, st in stages.items()
+            if n not in stale and any(overlaps(d, o) for d in paths(st.get("deps")) for o in bad)
+        }
         stale |= new
         grown = bool(new)
     return {o for n in stale for o in paths(stages[n].get("outs"))}
@@ -192,8 +196,9 @@ def collect(exp_show: list, workspace: bool = False) -> list[Run]:
         for exp in top.get("experiments") or []:
             revs = exp.get("revs") or []
             if revs:
-                runs.append(_run_of(revs[0], exp.get("name") or revs[0].get("name") or str(revs[0].get("rev"))[:7],
-                                    False))
+                runs.append(
+                    _run_of(revs[0], exp.get("name") or revs[0].get("name") or str(revs[0].get("rev"))[:7], False)
+                )
     kept: dict[str, int] = {}  # params key -> index in out
     out: list[Run] = []
     for run in runs:
@@ -236,8 +241,11 @@ def group(runs: list[Run]) -> list[Variant]:
     variants = [v for i, v in enumerate(keyed.values()) if i == 0 or v.runs]
     base = variants[0].params
     for v in variants:
-        diffs = [f"{p}={_fmt_value(v.params.get(p))}" for p in sorted(set(v.params) | set(base))
-                 if v.params.get(p) != base.get(p)]
+        diffs = [
+            f"{p}={_fmt_value(v.params.get(p))}"
+            for p in sorted(set(v.params) | set(base))
+            if v.params.get(p) != base.get(p)
+        ]
         v.name = ", ".join(diffs) if diffs else "baseline"
         v.runs.sort(key=lambda r: (r.replicate if isinstance(r.replicate, int) else 0))
     return variants
@@ -269,8 +277,14 @@ def _procedure(family_size: int, alpha: float) -> str:
     return f"Holm {pct}" if family_size > 1 else pct
 
 
-def rows(variants: list[Variant], level: float = LEVEL, alpha: float = ALPHA, primary: str | None = None,
-         sequential: int | None = None, prospective: bool = True) -> list[dict]:
+def rows(
+    variants: list[Variant],
+    level: float = LEVEL,
+    alpha: float = ALPHA,
+    primary: str | None = None,
+    sequential: int | None = None,
+    prospective: bool = True,
+) -> list[dict]:
     """One row per (metric, variant): n, mean and its CI half-width; for a variant, its difference
     from the baseline (paired or Welch: `ddpm_lab.tools.verdicts.difference`) with the raw interval and
     p-value, the Holm-adjusted p-value over the family, and the verdict.
@@ -290,17 +304,39 @@ def rows(variants: list[Variant], level: float = LEVEL, alpha: float = ALPHA, pr
             if x.size == 0:
                 continue
             m, half = mean_ci(x, level)
-            row = {"metric": metric, "id": f"v{i}", "variant": v.name, "n": int(x.size), "mean": m, "half": half,
-                   "diff": None, "interval": None, "method": None, "pairs": None, "sd": None, "p": None,
-                   "p_adj": None, "tested": False, "differs": False, "verdict": "", "n_for_power": None}
+            row = {
+                "metric": metric,
+                "id": f"v{i}",
+                "variant": v.name,
+                "n": int(x.size),
+                "mean": m,
+                "half": half,
+                "diff": None,
+                "interval": None,
+                "method": None,
+                "pairs": None,
+                "sd": None,
+                "p": None,
+                "p_adj": None,
+                "tested": False,
+                "differs": False,
+                "verdict": "",
+                "n_for_power": None,
+            }
             if i > 0:
                 try:
                     test = difference(v.by_replicate(metric), base.by_replicate(metric), level, sequential)
                 except ValueError as e:
                     raise DataError(f"--sequential {sequential}: {metric} of v{i} ({v.name}): {e}") from None
                 if test is not None:
-                    row.update(diff=test.diff, interval=test.interval, method=test.method, sd=test.sd, p=test.p,
-                               pairs=test.n if test.method == "paired" else None)
+                    row.update(
+                        diff=test.diff,
+                        interval=test.interval,
+                        method=test.method,
+                        sd=test.sd,
+                        p=test.p,
+                        pairs=test.n if test.method == "paired" else None,
+                    )
             out.append(row)
     family = [r for r in out if r["p"] is not None and (primary is None or r["metric"] == primary)]
     reject, adjusted = holm([r["p"] for r in family], alpha)
@@ -350,34 +386,54 @@ def _cut(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n - 3] + "..."
 
 
-def guarantee(table_rows: list[dict], alpha: float = ALPHA, primary: str | None = None,
-              sequential: int | None = None) -> str:
+def guarantee(
+    table_rows: list[dict], alpha: float = ALPHA, primary: str | None = None, sequential: int | None = None
+) -> str:
     """What the verdicts guarantee, in one paragraph."""
     m = sum(r["tested"] for r in table_rows)
     pct = f"{100 * alpha:g}%"
     family = f"the {m} tests of {primary} (declared primary)" if primary else f"all {m} tests of this table"
-    text = (f"Verdicts: Holm's step-down procedure over {family}; the chance that any 'differs' is false when no "
-            f"variant differs is at most {pct}. paired: the replicate-matched differences (one-sample t); Welch: "
-            f"unpaired (fewer than 2 matched replicates). p raw/adj: the test's p-value and Holm's adjusted one. ")
+    text = (
+        f"Verdicts: Holm's step-down procedure over {family}; the chance that any 'differs' is false when no "
+        f"variant differs is at most {pct}. paired: the replicate-matched differences (one-sample t); Welch: "
+        f"unpaired (fewer than 2 matched replicates). p raw/adj: the test's p-value and Holm's adjusted one. "
+    )
     if sequential:
-        text += (f"Sequential plan, at most {sequential} pairs per variant declared in advance: the verdicts stay valid "
-                 f"however replicates are added and looked at, one at a time, up to {sequential}.")
+        text += (
+            f"Sequential plan, at most {sequential} pairs per variant declared in advance: the verdicts stay valid "
+            f"however replicates are added and looked at, one at a time, up to {sequential}."
+        )
     else:
-        text += ("Valid for a number of replicates fixed before looking: to add replicates until a verdict appears, "
-                 "declare a maximum first and compare with --sequential N.")
+        text += (
+            "Valid for a number of replicates fixed before looking: to add replicates until a verdict appears, "
+            "declare a maximum first and compare with --sequential N."
+        )
     return text + " 'not shown' is no evidence of equality; the intervals are raw, for reading."
 
 
-def table(variants: list[Variant], level: float = LEVEL, width: int = WIDTH, alpha: float = ALPHA,
-          primary: str | None = None, sequential: int | None = None) -> str:
+def table(
+    variants: list[Variant],
+    level: float = LEVEL,
+    width: int = WIDTH,
+    alpha: float = ALPHA,
+    primary: str | None = None,
+    sequential: int | None = None,
+) -> str:
     """The terminal table (every line at most `width` characters) and a legend of the variants."""
     pct = f"{100 * level:g}%"
     table_rows = rows(variants, level, alpha, primary, sequential)
-    head = ("metric", "v", "n", f"mean +- {pct} CI", f"diff vs v0 [{pct} CI]",
-            "seq. p raw/adj" if sequential else "p raw/adj", f"verdict (plan: <= {sequential} pairs)" if sequential
-            else "verdict")
-    body = [(r["metric"], r["id"], str(r["n"]), _mean_text(r), _diff_text(r), _p_text(r), r["verdict"])
-            for r in table_rows]
+    head = (
+        "metric",
+        "v",
+        "n",
+        f"mean +- {pct} CI",
+        f"diff vs v0 [{pct} CI]",
+        "seq. p raw/adj" if sequential else "p raw/adj",
+        f"verdict (plan: <= {sequential} pairs)" if sequential else "verdict",
+    )
+    body = [
+        (r["metric"], r["id"], str(r["n"]), _mean_text(r), _diff_text(r), _p_text(r), r["verdict"]) for r in table_rows
+    ]
     widths = [max(len(line[c]) for line in [head] + body) for c in range(len(head))]
     lines = []
     for i, line in enumerate([head] + body):
@@ -386,10 +442,13 @@ def table(variants: list[Variant], level: float = LEVEL, width: int = WIDTH, alp
         if i == 0:
             lines.append(_cut("  ".join("-" * w for w in widths), width))
     legend = [guarantee(table_rows, alpha, primary, sequential)]
-    legend += [f"{r['metric']}: {r['id']} vs v0: about {r['n_for_power']} "
-               f"{'pairs' if r['method'] == 'paired' else 'replicates per side'} would detect a difference of this "
-               f"size ({_g(r['diff'])}) with {100 * POWER:g}% power (prospective, from the observed SD; not a verdict)."
-               for r in table_rows if r["n_for_power"]]
+    legend += [
+        f"{r['metric']}: {r['id']} vs v0: about {r['n_for_power']} "
+        f"{'pairs' if r['method'] == 'paired' else 'replicates per side'} would detect a difference of this "
+        f"size ({_g(r['diff'])}) with {100 * POWER:g}% power (prospective, from the observed SD; not a verdict)."
+        for r in table_rows
+        if r["n_for_power"]
+    ]
     for i, v in enumerate(variants):
         reps = ", ".join(str(r.replicate) for r in v.runs)
         legend.append(f"v{i}: {v.name} (replicates {reps}; runs {', '.join(r.name for r in v.runs)})")
@@ -397,55 +456,108 @@ def table(variants: list[Variant], level: float = LEVEL, width: int = WIDTH, alp
     return "\n".join(lines + [""] + wrapped)
 
 
-def json_rows(variants: list[Variant], level: float = LEVEL, alpha: float = ALPHA, primary: str | None = None,
-              sequential: int | None = None) -> list[dict]:
+def json_rows(
+    variants: list[Variant],
+    level: float = LEVEL,
+    alpha: float = ALPHA,
+    primary: str | None = None,
+    sequential: int | None = None,
+) -> list[dict]:
     """The table as JSON-ready objects, one per metric x variant (what `--format json` prints)."""
     table_rows = rows(variants, level, alpha, primary, sequential)
     m = sum(r["tested"] for r in table_rows)
     out = []
     for r in table_rows:
         half = r["half"]
-        out.append({
-            "metric": r["metric"], "variant_id": r["id"], "variant": r["variant"], "n": r["n"], "mean": r["mean"],
-            "mean_interval": None if half is None else [r["mean"] - half, r["mean"] + half],
-            "diff": r["diff"], "diff_interval": None if r["interval"] is None else list(r["interval"]),
-            "method": r["method"], "pairs": r["pairs"], "p": r["p"], "p_adjusted": r["p_adj"],
-            "tested": r["tested"], "differs": r["differs"], "verdict": r["verdict"],
-            "procedure": "holm", "alpha": alpha, "family_size": m, "level": level, "primary": primary,
-            "sequential_max": sequential, "replicates_for_power": r["n_for_power"]})
+        out.append(
+            {
+                "metric": r["metric"],
+                "variant_id": r["id"],
+                "variant": r["variant"],
+                "n": r["n"],
+                "mean": r["mean"],
+                "mean_interval": None if half is None else [r["mean"] - half, r["mean"] + half],
+                "diff": r["diff"],
+                "diff_interval": None if r["interval"] is None else list(r["interval"]),
+                "method": r["method"],
+                "pairs": r["pairs"],
+                "p": r["p"],
+                "p_adjusted": r["p_adj"],
+                "tested": r["tested"],
+                "differs": r["differs"],
+                "verdict": r["verdict"],
+                "procedure": "holm",
+                "alpha": alpha,
+                "family_size": m,
+                "level": level,
+                "primary": primary,
+                "sequential_max": sequential,
+                "replicates_for_power": r["n_for_power"],
+            }
+        )
     return out
 
 
-def html_report(variants: list[Variant], level: float = LEVEL, alpha: float = ALPHA, primary: str | None = None,
-                sequential: int | None = None) -> str:
+def html_report(
+    variants: list[Variant],
+    level: float = LEVEL,
+    alpha: float = ALPHA,
+    primary: str | None = None,
+    sequential: int | None = None,
+) -> str:
     pct = f"{100 * level:g}%"
     e = html.escape
     table_rows = rows(variants, level, alpha, primary, sequential)
-    heads = ("metric", "variant", "n", f"mean &plusmn; {pct} CI", "difference vs v0", f"raw {pct} interval",
-             "p raw", "p adjusted (Holm)", "verdict")
+    heads = (
+        "metric",
+        "variant",
+        "n",
+        f"mean &plusmn; {pct} CI",
+        "difference vs v0",
+        f"raw {pct} interval",
+        "p raw",
+        "p adjusted (Holm)",
+        "verdict",
+    )
     cells = "".join(f"<th>{h}</th>" for h in heads)
     trs = []
     for r in table_rows:
-        mean = f"{_g(r['mean'])} &plusmn; {_g(r['half'])}" if r["half"] is not None else f"{_g(r['mean'])} (n = 1: no interval)"
+        mean = (
+            f"{_g(r['mean'])} &plusmn; {_g(r['half'])}"
+            if r["half"] is not None
+            else f"{_g(r['mean'])} (n = 1: no interval)"
+        )
         diff = "" if r["diff"] is None else _g(r["diff"])
-        interval = ("baseline" if r["id"] == "v0" else "no test" if r["interval"] is None
-                    else f"[{_g(r['interval'][0])}, {_g(r['interval'][1])}]")
+        interval = (
+            "baseline"
+            if r["id"] == "v0"
+            else "no test"
+            if r["interval"] is None
+            else f"[{_g(r['interval'][0])}, {_g(r['interval'][1])}]"
+        )
         p = "" if r["p"] is None else f"{r['p']:.3g}"
         p_adj = "" if r["p_adj"] is None else f"{r['p_adj']:.3g}"
         cls = ' class="differs"' if r["differs"] else ""
-        trs.append(f"<tr{cls}><td>{e(r['metric'])}</td><td>{e(r['id'])}: {e(r['variant'])}</td><td>{r['n']}</td>"
-                   f"<td>{mean}</td><td>{diff}</td><td>{interval}</td><td>{p}</td><td>{p_adj}</td>"
-                   f"<td>{e(r['verdict'])}</td></tr>")
-    legend = "".join(f"<li><b>v{i}</b>: {e(v.name)} &mdash; replicates {e(', '.join(str(r.replicate) for r in v.runs))}"
-                     f" (runs {e(', '.join(r.name for r in v.runs))})</li>" for i, v in enumerate(variants))
-    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Variants compared over replicates</title>\n"
-            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}tr.differs td{background:#e6f4ea}</style>"
-            "</head><body>\n<h1>Variants compared over replicates</h1>\n"
-            f"<p>Mean of each headline metric over a variant's replicates with its {pct} Student-t interval; "
-            f"the difference from the baseline (v0) with its raw {pct} interval.</p>\n"
-            f"<p>{e(guarantee(table_rows, alpha, primary, sequential))}</p>\n"
-            f"<table>\n<tr>{cells}</tr>\n" + "\n".join(trs) + f"\n</table>\n<ul>{legend}</ul>\n</body></html>\n")
+        trs.append(
+            f"<tr{cls}><td>{e(r['metric'])}</td><td>{e(r['id'])}: {e(r['variant'])}</td><td>{r['n']}</td>"
+            f"<td>{mean}</td><td>{diff}</td><td>{interval}</td><td>{p}</td><td>{p_adj}</td>"
+            f"<td>{e(r['verdict'])}</td></tr>"
+        )
+    legend = "".join(
+        f"<li><b>v{i}</b>: {e(v.name)} &mdash; replicates {e(', '.join(str(r.replicate) for r in v.runs))}"
+        f" (runs {e(', '.join(r.name for r in v.runs))})</li>"
+        for i, v in enumerate(variants)
+    )
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Variants compared over replicates</title>\n'
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}tr.differs td{background:#e6f4ea}</style>"
+        "</head><body>\n<h1>Variants compared over replicates</h1>\n"
+        f"<p>Mean of each headline metric over a variant's replicates with its {pct} Student-t interval; "
+        f"the difference from the baseline (v0) with its raw {pct} interval.</p>\n"
+        f"<p>{e(guarantee(table_rows, alpha, primary, sequential))}</p>\n"
+        f"<table>\n<tr>{cells}</tr>\n" + "\n".join(trs) + f"\n</table>\n<ul>{legend}</ul>\n</body></html>\n"
+    )
 
 
 def read_exp_show(json_file: Path | None, rev: str | None = None) -> list:
@@ -457,8 +569,9 @@ def read_exp_show(json_file: Path | None, rev: str | None = None) -> list:
         except json.JSONDecodeError as e:
             raise DataError(f"{json_file}: not JSON ({e.msg} at line {e.lineno})") from None
     try:
-        proc = subprocess.run(["dvc", "exp", "show", "--json"] + (["--rev", rev] if rev else []),
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            ["dvc", "exp", "show", "--json"] + (["--rev", rev] if rev else []), capture_output=True, text=True
+        )
     except FileNotFoundError:
         raise DataError("dvc: command not found: expected DVC on PATH (or pass --json FILE)") from None
     if proc.returncode != 0:
@@ -473,22 +586,34 @@ def read_exp_show(json_file: Path | None, rev: str | None = None) -> list:
 def save_runs(runs: list[Run]) -> bytes:
     """The runs as JSON (after their stale metrics were dropped, which needs this repository's
     commits): what --runs reads back, in a clone without those experiments."""
-    rows = [{**dataclasses.asdict(r), "params": {k: list(v) if isinstance(v, tuple) else v
-                                                  for k, v in r.params.items()}} for r in runs]
+    rows = [
+        {**dataclasses.asdict(r), "params": {k: list(v) if isinstance(v, tuple) else v for k, v in r.params.items()}}
+        for r in runs
+    ]
     return (json.dumps(rows, indent=1, sort_keys=True) + "\n").encode()
 
 
 def load_runs(path: Path) -> list[Run]:
     try:
         rows = json.loads(Path(path).read_text())
-        return [Run(name=r["name"], rev=r["rev"], params={k: _frozen(v) for k, v in r["params"].items()},
-                    metrics={k: float(v) for k, v in r["metrics"].items()}, committed=bool(r["committed"]))
-                for r in rows]
+        return [
+            Run(
+                name=r["name"],
+                rev=r["rev"],
+                params={k: _frozen(v) for k, v in r["params"].items()},
+                metrics={k: float(v) for k, v in r["metrics"].items()},
+                committed=bool(r["committed"]),
+            )
+            for r in rows
+        ]
     except FileNotFoundError:
-        raise DataError(f"{path}: no such file: expected runs saved by python -m ddpm_lab.tools.compare --save") from None
+        raise DataError(
+            f"{path}: no such file: expected runs saved by python -m ddpm_lab.tools.compare --save"
+        ) from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
-        raise DataError(f"{path}: not runs saved by python -m ddpm_lab.tools.compare --save ({type(e).__name__}: {e})") \
-            from None
+        raise DataError(
+            f"{path}: not runs saved by python -m ddpm_lab.tools.compare --save ({type(e).__name__}: {e})"
+        ) from None
 
 
 def main(argv=None) -> None:
@@ -499,20 +624,33 @@ def main(argv=None) -> None:
     ap.add_argument("--workspace", action="store_true", help="include the workspace row")
     ap.add_argument("--save", type=Path, help="also write the runs compared (params, metrics) as JSON")
     ap.add_argument("--runs", type=Path, help="compare runs saved with --save instead of dvc exp show")
-    ap.add_argument("--format", choices=("text", "json"), default="text",
-                    help="print the table as text (default) or as JSON, one object per metric x variant")
-    ap.add_argument("--primary", metavar="METRIC",
-                    help=f"the one pre-declared metric whose tests get the whole {100 * ALPHA:g}%% "
-                         f"(default: all headline metrics share it); one of {', '.join(headline_names())}")
-    ap.add_argument("--sequential", type=int, metavar="N",
-                    help="replicates are added as you go, at most N pairs per variant, declared before the first "
-                         f"look ({SEQ_MAX[0]} to {SEQ_MAX[1]}): group-sequential verdicts valid at every look")
+    ap.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="print the table as text (default) or as JSON, one object per metric x variant",
+    )
+    ap.add_argument(
+        "--primary",
+        metavar="METRIC",
+        help=f"the one pre-declared metric whose tests get the whole {100 * ALPHA:g}%% "
+        f"(default: all headline metrics share it); one of {', '.join(headline_names())}",
+    )
+    ap.add_argument(
+        "--sequential",
+        type=int,
+        metavar="N",
+        help="replicates are added as you go, at most N pairs per variant, declared before the first "
+        f"look ({SEQ_MAX[0]} to {SEQ_MAX[1]}): group-sequential verdicts valid at every look",
+    )
     args = ap.parse_args(argv)
     if args.primary is not None and args.primary not in headline_names():
         raise DataError(f"--primary {args.primary}: expected one of {', '.join(headline_names())}")
     if args.sequential is not None and not SEQ_MAX[0] <= args.sequential <= SEQ_MAX[1]:
-        raise DataError(f"--sequential {args.sequential}: expected a maximum number of pairs in "
-                        f"[{SEQ_MAX[0]}, {SEQ_MAX[1]}], declared before the first look")
+        raise DataError(
+            f"--sequential {args.sequential}: expected a maximum number of pairs in "
+            f"[{SEQ_MAX[0]}, {SEQ_MAX[1]}], declared before the first look"
+        )
     if args.runs is not None:
         runs = load_runs(args.runs)
     else:
@@ -521,16 +659,19 @@ def main(argv=None) -> None:
         raise DataError("dvc exp show: no baseline or experiment with params and metrics: run the pipeline first")
     variants = group(runs)
     if args.primary is not None and args.primary not in metric_names(variants):
-        raise DataError(f"--primary {args.primary}: no run has this metric (present: "
-                        f"{', '.join(metric_names(variants)) or 'none'})")
+        raise DataError(
+            f"--primary {args.primary}: no run has this metric (present: {', '.join(metric_names(variants)) or 'none'})"
+        )
     how = {"alpha": ALPHA, "primary": args.primary, "sequential": args.sequential}
-    text = (json.dumps(json_rows(variants, **how), indent=1) if args.format == "json"
-            else table(variants, **how))
-    write_outputs({args.out: html_report(variants, **how).encode(),
-                   **({args.save: save_runs(runs)} if args.save else {})})
+    text = json.dumps(json_rows(variants, **how), indent=1) if args.format == "json" else table(variants, **how)
+    write_outputs(
+        {args.out: html_report(variants, **how).encode(), **({args.save: save_runs(runs)} if args.save else {})}
+    )
     print(text)
-    print(f"compare: {len(variants)} variants, {len(runs)} runs -> {args.out}",
-          file=sys.stderr if args.format == "json" else sys.stdout)
+    print(
+        f"compare: {len(variants)} variants, {len(runs)} runs -> {args.out}",
+        file=sys.stderr if args.format == "json" else sys.stdout,
+    )
 
 
 if __name__ == "__main__":

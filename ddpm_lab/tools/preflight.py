@@ -10,6 +10,7 @@ Each branch's first stage already checks all of that branch's sections before an
 imports the other branch's code (dvc.yaml lists exactly what a stage imports), so only this
 tool checks both at once.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,11 @@ from ddpm_lab.runtime.seeds import read_replicate
 def validate_params(params: dict, source: str = "params.yaml") -> dict:
     """Build every section of params (the GMM and the image branch) with all its checks, in
     pipeline order; raise the first ConfigError. Returns {section: config}."""
-    return {"replicate": read_replicate(params, source), **gmm_params.check_all(params, source),
-            **images_params.check_all(params, source)}
+    return {
+        "replicate": read_replicate(params, source),
+        **gmm_params.check_all(params, source),
+        **images_params.check_all(params, source),
+    }
 
 
 def main(argv=None) -> None:

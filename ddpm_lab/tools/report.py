@@ -9,6 +9,7 @@ Both inline the JavaScript of Vega, Vega-Lite and Vega-Embed from `vl_convert.ja
 - `build_report(...)`: reports/index.html of the `report` stage: figures as data URIs, headline
   metrics with their intervals, the params, interactive loss curves and provenance.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,11 @@ FIGURES = [
 ]
 GMM_MODELS = ("eq12", "eq3", "oracle")
 # The loss histories of the report: (file under metrics/, title).
-LOSSES = [("loss_eq12.csv", "Eq. 12 (noise loss)"), ("loss_eq3.csv", "Eq. 3 (variational bound)"),
-          ("images_loss.csv", "Image branch (L_simple)")]
+LOSSES = [
+    ("loss_eq12.csv", "Eq. 12 (noise loss)"),
+    ("loss_eq3.csv", "Eq. 3 (variational bound)"),
+    ("images_loss.csv", "Image branch (L_simple)"),
+]
 SMOOTH_ROWS = 25  # rows of the moving average drawn over the raw loss
 
 
@@ -63,10 +67,12 @@ def offline_template(bundle: str | None = None) -> str:
     for placeholder in ("{plot_divs}", "{scripts}", "{refresh_tag}"):
         if placeholder in bundle:  # DVC substitutes these anywhere in the page
             raise ValueError(f"the JavaScript bundle contains {placeholder}")
-    return ("<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n{refresh_tag}\n<title>DVC plots (offline)</title>\n"
-            f"<script type=\"text/javascript\">\n{bundle}\n</script>\n"
-            "<style>body { font-family: sans-serif; } table { border-spacing: 15px; }</style>\n"
-            "</head>\n<body>\n{plot_divs}\n</body>\n</html>\n")
+    return (
+        '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n{refresh_tag}\n<title>DVC plots (offline)</title>\n'
+        f'<script type="text/javascript">\n{bundle}\n</script>\n'
+        "<style>body { font-family: sans-serif; } table { border-spacing: 15px; }</style>\n"
+        "</head>\n<body>\n{plot_divs}\n</body>\n</html>\n"
+    )
 
 
 def write_template(path: str | Path) -> Path:
@@ -96,15 +102,28 @@ def loss_spec(rows: list[dict], title: str, smooth: int = SMOOTH_ROWS) -> dict:
     half = max(smooth // 2, 0)
     y = {"field": "loss", "type": "quantitative", "title": "loss (symlog)", "scale": {"type": "symlog", "zero": False}}
     return {
-        "title": title, "width": 420, "height": 220, "data": {"values": rows},
+        "title": title,
+        "width": 420,
+        "height": 220,
+        "data": {"values": rows},
         "encoding": {"x": {"field": "step", "type": "quantitative", "title": "step"}},
         "layer": [
-            {"mark": {"type": "line", "opacity": 0.3, "tooltip": True}, "encoding": {"y": y},
-             "params": [{"name": "zoom", "select": "interval", "bind": "scales"}]},  # in one layer only
-            {"transform": [{"window": [{"op": "mean", "field": "loss", "as": "smoothed"}],
-                            "frame": [-half, half], "sort": [{"field": "step"}]}],
-             "mark": {"type": "line", "strokeWidth": 2},
-             "encoding": {"y": {**y, "field": "smoothed"}}},
+            {
+                "mark": {"type": "line", "opacity": 0.3, "tooltip": True},
+                "encoding": {"y": y},
+                "params": [{"name": "zoom", "select": "interval", "bind": "scales"}],
+            },  # in one layer only
+            {
+                "transform": [
+                    {
+                        "window": [{"op": "mean", "field": "loss", "as": "smoothed"}],
+                        "frame": [-half, half],
+                        "sort": [{"field": "step"}],
+                    }
+                ],
+                "mark": {"type": "line", "strokeWidth": 2},
+                "encoding": {"y": {**y, "field": "smoothed"}},
+            },
         ],
     }
 
@@ -124,14 +143,16 @@ def gmm_rows(headline: dict[str, dict], details: dict[str, dict]) -> list[list[s
         if h is None or d is None:
             continue
         w1, ks, bound, paired = d["w1"], d["ks"], d["expected_bound"], d["heldout_paired_estimate"]
-        rows.append([
-            model,
-            f"{_f(w1['value'])} (ratio {_f(h['w1_ratio'])}, floor p95 {_f(h['w1_p95'])})",
-            f"{_f(ks['value'])} (ratio {_f(h['ks_ratio'])}, floor p95 {_f(h['ks_p95'])})",
-            f"{_f(h['mode_err'])} (floor p95 {_f(h['mode_p95'])})",
-            f"{_f(bound['gap_to_oracle'])} ± {_f(bound['gap_err'], 2)}",
-            f"{_f(paired['gap_to_oracle'])} ± {_f(paired['gap_to_oracle_se'], 2)}",
-        ])
+        rows.append(
+            [
+                model,
+                f"{_f(w1['value'])} (ratio {_f(h['w1_ratio'])}, floor p95 {_f(h['w1_p95'])})",
+                f"{_f(ks['value'])} (ratio {_f(h['ks_ratio'])}, floor p95 {_f(h['ks_p95'])})",
+                f"{_f(h['mode_err'])} (floor p95 {_f(h['mode_p95'])})",
+                f"{_f(bound['gap_to_oracle'])} ± {_f(bound['gap_err'], 2)}",
+                f"{_f(paired['gap_to_oracle'])} ± {_f(paired['gap_to_oracle_se'], 2)}",
+            ]
+        )
     return rows
 
 
@@ -141,11 +162,17 @@ def image_rows(headline: dict, details: dict) -> list[list[str]]:
         return []
     fd, floor, kid = details["fd"], details["fd_floor"], details["kid"]
     return [
-        ["Frechet distance", f"{_f(fd['value'])} (ratio {_f(headline['fd_ratio'])}, floor p95 ratio {_f(headline['fd_p95'])})",
-         f"floor {_f(floor['median'])} [{_f(floor['p05'])}, {_f(floor['p95'])}]; "
-         f"bootstrap [{_f(fd['bootstrap_p05'])}, {_f(fd['bootstrap_p95'])}]"],
-        ["KID", f"{_f(kid['value'])} ± {_f(kid['se'])}",
-         f"floor p95 {_f(headline['kid_p95'])}; bootstrap [{_f(kid['bootstrap_p05'])}, {_f(kid['bootstrap_p95'])}]"],
+        [
+            "Frechet distance",
+            f"{_f(fd['value'])} (ratio {_f(headline['fd_ratio'])}, floor p95 ratio {_f(headline['fd_p95'])})",
+            f"floor {_f(floor['median'])} [{_f(floor['p05'])}, {_f(floor['p95'])}]; "
+            f"bootstrap [{_f(fd['bootstrap_p05'])}, {_f(fd['bootstrap_p95'])}]",
+        ],
+        [
+            "KID",
+            f"{_f(kid['value'])} ± {_f(kid['se'])}",
+            f"floor p95 {_f(headline['kid_p95'])}; bootstrap [{_f(kid['bootstrap_p05'])}, {_f(kid['bootstrap_p95'])}]",
+        ],
         ["classifier confidence", _f(headline.get("confidence")), f"classes present {_f(headline.get('digits'))}"],
     ]
 
@@ -169,7 +196,9 @@ def lock_hashes(lock_path: str | Path, skip: tuple[str, ...] = ("report",)) -> d
     for stage, entry in (lock.get("stages") or {}).items():
         if stage in skip or not isinstance(entry, dict):
             continue
-        found[stage] = {o["path"]: o.get("md5", "?") for o in entry.get("outs") or [] if isinstance(o, dict) and "path" in o}
+        found[stage] = {
+            o["path"]: o.get("md5", "?") for o in entry.get("outs") or [] if isinstance(o, dict) and "path" in o
+        }
     return found
 
 
@@ -197,54 +226,89 @@ pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; font-size: 0.85em; 
 .charts { display: flex; flex-wrap: wrap; gap: 1em; }"""
 
 
-def build_report(*, params: dict, gmm_headline: dict[str, dict], gmm_details: dict[str, dict],
-                 images_headline: dict, images_details: dict, losses: dict[str, list[dict]],
-                 figures: dict[str, str], commit: str, hashes: dict[str, dict[str, str]],
-                 versions: dict[str, str], bundle: str | None = None) -> str:
+def build_report(
+    *,
+    params: dict,
+    gmm_headline: dict[str, dict],
+    gmm_details: dict[str, dict],
+    images_headline: dict,
+    images_details: dict,
+    losses: dict[str, list[dict]],
+    figures: dict[str, str],
+    commit: str,
+    hashes: dict[str, dict[str, str]],
+    versions: dict[str, str],
+    bundle: str | None = None,
+) -> str:
     """The report as one HTML string. figures: {file name: data URI}; losses: {file name: rows}."""
     bundle = javascript_bundle() if bundle is None else bundle
-    parts = ["<h1>DDPM study report</h1>",
-             f"<p>Commit <code>{html.escape(commit)}</code>. Every resource is inlined: the page renders offline.</p>",
-             "<h2>Headline metrics</h2>",
-             "<p>GMM branch: ratios are to the median of the exact-sample floor (same n); "
-             "a ratio below the floor's p95 is indistinguishable from exact samples.</p>",
-             _table(["sampler", "W1", "KS", "mode error", "bound gap (exact) ± err",
-                     "bound gap (held-out) ± SE"], gmm_rows(gmm_headline, gmm_details))]
+    parts = [
+        "<h1>DDPM study report</h1>",
+        f"<p>Commit <code>{html.escape(commit)}</code>. Every resource is inlined: the page renders offline.</p>",
+        "<h2>Headline metrics</h2>",
+        "<p>GMM branch: ratios are to the median of the exact-sample floor (same n); "
+        "a ratio below the floor's p95 is indistinguishable from exact samples.</p>",
+        _table(
+            ["sampler", "W1", "KS", "mode error", "bound gap (exact) ± err", "bound gap (held-out) ± SE"],
+            gmm_rows(gmm_headline, gmm_details),
+        ),
+    ]
     img = image_rows(images_headline, images_details)
     if img:
-        parts += ["<p>Image branch (features of a classifier trained on the real split):</p>",
-                  _table(["metric", "value", "interval"], img)]
-    parts.append("<h2>Loss curves</h2><p>Raw loss (faint) and its moving average over "
-                 f"{SMOOTH_ROWS} logged rows, symmetric-log y axis; drag to pan, scroll to zoom.</p><div class=\"charts\">")
+        parts += [
+            "<p>Image branch (features of a classifier trained on the real split):</p>",
+            _table(["metric", "value", "interval"], img),
+        ]
+    parts.append(
+        "<h2>Loss curves</h2><p>Raw loss (faint) and its moving average over "
+        f'{SMOOTH_ROWS} logged rows, symmetric-log y axis; drag to pan, scroll to zoom.</p><div class="charts">'
+    )
     scripts = []
     for i, (name, title) in enumerate(LOSSES):
         if name not in losses:
             continue
-        parts.append(f"<div id=\"loss{i}\" class=\"chart\"></div>")
+        parts.append(f'<div id="loss{i}" class="chart"></div>')
         spec = json.dumps(loss_spec(losses[name], f"{title}: metrics/{name}")).replace("</", "<\\/")
         scripts.append(f"vegaEmbed('#loss{i}', {spec}, {{actions: false, renderer: 'svg'}});")
     parts.append("</div><h2>Figures</h2>")
     for name, caption in FIGURES:
         if name in figures:
-            parts.append(f"<figure><img src=\"{figures[name]}\" alt=\"{html.escape(name)}\">"
-                         f"<figcaption>images/{html.escape(name)}: {html.escape(caption)}</figcaption></figure>")
-    parts += ["<h2>Params</h2>", f"<pre>{html.escape(yaml.safe_dump(params, sort_keys=False))}</pre>",
-              "<h2>Provenance</h2>", f"<p>git commit: <code>{html.escape(commit)}</code></p>",
-              "<p>Package versions:</p>",
-              _table(["package", "version"], [[html.escape(k), html.escape(v)] for k, v in versions.items()]),
-              "<p>Outputs of the upstream stages (dvc.lock md5):</p>",
-              _table(["stage", "output", "md5"], [[html.escape(s), html.escape(p), f"<code>{html.escape(m)}</code>"]
-                                                  for s, outs in hashes.items() for p, m in outs.items()])]
-    return ("<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>DDPM study report</title>\n"
-            f"<style>{STYLE}</style>\n<script type=\"text/javascript\">\n{bundle}\n</script>\n</head>\n<body>\n"
-            + "\n".join(parts) + "\n<script type=\"text/javascript\">\n" + "\n".join(scripts)
-            + "\n</script>\n</body>\n</html>\n")
+            parts.append(
+                f'<figure><img src="{figures[name]}" alt="{html.escape(name)}">'
+                f"<figcaption>images/{html.escape(name)}: {html.escape(caption)}</figcaption></figure>"
+            )
+    parts += [
+        "<h2>Params</h2>",
+        f"<pre>{html.escape(yaml.safe_dump(params, sort_keys=False))}</pre>",
+        "<h2>Provenance</h2>",
+        f"<p>git commit: <code>{html.escape(commit)}</code></p>",
+        "<p>Package versions:</p>",
+        _table(["package", "version"], [[html.escape(k), html.escape(v)] for k, v in versions.items()]),
+        "<p>Outputs of the upstream stages (dvc.lock md5):</p>",
+        _table(
+            ["stage", "output", "md5"],
+            [
+                [html.escape(s), html.escape(p), f"<code>{html.escape(m)}</code>"]
+                for s, outs in hashes.items()
+                for p, m in outs.items()
+            ],
+        ),
+    ]
+    return (
+        '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n<title>DDPM study report</title>\n'
+        f'<style>{STYLE}</style>\n<script type="text/javascript">\n{bundle}\n</script>\n</head>\n<body>\n'
+        + "\n".join(parts)
+        + '\n<script type="text/javascript">\n'
+        + "\n".join(scripts)
+        + "\n</script>\n</body>\n</html>\n"
+    )
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description="Write the offline HTML template of `dvc plots` (scripts/setup.sh).")
-    ap.add_argument("--write-template", metavar="PATH", required=True,
-                    help="where to write the page (e.g. .dvc/plots/offline.html)")
+    ap.add_argument(
+        "--write-template", metavar="PATH", required=True, help="where to write the page (e.g. .dvc/plots/offline.html)"
+    )
     args = ap.parse_args(argv)
     print(f"wrote {write_template(args.write_template)}")
 

@@ -7,6 +7,7 @@ is u_rj + e_rj (+ effect_j for the variant), u ~ N(0, rho), e ~ N(0, 1 - rho) in
 that the correlation of replicate-matched runs is rho. The runs go through the real code path:
 `compare.group` then `compare.rows`, the functions the command line uses.
 """
+
 from __future__ import annotations
 
 import gc
@@ -27,10 +28,13 @@ def study(rng: np.random.Generator, n: int, rho: float, effect: dict | None = No
     scale = np.array([(sd or {}).get(m, 1.0) for m in names])
     shift = np.array([(effect or {}).get(m, 0.0) for m in names])
     base, var = base * scale, var * scale + shift
-    runs = [Run(f"b{r}", f"b{r}", {"replicate": r, "variant": "a"}, dict(zip(names, base[r].tolist())),
-                committed=r == 0) for r in range(n)]
-    runs += [Run(f"v{r}", f"v{r}", {"replicate": r, "variant": "b"}, dict(zip(names, var[r].tolist())))
-             for r in range(n)]
+    runs = [
+        Run(f"b{r}", f"b{r}", {"replicate": r, "variant": "a"}, dict(zip(names, base[r].tolist())), committed=r == 0)
+        for r in range(n)
+    ]
+    runs += [
+        Run(f"v{r}", f"v{r}", {"replicate": r, "variant": "b"}, dict(zip(names, var[r].tolist()))) for r in range(n)
+    ]
     return runs
 
 

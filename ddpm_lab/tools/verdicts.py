@@ -25,6 +25,7 @@ computed once by simulation (`SEQ_SIMS` draws, fixed seed). p_seq never grows as
 added, and P_0(p_seq <= a at any look up to N) = P_0(min over all N looks <= its a-quantile) = a;
 Holm over these p-values keeps the family-wise rate under any stopping rule within N.
 """
+
 from __future__ import annotations
 
 import functools
@@ -138,8 +139,10 @@ def difference(variant: dict, baseline: dict, level: float = LEVEL, sequential: 
         test = paired_test(d, level)
         if sequential is not None:
             if len(d) > sequential:
-                raise ValueError(f"{len(d)} matched replicates: expected at most {sequential}, the declared maximum "
-                                 f"of the sequential plan (a larger one must be declared before adding replicates)")
+                raise ValueError(
+                    f"{len(d)} matched replicates: expected at most {sequential}, the declared maximum "
+                    f"of the sequential plan (a larger one must be declared before adding replicates)"
+                )
             test = Test(test.method, test.n, test.diff, test.interval, sequential_p(d, sequential), test.sd)
         return test
     if sequential is not None or len(variant) < 2 or len(baseline) < 2:
@@ -168,8 +171,9 @@ def replicates_for_power(test: Test, alpha: float, power: float = POWER) -> int 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            n = float(np.ravel(solver.solve_power(effect_size=effect, alpha=alpha, power=power,
-                                                      alternative="two-sided"))[0])
+            n = float(
+                np.ravel(solver.solve_power(effect_size=effect, alpha=alpha, power=power, alternative="two-sided"))[0]
+            )
         except (ValueError, RuntimeError, FloatingPointError):
             return None
     if not math.isfinite(n) or n > 10_000:

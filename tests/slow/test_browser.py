@@ -4,6 +4,7 @@ a `dvc plots show` page: every script they need is inlined (ddpm_lab.tools.repor
 Needs Debian's `chromium`: .ci/run installs it, so in CI (env CI set) these tests never skip.
 UPDATE_SCREENSHOTS=1 also writes images/report.png and images/plots_offline.png (README figures).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -21,12 +22,24 @@ from ddpm_lab.runtime.cli import run_stage
 from tests.helpers import ROOT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
-                                reason="chromium not installed (apt-get install -y chromium; CI installs it)")
-OFFLINE_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-                 '--host-resolver-rules=MAP * ~NOTFOUND', "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
-                 "--virtual-time-budget=5000"]
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CI"),
+    reason="chromium not installed (apt-get install -y chromium; CI installs it)",
+)
+OFFLINE_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--proxy-server=127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>",
+    "--virtual-time-budget=5000",
+]
 SCREENSHOTS = os.environ.get("UPDATE_SCREENSHOTS") == "1"
 
 
@@ -50,8 +63,12 @@ def external(html: str) -> list[str]:
 def chromium(page: Path, tmp_path: Path, *extra: str) -> str:
     assert CHROMIUM is not None, "chromium missing in CI: .ci/run installs it with apt-get"
     profile = tmp_path / f"profile{len(list(tmp_path.glob('profile*')))}"
-    proc = subprocess.run([CHROMIUM, *OFFLINE_FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [CHROMIUM, *OFFLINE_FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
 
@@ -69,13 +86,27 @@ def screenshot(page: Path, tmp_path: Path, name: str, size: str) -> None:
 
 def test_report_renders_offline(tmp_path):
     page = tmp_path / "index.html"
-    run_stage(importlib.import_module("stages.report").main,
-              ["--params", str(ROOT / "params.yaml"), "--metrics", str(ROOT / "metrics"), "--images",
-               str(ROOT / "images"), "--lock", str(ROOT / "dvc.lock"), "--out", str(page)])
+    run_stage(
+        importlib.import_module("stages.report").main,
+        [
+            "--params",
+            str(ROOT / "params.yaml"),
+            "--metrics",
+            str(ROOT / "metrics"),
+            "--images",
+            str(ROOT / "images"),
+            "--lock",
+            str(ROOT / "dvc.lock"),
+            "--out",
+            str(page),
+        ],
+    )
     source = page.read_text()
     assert external(source) == [] and page.stat().st_size < 3_000_000
     dom = dump_dom(page, tmp_path)
-    assert dom.count("role-mark layer_0_marks") == 3 and dom.count("role-mark layer_1_marks") == 3, "loss charts not drawn"
+    assert dom.count("role-mark layer_0_marks") == 3 and dom.count("role-mark layer_1_marks") == 3, (
+        "loss charts not drawn"
+    )
     assert dom.count("<svg") >= 3 and dom.count('src="data:image/png;base64,') == 11
     assert external(dom) == []
     if SCREENSHOTS:
@@ -84,7 +115,9 @@ def test_report_renders_offline(tmp_path):
 
 def test_dvc_plots_show_renders_offline(dvc_repo, tmp_path):
     """`dvc plots show` with the repository's .dvc/config (plots.html_template) on the committed loss histories."""
-    dvc_repo.run(sys.executable, "-m", "ddpm_lab.tools.report", "--write-template", ".dvc/plots/offline.html")  # as setup.sh
+    dvc_repo.run(
+        sys.executable, "-m", "ddpm_lab.tools.report", "--write-template", ".dvc/plots/offline.html"
+    )  # as setup.sh
     dvc_repo.dvc("plots", "show", "-o", "plots_out")
     page = dvc_repo.path / "plots_out" / "index.html"
     source = page.read_text()

@@ -5,6 +5,7 @@ tiny U-Net: 20 steps equal the single-process run with the same global batch (lo
 1e-5 relative, weights within 1e-4 relative); a rank killed with SIGKILL fails the stage with one
 line and no half-written output, and a rerun resumes from the checkpoint written before.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -35,9 +36,22 @@ OUTPUTS = ("model.pt", "metrics.json", "loss.csv")
 def _setup(tmp: Path, **train) -> Path:
     """params.yaml (tiny U-Net; 20 steps of a global batch of 16) and the data, in tmp."""
     tmp.mkdir(exist_ok=True)
-    params = {"replicate": 0, "images_diffusion": TINY_DIFFUSION, "images_model": TINY_MODEL,
-              "images_train": {**TINY_TRAIN, "steps": 20, "batch_size": 16, "log_every": 1, "checkpoint_every": 5,
-                               "grad_clip": 1.0, "seed": 0, "weighting": "eq14", **train}}
+    params = {
+        "replicate": 0,
+        "images_diffusion": TINY_DIFFUSION,
+        "images_model": TINY_MODEL,
+        "images_train": {
+            **TINY_TRAIN,
+            "steps": 20,
+            "batch_size": 16,
+            "log_every": 1,
+            "checkpoint_every": 5,
+            "grad_clip": 1.0,
+            "seed": 0,
+            "weighting": "eq14",
+            **train,
+        },
+    }
     (tmp / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     x = np.random.default_rng(0).uniform(-1, 1, size=(64, 1, 8, 8)).astype(np.float32)
     np.savez(tmp / "split.npz", x_train=x)
@@ -45,9 +59,20 @@ def _setup(tmp: Path, **train) -> Path:
 
 
 def _argv(tmp: Path) -> list[str]:
-    return ["--params", str(tmp / "params.yaml"), "--data", str(tmp / "split.npz"), "--model-out", str(tmp / "model.pt"),
-            "--resume", str(tmp / "resume.pt"), "--metrics-out", str(tmp / "metrics.json"),
-            "--history-out", str(tmp / "loss.csv")]
+    return [
+        "--params",
+        str(tmp / "params.yaml"),
+        "--data",
+        str(tmp / "split.npz"),
+        "--model-out",
+        str(tmp / "model.pt"),
+        "--resume",
+        str(tmp / "resume.pt"),
+        "--metrics-out",
+        str(tmp / "metrics.json"),
+        "--history-out",
+        str(tmp / "loss.csv"),
+    ]
 
 
 def _main(argv: list[str]) -> None:
@@ -56,8 +81,14 @@ def _main(argv: list[str]) -> None:
 
 
 def _stage(tmp: Path, *extra: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "stages.train_images", *_argv(tmp), *extra], cwd=ROOT, env=venv_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "stages.train_images", *_argv(tmp), *extra],
+        cwd=ROOT,
+        env=venv_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _state(tmp: Path) -> dict:
@@ -71,8 +102,11 @@ def _rel(a: dict, b: dict) -> float:
 
 def _lines(stderr: str) -> list[str]:
     """The lines of stderr that are not progress bars (tqdm redraws with carriage returns)."""
-    return [ln.strip() for ln in stderr.replace("\r", "\n").splitlines() if ln.strip() and "it/s" not in ln
-            and "?it" not in ln]
+    return [
+        ln.strip()
+        for ln in stderr.replace("\r", "\n").splitlines()
+        if ln.strip() and "it/s" not in ln and "?it" not in ln
+    ]
 
 
 def test_a_shard_of_the_global_batch_is_the_global_batchs_rows():
@@ -123,8 +157,9 @@ def _shard_rank(rank: int, tmp: str) -> None:
     seen = []
     x = np.random.default_rng(0).uniform(-1, 1, size=(64, 1, 8, 8)).astype(np.float32)
     mcfg = UNetConfig(**TINY_MODEL, in_channels=1, image_size=8)
-    tcfg = ImageTrainConfig(**{**TINY_TRAIN, "steps": 3, "batch_size": 16, "nproc": 2, "grad_clip": 1.0, "seed": 0,
-                               "weighting": "eq14"})
+    tcfg = ImageTrainConfig(
+        **{**TINY_TRAIN, "steps": 3, "batch_size": 16, "nproc": 2, "grad_clip": 1.0, "seed": 0, "weighting": "eq14"}
+    )
     orig = UNet.forward
 
     def counting(self, x_t, t):
@@ -133,8 +168,9 @@ def _shard_rank(rank: int, tmp: str) -> None:
 
     UNet.forward = counting
     try:
-        ema, _ = train_unet(x, DiffusionConfig(**TINY_DIFFUSION).build(), mcfg, tcfg, torch.device("cpu"),
-                            world=World(rank, 2))
+        ema, _ = train_unet(
+            x, DiffusionConfig(**TINY_DIFFUSION).build(), mcfg, tcfg, torch.device("cpu"), world=World(rank, 2)
+        )
     finally:
         UNet.forward = orig
         torch.distributed.destroy_process_group()
@@ -156,7 +192,9 @@ def _rank_pids(launcher: int) -> dict[int, int]:
     """{rank: pid} of the ranks a launcher started (their RANK, from /proc)."""
     out = {}
     for child in Path(f"/proc/{launcher}/task/{launcher}/children").read_text().split():
-        env = dict(kv.split("=", 1) for kv in Path(f"/proc/{child}/environ").read_bytes().decode().split("\0") if "=" in kv)
+        env = dict(
+            kv.split("=", 1) for kv in Path(f"/proc/{child}/environ").read_bytes().decode().split("\0") if "=" in kv
+        )
         if "RANK" in env:
             out[int(env["RANK"])] = int(child)
     return out
@@ -165,8 +203,14 @@ def _rank_pids(launcher: int) -> dict[int, int]:
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the ranks through Linux's /proc")
 def test_a_killed_rank_fails_the_stage_in_one_line_and_a_rerun_resumes(tmp_path):
     d = _setup(tmp_path, nproc=2, backend="gloo", steps=5000, log_every=10, checkpoint_every=20)
-    proc = subprocess.Popen([sys.executable, "-m", "stages.train_images", *_argv(d)], cwd=ROOT, env=venv_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stages.train_images", *_argv(d)],
+        cwd=ROOT,
+        env=venv_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (d / "resume.pt").is_file():
@@ -181,8 +225,10 @@ def test_a_killed_rank_fails_the_stage_in_one_line_and_a_rerun_resumes(tmp_path)
             proc.kill()
     assert proc.returncode == 1
     errors = [ln for ln in _lines(err) if ln.startswith("error")]
-    assert errors == [f"error: train_images: rank 1 of 2 was killed by SIGKILL: no outputs written; "
-                      f"the checkpoint {d / 'resume.pt'} is kept, a rerun resumes from it"], err[-3000:]
+    assert errors == [
+        f"error: train_images: rank 1 of 2 was killed by SIGKILL: no outputs written; "
+        f"the checkpoint {d / 'resume.pt'} is kept, a rerun resumes from it"
+    ], err[-3000:]
     assert "Traceback" not in err
     assert sorted(p.name for p in d.iterdir()) == ["params.yaml", "resume.pt", "split.npz"]  # no output, no temp file
     step = _state(d)["step"]
@@ -198,12 +244,15 @@ def test_a_killed_rank_fails_the_stage_in_one_line_and_a_rerun_resumes(tmp_path)
     assert _state(d)["step"] == step + 20
 
 
-@pytest.mark.parametrize("train,match", [
-    ({"nproc": 3}, r"images_train\.nproc = 3: expected a divisor of batch_size = 16"),
-    ({"nproc": 0}, r"images_train\.nproc = 0: expected an integer in \[1, 256\]"),
-    ({"backend": "mpi"}, r"images_train\.backend = 'mpi': expected one of auto, gloo, nccl"),
-    ({"nproc": 2, "backend": "nccl"}, r"images_train\.backend = 'nccl': expected a CUDA device \(running on cpu\)"),
-])
+@pytest.mark.parametrize(
+    "train,match",
+    [
+        ({"nproc": 3}, r"images_train\.nproc = 3: expected a divisor of batch_size = 16"),
+        ({"nproc": 0}, r"images_train\.nproc = 0: expected an integer in \[1, 256\]"),
+        ({"backend": "mpi"}, r"images_train\.backend = 'mpi': expected one of auto, gloo, nccl"),
+        ({"nproc": 2, "backend": "nccl"}, r"images_train\.backend = 'nccl': expected a CUDA device \(running on cpu\)"),
+    ],
+)
 def test_bad_parallel_params_are_one_line_before_any_launch(tmp_path, capsys, train, match):
     d = _setup(tmp_path, **train)
     with pytest.raises(SystemExit) as e:
@@ -252,10 +301,29 @@ def test_cuda_path_end_to_end(tmp_path):
 def test_bench_ddp_runs_and_writes_its_rows(tmp_path):
     """benchmarks/bench_ddp.py end to end at tiny size (its figures are not judged here)."""
     d = _setup(tmp_path / "in")
-    proc = subprocess.run([sys.executable, "benchmarks/bench_ddp.py", "--params", str(d / "params.yaml"), "--data",
-                           str(d / "split.npz"), "--short", "2", "--long", "6", "--repeats", "1", "--write",
-                           str(tmp_path / "ddp.json")], cwd=ROOT, env=venv_env(), capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/bench_ddp.py",
+            "--params",
+            str(d / "params.yaml"),
+            "--data",
+            str(d / "split.npz"),
+            "--short",
+            "2",
+            "--long",
+            "6",
+            "--repeats",
+            "1",
+            "--write",
+            str(tmp_path / "ddp.json"),
+        ],
+        cwd=ROOT,
+        env=venv_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 processes (gloo), 1 thread each" in proc.stdout and "steps/s" in proc.stdout
     rows = yaml.safe_load((tmp_path / "ddp.json").read_text())["rows"]

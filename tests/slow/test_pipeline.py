@@ -1,4 +1,5 @@
 """End to end: the real `dvc repro` of the GMM branch on tiny params in a temporary copy."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,19 @@ GMM_STAGES = ["generate_gmm", "train_eq12", "train_eq3", "sample", "compare_dist
 def in_graph_order(stages: list[str]) -> list[str]:
     """The stages run, with the two independent trainings in a fixed order (DVC may run either first)."""
     return sorted(stages, key=lambda s: GMM_STAGES.index(s) if s in GMM_STAGES else len(GMM_STAGES))
-FIGURES = ["diffusion_process", "gmm_dist", "reverse_sampling_eq12", "reverse_sampling_eq3", "dist_comp_eq12",
-           "dist_comp_eq3", "eq12_loss_curve", "eq3_loss_curve", "eps_error_by_t"]
+
+
+FIGURES = [
+    "diffusion_process",
+    "gmm_dist",
+    "reverse_sampling_eq12",
+    "reverse_sampling_eq3",
+    "dist_comp_eq12",
+    "dist_comp_eq3",
+    "eq12_loss_curve",
+    "eq3_loss_curve",
+    "eps_error_by_t",
+]
 
 
 HEADLINE = ["bound_gap", "gap_err", "w1_ratio", "w1_p95", "ks_ratio", "ks_p95", "mode_err", "mode_p95"]
@@ -25,7 +37,11 @@ HEADLINE = ["bound_gap", "gap_err", "w1_ratio", "w1_p95", "ks_ratio", "ks_p95", 
 def test_gmm_branch_end_to_end(dvc_repo):
     dvc_repo.set_params(TINY_GMM)
     first = dvc_repo.dvc("repro", "plot")
-    assert in_graph_order(ran(first)) == GMM_STAGES and ran(first)[0] == "generate_gmm" and ran(first)[-3:] == GMM_STAGES[-3:]
+    assert (
+        in_graph_order(ran(first)) == GMM_STAGES
+        and ran(first)[0] == "generate_gmm"
+        and ran(first)[-3:] == GMM_STAGES[-3:]
+    )
     for name in FIGURES:
         png = dvc_repo.path / "images" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -73,8 +89,12 @@ def test_gmm_branch_end_to_end(dvc_repo):
     exp = dvc_repo.dvc("exp", "run", "-S", "plot.dpi=31", "plot")
     assert ran(exp) == ["plot"]
     shown = json.loads(dvc_repo.dvc("exp", "show", "--json").stdout)
-    dpis = [e["data"]["params"]["params.yaml"]["data"]["plot"]["dpi"]
-            for rev in shown for e in (rev.get("experiments") or []) for e in e["revs"]]
+    dpis = [
+        e["data"]["params"]["params.yaml"]["data"]["plot"]["dpi"]
+        for rev in shown
+        for e in (rev.get("experiments") or [])
+        for e in e["revs"]
+    ]
     assert 31 in dpis
 
 
@@ -83,5 +103,7 @@ def test_failed_stage_leaves_committed_outputs(dvc_repo):
     dvc_repo.set_params({"gmm": {"weights": [0.5, 0.5, 0.5]}})
     proc = dvc_repo.dvc("repro", "generate_gmm", check=False)
     assert proc.returncode != 0
-    assert "error: params.yaml: gmm.weights = [0.5, 0.5, 0.5]: expected weights summing to 1" in proc.stderr + proc.stdout
+    assert (
+        "error: params.yaml: gmm.weights = [0.5, 0.5, 0.5]: expected weights summing to 1" in proc.stderr + proc.stdout
+    )
     assert not (dvc_repo.path / "data" / "gmm" / "train.npy").exists()

@@ -2,6 +2,7 @@
 folders here (S3 / GCS / SSH in real use). Machine A runs an experiment and pushes it; machine B,
 a fresh clone, pulls it, lists it, applies it and restores its model without recomputing; a fresh
 clone with the remote gets the baseline by `dvc pull` and `dvc repro` has nothing to do."""
+
 from __future__ import annotations
 
 import hashlib

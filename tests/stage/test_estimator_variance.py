@@ -7,6 +7,7 @@ really sees), the same bytes on rerun; Eq. 12's trace halves when its rows doubl
 standard errors); bad params and mismatched checkpoints give one line and write nothing. The
 library's statistics against brute force: tests/unit/test_gradient_noise.py.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -68,8 +69,12 @@ def test_outputs_rows_and_evaluation_counts(workdir, monkeypatch, capsys):
     for path in OUTPUTS:
         assert (workdir / path).is_file()
     table = pd.read_csv(workdir / OUTPUTS[1], keep_default_na=False, na_values=[""])
-    names = ["trajectory", "trajectory_kl", *[f"subsampled_{term}_K{K}" for term in ("log_ratio", "kl") for K in (1, 5, 20)],
-             "eq12"]
+    names = [
+        "trajectory",
+        "trajectory_kl",
+        *[f"subsampled_{term}_K{K}" for term in ("log_ratio", "kl") for K in (1, 5, 20)],
+        "eq12",
+    ]
     assert list(table["point"]) == [p for p in ("init", "eq3", "eq12") for _ in names]
     assert list(table["estimator"]) == names * 3
     T = 20
@@ -112,22 +117,37 @@ def test_eq12_trace_halves_with_twice_the_rows(trained):
     diffusion = dcfg.build()
     model = load_eps_model(trained / "models/eq12.pt", dcfg).requires_grad_(True)
     data = torch.as_tensor(np.load(trained / "data/gmm/train.npy"), dtype=torch.float32)
-    s = {rows: gn.GradientSummary.of(gn.minibatch_gradients(gn.Estimator("eq12", rows), diffusion, model, data, 200, 7,
-                                                            f"rows {rows}")[0]) for rows in (16, 32)}
+    s = {
+        rows: gn.GradientSummary.of(
+            gn.minibatch_gradients(gn.Estimator("eq12", rows), diffusion, model, data, 200, 7, f"rows {rows}")[0]
+        )
+        for rows in (16, 32)
+    }
     ratio = s[32].trace / s[16].trace
     assert 0.3 < ratio < 0.8, ratio  # loose: about 1/2
     assert abs(s[32].trace - s[16].trace / 2) < 4 * math.hypot(s[32].trace_se, s[16].trace_se / 2)
 
 
-@pytest.mark.parametrize("key,value,pattern", [
-    ("minibatches", 2, r"estimator_variance\.minibatches = 2: expected an integer >= 3"),
-    ("rows_eq12", 0, r"estimator_variance\.rows_eq12 = 0: expected an integer >= 1"),
-    ("terms", [1, 1], r"estimator_variance\.terms = \[1, 1\]: expected distinct integers >= 1"),
-    ("terms", [], r"estimator_variance\.terms = \[\]: expected a non-empty list of integers"),
-    ("threads", -1, r"estimator_variance\.threads = -1: expected an integer in \[0, 1024\]"),
-    ("rows_trajectory", 10**13, r"estimator_variance\.rows_trajectory = 10000000000000: expected at most [\d,]+ rows"),
-    ("minibatches", 10**13, r"estimator_variance\.minibatches = 10000000000000: expected at most [\d,]+ minibatches"),
-])
+@pytest.mark.parametrize(
+    "key,value,pattern",
+    [
+        ("minibatches", 2, r"estimator_variance\.minibatches = 2: expected an integer >= 3"),
+        ("rows_eq12", 0, r"estimator_variance\.rows_eq12 = 0: expected an integer >= 1"),
+        ("terms", [1, 1], r"estimator_variance\.terms = \[1, 1\]: expected distinct integers >= 1"),
+        ("terms", [], r"estimator_variance\.terms = \[\]: expected a non-empty list of integers"),
+        ("threads", -1, r"estimator_variance\.threads = -1: expected an integer in \[0, 1024\]"),
+        (
+            "rows_trajectory",
+            10**13,
+            r"estimator_variance\.rows_trajectory = 10000000000000: expected at most [\d,]+ rows",
+        ),
+        (
+            "minibatches",
+            10**13,
+            r"estimator_variance\.minibatches = 10000000000000: expected at most [\d,]+ minibatches",
+        ),
+    ],
+)
 def test_bad_params_one_line(workdir, capsys, key, value, pattern):
     write(params(**{key: value}))
     before = snapshot(workdir)
@@ -140,8 +160,13 @@ def test_checkpoint_of_another_model_is_one_line(workdir, capsys):
     p["model"]["hidden"] = 9
     write(p)
     before = snapshot(workdir)
-    expect_one_line_error(capsys, STAGE, [], r"params\.yaml: model = .*'hidden': 9.* but models/eq3\.pt was trained with "
-                                         r".*'hidden': 8.*: expected equal")
+    expect_one_line_error(
+        capsys,
+        STAGE,
+        [],
+        r"params\.yaml: model = .*'hidden': 9.* but models/eq3\.pt was trained with "
+        r".*'hidden': 8.*: expected equal",
+    )
     assert snapshot(workdir) == before
 
 

@@ -13,6 +13,7 @@ Values that are valid are not drawn, by design (VALID_KINDS below says which and
 seed, a negative mean, a huge step count (valid, it would only run for a very long time: for
 such keys only integers beyond 2^63, refused by type, are drawn as "huge").
 """
+
 from __future__ import annotations
 
 import copy
@@ -28,50 +29,115 @@ import pytest
 from ddpm_lab.runtime.cli import run_stage
 from tests.helpers import DEFAULTS, run_gmm_stages, snapshot, stages, tiny_params, write
 
-NAMES = ("compare_dist", "estimator_variance", "evaluate_images", "generate_gmm", "plot", "prepare_images", "sample",
-         "sample_images", "sampler_tradeoff", "train", "train_images")
-(compare_dist, estimator_variance, evaluate_images, generate_gmm, plot, prepare_images, sample, sample_images,
- sampler_tradeoff, train, train_images) = stages(*NAMES)
+NAMES = (
+    "compare_dist",
+    "estimator_variance",
+    "evaluate_images",
+    "generate_gmm",
+    "plot",
+    "prepare_images",
+    "sample",
+    "sample_images",
+    "sampler_tradeoff",
+    "train",
+    "train_images",
+)
+(
+    compare_dist,
+    estimator_variance,
+    evaluate_images,
+    generate_gmm,
+    plot,
+    prepare_images,
+    sample,
+    sample_images,
+    sampler_tradeoff,
+    train,
+    train_images,
+) = stages(*NAMES)
 
 ROOT = Path(__file__).resolve().parents[2]
 
 STAGES = {  # section -> (stage module, argv): the first stage that reads the section
-    "gmm": (generate_gmm, []), "diffusion": (train, ["--objective", "eq12"]),
-    "model": (train, ["--objective", "eq12"]), "train_eq12": (train, ["--objective", "eq12"]),
-    "train_eq3": (train, ["--objective", "eq3"]), "sample": (sample, []), "compare_dist": (compare_dist, []),
-    "plot": (plot, []), "sampler_tradeoff": (sampler_tradeoff, []), "estimator_variance": (estimator_variance, []),
+    "gmm": (generate_gmm, []),
+    "diffusion": (train, ["--objective", "eq12"]),
+    "model": (train, ["--objective", "eq12"]),
+    "train_eq12": (train, ["--objective", "eq12"]),
+    "train_eq3": (train, ["--objective", "eq3"]),
+    "sample": (sample, []),
+    "compare_dist": (compare_dist, []),
+    "plot": (plot, []),
+    "sampler_tradeoff": (sampler_tradeoff, []),
+    "estimator_variance": (estimator_variance, []),
     "images_data": (prepare_images, []),
-    "images_diffusion": (train_images, []), "images_model": (train_images, []), "images_train": (train_images, []),
-    "images_sample": (sample_images, []), "images_eval": (evaluate_images, []),
+    "images_diffusion": (train_images, []),
+    "images_model": (train_images, []),
+    "images_train": (train_images, []),
+    "images_sample": (sample_images, []),
+    "images_eval": (evaluate_images, []),
     "replicate": (train, ["--objective", "eq12"]),  # a top-level scalar, not a section
 }
 
-CHOICE_KEYS = {"diffusion.schedule", "diffusion.variance", "train_eq12.weighting", "images_data.source",
-               "images_diffusion.schedule", "images_diffusion.variance", "images_train.weighting",
-               "images_train.device", "images_train.backend", "images_sample.device"}
+CHOICE_KEYS = {
+    "diffusion.schedule",
+    "diffusion.variance",
+    "train_eq12.weighting",
+    "images_data.source",
+    "images_diffusion.schedule",
+    "images_diffusion.variance",
+    "images_train.weighting",
+    "images_train.device",
+    "images_train.backend",
+    "images_sample.device",
+}
 
 # (key, kind) pairs that are valid values, so never drawn. A key ending in [] is any list entry.
 VALID_KINDS = {
-    **{(k, "zero"): "0 is a valid seed" for k in ("gmm.seed", "train_eq12.seed", "train_eq3.seed",
-                                                  "compare_dist.seed", "plot.seed", "sampler_tradeoff.seed",
-                                                  "estimator_variance.seed",
-                                                  "images_data.seed", "images_train.seed", "images_sample.seed",
-                                                  "images_eval.seed")},
+    **{
+        (k, "zero"): "0 is a valid seed"
+        for k in (
+            "gmm.seed",
+            "train_eq12.seed",
+            "train_eq3.seed",
+            "compare_dist.seed",
+            "plot.seed",
+            "sampler_tradeoff.seed",
+            "estimator_variance.seed",
+            "images_data.seed",
+            "images_train.seed",
+            "images_sample.seed",
+            "images_eval.seed",
+        )
+    },
     ("sample.seeds[]", "zero"): "0 is a valid seed (refused only as a duplicate)",
     ("sampler_tradeoff.seeds[]", "zero"): "0 is a valid seed (refused only as a duplicate)",
+    ("sampler_tradeoff.hybrid_t0", "empty"): "[]: no hybrid-oracle diagnostic",
+    ("sampler_tradeoff.hybrid_t0[]", "zero"): "t0 = 0: the model throughout (or the oracle throughout)",
     ("gmm.means[]", "zero"): "any mean in [-1e6, 1e6] is valid",
     ("gmm.means[]", "negative"): "any mean in [-1e6, 1e6] is valid",
-    ("train_eq12.warmup", "zero"): "no warmup", ("train_eq3.warmup", "zero"): "no warmup",
+    ("train_eq12.warmup", "zero"): "no warmup",
+    ("train_eq3.warmup", "zero"): "no warmup",
     ("images_train.warmup", "zero"): "no warmup",
-    ("train_eq12.ema_decay", "zero"): "EMA = the last weights", ("train_eq3.ema_decay", "zero"): "EMA = the last weights",
+    ("train_eq12.ema_decay", "zero"): "EMA = the last weights",
+    ("train_eq3.ema_decay", "zero"): "EMA = the last weights",
     ("images_train.ema_decay", "zero"): "EMA = the last weights",
     ("compare_dist.nll_n", "zero"): "0: all held-out rows",
     ("plot.forward_times[]", "zero"): "0: x_0",
     ("images_data.max_train", "zero"): "0: every training image",
     ("images_model.dropout", "zero"): "no dropout",
-    **{(f"{k}.threads", "zero"): "0: torch's default" for k in ("train_eq12", "train_eq3", "sample", "compare_dist",
-                                                                  "sampler_tradeoff", "estimator_variance", "images_train",
-                                                                  "images_sample")},
+    **{
+        (f"{k}.threads", "zero"): "0: torch's default"
+        for k in (
+            "train_eq12",
+            "train_eq3",
+            "sample",
+            "compare_dist",
+            "sampler_tradeoff",
+            "estimator_variance",
+            "images_train",
+            "images_sample",
+        )
+    },
     ("images_train.checkpoint_every", "zero"): "0: no checkpoints",
     ("images_eval.alpha", "zero"): "no L2 penalty",
     ("images_eval.alpha", "huge"): "any non-negative penalty is accepted (not bounded above)",
@@ -80,26 +146,55 @@ VALID_KINDS = {
     ("images_train.grad_clip", "huge"): "a huge clip norm means no clipping",
     ("images_data.path", "string"): "any folder name is a string (checked only for IDX sources)",
     ("images_data.mirror", "string"): "any mirror is a string (used only when downloading)",
-    ("images_data.path", "null"): "null: no folder (digits)", ("images_data.mirror", "null"): "null: the default",
+    ("images_data.path", "null"): "null: no folder (digits)",
+    ("images_data.mirror", "null"): "null: the default",
     ("images_data.download", "bool"): "true / false are the values",
     ("replicate", "zero"): "replicate 0 is the study itself",
     ("train_eq3.terms_per_trajectory", "zero"): "0: the whole-trajectory estimators' (the default)",
-    ("sample.steps", "zero"): "0: every timestep", ("images_sample.steps", "zero"): "0: every timestep",
-    ("sample.eta", "zero"): "deterministic DDIM", ("images_sample.eta", "zero"): "deterministic DDIM",
+    ("sample.steps", "zero"): "0: every timestep",
+    ("images_sample.steps", "zero"): "0: every timestep",
+    ("sample.eta", "zero"): "deterministic DDIM",
+    ("images_sample.eta", "zero"): "deterministic DDIM",
 }
 # Keys for which any integer up to 2^63 is valid (counts that only cost time, seeds, clip
 # limits): "huge" draws an integer beyond 2^63 for them, refused as out of the int64 range.
 HUGE_ONLY_BEYOND_INT64 = {
-    "gmm.seed", "train_eq12.steps", "train_eq12.log_every", "train_eq12.seed", "train_eq3.steps", "train_eq3.log_every",
-    "train_eq3.seed", "sample.seeds[]", "sample.trajectory_every", "compare_dist.floor_draws", "compare_dist.directions",
-    "compare_dist.seed", "plot.smooth", "plot.seed", "images_data.max_train", "images_data.seed", "images_train.steps",
-    "images_train.log_every", "images_train.seed", "images_train.checkpoint_every", "images_sample.seed",
-    "images_eval.max_iter", "images_eval.seed", "images_eval.floor_draws", "images_eval.bootstrap", "replicate",
+    "gmm.seed",
+    "train_eq12.steps",
+    "train_eq12.log_every",
+    "train_eq12.seed",
+    "train_eq3.steps",
+    "train_eq3.log_every",
+    "train_eq3.seed",
+    "sample.seeds[]",
+    "sample.trajectory_every",
+    "compare_dist.floor_draws",
+    "compare_dist.directions",
+    "compare_dist.seed",
+    "plot.smooth",
+    "plot.seed",
+    "images_data.max_train",
+    "images_data.seed",
+    "images_train.steps",
+    "images_train.log_every",
+    "images_train.seed",
+    "images_train.checkpoint_every",
+    "images_sample.seed",
+    "images_eval.max_iter",
+    "images_eval.seed",
+    "images_eval.floor_draws",
+    "images_eval.bootstrap",
+    "replicate",
     # a step count above diffusion.T is replaced by T; seeds, floor draws and directions only cost time
-    "sampler_tradeoff.steps[]", "sampler_tradeoff.seeds[]", "sampler_tradeoff.floor_draws", "sampler_tradeoff.directions",
+    "sampler_tradeoff.steps[]",
+    "sampler_tradeoff.hybrid_t0[]",
+    "sampler_tradeoff.seeds[]",
+    "sampler_tradeoff.floor_draws",
+    "sampler_tradeoff.directions",
     "sampler_tradeoff.seed",
     # a K above diffusion.T is replaced by T; the seed of the minibatches
-    "estimator_variance.terms[]", "estimator_variance.seed",
+    "estimator_variance.terms[]",
+    "estimator_variance.seed",
 }
 
 FLOAT_KEYS = {"plot.forward_times[]"}  # numbers whose default may be written as an integer (0)
@@ -168,7 +263,9 @@ def cases() -> list[tuple[str, str, int | None, str, object]]:
 
 
 CASES = cases()
-KEYS = sorted({(s, k) for s, k, *_ in CASES}, key=lambda sk: (list(DEFAULTS).index(sk[0]), sk[1] or ""))  # one order in every process
+KEYS = sorted(
+    {(s, k) for s, k, *_ in CASES}, key=lambda sk: (list(DEFAULTS).index(sk[0]), sk[1] or "")
+)  # one order in every process
 
 
 def dotted(section: str, key: str | None) -> str:
@@ -201,7 +298,9 @@ def workdir(tmp_path_factory) -> Path:
 
 def test_every_section_and_key_is_covered():
     assert {s for s, _ in KEYS} == set(DEFAULTS) == set(STAGES)
-    assert len(KEYS) == sum(len(v) if isinstance(v, dict) else 1 for v in DEFAULTS.values())  # no key without an invalid value
+    assert len(KEYS) == sum(
+        len(v) if isinstance(v, dict) else 1 for v in DEFAULTS.values()
+    )  # no key without an invalid value
     assert len(CASES) > 400
 
 
@@ -238,18 +337,22 @@ def test_invalid_values_are_refused_in_one_line(workdir, capsys, monkeypatch, se
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.parametrize("stage,section,key,value", [
-    ("generate_gmm", "gmm", "n_train", 10**12),
-    ("sample", "sample", "n", 10**12),
-    ("train_images", "images_model", "base_channels", 10**13),
-])
+@pytest.mark.parametrize(
+    "stage,section,key,value",
+    [
+        ("generate_gmm", "gmm", "n_train", 10**12),
+        ("sample", "sample", "n", 10**12),
+        ("train_images", "images_model", "base_channels", 10**13),
+    ],
+)
 def test_as_a_subprocess(workdir, tmp_path, stage, section, key, value):
     # The same contract end to end: `python -m stages.<stage>` exits 2 with one line, no traceback.
     write(params_with(section, key, None, value), str(workdir / "params.yaml"))
     before = snapshot(workdir)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", f"stages.{stage}"], cwd=workdir, env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", f"stages.{stage}"], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: params.yaml: {section}.{key} = {value}: "), proc.stderr

@@ -6,6 +6,7 @@ model): one row per sampler, S and model, S clamped to T and deduplicated, the o
 near the floor, the same bytes on a rerun. Bad params: one line, nothing written. The library's
 parts on their own: tests/unit/test_sweep.py.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -24,9 +25,23 @@ from tests.helpers import expect_one_line_error, snapshot, tiny_params, write
 STAGE = importlib.import_module("stages.sampler_tradeoff")  # run end to end, never used as a library
 GENERATE = importlib.import_module("stages.generate_gmm")
 
-OUTPUTS = ("metrics/sampler_tradeoff.json", "metrics/details/sampler_tradeoff.csv", "images/sampler_tradeoff.png")
-ENABLED = dict(enabled=True, steps=[5, 50, 100], samplers=["ddpm", "ddim"], n=300, seeds=[0, 1], floor_draws=20,
-               directions=8)
+OUTPUTS = (
+    "metrics/sampler_tradeoff.json",
+    "metrics/details/sampler_tradeoff.csv",
+    "images/sampler_tradeoff.png",
+    "metrics/details/hybrid_oracle.csv",
+    "images/hybrid_oracle.png",
+)
+ENABLED = dict(
+    enabled=True,
+    steps=[5, 50, 100],
+    samplers=["ddpm", "ddim"],
+    n=300,
+    seeds=[0, 1],
+    floor_draws=20,
+    directions=8,
+    hybrid_t0=[60, 0, 10],
+)
 MIX_2D = dict(weights=[0.5, 0.5], means=[[-2.0, 0.0], [2.0, 1.0]], stds=[[0.5, 1.0], [0.7, 0.3]])
 
 
@@ -90,7 +105,8 @@ def test_enabled_stage_on_tiny_params(trained, monkeypatch, capsys):
     # One row per sampler, S and model; S network evaluations per draw; one floor for every row.
     assert len(table) == 8
     assert sorted(zip(table["sampler"], table["steps"], table["model"])) == sorted(
-        (s, S, m) for s in ("ddpm", "ddim") for S in (5, 50) for m in ("eq12", "oracle"))
+        (s, S, m) for s in ("ddpm", "ddim") for S in (5, 50) for m in ("eq12", "oracle")
+    )
     assert (table["nfe_per_draw"] == table["steps"]).all() and (table["n_pooled"] == 600).all()
     assert "sliced_w1" not in table.columns  # D = 1
     for col in ("w1_p05_ratio", "w1_p95_ratio", "ks_p95_ratio", "mode_p95"):
@@ -118,6 +134,25 @@ def test_enabled_stage_on_tiny_params(trained, monkeypatch, capsys):
         assert h["eq12_w1_S50"] == pytest.approx(float(row["w1_ratio"].iloc[0]), rel=1e-12)
     assert (trained / OUTPUTS[2]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    # The hybrid diagnostic: both hybrids at t0 = 0, 10, T (60 clamped), ascending; its ends are the
+    # pure samplers of the sweep, on the same seeds and floor, so the same draws and statistics.
+    hybrid = pd.read_csv(trained / OUTPUTS[3])
+    assert list(zip(hybrid["hybrid"], hybrid["t0"])) == [
+        (h, t) for h in ("model_low", "model_high") for t in (0, 10, 50)
+    ]
+    assert list(hybrid["model_steps"]) == [0, 10, 50, 50, 40, 0]
+    ddpm = table[(table["sampler"] == "ddpm") & (table["steps"] == 50)].set_index("model")
+    h = hybrid.set_index(["hybrid", "t0"])
+    for key, pure in (
+        (("model_low", 0), "oracle"),
+        (("model_low", 50), "eq12"),
+        (("model_high", 0), "eq12"),
+        (("model_high", 50), "oracle"),
+    ):
+        for col in ("w1", "ks", "mode_err", "w1_p95_ratio"):
+            assert h.loc[key, col] == pytest.approx(ddpm.loc[pure, col], rel=1e-12), (key, col)
+    assert "model at t <= t0" in out and (trained / OUTPUTS[4]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
     # No wall-clock time anywhere: a rerun writes the same bytes (dvc repro -f leaves dvc.lock alone).
     first = {p: (trained / p).read_bytes() for p in OUTPUTS}
     run_stage(STAGE.main, [])
@@ -132,21 +167,33 @@ def test_enabled_stage_in_two_dimensions(tmp_path, monkeypatch):
     headline, table = read_outputs(root)
     assert len(table) == 4 and set(table["sampler"]) == {"ddim"} and set(headline) == {"enabled", "ddim"}
     # D > 1: the sliced W1 (joint structure) with its own floor band, beside the marginal W1 and KS.
-    assert {"sliced_w1", "sliced_w1_ratio", "sliced_w1_p05_ratio", "sliced_w1_p95_ratio", "sliced_w1_inside"} <= set(table)
+    assert {"sliced_w1", "sliced_w1_ratio", "sliced_w1_p05_ratio", "sliced_w1_p95_ratio", "sliced_w1_inside"} <= set(
+        table
+    )
     oracle = table[table["model"] == "oracle"].set_index("steps")
     assert oracle.loc[50, "sliced_w1_ratio"] < 2 * oracle.loc[50, "sliced_w1_p95_ratio"]
 
 
 BAD = [
     ("enabled", "yes", r"sampler_tradeoff\.enabled = 'yes': expected true or false"),
-    ("steps", [10, 0], r"sampler_tradeoff\.steps = \[10, 0\]: expected distinct integers >= 1 \(network evaluations "
-                       r"per draw; values above diffusion\.T are replaced by T\)"),
+    (
+        "steps",
+        [10, 0],
+        r"sampler_tradeoff\.steps = \[10, 0\]: expected distinct integers >= 1 \(network evaluations "
+        r"per draw; values above diffusion\.T are replaced by T\)",
+    ),
     ("steps", [10, 10], r"sampler_tradeoff\.steps = \[10, 10\]: expected distinct integers >= 1"),
-    ("samplers", ["ddpm", "euler"], r"sampler_tradeoff\.samplers = \['ddpm', 'euler'\]: expected distinct names among "
-                                    r"ddpm, ddim"),
+    (
+        "samplers",
+        ["ddpm", "euler"],
+        r"sampler_tradeoff\.samplers = \['ddpm', 'euler'\]: expected distinct names among "
+        r"ddpm, ddim",
+    ),
     ("n", 1, r"sampler_tradeoff\.n = 1: expected an integer >= 2"),
     ("n", 10**12, r"sampler_tradeoff\.n = 1000000000000: expected at most [\d,]+ draws per seed"),
     ("seeds", [3, 3], r"sampler_tradeoff\.seeds = \[3, 3\]: expected distinct non-negative integers"),
+    ("hybrid_t0", [5, 5], r"sampler_tradeoff\.hybrid_t0 = \[5, 5\]: expected distinct integers >= 0"),
+    ("hybrid_t0", [-1], r"sampler_tradeoff\.hybrid_t0 = \[-1\]: expected distinct integers >= 0"),
     ("floor_draws", 5, r"sampler_tradeoff\.floor_draws = 5: expected an integer >= 20"),
     ("threads", -1, r"sampler_tradeoff\.threads = -1: expected an integer in \[0, 1024\]"),
 ]

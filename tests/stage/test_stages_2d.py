@@ -1,4 +1,5 @@
 """The GMM stages on a 2-D mixture with diagonal covariances (the default is 1-D)."""
+
 from __future__ import annotations
 
 import json
@@ -6,7 +7,6 @@ import json
 import numpy as np
 import yaml
 from tests.helpers import run_gmm_stages, tiny_params
-
 
 
 def test_two_dimensional_mixture_runs_through_every_stage(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
 """benchmarks/bench_estimators.py end to end (--quick): its JSON rows, its figure, its commands."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -42,8 +43,16 @@ def apply_sets(params: dict, command: str) -> dict:
 def test_dvc_command_round_trips():
     dvc_command = load_script(SCRIPT).dvc_command
 
-    updates = {"sample": {"seeds": [0, 1]}, "train_eq3": {"estimator": "subsampled", "terms_per_trajectory": 8,
-                                                          "term": "log_ratio", "steps": 120, "batch_size": 64}}
+    updates = {
+        "sample": {"seeds": [0, 1]},
+        "train_eq3": {
+            "estimator": "subsampled",
+            "terms_per_trajectory": 8,
+            "term": "log_ratio",
+            "steps": 120,
+            "batch_size": 64,
+        },
+    }
     cmd = dvc_command(updates, "train_eq3")
     assert cmd.endswith(" train_eq3") and "-S train_eq3.term=log_ratio" in cmd and "-S 'sample.seeds=[0,1]'" in cmd
     params = apply_sets(yaml.safe_load((ROOT / "params.yaml").read_text()), cmd)
@@ -56,8 +65,13 @@ def test_dvc_command_round_trips():
 def test_quick_benchmark_end_to_end(tmp_path):
     out = tmp_path / "benchmarks" / "results" / "estimators.json"
     work = tmp_path / "work"
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--keep", str(work), "--write", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--keep", str(work), "--write", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "Target:" in proc.stdout and "dvc exp run" in proc.stdout
 
@@ -77,15 +91,27 @@ def test_quick_benchmark_end_to_end(tmp_path):
     assert bench["runs"]
     for run in bench["runs"]:
         assert run["error"] is None and run["gap"] > 0 and run["wall_s"] > 0 and run["steps"] >= 1
-        ran = yaml.safe_load((work / "runs" / f"{run['estimator']}_K{run['K']}_{run['term'] or 'all'}_x{run['budget']:g}"
-                                       / "params.yaml").read_text())
+        ran = yaml.safe_load(
+            (
+                work
+                / "runs"
+                / f"{run['estimator']}_K{run['K']}_{run['term'] or 'all'}_x{run['budget']:g}"
+                / "params.yaml"
+            ).read_text()
+        )
         assert apply_sets(repo, run["command"]) == ran
         assert apply_sets(repo, bench["eq12"]["command"]) == base
     sampled = [run for run in bench["runs"] if run["sampled"]]
     assert sampled
     for run in sampled:
-        ran = yaml.safe_load((work / "runs" / f"{run['estimator']}_K{run['K']}_{run['term'] or 'all'}_x{run['budget']:g}"
-                                       / "params_sample.yaml").read_text())
+        ran = yaml.safe_load(
+            (
+                work
+                / "runs"
+                / f"{run['estimator']}_K{run['K']}_{run['term'] or 'all'}_x{run['budget']:g}"
+                / "params_sample.yaml"
+            ).read_text()
+        )
         assert run["sample_command"].endswith(" compare_dist")
         params = apply_sets(repo, run["sample_command"])
         for section in ("gmm", "diffusion", "model", "sample", "compare_dist"):  # what sample and compare_dist read

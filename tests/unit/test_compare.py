@@ -1,6 +1,7 @@
 """Replicates and `python -m ddpm_lab.tools.compare`: variants grouped over the param `replicate`,
 means with Student-t intervals, differences paired by replicate (or Welch), Holm-adjusted
 verdicts, the table, the JSON and the HTML. The statistics themselves: tests/unit/test_verdicts.py."""
+
 from __future__ import annotations
 
 import json
@@ -18,16 +19,24 @@ from ddpm_lab.runtime.params import ConfigError
 from ddpm_lab.runtime.seeds import fold_seed, read_replicate
 from tests.helpers import TINY_GMM
 
-FIXTURE = Path(__file__).resolve().parents[1] / "data" / "exp_show.json"  # real `dvc exp show --json` (DVC 3.67), deps/outs cut
+FIXTURE = (
+    Path(__file__).resolve().parents[1] / "data" / "exp_show.json"
+)  # real `dvc exp show --json` (DVC 3.67), deps/outs cut
 REPLICATES = Path(__file__).resolve().parents[2] / "benchmarks" / "replicates" / "eq12_vs_eq14.json"  # 5 + 5 saved runs
 
 
 def run(name, replicate, metrics, committed=False, **params):
-    return Run(name=name, rev=name, params={"replicate": replicate, "train_eq12.weighting": "eq12", **params},
-               metrics=metrics, committed=committed)
+    return Run(
+        name=name,
+        rev=name,
+        params={"replicate": replicate, "train_eq12.weighting": "eq12", **params},
+        metrics=metrics,
+        committed=committed,
+    )
 
 
 # --- replicates -------------------------------------------------------------------------------
+
 
 def test_replicate_zero_keeps_the_seed_and_others_differ():
     assert [fold_seed(s, 0) for s in (0, 1, 7)] == [0, 1, 7]
@@ -48,6 +57,7 @@ def test_bad_replicate_is_one_line_naming_it(value):
 
 # --- grouping ---------------------------------------------------------------------------------
 
+
 def test_real_exp_show_groups_replicates_into_variants():
     runs = collect(json.loads(FIXTURE.read_text()))
     # the workspace row is left out; two experiments with equal params (replicate included) count once
@@ -56,32 +66,59 @@ def test_real_exp_show_groups_replicates_into_variants():
     assert [v.name for v in variants] == ["baseline", "train_eq12.weighting=eq14"]
     assert [[r.replicate for r in v.runs] for v in variants] == [[0, 1], [0, 1]]
     assert variants[0].runs[0].committed  # the baseline is the commit's variant
-    assert set(runs[0].metrics) >= {"eq12.bound_gap", "eq12.w1_ratio", "eq12.ks_ratio", "eq12.mode_err",
-                                    "eq3.bound_gap"}
+    assert set(runs[0].metrics) >= {
+        "eq12.bound_gap",
+        "eq12.w1_ratio",
+        "eq12.ks_ratio",
+        "eq12.mode_err",
+        "eq3.bound_gap",
+    }
 
 
 def test_grouping_ignores_replicate_only():
-    runs = [run("base", 0, {"eq12.bound_gap": 1.0}, committed=True), run("a", 1, {"eq12.bound_gap": 1.1}),
-            run("b", 0, {"eq12.bound_gap": 2.0}, **{"train_eq12.weighting": "eq14"}),
-            run("c", 2, {"eq12.bound_gap": 2.1}, **{"train_eq12.weighting": "eq14"}),
-            run("d", 0, {"eq12.bound_gap": 3.0}, **{"model.hidden": 32})]
+    runs = [
+        run("base", 0, {"eq12.bound_gap": 1.0}, committed=True),
+        run("a", 1, {"eq12.bound_gap": 1.1}),
+        run("b", 0, {"eq12.bound_gap": 2.0}, **{"train_eq12.weighting": "eq14"}),
+        run("c", 2, {"eq12.bound_gap": 2.1}, **{"train_eq12.weighting": "eq14"}),
+        run("d", 0, {"eq12.bound_gap": 3.0}, **{"model.hidden": 32}),
+    ]
     variants = group(runs)
     assert [(v.name, [r.name for r in v.runs]) for v in variants] == [
-        ("baseline", ["base", "a"]), ("train_eq12.weighting=eq14", ["b", "c"]), ("model.hidden=32", ["d"])]
+        ("baseline", ["base", "a"]),
+        ("train_eq12.weighting=eq14", ["b", "c"]),
+        ("model.hidden=32", ["d"]),
+    ]
 
 
 def test_a_commit_not_yet_reproduced_names_the_baseline_but_is_no_replicate():
-    rows_ = [{"rev": "abc", "data": {"params": {"params.yaml": {"data": {"replicate": 0, "a": {"x": 1}}}},
-                                     "metrics": {}},
-              "experiments": [{"name": "e1", "revs": [{"rev": "e1", "data": {
-                  "params": {"params.yaml": {"data": {"replicate": 1, "a": {"x": 2}}}},
-                  "metrics": {"metrics/dist_eq3.json": {"data": {"bound_gap": 0.5}}}}}]}]}]
+    rows_ = [
+        {
+            "rev": "abc",
+            "data": {"params": {"params.yaml": {"data": {"replicate": 0, "a": {"x": 1}}}}, "metrics": {}},
+            "experiments": [
+                {
+                    "name": "e1",
+                    "revs": [
+                        {
+                            "rev": "e1",
+                            "data": {
+                                "params": {"params.yaml": {"data": {"replicate": 1, "a": {"x": 2}}}},
+                                "metrics": {"metrics/dist_eq3.json": {"data": {"bound_gap": 0.5}}},
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    ]
     variants = group(collect(rows_))
     assert [v.name for v in variants] == ["baseline", "a.x=2"]
     assert variants[0].runs == [] and [r.name for r in variants[1].runs] == ["e1"]
 
 
 # --- the statistics ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("x", [[1.0, 2.0], [0.3, 0.31, 0.29, 0.35, 0.2], list(np.linspace(-1, 4, 9))])
 def test_mean_ci_is_the_student_t_interval(x):
@@ -92,8 +129,14 @@ def test_mean_ci_is_the_student_t_interval(x):
 
 def test_one_replicate_gives_no_interval():
     assert mean_ci([2.5]) == (2.5, None)
-    out = table(group([run("base", 0, {"eq3.bound_gap": 1.0}, committed=True),
-                       run("v", 0, {"eq3.bound_gap": 2.0}, **{"model.hidden": 4})]))
+    out = table(
+        group(
+            [
+                run("base", 0, {"eq3.bound_gap": 1.0}, committed=True),
+                run("v", 0, {"eq3.bound_gap": 2.0}, **{"model.hidden": 4}),
+            ]
+        )
+    )
     body = out.split("\n\n")[0]
     assert "n=1, no CI" in body and "(no test)" in body and "n<2: not tested" in body and "differs" not in body
 
@@ -128,18 +171,30 @@ def test_pairing_removes_the_shared_replicate_effect():
 
 
 def test_unmatched_replicates_fall_back_to_welch_and_say_so():
-    runs = [run("b0", 0, {"eq3.bound_gap": 1.0}, committed=True), run("b1", 1, {"eq3.bound_gap": 1.2}),
-            run("v5", 5, {"eq3.bound_gap": 3.0}, **{"model.hidden": 1}),
-            run("v6", 6, {"eq3.bound_gap": 3.1}, **{"model.hidden": 1})]
+    runs = [
+        run("b0", 0, {"eq3.bound_gap": 1.0}, committed=True),
+        run("b1", 1, {"eq3.bound_gap": 1.2}),
+        run("v5", 5, {"eq3.bound_gap": 3.0}, **{"model.hidden": 1}),
+        run("v6", 6, {"eq3.bound_gap": 3.1}, **{"model.hidden": 1}),
+    ]
     r = [r for r in rows(group(runs)) if r["id"] == "v1"][0]
     assert r["method"] == "welch" and r["pairs"] is None and r["verdict"].endswith("Welch)")
 
 
 def test_primary_gets_the_whole_alpha_and_the_rest_is_not_tested():
-    runs = [run(f"b{i}", i, {"eq12.bound_gap": 1.0 + 0.1 * i, "eq3.bound_gap": 2.0 + 0.1 * i}, committed=i == 0)
-            for i in range(4)]
-    runs += [run(f"v{i}", i, {"eq12.bound_gap": 1.5 + 0.1 * i + 0.01 * (-1) ** i, "eq3.bound_gap": 2.5 + 0.1 * i},
-                 **{"model.hidden": 1}) for i in range(4)]
+    runs = [
+        run(f"b{i}", i, {"eq12.bound_gap": 1.0 + 0.1 * i, "eq3.bound_gap": 2.0 + 0.1 * i}, committed=i == 0)
+        for i in range(4)
+    ]
+    runs += [
+        run(
+            f"v{i}",
+            i,
+            {"eq12.bound_gap": 1.5 + 0.1 * i + 0.01 * (-1) ** i, "eq3.bound_gap": 2.5 + 0.1 * i},
+            **{"model.hidden": 1},
+        )
+        for i in range(4)
+    ]
     got = {r["metric"]: r for r in rows(group(runs), primary="eq12.bound_gap") if r["id"] == "v1"}
     assert got["eq12.bound_gap"]["tested"] and got["eq12.bound_gap"]["p_adj"] == got["eq12.bound_gap"]["p"]
     assert not got["eq3.bound_gap"]["tested"] and got["eq3.bound_gap"]["verdict"].startswith("not tested (secondary")
@@ -147,8 +202,10 @@ def test_primary_gets_the_whole_alpha_and_the_rest_is_not_tested():
 
 def test_table_is_at_most_120_characters_wide():
     long = {f"images_model.a_very_long_parameter_name_{i}": i for i in range(8)}
-    runs = [run("base", r, {"eq12.bound_gap": 1.0 + r / 7, "images.kid": 1e-7 * (r + 1)}, committed=r == 0)
-            for r in range(3)]
+    runs = [
+        run("base", r, {"eq12.bound_gap": 1.0 + r / 7, "images.kid": 1e-7 * (r + 1)}, committed=r == 0)
+        for r in range(3)
+    ]
     runs += [run(f"v{r}", r, {"eq12.bound_gap": 123456.789 + r, "images.kid": -1e-9 * r}, **long) for r in range(3)]
     out = table(group(runs))
     assert max(len(line) for line in out.splitlines()) <= 120
@@ -180,20 +237,27 @@ def test_unreadable_json_is_a_one_line_error(tmp_path, capsys):
 def test_json_format_is_one_object_per_metric_and_variant(tmp_path, capsys):
     compare.main(["--runs", str(REPLICATES), "--out", str(tmp_path / "c.html"), "--format", "json"])
     out = json.loads(capsys.readouterr().out)
-    assert {(o["metric"], o["variant_id"]) for o in out} == {(m, v) for m in compare.headline_names()
-                                                              for v in ("v0", "v1")}
+    assert {(o["metric"], o["variant_id"]) for o in out} == {
+        (m, v) for m in compare.headline_names() for v in ("v0", "v1")
+    }
     gap = next(o for o in out if o["metric"] == "eq12.bound_gap" and o["variant_id"] == "v1")
     assert gap["method"] == "paired" and gap["pairs"] == 5 and gap["differs"] is True and gap["family_size"] == 5
     assert gap["diff_interval"][0] < gap["diff"] < gap["diff_interval"][1] and gap["p"] <= gap["p_adjusted"]
     assert all(isinstance(o["differs"], bool) for o in out)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--primary", "eq12.nope"], "--primary eq12.nope: expected one of eq12.bound_gap, "),
-    (["--sequential", "2"], "--sequential 2: expected a maximum number of pairs in [3, 30]"),
-    (["--sequential", "4"], "--sequential 4: eq12.bound_gap of v1 (train_eq12.weighting=eq14): 5 matched "
-                            "replicates: expected at most 4"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--primary", "eq12.nope"], "--primary eq12.nope: expected one of eq12.bound_gap, "),
+        (["--sequential", "2"], "--sequential 2: expected a maximum number of pairs in [3, 30]"),
+        (
+            ["--sequential", "4"],
+            "--sequential 4: eq12.bound_gap of v1 (train_eq12.weighting=eq14): 5 matched "
+            "replicates: expected at most 4",
+        ),
+    ],
+)
 def test_bad_verdict_options_are_one_line_errors(tmp_path, capsys, args, message):
     out = tmp_path / "c.html"
     with pytest.raises(SystemExit) as e:
@@ -215,14 +279,22 @@ def test_saved_runs_compare_like_the_original(tmp_path):
         compare.load_runs(path)
 
 
-LOCK = {"schema": "2.0", "stages": {
-    "train_eq12": {"params": {"params.yaml": {"replicate": 0, "train_eq12": {"weighting": "eq12"}}},
-                   "outs": [{"path": "models/eq12.pt"}]},
-    "compare_dist": {"deps": [{"path": "models/eq12.pt"}], "params": {"params.yaml": {"compare_dist.seed": 0}},
-                     "outs": [{"path": "metrics/dist_eq12.json"}]},
-    "train_images": {"params": {"params.yaml": {"replicate": 0}}, "outs": [{"path": "models/images"}]},
-    "evaluate_images": {"deps": [{"path": "models/images/ema.pt"}], "outs": [{"path": "metrics/images.json"}]},
-}}
+LOCK = {
+    "schema": "2.0",
+    "stages": {
+        "train_eq12": {
+            "params": {"params.yaml": {"replicate": 0, "train_eq12": {"weighting": "eq12"}}},
+            "outs": [{"path": "models/eq12.pt"}],
+        },
+        "compare_dist": {
+            "deps": [{"path": "models/eq12.pt"}],
+            "params": {"params.yaml": {"compare_dist.seed": 0}},
+            "outs": [{"path": "metrics/dist_eq12.json"}],
+        },
+        "train_images": {"params": {"params.yaml": {"replicate": 0}}, "outs": [{"path": "models/images"}]},
+        "evaluate_images": {"deps": [{"path": "models/images/ema.pt"}], "outs": [{"path": "metrics/images.json"}]},
+    },
+}
 
 
 def test_metrics_of_stages_not_rerun_for_a_run_are_dropped():
@@ -231,8 +303,12 @@ def test_metrics_of_stages_not_rerun_for_a_run_are_dropped():
     this run's, and they do not count as a replicate (downstream stages follow through deps)."""
     metrics = {"eq12.bound_gap": 0.01, "images.fd_ratio": 1.7, "images.kid": 2.0}
     params = {"replicate": 1, "train_eq12.weighting": "eq12", "compare_dist.seed": 0}
-    assert compare.stale_outputs(LOCK, params) == {"models/eq12.pt", "metrics/dist_eq12.json", "models/images",
-                                                   "metrics/images.json"}
+    assert compare.stale_outputs(LOCK, params) == {
+        "models/eq12.pt",
+        "metrics/dist_eq12.json",
+        "models/images",
+        "metrics/images.json",
+    }
     assert compare.stale_outputs(LOCK, {**params, "replicate": 0}) == set()
     lock = json.loads(json.dumps(LOCK))
     lock["stages"]["train_eq12"]["params"]["params.yaml"]["replicate"] = 1  # the GMM branch was rerun
@@ -243,6 +319,7 @@ def test_metrics_of_stages_not_rerun_for_a_run_are_dropped():
 
 # --- end to end -------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_two_variants_by_two_replicates_with_dvc_exp_run(dvc_repo):
     t0 = time.perf_counter()
@@ -251,14 +328,19 @@ def test_two_variants_by_two_replicates_with_dvc_exp_run(dvc_repo):
     dvc_repo.run("git", "add", "-A")
     dvc_repo.run("git", "commit", "-q", "-m", "baseline")
     # every run names its replicate: `dvc exp run -S` leaves the last applied params in the workspace
-    for overrides in (["replicate=1"], ["replicate=0", "train_eq12.weighting=eq14"],
-                      ["replicate=1", "train_eq12.weighting=eq14"]):
+    for overrides in (
+        ["replicate=1"],
+        ["replicate=0", "train_eq12.weighting=eq14"],
+        ["replicate=1", "train_eq12.weighting=eq14"],
+    ):
         dvc_repo.dvc("exp", "run", *[a for o in overrides for a in ("-S", o)], "compare_dist")
     proc = dvc_repo.run(sys.executable, "-m", "ddpm_lab.tools.compare", "--out", "reports/compare.html")
     assert "compare: 2 variants, 4 runs" in proc.stdout, proc.stdout
     variants = group(collect(json.loads(dvc_repo.dvc("exp", "show", "--json").stdout)))
     assert [(v.name, sorted(r.replicate for r in v.runs)) for v in variants] == [
-        ("baseline", [0, 1]), ("train_eq12.weighting=eq14", [0, 1])]
+        ("baseline", [0, 1]),
+        ("train_eq12.weighting=eq14", [0, 1]),
+    ]
     # replicates differ (their training and sampling seeds do), and so do the variants
     gaps = [r.metrics["eq12.bound_gap"] for v in variants for r in v.runs]
     assert len(set(gaps)) == 4

@@ -1,5 +1,6 @@
 """dvc.yaml lists, for every stage, exactly the code it runs: its script and the transitive
 closure of its imports within ddpm_lab/ and stages/ (so an edit reruns what it affects, and only that)."""
+
 from __future__ import annotations
 
 import re
@@ -18,7 +19,9 @@ def test_stage_code_deps_equal_its_import_closure(stage):
     module = re.search(r"python -m (stages\.\w+)", spec["cmd"]).group(1)
     want = closure(module_file(module))
     listed = {d for d in spec["deps"] if d.endswith(".py")}
-    assert listed == want, f"{stage}: listed but not imported {sorted(listed - want)}; imported but not listed {sorted(want - listed)}"
+    assert listed == want, (
+        f"{stage}: listed but not imported {sorted(listed - want)}; imported but not listed {sorted(want - listed)}"
+    )
 
 
 GMM_STAGES = {s for s, spec in STAGES.items() if any(d.startswith("ddpm_lab/gmm/") for d in spec["deps"])}
@@ -30,8 +33,9 @@ def test_the_branches_share_no_code_of_their_own():
     assert GMM_STAGES and IMAGE_STAGES and not GMM_STAGES & IMAGE_STAGES
 
 
-@pytest.mark.parametrize("edited, other_branch", [("ddpm_lab/images/params.py", GMM_STAGES),
-                                                  ("ddpm_lab/gmm/params.py", IMAGE_STAGES)])
+@pytest.mark.parametrize(
+    "edited, other_branch", [("ddpm_lab/images/params.py", GMM_STAGES), ("ddpm_lab/gmm/params.py", IMAGE_STAGES)]
+)
 def test_editing_one_branch_params_schema_leaves_the_other_branch_up_to_date(dvc_repo, edited, other_branch):
     """`dvc status` before and after a change to one branch's params module: every stage of the
     other branch reports exactly what it reported before; the stages that import the file change."""

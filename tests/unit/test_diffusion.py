@@ -1,4 +1,5 @@
 """The DDPM maths against closed forms and independent computations."""
+
 from __future__ import annotations
 
 import math
@@ -116,7 +117,9 @@ def test_eq11_mean_equals_posterior_mean_at_true_noise(diffusion):
     eps = torch.randn((64, 2), generator=g, dtype=torch.float64)
     t = torch.randint(1, 1001, (64,), generator=g)
     xt = diffusion.q_sample(x0, t, eps)
-    torch.testing.assert_close(diffusion.p_mean_variance(eps, xt, t)[0], diffusion.q_posterior_mean_variance(x0, xt, t)[0])
+    torch.testing.assert_close(
+        diffusion.p_mean_variance(eps, xt, t)[0], diffusion.q_posterior_mean_variance(x0, xt, t)[0]
+    )
 
 
 def test_beta_tilde_variance_clips_t1(diffusion):
@@ -188,8 +191,9 @@ def mmse(diffusion):
 def test_eq12_loss_of_eps_star_equals_its_exact_floor(diffusion, mmse, weighting):
     # Monte-Carlo mean of the noise loss with eps* against sum_t w_t mmse_t (or mean_t mmse_t).
     x0 = torch.from_numpy(MIX.sample(200_000, np.random.default_rng(5)))
-    loss = diffusion.loss_eq12(OracleEps(MIX, diffusion.np["alphas_cumprod"]), x0, torch.Generator().manual_seed(5),
-                               weighting)
+    loss = diffusion.loss_eq12(
+        OracleEps(MIX, diffusion.np["alphas_cumprod"]), x0, torch.Generator().manual_seed(5), weighting
+    )
     se = loss.std().item() / math.sqrt(loss.numel())
     assert loss.mean().item() == pytest.approx(diffusion.loss_eq12_floor(mmse, weighting), abs=4 * se)
 

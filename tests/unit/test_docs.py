@@ -1,4 +1,5 @@
 """The reference pages (docs/, mkdocs.yml) build with `mkdocs build --strict`, and the README stays a quickstart."""
+
 from __future__ import annotations
 
 import os
@@ -19,17 +20,36 @@ def _mkdocs() -> Path:
     exe = Path(sys.executable).parent / ("mkdocs.exe" if os.name == "nt" else "mkdocs")
     if not exe.is_file():
         if os.environ.get("CI") == "true":
-            pytest.fail(f"{exe} is missing, and under CI the docs must build: "
-                        "pip install -r requirements-dev.txt (scripts/test.sh does)")
-        pytest.skip(f"mkdocs is not installed next to {sys.executable} "
-                    "(pip install -r requirements-dev.txt, as scripts/test.sh does)")
+            pytest.fail(
+                f"{exe} is missing, and under CI the docs must build: "
+                "pip install -r requirements-dev.txt (scripts/test.sh does)"
+            )
+        pytest.skip(
+            f"mkdocs is not installed next to {sys.executable} "
+            "(pip install -r requirements-dev.txt, as scripts/test.sh does)"
+        )
     return exe
 
 
 def build(root: Path, site: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # mkdocs-material's end-of-life banner: not a build warning
-    return subprocess.run([str(_mkdocs()), "build", "--strict", "--clean", "--config-file", str(root / "mkdocs.yml"),
-                           "--site-dir", str(site)], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [
+            str(_mkdocs()),
+            "build",
+            "--strict",
+            "--clean",
+            "--config-file",
+            str(root / "mkdocs.yml"),
+            "--site-dir",
+            str(site),
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_docs_build_strict(tmp_path):
@@ -43,8 +63,9 @@ def test_docs_build_strict(tmp_path):
         assert built.is_file(), f"{page.name} was not built"
 
 
-@pytest.mark.parametrize("bad", ["[gone](no-such-page.md)", "[gone](pipeline.md#no-such-heading)",
-                                 "[outside](../README.md)"])
+@pytest.mark.parametrize(
+    "bad", ["[gone](no-such-page.md)", "[gone](pipeline.md#no-such-heading)", "[outside](../README.md)"]
+)
 def test_a_broken_link_fails_the_build(tmp_path, bad):
     """mkdocs.yml really is strict: a link to a missing page or anchor, or out of docs/, fails the build."""
     shutil.copy2(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
@@ -57,5 +78,6 @@ def test_a_broken_link_fails_the_build(tmp_path, bad):
 
 def test_readme_is_a_quickstart():
     lines = (ROOT / "README.md").read_text().splitlines()
-    assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines (at most {README_MAX_LINES}): " \
-                                           "move reference material into docs/"
+    assert len(lines) <= README_MAX_LINES, (
+        f"README.md has {len(lines)} lines (at most {README_MAX_LINES}): move reference material into docs/"
+    )

@@ -2,6 +2,7 @@
 per-term Rao-Blackwellised form (Eq. 5's KLs on the same trajectory) and K-of-T subsampling with either
 kind of term all have the exact expected bound (Eq. 5 by quadrature) as their mean, for a
 deliberately imperfect model, not only eps*."""
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,15 @@ from ddpm_lab.core.schedule import make_betas
 
 MIX = GaussianMixture([0.3, 0.5, 0.2], [-4.0, 0.0, 3.0], [0.5, 0.8, 0.4])
 T = 40
-CASES = [("trajectory", 0, "kl"), ("trajectory_kl", 0, "kl"), ("subsampled", 1, "kl"), ("subsampled", 7, "kl"),
-         ("subsampled", 1, "log_ratio"), ("subsampled", 7, "log_ratio"), ("subsampled", T, "log_ratio")]
+CASES = [
+    ("trajectory", 0, "kl"),
+    ("trajectory_kl", 0, "kl"),
+    ("subsampled", 1, "kl"),
+    ("subsampled", 7, "kl"),
+    ("subsampled", 1, "log_ratio"),
+    ("subsampled", 7, "log_ratio"),
+    ("subsampled", T, "log_ratio"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +90,15 @@ def test_subsampled_makes_K_evaluations_at_distinct_timesteps(setup):
     assert d.evaluations("subsampled", 6) == 6 and d.evaluations("trajectory") == d.evaluations("trajectory_kl") == T
 
 
-@pytest.mark.parametrize("kwargs,match", [({"estimator": "trajectry"}, "unknown estimator"),
-                                          ({"estimator": "subsampled", "terms": 0}, "terms must be"),
-                                          ({"estimator": "subsampled", "terms": T + 1}, "terms must be"),
-                                          ({"estimator": "subsampled", "terms": 2, "term": "kll"}, "unknown term")])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"estimator": "trajectry"}, "unknown estimator"),
+        ({"estimator": "subsampled", "terms": 0}, "terms must be"),
+        ({"estimator": "subsampled", "terms": T + 1}, "terms must be"),
+        ({"estimator": "subsampled", "terms": 2, "term": "kll"}, "unknown term"),
+    ],
+)
 def test_bad_estimator_arguments(setup, kwargs, match):
     d, model, _ = setup
     with pytest.raises(ValueError, match=match):

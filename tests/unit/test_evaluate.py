@@ -3,6 +3,7 @@ it reads (ddpm_lab.gmm.artifacts.load_eps_predictors, read_samples), the exact e
 (ddpm_lab.gmm.exact.expected_bounds) and the judgement of every sampler
 (ddpm_lab.gmm.evaluate.judge_samplers). The stage end to end: tests/stage/test_bad_input.py,
 tests/stage/test_stages_2d.py."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,8 +30,9 @@ MCFG = MLPConfig(hidden=8, n_blocks=1, emb_dim=4, data_dim=1)
 
 def eps_table(scale: float) -> pd.DataFrame:
     t = np.arange(1, T + 1)
-    return pd.DataFrame({"t": t, "mmse": 1.0 / t, "mmse_err": 1e-6 * t, "eps_error": scale / t,
-                         "eps_error_err": 1e-5 * scale * t})
+    return pd.DataFrame(
+        {"t": t, "mmse": 1.0 / t, "mmse_err": 1e-6 * t, "eps_error": scale / t, "eps_error_err": 1e-5 * scale * t}
+    )
 
 
 def test_expected_bounds_from_the_tables():
@@ -39,8 +41,10 @@ def test_expected_bounds_from_the_tables():
     oracle, oracle_err, gaps = expected_bounds(diffusion, MIXTURE, tables)
     w = diffusion.mse_weights("bound")
     assert oracle == diffusion.expected_bound(1.0 / np.arange(1, T + 1), MIXTURE.second_moment(), 1)
-    assert oracle_err == weighted_sum(w, tables["eq12"]["mmse"].to_numpy(), tables["eq12"]["mmse_err"].to_numpy(),
-                                      False)[1]
+    assert (
+        oracle_err
+        == weighted_sum(w, tables["eq12"]["mmse"].to_numpy(), tables["eq12"]["mmse_err"].to_numpy(), False)[1]
+    )
     assert list(gaps) == ["eq12", "eq3"] and gaps["eq3"][0] == pytest.approx(20 * gaps["eq12"][0])
     assert gaps["eq12"][1] == pytest.approx(float(np.abs(w) @ (1e-7 * np.arange(1, T + 1))))  # bounds add up (1-D)
     two_d = GaussianMixture([0.5, 0.5], [[0.0, 1.0], [2.0, 0.0]], [[1.0, 0.5], [0.3, 0.3]])
@@ -63,8 +67,11 @@ def test_load_eps_predictors_and_read_samples(tmp_path):
     samples = read_samples(tmp_path, ALL_MODELS, 1)
     assert list(samples) == list(ALL_MODELS) and all(s.shape == (2, 5, 1) for s in samples.values())
     write_outputs({tmp_path / "eq3.npz": npz_bytes(x0=np.zeros((2, 4, 1)))})
-    with pytest.raises(DataError, match=r"sample arrays of shapes \[\(2, 5, 1\), \(2, 4, 1\), \(2, 5, 1\)\]: "
-                                        r"expected \(S, n, 1\) with one S and n for all samplers"):
+    with pytest.raises(
+        DataError,
+        match=r"sample arrays of shapes \[\(2, 5, 1\), \(2, 4, 1\), \(2, 5, 1\)\]: "
+        r"expected \(S, n, 1\) with one S and n for all samplers",
+    ):
         read_samples(tmp_path, ALL_MODELS, 1)
     with pytest.raises(DataError, match=r"expected \(S, n, 2\)"):
         read_samples(tmp_path, ("eq12",), 2)

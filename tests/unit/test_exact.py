@@ -1,5 +1,6 @@
 """The saved model measured exactly: per-t excess errors e_t, the exact expected bound and its
 agreement with the held-out paired Monte-Carlo estimate (Ho et al. 2020, Eq. 5 and Eq. 12)."""
+
 from __future__ import annotations
 
 import math
@@ -84,8 +85,14 @@ def test_heldout_paired_gap_agrees_with_the_exact_gap(diffusion):
     x0 = torch.from_numpy(MIX.sample(3000, np.random.default_rng(3))).float()
     oracle = OracleEps(MIX, diffusion.np["alphas_cumprod"])
     with torch.no_grad():
-        gap = (diffusion.nll_bound(model, x0, torch.Generator().manual_seed(4))
-               - diffusion.nll_bound(oracle, x0, torch.Generator().manual_seed(4))).double().numpy()
+        gap = (
+            (
+                diffusion.nll_bound(model, x0, torch.Generator().manual_seed(4))
+                - diffusion.nll_bound(oracle, x0, torch.Generator().manual_seed(4))
+            )
+            .double()
+            .numpy()
+        )
     se = gap.std(ddof=1) / math.sqrt(gap.size)
     assert gap.mean() == pytest.approx(exact, abs=4 * se)
     assert se < 0.2 * exact  # the test has power: the gap is many standard errors from 0
@@ -126,8 +133,9 @@ def test_nll_bound_rows_is_paired_and_independent_of_the_batch_size(diffusion):
 
 
 def test_measure_model_of_eps_star_is_its_floor(diffusion):
-    summary, by_t = measure_model(MIX, diffusion, OracleEps(MIX, diffusion.np["alphas_cumprod"]), "bound",
-                                  np.random.default_rng(0))
+    summary, by_t = measure_model(
+        MIX, diffusion, OracleEps(MIX, diffusion.np["alphas_cumprod"]), "bound", np.random.default_rng(0)
+    )
     assert summary["saved_model_excess_loss"] == pytest.approx(0.0, abs=1e-10)
     assert summary["loss_floor"] == pytest.approx(diffusion.expected_bound(by_t["mmse"], MIX.second_moment(), 1))
     with pytest.raises(ValueError, match="unknown objective 'eq99'"):

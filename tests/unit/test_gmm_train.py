@@ -2,6 +2,7 @@
 of a training section (ddpm_lab.core.training.objective_loss, objective_name, evaluations_per_row)
 and ddpm_lab.gmm.train.train_on_mixture (the run, the bound's constants added to a weighted noise
 loss, the exact measurement of the saved model, the same result for the same seed)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,14 @@ import pytest
 import torch
 
 from ddpm_lab.core.diffusion import LOSS_UNITS, DiffusionConfig
-from ddpm_lab.core.training import (Eq3TrainConfig, Eq12TrainConfig, evaluations_per_row, objective_loss,
-                                    objective_name, train)
+from ddpm_lab.core.training import (
+    Eq3TrainConfig,
+    Eq12TrainConfig,
+    evaluations_per_row,
+    objective_loss,
+    objective_name,
+    train,
+)
 from ddpm_lab.gmm.artifacts import EPS_ERROR_COLUMNS
 from ddpm_lab.gmm.mixture import GaussianMixture
 from ddpm_lab.gmm.model import EpsMLP, MLPConfig
@@ -46,11 +53,14 @@ def test_objective_of_each_section():
         assert loss.shape == (6,) and torch.equal(loss, direct(torch.Generator().manual_seed(1)))
 
 
-@pytest.mark.parametrize("objective,cfg,units", [
-    ("eq12", Eq12TrainConfig(**SMALL), LOSS_UNITS["bound"]),
-    ("eq12", Eq12TrainConfig(**SMALL, weighting="eq14"), LOSS_UNITS["eq14"]),
-    ("eq3", Eq3TrainConfig(**{**SMALL, "batch_size": 2}), LOSS_UNITS["bound"]),
-])
+@pytest.mark.parametrize(
+    "objective,cfg,units",
+    [
+        ("eq12", Eq12TrainConfig(**SMALL), LOSS_UNITS["bound"]),
+        ("eq12", Eq12TrainConfig(**SMALL, weighting="eq14"), LOSS_UNITS["eq14"]),
+        ("eq3", Eq3TrainConfig(**{**SMALL, "batch_size": 2}), LOSS_UNITS["bound"]),
+    ],
+)
 def test_train_on_mixture(objective, cfg, units):
     run = train_on_mixture(objective, DIFFUSION, MCFG, cfg, DATA, MIXTURE)
     m = run.metrics
@@ -62,10 +72,17 @@ def test_train_on_mixture(objective, cfg, units):
     assert m["final_loss"] == run.history["loss"].iloc[-1]  # the last 10% of 3 rows: the last row
     if objective == "eq12":
         # The logged loss is train's own, plus the bound's constants for the Eq. 12 weighting only.
-        _, history = train(EpsMLP.seeded(MCFG, cfg.seed), objective_loss(DIFFUSION, cfg),
-                           torch.as_tensor(DATA, dtype=torch.float32), cfg)
-        constant = (DIFFUSION.prior_kl(MIXTURE.second_moment(), MIXTURE.dim) + DIFFUSION.bound_constant(MIXTURE.dim)
-                    if cfg.weighting == "eq12" else 0.0)
+        _, history = train(
+            EpsMLP.seeded(MCFG, cfg.seed),
+            objective_loss(DIFFUSION, cfg),
+            torch.as_tensor(DATA, dtype=torch.float32),
+            cfg,
+        )
+        constant = (
+            DIFFUSION.prior_kl(MIXTURE.second_moment(), MIXTURE.dim) + DIFFUSION.bound_constant(MIXTURE.dim)
+            if cfg.weighting == "eq12"
+            else 0.0
+        )
         assert np.array_equal(run.history["loss"].to_numpy(), history[:, 1] + constant)
     else:  # the same seed, the same run
         again = train_on_mixture(objective, DIFFUSION, MCFG, cfg, DATA, MIXTURE)

@@ -2,6 +2,7 @@
 estimators (names, labels, costs, seeds), the minibatch gradients, the summary statistics and the
 distance check against brute force, the table of one parameter point, the headline, the parameter
 points of the checkpoints, the figure. The stage end to end: tests/stage/test_estimator_variance.py."""
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,9 @@ from ddpm_lab.runtime.params import ConfigError, DataError, to_dict
 T = 10
 DCFG = DiffusionConfig(T=T, schedule="linear", beta_start=0.001, beta_end=0.2, variance="beta")
 MCFG = MLPConfig(hidden=8, n_blocks=1, emb_dim=4, data_dim=1)
-CFG = EstimatorVarianceConfig(minibatches=4, rows_trajectory=2, rows_subsampled=3, terms=[2, 50], rows_eq12=8, seed=0,
-                              threads=1)
+CFG = EstimatorVarianceConfig(
+    minibatches=4, rows_trajectory=2, rows_subsampled=3, terms=[2, 50], rows_eq12=8, seed=0, threads=1
+)
 
 
 @pytest.fixture
@@ -36,8 +38,15 @@ def tiny():
 
 def test_estimators_in_table_order_with_K_clamped_to_T():
     ests = gn.estimators(CFG, T)
-    assert [e.name for e in ests] == ["trajectory", "trajectory_kl", "subsampled_log_ratio_K2",
-                                      "subsampled_log_ratio_K10", "subsampled_kl_K2", "subsampled_kl_K10", "eq12"]
+    assert [e.name for e in ests] == [
+        "trajectory",
+        "trajectory_kl",
+        "subsampled_log_ratio_K2",
+        "subsampled_log_ratio_K10",
+        "subsampled_kl_K2",
+        "subsampled_kl_K10",
+        "eq12",
+    ]
     assert [e.rows for e in ests] == [2, 2, 3, 3, 3, 3, 8]
     diffusion = DCFG.build()
     assert [e.evaluations(diffusion) for e in ests] == [T, T, 2, T, 2, T, 1]
@@ -108,12 +117,14 @@ def test_measure_point_one_row_per_estimator(tiny, capsys):
 
 
 def test_headline_is_the_trajectory_cost_over_eq12s_at_the_initial_weights():
-    table = pd.DataFrame([
-        {"point": "init", "estimator": "trajectory", "cost": 30.0, "cost_se": 3.0},
-        {"point": "init", "estimator": "eq12", "cost": 2.0, "cost_se": 0.4},
-        {"point": "eq12", "estimator": "trajectory", "cost": 1.0, "cost_se": 0.1},
-        {"point": "eq12", "estimator": "eq12", "cost": 1.0, "cost_se": 0.1},
-    ])
+    table = pd.DataFrame(
+        [
+            {"point": "init", "estimator": "trajectory", "cost": 30.0, "cost_se": 3.0},
+            {"point": "init", "estimator": "eq12", "cost": 2.0, "cost_se": 0.4},
+            {"point": "eq12", "estimator": "trajectory", "cost": 1.0, "cost_se": 0.1},
+            {"point": "eq12", "estimator": "eq12", "cost": 1.0, "cost_se": 0.1},
+        ]
+    )
     head = gn.headline(table)
     assert list(head) == ["eq3_cost_x", "eq3_cost_x_se"]
     assert head["eq3_cost_x"] == 15.0 and head["eq3_cost_x_se"] == float(f"{15 * math.hypot(0.1, 0.2):.2g}")
@@ -142,8 +153,9 @@ def test_figure_of_a_table(tiny):
     import matplotlib.pyplot as plt
 
     diffusion, model, data = tiny
-    cfg = EstimatorVarianceConfig(minibatches=3, rows_trajectory=1, rows_subsampled=2, terms=[2], rows_eq12=4, seed=0,
-                                  threads=1)
+    cfg = EstimatorVarianceConfig(
+        minibatches=3, rows_trajectory=1, rows_subsampled=2, terms=[2], rows_eq12=4, seed=0, threads=1
+    )
     table, ests = gn.measure({p: model for p in gn.POINTS}, diffusion, data.numpy(), cfg)
     assert list(table["point"]) == [p for p in gn.POINTS for _ in ests]
     fig = figure(table, ests, T, cfg.minibatches)

@@ -1,5 +1,6 @@
 """Image data: the embedded digits split, the IDX reader / downloader on files written here,
 and the IDX folder (under data/raw/) as a dependency of prepare_images."""
+
 from __future__ import annotations
 
 import gzip
@@ -13,8 +14,18 @@ import pytest
 import yaml
 
 from ddpm_lab.runtime.params import ConfigError, DataError, from_section
-from ddpm_lab.images.data import (IDX_FILES, IDX_MD5, RAW_DIR, ImageDataConfig, ensure_idx_files, fetch, idx_bytes,
-                                 load_idx_dataset, load_split, read_idx)
+from ddpm_lab.images.data import (
+    IDX_FILES,
+    IDX_MD5,
+    RAW_DIR,
+    ImageDataConfig,
+    ensure_idx_files,
+    fetch,
+    idx_bytes,
+    load_idx_dataset,
+    load_split,
+    read_idx,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,10 +38,12 @@ def _write_idx_folder(folder, n_train=12, n_test=6, gz=True, seed=0):
     """Four fabricated MNIST-layout files (train 12 / test 6 images of 4x3 pixels)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
-    arrays = {"train_images": _images(n_train, seed=2 + 10 * seed),
-              "train_labels": rng.integers(0, 10, n_train).astype(np.uint8),
-              "test_images": _images(n_test, seed=3 + 10 * seed),
-              "test_labels": rng.integers(0, 10, n_test).astype(np.uint8)}
+    arrays = {
+        "train_images": _images(n_train, seed=2 + 10 * seed),
+        "train_labels": rng.integers(0, 10, n_train).astype(np.uint8),
+        "test_images": _images(n_test, seed=3 + 10 * seed),
+        "test_labels": rng.integers(0, 10, n_test).astype(np.uint8),
+    }
     for key, arr in arrays.items():
         raw = idx_bytes(arr)
         if gz:
@@ -41,12 +54,15 @@ def _write_idx_folder(folder, n_train=12, n_test=6, gz=True, seed=0):
 
 
 # -- the reader ----------------------------------------------------------------------------
-@pytest.mark.parametrize("arr", [
-    _images(),
-    np.arange(7, dtype=np.uint8),
-    np.arange(-6, 6, dtype=np.int16).reshape(3, 4),
-    np.linspace(-1, 1, 10, dtype=np.float32).reshape(2, 5),
-])
+@pytest.mark.parametrize(
+    "arr",
+    [
+        _images(),
+        np.arange(7, dtype=np.uint8),
+        np.arange(-6, 6, dtype=np.int16).reshape(3, 4),
+        np.linspace(-1, 1, 10, dtype=np.float32).reshape(2, 5),
+    ],
+)
 def test_idx_roundtrip_raw_and_gzip(tmp_path, arr):
     (tmp_path / "a").write_bytes(idx_bytes(arr))
     (tmp_path / "a.gz").write_bytes(gzip.compress(idx_bytes(arr)))
@@ -59,19 +75,22 @@ def test_idx_roundtrip_raw_and_gzip(tmp_path, arr):
 def test_idx_header_is_the_standard_one():
     # MNIST's train-images header: 0x00000803 then the sizes 60000, 28, 28 big-endian.
     raw = idx_bytes(np.zeros((2, 28, 28), np.uint8))
-    assert raw[:16] == bytes.fromhex("00000803" "00000002" "0000001c" "0000001c")
+    assert raw[:16] == bytes.fromhex("00000803000000020000001c0000001c")
 
 
-@pytest.mark.parametrize("content,match", [
-    (b"\x00\x01\x08\x01" + b"\x00" * 8, r"bad magic number 00010801: expected an IDX file"),
-    (b"PK\x03\x04", r"bad magic number 504b0304"),
-    (b"", r"bad magic number none"),
-    (b"\x00\x00\x07\x01\x00\x00\x00\x01\x00", r"unknown IDX type code 0x07: expected one of 0x08"),
-    (b"\x00\x00\x08\x03\x00\x00\x00\x02", r"truncated header \(8 bytes\): expected 16 for 3 dimensions"),
-    (idx_bytes(_images())[:-5], r"truncated: 55 bytes of data, expected 60 for shape \(5, 4, 3\)"),
-    (idx_bytes(_images()) + b"xx", r"trailing bytes: 62 bytes of data, expected 60"),
-    (gzip.compress(idx_bytes(_images()), mtime=0)[:-12], r"corrupt gzip data .*: expected a gzipped IDX file"),
-])
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        (b"\x00\x01\x08\x01" + b"\x00" * 8, r"bad magic number 00010801: expected an IDX file"),
+        (b"PK\x03\x04", r"bad magic number 504b0304"),
+        (b"", r"bad magic number none"),
+        (b"\x00\x00\x07\x01\x00\x00\x00\x01\x00", r"unknown IDX type code 0x07: expected one of 0x08"),
+        (b"\x00\x00\x08\x03\x00\x00\x00\x02", r"truncated header \(8 bytes\): expected 16 for 3 dimensions"),
+        (idx_bytes(_images())[:-5], r"truncated: 55 bytes of data, expected 60 for shape \(5, 4, 3\)"),
+        (idx_bytes(_images()) + b"xx", r"trailing bytes: 62 bytes of data, expected 60"),
+        (gzip.compress(idx_bytes(_images()), mtime=0)[:-12], r"corrupt gzip data .*: expected a gzipped IDX file"),
+    ],
+)
 def test_malformed_idx_is_one_line_naming_the_file(tmp_path, content, match):
     path = tmp_path / "bad-idx3-ubyte"
     path.write_bytes(content)
@@ -112,7 +131,9 @@ def test_fetch_file_url_verifies_checksum(tmp_path):
     assert dest.read_bytes() == b"payload"
     sha = hashlib.sha256(b"payload").hexdigest()
     assert fetch(src.as_uri(), tmp_path / "out" / "g.gz", ("sha256", sha)).read_bytes() == b"payload"
-    with pytest.raises(DataError, match=r"served.gz: md5 [0-9a-f]{32}: expected 0{32} \(corrupt or wrong file; not saved\)"):
+    with pytest.raises(
+        DataError, match=r"served.gz: md5 [0-9a-f]{32}: expected 0{32} \(corrupt or wrong file; not saved\)"
+    ):
         fetch(src.as_uri(), tmp_path / "out" / "h.gz", ("md5", "0" * 32))
     assert not (tmp_path / "out" / "h.gz").exists()
     with pytest.raises(DataError, match=r"missing.gz: download failed"):
@@ -123,7 +144,9 @@ def test_ensure_idx_files_downloads_and_verifies(tmp_path, monkeypatch):
     """A fake opener serves fabricated files; the expected MD5s are patched to theirs."""
     served = {}
     for key, stem in IDX_FILES.items():
-        served[f"{stem}.gz"] = gzip.compress(idx_bytes(np.zeros((3, 2, 2) if "images" in key else 3, np.uint8)), mtime=0)
+        served[f"{stem}.gz"] = gzip.compress(
+            idx_bytes(np.zeros((3, 2, 2) if "images" in key else 3, np.uint8)), mtime=0
+        )
     monkeypatch.setitem(IDX_MD5, "mnist", {k: hashlib.md5(v).hexdigest() for k, v in served.items()})
     urls = []
 
@@ -165,22 +188,38 @@ def test_idx_split_uses_test_files_for_heldout(tmp_path, monkeypatch):
         load_split(ImageDataConfig(source="mnist", path="data/raw/mnist", n_heldout=7))
 
 
-@pytest.mark.parametrize("raw,match", [
-    ({"source": "cifar"}, r"images_data\.source = 'cifar': expected one of digits, mnist, fashion_mnist"),
-    ({"source": "mnist", "path": None}, r"images_data\.path = None: expected a folder for the mnist IDX files"),
-    ({"n_heldout": 1}, r"images_data\.n_heldout = 1: expected an integer >= 2"),
-    ({"download": "yes"}, r"images_data\.download = 'yes': expected true or false"),
-    ({"source": "mnist", "path": "/tmp/mnist"},
-     r"^params\.yaml: images_data\.path = '/tmp/mnist': expected a relative path under data/raw/ \(a dependency "
-     r"of prepare_images in dvc\.yaml\), e\.g\. data/raw/mnist$"),
-    ({"source": "fashion_mnist", "path": "data/fashion"}, r"images_data\.path = 'data/fashion': expected a relative "
-                                                          r"path under data/raw/ .*e\.g\. data/raw/fashion_mnist$"),
-    ({"source": "mnist", "path": "data/raw/../mnist"}, r"images_data\.path = 'data/raw/\.\./mnist': expected"),
-    ({"source": "mnist", "path": "data/rawmnist"}, r"images_data\.path = 'data/rawmnist': expected"),
-])
+@pytest.mark.parametrize(
+    "raw,match",
+    [
+        ({"source": "cifar"}, r"images_data\.source = 'cifar': expected one of digits, mnist, fashion_mnist"),
+        ({"source": "mnist", "path": None}, r"images_data\.path = None: expected a folder for the mnist IDX files"),
+        ({"n_heldout": 1}, r"images_data\.n_heldout = 1: expected an integer >= 2"),
+        ({"download": "yes"}, r"images_data\.download = 'yes': expected true or false"),
+        (
+            {"source": "mnist", "path": "/tmp/mnist"},
+            r"^params\.yaml: images_data\.path = '/tmp/mnist': expected a relative path under data/raw/ \(a dependency "
+            r"of prepare_images in dvc\.yaml\), e\.g\. data/raw/mnist$",
+        ),
+        (
+            {"source": "fashion_mnist", "path": "data/fashion"},
+            r"images_data\.path = 'data/fashion': expected a relative "
+            r"path under data/raw/ .*e\.g\. data/raw/fashion_mnist$",
+        ),
+        ({"source": "mnist", "path": "data/raw/../mnist"}, r"images_data\.path = 'data/raw/\.\./mnist': expected"),
+        ({"source": "mnist", "path": "data/rawmnist"}, r"images_data\.path = 'data/rawmnist': expected"),
+    ],
+)
 def test_bad_data_config(raw, match):
-    section = {"source": "digits", "path": None, "download": False, "mirror": None, "n_heldout": 360,
-               "max_train": 0, "seed": 0, **raw}
+    section = {
+        "source": "digits",
+        "path": None,
+        "download": False,
+        "mirror": None,
+        "n_heldout": 360,
+        "max_train": 0,
+        "seed": 0,
+        **raw,
+    }
     with pytest.raises(ConfigError, match=match):
         from_section(ImageDataConfig, {"images_data": section}, "images_data")
 
@@ -212,7 +251,8 @@ def test_a_changed_idx_file_reruns_prepare_images(dvc_repo):
 
     new = _write_idx_folder(dvc_repo.path / "tmp_idx", seed=1)["train_images"]
     (dvc_repo.path / "data/raw/mnist/train-images-idx3-ubyte.gz").write_bytes(
-        (dvc_repo.path / "tmp_idx/train-images-idx3-ubyte.gz").read_bytes())
+        (dvc_repo.path / "tmp_idx/train-images-idx3-ubyte.gz").read_bytes()
+    )
     status = dvc_repo.dvc("status", "prepare_images").stdout
     assert "prepare_images:" in status and re.search(r"modified:\s+data/raw\n", status), status
     out = dvc_repo.dvc("repro", "prepare_images").stdout
@@ -229,5 +269,8 @@ def test_a_changed_idx_file_reruns_prepare_images(dvc_repo):
     dvc_repo.set_params({"images_data": {"path": "tmp_idx"}})
     proc = dvc_repo.stage("stages.prepare_images", check=False)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith(
-        "error: params.yaml: images_data.path = 'tmp_idx': expected a relative path under data/raw/")
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: params.yaml: images_data.path = 'tmp_idx': expected a relative path under data/raw/")
+    )

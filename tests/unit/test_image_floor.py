@@ -6,6 +6,7 @@ training images, the floor pool, the held-out reference) and draws each floor va
 disjoint sets of unseen real images. Here, over many random splits of the digits, a set of real
 images that none of the three parts holds plays the generated set, through the same function
 the evaluate_images stage calls, with the params.yaml settings."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -18,6 +19,7 @@ from scipy.stats import binom
 
 from ddpm_lab.images import metrics as image_metrics
 from ddpm_lab.runtime.params import from_section
+from ddpm_lab.images.calibration import MEASURES, calibrate_floor
 from ddpm_lab.images.data import ImageDataConfig, load_split
 from ddpm_lab.images.metrics import EvalConfig, evaluate_samples, floor_split
 
@@ -82,31 +84,21 @@ def test_unseen_real_images_exceed_the_floor_p95_about_5_percent_of_the_time():
     (either side) within those of 10% (at most 9). The rest of images_eval as in params.yaml
     (bootstrap resamples, which the floor does not use, cut to 2).
     Measured on these seeds (0-39): above the p95 in 0 (FD) and 1 (KID) of 40, outside the band
-    in 5 and 3; over seeds 0-199, above the p95 in 12 and 11 of 200 (6.0%, 5.5%). The floor this
-    replaced (the classifier fit on the floor's own images, 20 draws of n of them against the
-    fixed reference) is above the p95 in 3 and 1 of these 40, inside the first limit by chance,
-    but outside the band in 12 (FD) and 7 (KID): over seeds 0-199 above the p95 in 27 and 26 of
-    200, outside the band in 65 and 57."""
+    in 5 and 3. benchmarks/bench_image_floor.py runs more splits (benchmarks/results/image_floor.json).
+    The floor this replaced (the classifier fit on the floor's own images, 20 draws of n of them
+    against the fixed reference) is above the p95 in 3 and 1 of these 40, inside the first limit
+    by chance, but outside the band in 12 (FD) and 7 (KID)."""
     cfg = replace(from_section(EvalConfig, PARAMS, "images_eval"), bootstrap=2)
     n_ref, n_gen = PARAMS["images_data"]["n_heldout"], PARAMS["images_sample"]["n_samples"]
-    above = {"fd": 0, "kid": 0}
-    below = {"fd": 0, "kid": 0}
-    ranks = {"fd": [], "kid": []}
-    for s in range(N_SPLITS):
-        split = load_split(ImageDataConfig(source="digits", n_heldout=n_ref, seed=s))
-        unseen = split.x_train[-n_gen:]
-        h, d = evaluate_samples(unseen, split.x_train[:-n_gen], split.y_train[:-n_gen], split.x_heldout,
-                                split.y_heldout, cfg, rng=np.random.default_rng([cfg.seed, 1, s]))
-        for name in ("fd", "kid"):
-            above[name] += not d[f"{name}_inside_floor_band"]
-            below[name] += d[f"{name}"]["value"] < d[f"{name}_floor"]["p05"]
-            ranks[name].append(float(np.mean(np.array(d[f"{name}_floor"]["draws"]) < d[name]["value"])))
+    cal = calibrate_floor(cfg, n_ref, n_gen, range(N_SPLITS))
     limit, band_limit = int(binom.ppf(0.99, N_SPLITS, 0.05)), int(binom.ppf(0.99, N_SPLITS, 0.10))
-    for name in ("fd", "kid"):
-        print(f"{name.upper()}: above the floor's p95 in {above[name]}/{N_SPLITS} splits "
-              f"({above[name] / N_SPLITS:.1%}; limit {limit}), below its p05 in {below[name]} (outside the band: "
-              f"limit {band_limit}); mean rank "
-              f"among the floor draws {np.mean(ranks[name]):.2f} (0.5 if calibrated)")
-    assert split.x_train[:-n_gen].shape[0] == 1797 - n_ref - n_gen and d["split"]["reference"] == n_ref
-    assert above["fd"] <= limit and above["kid"] <= limit, (above, limit)
-    assert all(above[m] + below[m] <= band_limit for m in above), (above, below, band_limit)
+    for name in MEASURES:
+        print(
+            f"{name.upper()}: above the floor's p95 in {cal.above[name]}/{N_SPLITS} splits "
+            f"({cal.above[name] / N_SPLITS:.1%}; limit {limit}), outside the band in {cal.outside(name)} "
+            f"(limit {band_limit}); mean rank among the floor draws {np.mean(cal.ranks[name]):.2f} (0.5 if calibrated)"
+        )
+    assert cal.splits == N_SPLITS and cal.last_split["n_train"] == 1797 - n_ref - n_gen
+    assert cal.last_split["reference"] == n_ref
+    assert all(cal.above[m] <= limit for m in MEASURES), (cal.above, limit)
+    assert all(cal.outside(m) <= band_limit for m in MEASURES), (cal.above, cal.below, band_limit)

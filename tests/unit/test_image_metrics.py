@@ -1,5 +1,6 @@
 """Image metrics against known answers: Frechet distances and KID in closed form, the
 classifier, histograms, nearest-neighbour distances, the floors and bands, and the stage."""
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,22 @@ import yaml
 
 from ddpm_lab.runtime.params import ConfigError, from_section
 from ddpm_lab.images.data import ImageDataConfig, load_split
-from ddpm_lab.images.metrics import (HEADLINE_KEYS, ClassifierConfig, EvalConfig, FeatureClassifier, _kid_from_kernels,
-                                    band, class_summary, evaluate_samples, frechet_distance,
-                                    frechet_distance_gaussians, kid, memorisation, nearest_distances,
-                                    polynomial_kernel)
+from ddpm_lab.images.metrics import (
+    HEADLINE_KEYS,
+    ClassifierConfig,
+    EvalConfig,
+    FeatureClassifier,
+    _kid_from_kernels,
+    band,
+    class_summary,
+    evaluate_samples,
+    frechet_distance,
+    frechet_distance_gaussians,
+    kid,
+    memorisation,
+    nearest_distances,
+    polynomial_kernel,
+)
 from tests.helpers import stages
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,15 +84,19 @@ def test_frechet_distance_rejects_bad_shapes():
 def test_class_summary():
     proba = np.array([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.6, 0.4, 0.0]])
     s = class_summary(proba, 3)
-    assert s == {"histogram": {"0": 2, "1": 1, "2": 0}, "classes_present": 2,
-                 "mean_confidence": pytest.approx((0.9 + 0.8 + 0.6) / 3)}
+    assert s == {
+        "histogram": {"0": 2, "1": 1, "2": 0},
+        "classes_present": 2,
+        "mean_confidence": pytest.approx((0.9 + 0.8 + 0.6) / 3),
+    }
 
 
 def test_nearest_distances_and_memorisation():
     train = np.array([[0.0, 0.0], [10.0, 0.0]])
     np.testing.assert_allclose(nearest_distances(np.array([[3.0, 4.0], [10.0, 1.0]]), train), [5.0, 1.0])
-    m = memorisation(generated=np.array([[0.0, 0.5], [5.0, 0.0]]), heldout=np.array([[0.0, 2.0], [10.0, 3.0]]),
-                     train=train)
+    m = memorisation(
+        generated=np.array([[0.0, 0.5], [5.0, 0.0]]), heldout=np.array([[0.0, 2.0], [10.0, 3.0]]), train=train
+    )
     assert m["generated_nn_min"] == 0.5 and m["heldout_nn_min"] == 2.0
     assert m["n_generated_closer_than_heldout_min"] == 1  # the copy-like sample at distance 0.5
 
@@ -104,7 +121,7 @@ def test_kid_closed_form_two_vs_two():
     # cross: x1.y1 = 1 -> 1.5^3, x1.y2 = 2 -> 8, x2.y1 = 1 -> 1.5^3, x2.y2 = 0 -> 1.
     # Within sums over i != j: (1 + 1) / (2 * 1) = 1 and (8 + 8) / 2 = 8; cross: all four pairs / 4.
     x, y = np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[1.0, 1.0], [2.0, 0.0]])
-    cross = (1.5 ** 3 + 8 + 1.5 ** 3 + 1) / 4  # = 3.9375
+    cross = (1.5**3 + 8 + 1.5**3 + 1) / 4  # = 3.9375
     want = 1 + 8 - 2 * cross  # = 1.125
     assert kid(x, y) == pytest.approx(want, rel=1e-12)
     assert want == pytest.approx(1.125)
@@ -150,8 +167,9 @@ def test_kid_bootstrap_weights_match_brute_force():
         return np.mean([k[a, b] for a, b in pairs])
 
     want = within(kxx, i) + within(kyy, j) - 2 * np.mean([kxy[a, b] for a in i for b in j])
-    got = _kid_from_kernels(kxx, kyy, kxy, np.bincount(i, minlength=7).astype(float),
-                            np.bincount(j, minlength=6).astype(float))
+    got = _kid_from_kernels(
+        kxx, kyy, kxy, np.bincount(i, minlength=7).astype(float), np.bincount(j, minlength=6).astype(float)
+    )
     assert got == pytest.approx(want, rel=1e-12)
 
 
@@ -162,26 +180,46 @@ def test_band():
 
 
 # -- config ----------------------------------------------------------------------------------
-EVAL = {"hidden": [64], "alpha": 0.001, "max_iter": 200, "seed": 0, "feature_share": 0.5, "floor_draws": 20,
-        "bootstrap": 200}
+EVAL = {
+    "hidden": [64],
+    "alpha": 0.001,
+    "max_iter": 200,
+    "seed": 0,
+    "feature_share": 0.5,
+    "floor_draws": 20,
+    "bootstrap": 200,
+}
 
 
 def test_eval_config_from_params_yaml_and_classifier_part():
     cfg = from_section(EvalConfig, yaml.safe_load((ROOT / "params.yaml").read_text()), "images_eval")
     assert cfg.floor_draws >= 100 and cfg.bootstrap >= 100 and 0 < cfg.feature_share < 1
-    assert cfg.classifier == ClassifierConfig(hidden=list(cfg.hidden), alpha=cfg.alpha, max_iter=cfg.max_iter,
-                                              seed=cfg.seed)
+    assert cfg.classifier == ClassifierConfig(
+        hidden=list(cfg.hidden), alpha=cfg.alpha, max_iter=cfg.max_iter, seed=cfg.seed
+    )
 
 
-@pytest.mark.parametrize("raw,match", [
-    ({"floor_draws": 1}, r"^params\.yaml: images_eval\.floor_draws = 1: expected an integer >= 2 \(>= 100 advised\)$"),
-    ({"bootstrap": 0}, r"^params\.yaml: images_eval\.bootstrap = 0: expected an integer >= 2"),
-    ({"hidden": [0]}, r"^params\.yaml: images_eval\.hidden = \[0\]: expected a non-empty list of integers >= 1$"),
-    ({"floor_draws": 2.5}, r"^params\.yaml: images_eval\.floor_draws = 2\.5: expected an integer$"),
-    ({"feature_share": 1.0}, r"^params\.yaml: images_eval\.feature_share = 1\.0: expected a number strictly between "
-                             r"0 and 1 \(the classifier's share of the training images\)$"),
-    ({"feature_share": float("nan")}, r"^params\.yaml: images_eval\.feature_share = nan: expected a finite number$"),
-])
+@pytest.mark.parametrize(
+    "raw,match",
+    [
+        (
+            {"floor_draws": 1},
+            r"^params\.yaml: images_eval\.floor_draws = 1: expected an integer >= 2 \(>= 100 advised\)$",
+        ),
+        ({"bootstrap": 0}, r"^params\.yaml: images_eval\.bootstrap = 0: expected an integer >= 2"),
+        ({"hidden": [0]}, r"^params\.yaml: images_eval\.hidden = \[0\]: expected a non-empty list of integers >= 1$"),
+        ({"floor_draws": 2.5}, r"^params\.yaml: images_eval\.floor_draws = 2\.5: expected an integer$"),
+        (
+            {"feature_share": 1.0},
+            r"^params\.yaml: images_eval\.feature_share = 1\.0: expected a number strictly between "
+            r"0 and 1 \(the classifier's share of the training images\)$",
+        ),
+        (
+            {"feature_share": float("nan")},
+            r"^params\.yaml: images_eval\.feature_share = nan: expected a finite number$",
+        ),
+    ],
+)
 def test_bad_eval_config_is_one_line(raw, match):
     with pytest.raises(ConfigError, match=match):
         from_section(EvalConfig, {"images_eval": {**EVAL, **raw}}, "images_eval")
@@ -194,8 +232,15 @@ SMALL_EVAL = EvalConfig(hidden=[64], max_iter=200, seed=0, floor_draws=12, boots
 @pytest.fixture(scope="module")
 def copies_eval(digits):
     """Real training images as 'generated' (copies of the training set): (headline, details)."""
-    return evaluate_samples(digits.x_train[-360:], digits.x_train, digits.y_train, digits.x_heldout,
-                            digits.y_heldout, SMALL_EVAL, rng=np.random.default_rng(0))
+    return evaluate_samples(
+        digits.x_train[-360:],
+        digits.x_train,
+        digits.y_train,
+        digits.x_heldout,
+        digits.y_heldout,
+        SMALL_EVAL,
+        rng=np.random.default_rng(0),
+    )
 
 
 def test_memorisation_flags_copies_of_training_images(copies_eval):
@@ -221,8 +266,9 @@ def three_way():
 
 def _eval(generated, three_way):
     x_tr, y_tr, x_ho, y_ho = three_way[:4]
-    return evaluate_samples(generated.astype(np.float32), x_tr, y_tr, x_ho, y_ho, FLOOR_EVAL,
-                            rng=np.random.default_rng(0))
+    return evaluate_samples(
+        generated.astype(np.float32), x_tr, y_tr, x_ho, y_ho, FLOOR_EVAL, rng=np.random.default_rng(0)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -285,39 +331,90 @@ def test_floor_band_and_bootstrap_band(copies_eval):
     assert d["fd"]["bootstrap_p05"] <= d["fd"]["bootstrap_p95"] and d["kid"]["bootstrap_p05"] <= d["kid"]["value"]
     assert d["kid"]["value"] <= d["kid"]["bootstrap_p95"] and h["kid_se"] > 0
     assert abs(d["kid"]["bootstrap_mean"] - d["kid"]["value"]) < h["kid_se"]  # copies left out: no upward shift
-    assert d["config"] == {"hidden": [64], "alpha": 0.001, "max_iter": 200, "seed": 0, "feature_share": 0.5,
-                           "floor_draws": 12, "bootstrap": 40}
+    assert d["config"] == {
+        "hidden": [64],
+        "alpha": 0.001,
+        "max_iter": 200,
+        "seed": 0,
+        "feature_share": 0.5,
+        "floor_draws": 12,
+        "bootstrap": 40,
+    }
 
 
 @pytest.mark.stage
 def test_stage_writes_headline_and_details(tmp_path, digits):
     """`python -m stages.evaluate_images` on a small split writes both files; the headline holds
     exactly the seven headline keys; a second run (in process) gives the same bytes."""
-    np.savez(tmp_path / "split.npz", x_train=digits.x_train[:300], y_train=digits.y_train[:300],
-             x_heldout=digits.x_heldout[:60], y_heldout=digits.y_heldout[:60])
-    np.savez(tmp_path / "samples.npz", images=digits.x_train[-50:], steps=np.array(50), T=np.array(1000),
-             sampler=np.array("DDIM (eta = 0), 50 of 1000 steps"))
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(
-        {"images_eval": {**EVAL, "hidden": [16], "max_iter": 30, "floor_draws": 10, "bootstrap": 20}}))
-    args = ["--params", str(tmp_path / "params.yaml"), "--data", str(tmp_path / "split.npz"),
-            "--samples", str(tmp_path / "samples.npz")]
-    proc = subprocess.run([sys.executable, "-m", "stages.evaluate_images", *args, "--out", str(tmp_path / "m/images.json"),
-                           "--details-out", str(tmp_path / "m/details/images.json")], cwd=ROOT, capture_output=True,
-                          text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
+    np.savez(
+        tmp_path / "split.npz",
+        x_train=digits.x_train[:300],
+        y_train=digits.y_train[:300],
+        x_heldout=digits.x_heldout[:60],
+        y_heldout=digits.y_heldout[:60],
+    )
+    np.savez(
+        tmp_path / "samples.npz",
+        images=digits.x_train[-50:],
+        steps=np.array(50),
+        T=np.array(1000),
+        sampler=np.array("DDIM (eta = 0), 50 of 1000 steps"),
+    )
+    (tmp_path / "params.yaml").write_text(
+        yaml.safe_dump({"images_eval": {**EVAL, "hidden": [16], "max_iter": 30, "floor_draws": 10, "bootstrap": 20}})
+    )
+    args = [
+        "--params",
+        str(tmp_path / "params.yaml"),
+        "--data",
+        str(tmp_path / "split.npz"),
+        "--samples",
+        str(tmp_path / "samples.npz"),
+    ]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stages.evaluate_images",
+            *args,
+            "--out",
+            str(tmp_path / "m/images.json"),
+            "--details-out",
+            str(tmp_path / "m/details/images.json"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "FD ratio x" in proc.stdout and "over 10 draws" in proc.stdout and "KID " in proc.stdout
     headline = json.loads((tmp_path / "m/images.json").read_text())
     details = json.loads((tmp_path / "m/details/images.json").read_text())
-    assert sorted(headline) == sorted([*HEADLINE_KEYS, "steps"]) == sorted(
-        ["fd_ratio", "fd_p95", "kid", "kid_se", "kid_p95", "digits", "confidence", "steps"])
+    assert (
+        sorted(headline)
+        == sorted([*HEADLINE_KEYS, "steps"])
+        == sorted(["fd_ratio", "fd_p95", "kid", "kid_se", "kid_p95", "digits", "confidence", "steps"])
+    )
     assert headline["steps"] == 50 and details["sampler"] == "DDIM (eta = 0), 50 of 1000 steps"
     assert "DDIM (eta = 0), 50 of 1000 steps: FD ratio" in proc.stdout
     assert details["n_compared"] == 50 and len(details["fd_floor"]["draws"]) == 10
-    assert {"fd", "fd_floor", "kid", "kid_floor", "fd_inside_floor_band", "kid_inside_floor_band", "classifier",
-            "classes", "memorisation", "config"} <= set(details)
+    assert {
+        "fd",
+        "fd_floor",
+        "kid",
+        "kid_floor",
+        "fd_inside_floor_band",
+        "kid_inside_floor_band",
+        "classifier",
+        "classes",
+        "memorisation",
+        "config",
+    } <= set(details)
     assert details["kid"]["value"] == headline["kid"] and details["kid"]["se"] == headline["kid_se"]
 
-    main = stages('evaluate_images').main
+    main = stages("evaluate_images").main
 
     main([*args, "--out", str(tmp_path / "again.json"), "--details-out", str(tmp_path / "again_details.json")])
     assert (tmp_path / "again.json").read_bytes() == (tmp_path / "m/images.json").read_bytes()

@@ -1,5 +1,6 @@
 """The image branch: resumable training (library and stage), configs, and a tiny `dvc repro`
 of its stages in a temporary copy of the repository."""
+
 from __future__ import annotations
 
 import io
@@ -49,8 +50,15 @@ def test_interrupted_then_resumed_training_gives_identical_weights():
     state = torch.load(io.BytesIO(saved[0]), weights_only=True)
     assert state["step"] == 5
     steps_seen = []
-    ema_res, hist_res = train_unet(x, diffusion, mcfg, tcfg, torch.device("cpu"), resume=state,
-                                   on_checkpoint=lambda s: steps_seen.append(s["step"]))
+    ema_res, hist_res = train_unet(
+        x,
+        diffusion,
+        mcfg,
+        tcfg,
+        torch.device("cpu"),
+        resume=state,
+        on_checkpoint=lambda s: steps_seen.append(s["step"]),
+    )
     assert steps_seen == [10, 12]  # every 5 steps, and after the last
     np.testing.assert_array_equal(hist_res, hist_full)
     for (name, a), b in zip(ema_full.state_dict().items(), ema_res.state_dict().values()):
@@ -77,15 +85,27 @@ def test_sampling_is_seeded_and_in_range():
     assert a.min() >= -1 and a.max() <= 1
 
 
-@pytest.mark.parametrize("cls,raw,match", [
-    (ImageTrainConfig, {"device": "gpu"}, r"images_train\.device = 'gpu': expected one of auto, cpu, cuda"),
-    (ImageTrainConfig, {"threads": -1}, r"images_train\.threads = -1: expected an integer in \[0, 1024\]"),
-    (ImageSampleConfig, {"n_samples": 10}, r"images_sample\.n_samples = 10: expected an integer >= 64"),
-])
+@pytest.mark.parametrize(
+    "cls,raw,match",
+    [
+        (ImageTrainConfig, {"device": "gpu"}, r"images_train\.device = 'gpu': expected one of auto, cpu, cuda"),
+        (ImageTrainConfig, {"threads": -1}, r"images_train\.threads = -1: expected an integer in \[0, 1024\]"),
+        (ImageSampleConfig, {"n_samples": 10}, r"images_sample\.n_samples = 10: expected an integer >= 64"),
+    ],
+)
 def test_bad_image_configs(cls, raw, match):
-    base = {ImageTrainConfig: {**TINY_TRAIN, "grad_clip": 1.0, "seed": 0, "weighting": "eq14"},
-            ImageSampleConfig: {"sampler": "ddpm", "steps": 0, "eta": 0.0, "n_samples": 64, "seed": 0,
-                                "device": "cpu", "threads": 1}}[cls]
+    base = {
+        ImageTrainConfig: {**TINY_TRAIN, "grad_clip": 1.0, "seed": 0, "weighting": "eq14", "t_sampling": "uniform"},
+        ImageSampleConfig: {
+            "sampler": "ddpm",
+            "steps": 0,
+            "eta": 0.0,
+            "n_samples": 64,
+            "seed": 0,
+            "device": "cpu",
+            "threads": 1,
+        },
+    }[cls]
     section = "images_train" if cls is ImageTrainConfig else "images_sample"
     with pytest.raises(ConfigError, match=match):
         from_section(cls, {section: {**base, **raw}}, section)
@@ -150,8 +170,14 @@ def test_dvc_repro_image_branch(dvc_repo):
     for stage in ("prepare_images", "train_images", "sample_images", "evaluate_images"):
         assert f"Running stage '{stage}'" in out
     assert not any(f"Running stage '{s}'" in out for s in ("generate_gmm", "train_eq12", "train_eq3"))
-    for f in ("images/generated_images.png", "metrics/images.json", "metrics/images_loss.csv",
-              "models/images_unet.pt", "models/images_resume.pt", "data/images/samples.npz"):
+    for f in (
+        "images/generated_images.png",
+        "metrics/images.json",
+        "metrics/images_loss.csv",
+        "models/images_unet.pt",
+        "models/images_resume.pt",
+        "data/images/samples.npz",
+    ):
         assert (dvc_repo.path / f).is_file(), f
     headline = json.loads((dvc_repo.path / "metrics/images.json").read_text())
     assert sorted(headline) == sorted(HEADLINE_KEYS)  # Algorithm 2: no `steps` column
@@ -159,7 +185,10 @@ def test_dvc_repro_image_branch(dvc_repo):
     assert details["branch"] == "images" and details["n_generated"] == 100
     T = TINY_PARAMS["images_diffusion"]["T"]
     assert details["steps"] == T and details["sampler"] == "Algorithm 2 (all T steps)"
-    assert details["fd_floor"]["median"] > 0 and len(details["fd_floor"]["draws"]) == TINY_PARAMS["images_eval"]["floor_draws"]
+    assert (
+        details["fd_floor"]["median"] > 0
+        and len(details["fd_floor"]["draws"]) == TINY_PARAMS["images_eval"]["floor_draws"]
+    )
     assert (dvc_repo.path / "images/generated_images.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # A GMM param change reruns none of the image stages.
@@ -172,8 +201,9 @@ def test_dvc_repro_image_branch(dvc_repo):
     dvc_repo.set_params({"images_train": {"lr": -1.0}})
     proc = dvc_repo.stage("stages.train_images", check=False)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1] == ("error: params.yaml: images_train.lr = -1.0: "
-                                                    "expected a positive number")
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: params.yaml: images_train.lr = -1.0: expected a positive number"
+    )
     assert (dvc_repo.path / "models/images_unet.pt").read_bytes() == before
 
     # Two processes under dvc (images_train.nproc: 2, the resumable state removed so that it
@@ -199,8 +229,9 @@ def test_train_stage_resumes_to_the_same_bytes(dvc_repo):
     dvc_repo.stage("stages.prepare_images")
     full = dvc_repo.stage("stages.train_images", "--model-out", "full.pt", "--resume", "ck_full.pt")
     assert "training from step 0" in full.stderr
-    stopped = dvc_repo.stage("stages.train_images", "--model-out", "resumed.pt", "--resume", "ck.pt",
-                             "--stop-at", "4", check=False)
+    stopped = dvc_repo.stage(
+        "stages.train_images", "--model-out", "resumed.pt", "--resume", "ck.pt", "--stop-at", "4", check=False
+    )
     assert stopped.returncode == 3 and not (dvc_repo.path / "resumed.pt").exists()
     resumed = dvc_repo.stage("stages.train_images", "--model-out", "resumed.pt", "--resume", "ck.pt")
     assert "resuming from ck.pt at step 4" in resumed.stderr
@@ -208,8 +239,9 @@ def test_train_stage_resumes_to_the_same_bytes(dvc_repo):
 
     # Another thread count may give other bytes: its checkpoint is not resumed.
     dvc_repo.set_params({"images_train": {"threads": 2}})
-    other = dvc_repo.stage("stages.train_images", "--model-out", "other.pt", "--resume", "ck.pt",
-                           "--stop-at", "4", check=False)
+    other = dvc_repo.stage(
+        "stages.train_images", "--model-out", "other.pt", "--resume", "ck.pt", "--stop-at", "4", check=False
+    )
     assert other.returncode == 3 and "ck.pt is from other params or data: training from step 0" in other.stderr
 
 
@@ -220,8 +252,10 @@ def test_editing_the_grid_figure_reruns_only_sample_images(dvc_repo):
     byte-identical, so evaluate_images, whose deps are then unchanged, is skipped by DVC."""
     dvc_repo.set_params(TINY_PARAMS)
     dvc_repo.dvc("repro", "evaluate_images")
-    before = {f: (dvc_repo.path / f).read_bytes() for f in ("models/images_unet.pt", "data/images/samples.npz",
-                                                            "metrics/details/images.json")}
+    before = {
+        f: (dvc_repo.path / f).read_bytes()
+        for f in ("models/images_unet.pt", "data/images/samples.npz", "metrics/details/images.json")
+    }
     figures = dvc_repo.path / "ddpm_lab/images/figures.py"
     figures.write_text(figures.read_text() + "# an edit of the figure code alone\n")
 
@@ -239,7 +273,11 @@ def test_resume_state_of_another_model_is_one_line_error():
     train_unet(x, diffusion, mcfg, tcfg, torch.device("cpu"), on_checkpoint=lambda s: states.append(torch_bytes(s)))
     state = torch.load(io.BytesIO(states[0]), weights_only=True)
     wider = UNetConfig(**{**TINY_MODEL, "base_channels": 16})
-    with pytest.raises(DataError, match=r"resumable checkpoint does not fit this model \(RuntimeError: .*\): delete it"):
+    with pytest.raises(
+        DataError, match=r"resumable checkpoint does not fit this model \(RuntimeError: .*\): delete it"
+    ):
         train_unet(x, diffusion, wider, tcfg, torch.device("cpu"), resume=state)
     with pytest.raises(DataError, match=r"\(ValueError: training state lacks generator"):
-        train_unet(x, diffusion, mcfg, tcfg, torch.device("cpu"), resume={k: v for k, v in state.items() if k != "generator"})
+        train_unet(
+            x, diffusion, mcfg, tcfg, torch.device("cpu"), resume={k: v for k, v in state.items() if k != "generator"}
+        )

@@ -1,5 +1,6 @@
 """The package's folders are its layers, and imports point one way only:
 tools -> gmm / images -> core -> runtime. Neither branch imports the other."""
+
 from __future__ import annotations
 
 import pytest

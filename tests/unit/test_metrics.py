@@ -1,5 +1,6 @@
 """Distribution metrics against the exact mixture, on cases with known answers. Seeded; every
 tolerance is derived in a comment next to it."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,18 @@ import pytest
 from scipy import integrate, special, stats
 
 from ddpm_lab.gmm.mixture import GaussianMixture
-from ddpm_lab.gmm.metrics import (assigned_weights, compare_samples, exact_ks, exact_w1, floor_draws,
-                              mode_error_draws, mode_weights, project, random_directions, statistics)
+from ddpm_lab.gmm.metrics import (
+    assigned_weights,
+    compare_samples,
+    exact_ks,
+    exact_w1,
+    floor_draws,
+    mode_error_draws,
+    mode_weights,
+    project,
+    random_directions,
+    statistics,
+)
 from ddpm_lab.runtime.stats import band
 
 MIX = GaussianMixture([0.3, 0.5, 0.2], [-4.0, 0.0, 3.0], [0.5, 0.8, 0.4])
@@ -47,8 +58,10 @@ def test_exact_w1_matches_quadrature_of_the_cdf_gap():
     assert exact_w1(x[::-1], MIX) == exact_w1(x, MIX)  # order of the sample is irrelevant
 
 
-@pytest.mark.parametrize("mixture, c", [(GaussianMixture([1.0], [1.5], [0.7]), 1.5),
-                                        (GaussianMixture([1.0], [1.5], [0.7]), -0.4), (MIX, 0.9)])
+@pytest.mark.parametrize(
+    "mixture, c",
+    [(GaussianMixture([1.0], [1.5], [0.7]), 1.5), (GaussianMixture([1.0], [1.5], [0.7]), -0.4), (MIX, 0.9)],
+)
 def test_exact_w1_of_a_point_mass_is_the_mean_absolute_deviation(mixture, c):
     # All n points at c: F_n is a step at c and W1 = int |1{x >= c} - F| = E|X - c| in closed form
     # (s sqrt(2/pi) when c = m for one Gaussian). Both sides are float-exact: rel 1e-12.
@@ -74,8 +87,9 @@ def test_exact_w1_agrees_with_scipy_against_a_huge_exact_sample():
     # 5 J / sqrt(M) = 0.0175 (J = 3.5) is a safe bound, still ~10x below the W1 values compared.
     rng = np.random.default_rng(2)
     big = MIX.sample(1_000_000, rng)[:, 0]
-    j = integrate.quad(lambda v: math.sqrt(max(cdf(MIX, v) * (1 - cdf(MIX, v)), 0.0)), -12, 12,
-                       points=[-4, 0, 3], limit=500)[0]
+    j = integrate.quad(
+        lambda v: math.sqrt(max(cdf(MIX, v) * (1 - cdf(MIX, v)), 0.0)), -12, 12, points=[-4, 0, 3], limit=500
+    )[0]
     tol = 5 * j / math.sqrt(big.size)
     for n, shift in [(200, 0.0), (2000, 0.2)]:
         x = MIX.sample(n, rng)[:, 0] + shift
@@ -192,8 +206,9 @@ def test_floor_band_covers_exact_samples_and_flags_a_shift():
     n = 20_000
     floors = floor_draws(MIX, n, 60, rng)
     pi, pi_se = assigned_weights(MIX)
-    headline, details = compare_samples(MIX.sample(n, rng)[None] + 0.3, MIX, floors, pi, pi_se,
-                                        mode_error_draws(pi, n, 500, rng), None)
+    headline, details = compare_samples(
+        MIX.sample(n, rng)[None] + 0.3, MIX, floors, pi, pi_se, mode_error_draws(pi, n, 500, rng), None
+    )
     assert details["w1"]["value"] >= 0.3 - 2 * details["w1"]["floor"]["p95"]
     assert headline["w1_ratio"] > 4 * headline["w1_p95"]
     assert headline["ks_ratio"] > 4 * headline["ks_p95"]
@@ -213,8 +228,9 @@ def test_sliced_w1_sees_the_joint_structure_the_marginals_miss():
     floors = floor_draws(CORNERS, n, 30, rng, u)
     assert set(floors) == {"w1", "ks", "sliced_w1"}
     pi, pi_se = assigned_weights(CORNERS, rng, 200_000)
-    headline, details = compare_samples(DIAG.sample(n, rng)[None], CORNERS, floors, pi, pi_se,
-                                        mode_error_draws(pi, n, 500, rng), u)
+    headline, details = compare_samples(
+        DIAG.sample(n, rng)[None], CORNERS, floors, pi, pi_se, mode_error_draws(pi, n, 500, rng), u
+    )
     assert headline["w1_ratio"] < 1.5 * headline["w1_p95"]
     assert headline["ks_ratio"] < 1.5 * headline["ks_p95"]
     assert headline["sliced_w1_ratio"] > 5 * headline["sliced_w1_p95"]
@@ -229,11 +245,14 @@ def test_mode_weights_of_well_separated_mixture():
     np.testing.assert_allclose(mode_weights(mix, x), [0.25, 0.75])
 
 
-@pytest.mark.parametrize("mixture", [
-    MIX,
-    GaussianMixture([0.6, 0.4], [0.0, 0.5], [0.5, 2.0]),  # the wide component wins both tails
-    GaussianMixture([0.5, 0.3, 0.2, 0.0], [0.0, 1.0, 1.2, -1.0], [1.0, 1.0, 0.3, 1.0]),  # equal stds, weightless
-])
+@pytest.mark.parametrize(
+    "mixture",
+    [
+        MIX,
+        GaussianMixture([0.6, 0.4], [0.0, 0.5], [0.5, 2.0]),  # the wide component wins both tails
+        GaussianMixture([0.5, 0.3, 0.2, 0.0], [0.0, 1.0, 1.2, -1.0], [1.0, 1.0, 0.3, 1.0]),  # equal stds, weightless
+    ],
+)
 def test_assigned_weights_exact_matches_monte_carlo(mixture):
     # 2M draws: each MC fraction has SE sqrt(pi (1 - pi) / 2e6) <= 3.6e-4; 5 SE fails with
     # probability ~6e-7 per component.
@@ -303,7 +322,9 @@ def test_mode_error_draws_match_the_binomial_mean_absolute_deviation():
 
 
 # -- compare_samples --------------------------------------------------------------------------------
-@pytest.mark.parametrize("mixture, directions", [(MIX, None), (CORNERS, random_directions(2, 16, np.random.default_rng(13)))])
+@pytest.mark.parametrize(
+    "mixture, directions", [(MIX, None), (CORNERS, random_directions(2, 16, np.random.default_rng(13)))]
+)
 def test_compare_samples_on_exact_samples_sits_in_the_floor_band(mixture, directions):
     # The pooled sample of an exact sampler is one more draw from each statistic's null
     # distribution: it lies in [p05, p95] 90% of the time. Seeded and deterministic; the loose

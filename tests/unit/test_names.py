@@ -1,5 +1,6 @@
 """The GMM study's model names, one definition (ddpm_lab.gmm.names): every stage, figure and file
 name follows it, and the copies that cannot import it (the report tool reads the files) agree."""
+
 from __future__ import annotations
 
 from ddpm_lab.gmm import figures, names, sweep

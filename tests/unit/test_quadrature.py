@@ -2,6 +2,7 @@
 its true error on far-apart, needle-thin and default mixtures, against an independent, far finer
 rule: per component k of q(x_t) (Ho et al. 2020, Eq. 4), the trapezoid rule in z = (x - mean_k) /
 std_k over |z| <= 14 with 2048 points per std, summed with the weights w_k."""
+
 from __future__ import annotations
 
 import math
@@ -107,8 +108,10 @@ class TimeMap:
 
 def eps_models(diffusion):
     other = GaussianMixture([0.6, 0.4], [-1.0, 2.0], [1.0, 0.3])  # eps* of a different mixture
-    return {"mlp": EpsMLP.seeded(MLPConfig(hidden=32, n_blocks=1, emb_dim=16), 0).eval(),
-            "other eps*": OracleEps(other, diffusion.np["alphas_cumprod"])}
+    return {
+        "mlp": EpsMLP.seeded(MLPConfig(hidden=32, n_blocks=1, emb_dim=16), 0).eval(),
+        "other eps*": OracleEps(other, diffusion.np["alphas_cumprod"]),
+    }
 
 
 @pytest.mark.parametrize("model_name", ["mlp", "other eps*"])

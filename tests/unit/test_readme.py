@@ -1,5 +1,6 @@
 """The generated blocks of README.md and docs/ (results, replicates and benchmark tables, quoted figures) are
 what scripts/readme_results.py writes from params.yaml, metrics/ and benchmarks/."""
+
 from __future__ import annotations
 
 import importlib.util

@@ -1,4 +1,5 @@
 """The offline pages: the `dvc plots` HTML template and the report stage's reports/index.html."""
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,13 @@ def test_dvc_config_points_at_the_template_that_setup_writes():
 
 def test_loss_plots_use_the_smoothed_log_template():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    plots = {name: props for spec in stages.values() for entry in spec.get("plots", [])
-             for name, props in entry.items() if name.endswith(".csv")}
+    plots = {
+        name: props
+        for spec in stages.values()
+        for entry in spec.get("plots", [])
+        for name, props in entry.items()
+        if name.endswith(".csv")
+    }
     assert set(plots) == {"metrics/loss_eq12.csv", "metrics/loss_eq3.csv", "metrics/images_loss.csv"}
     assert all(p["template"] == "loss_smooth_log" for p in plots.values())
     template = json.loads((ROOT / ".dvc" / "plots" / "loss_smooth_log.json").read_text())
@@ -62,9 +68,17 @@ def test_loss_spec_layers_raw_and_smoothed_on_a_symlog_axis():
 def test_git_commit_and_lock_hashes_tolerate_absence(tmp_path):
     assert report.git_commit(tmp_path) == "unknown"  # not a repository
     assert report.lock_hashes(tmp_path / "dvc.lock") == {}
-    (tmp_path / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": {
-        "a": {"cmd": "x", "outs": [{"path": "o.txt", "md5": "abc"}]},
-        "report": {"cmd": "y", "outs": [{"path": "reports/index.html", "md5": "def"}]}}}))
+    (tmp_path / "dvc.lock").write_text(
+        yaml.safe_dump(
+            {
+                "schema": "2.0",
+                "stages": {
+                    "a": {"cmd": "x", "outs": [{"path": "o.txt", "md5": "abc"}]},
+                    "report": {"cmd": "y", "outs": [{"path": "reports/index.html", "md5": "def"}]},
+                },
+            }
+        )
+    )
     assert report.lock_hashes(tmp_path / "dvc.lock") == {"a": {"o.txt": "abc"}}
     assert re.fullmatch(r"[0-9a-f]{40}|unknown", report.git_commit(ROOT))
 
@@ -76,11 +90,23 @@ def test_package_versions():
 
 def build_from_committed(tmp_path) -> Path:
     """Run the report stage on the committed metrics and figures into tmp_path/index.html."""
-    main = stages('report').main
+    main = stages("report").main
 
     out = tmp_path / "index.html"
-    main(["--params", str(ROOT / "params.yaml"), "--metrics", str(ROOT / "metrics"), "--images", str(ROOT / "images"),
-          "--lock", str(ROOT / "dvc.lock"), "--out", str(out)])
+    main(
+        [
+            "--params",
+            str(ROOT / "params.yaml"),
+            "--metrics",
+            str(ROOT / "metrics"),
+            "--images",
+            str(ROOT / "images"),
+            "--lock",
+            str(ROOT / "dvc.lock"),
+            "--out",
+            str(out),
+        ]
+    )
     return out
 
 
@@ -91,22 +117,43 @@ def test_report_stage_writes_one_self_contained_file(tmp_path):
     assert not EXTERNAL.search(page)
     assert page.count("data:image/png;base64,") == len(report.FIGURES)
     assert page.count("vegaEmbed('#loss") == len(report.LOSSES)
-    for needle in ("W1", "floor p95", "±", "Frechet distance", "Params", "n_train", "dvc.lock", "torch",
-                   "train_eq12", "models/eq12.pt"):
+    for needle in (
+        "W1",
+        "floor p95",
+        "±",
+        "Frechet distance",
+        "Params",
+        "n_train",
+        "dvc.lock",
+        "torch",
+        "train_eq12",
+        "models/eq12.pt",
+    ):
         assert needle in page, needle
     headline = json.loads((ROOT / "metrics" / "dist_eq12.json").read_text())
     assert f"{headline['w1_ratio']:.3g}" in page
 
 
 def test_report_stage_names_a_missing_input(tmp_path, capsys):
-    main = stages('report').main
+    main = stages("report").main
     from ddpm_lab.runtime.cli import run_stage
 
     images = tmp_path / "images"
     shutil.copytree(ROOT / "images", images)
     (images / "gmm_dist.png").unlink()
     with pytest.raises(SystemExit) as e:
-        run_stage(main, ["--params", str(ROOT / "params.yaml"), "--metrics", str(ROOT / "metrics"),
-                         "--images", str(images), "--out", str(tmp_path / "r.html")])
+        run_stage(
+            main,
+            [
+                "--params",
+                str(ROOT / "params.yaml"),
+                "--metrics",
+                str(ROOT / "metrics"),
+                "--images",
+                str(images),
+                "--out",
+                str(tmp_path / "r.html"),
+            ],
+        )
     assert e.value.code == 2 and "gmm_dist.png: no such file" in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()

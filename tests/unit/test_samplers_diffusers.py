@@ -7,6 +7,7 @@ is float64 until the per-step scalars and applies Eq. 11). Plus a smoke run of
 benchmarks/bench_samplers.py --quick. diffusers is benchmark-only (requirements-bench.txt,
 installed by scripts/test.sh): the tests skip without it, except in CI (env CI set), where they fail.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,13 @@ CASES = {"mlp-1d": (mlp_eps, (64, 1)), "image": (lambda: image_eps, (4, 1, 3, 3)
 
 
 def scheduler(kind: str, variance: str, steps: int):
-    common = dict(num_train_timesteps=T, trained_betas=BETAS.tolist(), clip_sample=False,
-                  prediction_type="epsilon", timestep_spacing="trailing")
+    common = dict(
+        num_train_timesteps=T,
+        trained_betas=BETAS.tolist(),
+        clip_sample=False,
+        prediction_type="epsilon",
+        timestep_spacing="trailing",
+    )
     if kind == "ddpm":
         s = DDPMScheduler(variance_type={"beta": "fixed_large", "beta_tilde": "fixed_small"}[variance], **common)
     else:
@@ -144,9 +150,23 @@ def test_bench_samplers_quick(tmp_path):
     # The untrained network always (a clean clone has no models/eq12.pt, a workspace may): its draws
     # reach hundreds, so the 0.02 target, set for the trained network, is not judged here; the
     # agreement itself is tested above to 1e-5 on tiny cases.
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_samplers.py"), "--quick", "--threads", "1",
-                           "--model", str(tmp_path / "absent.pt"), "--write", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_samplers.py"),
+            "--quick",
+            "--threads",
+            "1",
+            "--model",
+            str(tmp_path / "absent.pt"),
+            "--write",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Algorithm 2" in proc.stdout and "GFLOP/s" in proc.stdout and "UNTRAINED" in proc.stdout
     rows = json.loads(out.read_text())["rows"]

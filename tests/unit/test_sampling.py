@@ -1,4 +1,5 @@
 """Algorithm 2: one contract for every schedule and variance, and the oracle sampler."""
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,11 @@ MIX = GaussianMixture([0.3, 0.5, 0.2], [-4.0, 0.0, 3.0], [0.5, 0.8, 0.4])
 @pytest.mark.parametrize("shape", [(16, 1), (8, 2), (4, 1, 3, 3)])
 def test_sampler_contract(schedule, variance, shape):
     d = GaussianDiffusion(make_betas(schedule, 50), variance)
-    model = EpsMLP.seeded(MLPConfig(hidden=8, n_blocks=1, emb_dim=4, data_dim=shape[1]), 0) if len(shape) == 2 \
+    model = (
+        EpsMLP.seeded(MLPConfig(hidden=8, n_blocks=1, emb_dim=4, data_dim=shape[1]), 0)
+        if len(shape) == 2
         else (lambda x, t: 0.1 * x)
+    )
     x1, (ts, path) = sample(d, model, shape, torch.Generator().manual_seed(3), record=2, record_every=7)
     x2, _ = sample(d, model, shape, torch.Generator().manual_seed(3), record=2, record_every=7)
     x3, _ = sample(d, model, shape, torch.Generator().manual_seed(4))
@@ -140,16 +144,28 @@ def test_oracle_with_50_steps_reproduces_the_mixture(sampler):
     """With the exact eps*, 50 steps are close to the truth: a W1 within a few floor medians
     (the discretisation error is measured against S by the sampler_tradeoff stage)."""
     d = GaussianDiffusion(make_betas("linear", 1000))
-    x, _ = sample(d, OracleEps(MIX, d.np["alphas_cumprod"]), (20_000, 1), torch.Generator().manual_seed(1),
-                  sampler=SamplerConfig(sampler, 50))
+    x, _ = sample(
+        d,
+        OracleEps(MIX, d.np["alphas_cumprod"]),
+        (20_000, 1),
+        torch.Generator().manual_seed(1),
+        sampler=SamplerConfig(sampler, 50),
+    )
     w1 = statistics(x.numpy(), MIX)["w1"]
     floor = band(floor_draws(MIX, 20_000, 50, np.random.default_rng(0))["w1"])
     assert w1 < 5 * floor["median"], (w1, floor)
 
 
-@pytest.mark.parametrize("kwargs,key", [({"sampler": "ddpn"}, "sampler"), ({"steps": -1}, "steps"),
-                                        ({"steps": 2.5}, "steps"), ({"eta": 1.5}, "eta"),
-                                        ({"sampler": "ddpm", "eta": 0.5}, "eta")])
+@pytest.mark.parametrize(
+    "kwargs,key",
+    [
+        ({"sampler": "ddpn"}, "sampler"),
+        ({"steps": -1}, "steps"),
+        ({"steps": 2.5}, "steps"),
+        ({"eta": 1.5}, "eta"),
+        ({"sampler": "ddpm", "eta": 0.5}, "eta"),
+    ],
+)
 def test_bad_sampler_settings_name_the_key(kwargs, key):
     with pytest.raises(ValueError, match=rf"^{key} = "):
         SamplerConfig(**kwargs)

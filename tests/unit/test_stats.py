@@ -1,5 +1,6 @@
 """ddpm_lab.runtime.stats (the statistics helpers in one place) against brute force, and
 ddpm_lab.runtime.io.png_writer (the one PNG writer of the figures)."""
+
 from __future__ import annotations
 
 import math

@@ -1,6 +1,7 @@
 """The run of train_images as a library call (ddpm_lab.images.train_run) and the rank protocol it
 uses (ddpm_lab.runtime.distributed: launch_ranks, rank_run), in one process: the launcher and the
 process group are stood in for; tests/slow/test_distributed.py runs real ranks."""
+
 from __future__ import annotations
 
 import io
@@ -16,8 +17,15 @@ from ddpm_lab.images.train import ImageTrainConfig
 from ddpm_lab.images.train_run import run_training
 from ddpm_lab.images.unet import UNetConfig
 from ddpm_lab.runtime import distributed
-from ddpm_lab.runtime.distributed import (EXIT_PEER_LOST, EXIT_STOPPED, RankFailed, Stopped, World, launch_ranks,
-                                          rank_run)
+from ddpm_lab.runtime.distributed import (
+    EXIT_PEER_LOST,
+    EXIT_STOPPED,
+    RankFailed,
+    Stopped,
+    World,
+    launch_ranks,
+    rank_run,
+)
 from ddpm_lab.runtime.params import ConfigError, DataError
 from tests.helpers import TINY_DIFFUSION, TINY_MODEL, TINY_TRAIN
 
@@ -44,10 +52,13 @@ def test_launch_ranks_runs_the_module_as_nproc_ranks(tmp_path, monkeypatch, caps
     assert capsys.readouterr().err == "train_images: launching 2 processes (gloo, cpu)\n"
 
 
-@pytest.mark.parametrize("checkpoint,kept", [
-    (False, "no checkpoint yet, a rerun starts from step 0"),
-    (True, "the checkpoint {resume} is kept, a rerun resumes from it"),
-])
+@pytest.mark.parametrize(
+    "checkpoint,kept",
+    [
+        (False, "no checkpoint yet, a rerun starts from step 0"),
+        (True, "the checkpoint {resume} is kept, a rerun resumes from it"),
+    ],
+)
 def test_a_failed_rank_is_one_error_line_and_exit_1(tmp_path, monkeypatch, capsys, checkpoint, kept):
     if checkpoint:
         (tmp_path / "resume.pt").write_bytes(b"state")
@@ -55,9 +66,11 @@ def test_a_failed_rank_is_one_error_line_and_exit_1(tmp_path, monkeypatch, capsy
         _launch(tmp_path, monkeypatch, RankFailed("rank 1 of 2 was killed by SIGKILL", -9))
     assert e.value.code == 1
     err = capsys.readouterr().err.splitlines()
-    assert err == ["train_images: launching 2 processes (gloo, cpu)",
-                   "error: train_images: rank 1 of 2 was killed by SIGKILL: no outputs written; "
-                   + kept.format(resume=tmp_path / "resume.pt")]
+    assert err == [
+        "train_images: launching 2 processes (gloo, cpu)",
+        "error: train_images: rank 1 of 2 was killed by SIGKILL: no outputs written; "
+        + kept.format(resume=tmp_path / "resume.pt"),
+    ]
 
 
 @pytest.mark.parametrize("code", [2, EXIT_STOPPED])
@@ -84,15 +97,22 @@ def group(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("rank,error,code,says", [
-    (0, Stopped("train_images: stopped after the checkpoint at step 4 -> ck.pt"), EXIT_STOPPED,
-     "train_images: stopped after the checkpoint at step 4 -> ck.pt\n"),
-    (1, Stopped("train_images: stopped after the checkpoint at step 4 -> ck.pt"), EXIT_STOPPED, ""),
-    (1, ConfigError("bad"), 2, ""),
-    (1, DataError("bad"), 2, ""),
-    (0, RuntimeError("[gloo] Connection closed by peer"), EXIT_PEER_LOST, ""),
-    (1, KeyboardInterrupt(), 130, ""),
-])
+@pytest.mark.parametrize(
+    "rank,error,code,says",
+    [
+        (
+            0,
+            Stopped("train_images: stopped after the checkpoint at step 4 -> ck.pt"),
+            EXIT_STOPPED,
+            "train_images: stopped after the checkpoint at step 4 -> ck.pt\n",
+        ),
+        (1, Stopped("train_images: stopped after the checkpoint at step 4 -> ck.pt"), EXIT_STOPPED, ""),
+        (1, ConfigError("bad"), 2, ""),
+        (1, DataError("bad"), 2, ""),
+        (0, RuntimeError("[gloo] Connection closed by peer"), EXIT_PEER_LOST, ""),
+        (1, KeyboardInterrupt(), 130, ""),
+    ],
+)
 def test_a_rank_ends_with_the_status_the_launcher_reads(group, capsys, rank, error, code, says):
     with pytest.raises(SystemExit) as e, rank_run(World(rank, 2), "gloo"):
         raise error
@@ -101,12 +121,15 @@ def test_a_rank_ends_with_the_status_the_launcher_reads(group, capsys, rank, err
     assert group == [("join", rank, "gloo"), ("leave",)]
 
 
-@pytest.mark.parametrize("world,error", [
-    (World(0, 2), ConfigError("bad")),  # rank 0 says it: run_stage prints the line
-    (World(0, 2), ValueError("a bug")),  # not a lost peer: a traceback
-    (World(), RuntimeError("Connection closed by peer")),  # one process has no peers
-    (World(), KeyboardInterrupt()),
-])
+@pytest.mark.parametrize(
+    "world,error",
+    [
+        (World(0, 2), ConfigError("bad")),  # rank 0 says it: run_stage prints the line
+        (World(0, 2), ValueError("a bug")),  # not a lost peer: a traceback
+        (World(), RuntimeError("Connection closed by peer")),  # one process has no peers
+        (World(), KeyboardInterrupt()),
+    ],
+)
 def test_other_failures_are_raised_as_they_are(group, world, error):
     with pytest.raises(type(error)), rank_run(world, "gloo"):
         raise error
@@ -115,8 +138,12 @@ def test_other_failures_are_raised_as_they_are(group, world, error):
 
 def _inputs(**train):
     x = np.random.default_rng(0).uniform(-1, 1, size=(32, 1, 8, 8)).astype(np.float32)
-    return (x, DiffusionConfig(**TINY_DIFFUSION), UNetConfig(**TINY_MODEL, in_channels=1, image_size=8),
-            ImageTrainConfig(**{**TINY_TRAIN, "grad_clip": 1.0, "seed": 0, "weighting": "eq14", **train}))
+    return (
+        x,
+        DiffusionConfig(**TINY_DIFFUSION),
+        UNetConfig(**TINY_MODEL, in_channels=1, image_size=8),
+        ImageTrainConfig(**{**TINY_TRAIN, "grad_clip": 1.0, "seed": 0, "weighting": "eq14", **train}),
+    )
 
 
 def test_run_training_returns_the_outputs_and_writes_the_checkpoint(tmp_path, capsys):
@@ -130,7 +157,9 @@ def test_run_training_returns_the_outputs_and_writes_the_checkpoint(tmp_path, ca
     ckpt = torch.load(io.BytesIO(run.model), weights_only=True)
     assert ckpt["config"]["image_shape"] == [1, 8, 8] and ckpt["config"]["diffusion"] == TINY_DIFFUSION
     assert run.line("m.pt").startswith("train_images: 12 steps on cpu in ")
-    assert run.line("m.pt").endswith(f"final loss {metrics['final_loss']:.4f}, {metrics['parameters']} parameters -> m.pt")
+    assert run.line("m.pt").endswith(
+        f"final loss {metrics['final_loss']:.4f}, {metrics['parameters']} parameters -> m.pt"
+    )
 
 
 def test_run_training_stops_after_a_checkpoint_and_resumes_to_the_same_bytes(tmp_path, capsys):

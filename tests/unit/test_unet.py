@@ -1,4 +1,5 @@
 """The image U-Net: shapes, dependence on t, seeded initialisation, config validation."""
+
 from __future__ import annotations
 
 import pytest
@@ -25,15 +26,28 @@ def _perturbed(cfg: UNetConfig, seed: int = 1) -> UNet:
     return model.eval()
 
 
-@pytest.mark.parametrize("cfg,shape", [
-    (TINY, (3, 1, 8, 8)),
-    (UNetConfig(base_channels=8, channel_mults=[1, 2, 2], attn_heads=2, groups=4, image_size=28), (2, 1, 28, 28)),
-    (UNetConfig(base_channels=8, channel_mults=[1], num_res_blocks=2, attn_heads=1, groups=2, in_channels=3,
-                image_size=5), (2, 3, 5, 5)),
-])
+@pytest.mark.parametrize(
+    "cfg,shape",
+    [
+        (TINY, (3, 1, 8, 8)),
+        (UNetConfig(base_channels=8, channel_mults=[1, 2, 2], attn_heads=2, groups=4, image_size=28), (2, 1, 28, 28)),
+        (
+            UNetConfig(
+                base_channels=8,
+                channel_mults=[1],
+                num_res_blocks=2,
+                attn_heads=1,
+                groups=2,
+                in_channels=3,
+                image_size=5,
+            ),
+            (2, 3, 5, 5),
+        ),
+    ],
+)
 def test_output_shape_matches_input(cfg, shape):
     model = _perturbed(cfg)
-    out = model(torch.randn(shape, generator=torch.Generator().manual_seed(0)), torch.tensor([1, 500, 3][:shape[0]]))
+    out = model(torch.randn(shape, generator=torch.Generator().manual_seed(0)), torch.tensor([1, 500, 3][: shape[0]]))
     assert out.shape == shape
     assert torch.isfinite(out).all()
 
@@ -64,18 +78,31 @@ def test_seeded_initialisation_is_reproducible_and_leaves_global_rng_alone():
     assert any(not torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters()))
 
 
-@pytest.mark.parametrize("raw,match", [
-    ({"base_channels": 0}, r"images_model\.base_channels = 0: expected an integer >= 1"),
-    ({"channel_mults": []}, r"images_model\.channel_mults = \[\]: expected a non-empty list"),
-    ({"groups": 5}, r"images_model\.groups = 5: expected a divisor of every level width \[16, 32\]"),
-    ({"attn_heads": 3}, r"images_model\.attn_heads = 3: expected a divisor"),
-    ({"channel_mults": [1, 1, 1, 1, 1]}, r"images_model\.channel_mults = \[1, 1, 1, 1, 1\]: expected at most as many levels"),
-    ({"dropout": 1.5}, r"images_model\.dropout = 1\.5: expected a number in \[0, 1\)"),
-    ({"colour": 1}, r"images_model\.colour is not a known key"),
-])
+@pytest.mark.parametrize(
+    "raw,match",
+    [
+        ({"base_channels": 0}, r"images_model\.base_channels = 0: expected an integer >= 1"),
+        ({"channel_mults": []}, r"images_model\.channel_mults = \[\]: expected a non-empty list"),
+        ({"groups": 5}, r"images_model\.groups = 5: expected a divisor of every level width \[16, 32\]"),
+        ({"attn_heads": 3}, r"images_model\.attn_heads = 3: expected a divisor"),
+        (
+            {"channel_mults": [1, 1, 1, 1, 1]},
+            r"images_model\.channel_mults = \[1, 1, 1, 1, 1\]: expected at most as many levels",
+        ),
+        ({"dropout": 1.5}, r"images_model\.dropout = 1\.5: expected a number in \[0, 1\)"),
+        ({"colour": 1}, r"images_model\.colour is not a known key"),
+    ],
+)
 def test_bad_config_is_one_line_naming_key(raw, match):
-    section = {"base_channels": 16, "channel_mults": [1, 2], "num_res_blocks": 1, "attn_heads": 4, "groups": 8,
-               "dropout": 0.0, **raw}
+    section = {
+        "base_channels": 16,
+        "channel_mults": [1, 2],
+        "num_res_blocks": 1,
+        "attn_heads": 4,
+        "groups": 8,
+        "dropout": 0.0,
+        **raw,
+    }
     with pytest.raises(ConfigError, match=match):
         from_section(UNetConfig, {"images_model": section}, "images_model", in_channels=1, image_size=8)
 

@@ -2,6 +2,7 @@
 definition, the group-sequential p-value, and calibration by simulation through the real code
 path (`ddpm_lab.tools.simulate`): the family-wise rate of false "differs" with 7 null metrics, at a
 fixed number of replicates and under optional stopping, and the power for a stated effect."""
+
 from __future__ import annotations
 
 import json
@@ -38,6 +39,7 @@ def frozen_heap():
 
 # --- the tests against scipy ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("d", [[1.0, 2.0], [0.3, 0.31, 0.29, 0.35, 0.2], list(np.linspace(-1, 4, 9))])
 def test_paired_test_is_scipys_one_sample_t(d):
     t = paired_test(d)
@@ -47,8 +49,9 @@ def test_paired_test_is_scipys_one_sample_t(d):
     assert t.p == pytest.approx(ref.pvalue) and t.interval == (pytest.approx(ci.low), pytest.approx(ci.high))
 
 
-@pytest.mark.parametrize("a,b", [([1.0, 1.3, 0.9], [2.0, 2.5, 2.2, 1.9]), ([5.0, 5.1], [4.0, 7.0, 6.5]),
-                                 (list(np.arange(6.0)), [0.5, 1.5])])
+@pytest.mark.parametrize(
+    "a,b", [([1.0, 1.3, 0.9], [2.0, 2.5, 2.2, 1.9]), ([5.0, 5.1], [4.0, 7.0, 6.5]), (list(np.arange(6.0)), [0.5, 1.5])]
+)
 def test_welch_test_is_scipys_unequal_variance_t(a, b):
     t = welch_test(a, b)
     ref = stats.ttest_ind(a, b, equal_var=False)
@@ -67,7 +70,9 @@ def test_pairs_where_two_replicates_match_else_welch():
     paired = difference({0: 2.0, 2: 2.1, 7: 5.0}, base)  # replicates 0 and 2 match; 7 has no partner
     assert paired.method == "paired" and paired.n == 2 and paired.diff == pytest.approx(((2.0 - 1.0) + (2.1 - 0.9)) / 2)
     welch = difference({0: 2.0, 5: 2.1, 7: 5.0}, base)  # one match: unpaired over all
-    assert welch.method == "welch" and welch.diff == pytest.approx(np.mean([2.0, 2.1, 5.0]) - np.mean(list(base.values())))
+    assert welch.method == "welch" and welch.diff == pytest.approx(
+        np.mean([2.0, 2.1, 5.0]) - np.mean(list(base.values()))
+    )
     assert difference({0: 2.0}, base) is None and difference({5: 2.0, 6: 3.0}, base, sequential=10) is None
 
 
@@ -100,6 +105,7 @@ def test_sequential_null_is_uniform_at_the_final_look():
 
 # --- calibration through the real code path ------------------------------------------------
 
+
 def test_aa_family_wise_false_rate_at_fixed_n(frozen_heap):
     """A variant equal in distribution to its baseline, 5 replicates each, 7 headline metrics,
     a shared per-replicate effect: the share of studies with any 'differs' is <= 5%."""
@@ -115,10 +121,11 @@ def test_aa_family_wise_false_rate_under_optional_stopping(frozen_heap):
     """The same, adding replicates one at a time from 2 up to 10 and stopping at the first
     'differs' anywhere, with the sequential plan declared (at most 10 pairs)."""
     rng = np.random.default_rng(1)
-    k = sum(simulate.stops_at(simulate.study(rng, 10, RHO), sequential=10) is not None
-            for _ in range(SIMS_SEQUENTIAL))
-    print(f"A/A, optional stopping 2..10 replicates, --sequential 10: {k}/{SIMS_SEQUENTIAL} = "
-          f"{k / SIMS_SEQUENTIAL:.3f} false 'differs'")
+    k = sum(simulate.stops_at(simulate.study(rng, 10, RHO), sequential=10) is not None for _ in range(SIMS_SEQUENTIAL))
+    print(
+        f"A/A, optional stopping 2..10 replicates, --sequential 10: {k}/{SIMS_SEQUENTIAL} = "
+        f"{k / SIMS_SEQUENTIAL:.3f} false 'differs'"
+    )
     assert within_binomial_limit(k, SIMS_SEQUENTIAL)
 
 
@@ -137,16 +144,22 @@ def test_power_for_the_eq14_bound_gap_difference(frozen_heap):
         base = [r.metrics[metric] for r in runs if r.params["variant"] == "a"]
         var = [r.metrics[metric] for r in runs if r.params["variant"] == "b"]
         welch += welch_test(var, base).p < 0.05
-    print(f"power at 5 replicates for 0.00715 nats: paired, --primary {primary / SIMS_POWER:.3f}; paired, "
-          f"Holm over 7 metrics {family / SIMS_POWER:.3f}; former unpaired Welch at 5% {welch / SIMS_POWER:.3f}")
+    print(
+        f"power at 5 replicates for 0.00715 nats: paired, --primary {primary / SIMS_POWER:.3f}; paired, "
+        f"Holm over 7 metrics {family / SIMS_POWER:.3f}; former unpaired Welch at 5% {welch / SIMS_POWER:.3f}"
+    )
     assert primary >= welch > family > 0
 
 
 @pytest.mark.slow
 def test_bench_verdicts_prints_its_rows(tmp_path):
     out = tmp_path / "verdicts.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_verdicts.py"), "--sims", "30",
-                           "--write", str(out)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_verdicts.py"), "--sims", "30", "--write", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(out.read_text())["rows"]
     assert len(rows) == 6 and all("/30)" in r["measured"] for r in rows)

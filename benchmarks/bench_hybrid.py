@@ -1,0 +1,87 @@
+"""The hybrid-oracle diagnostic on the committed default study: where in t the Eq. 12 model
+loses the sampled distribution (ddpm_lab.gmm.hybrid).
+
+Reads models/eq12.pt and data/gmm/mixture.json (`dvc repro` or `dvc pull` first) and the
+`diffusion`, `sampler_tradeoff` (n, seeds, floor_draws, directions, seed, hybrid_t0) and
+`replicate` params of params.yaml; runs the same library calls as stage sampler_tradeoff's
+hybrid part, and keeps the table (and optionally the figure) where the docs read them. Also
+prints each t-range's share of the exact bound gap, sum_t w_t e_t, from the training stage's
+metrics/details/eps_error_eq12.csv.
+
+    python benchmarks/bench_hybrid.py [--write benchmarks/results/hybrid_oracle.csv] [--figure docs/figures/hybrid_oracle.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import matplotlib
+
+from ddpm_lab.gmm.artifacts import load_eps_predictors, load_mixture, read_eps_error
+from ddpm_lab.gmm.names import EQ12, ORACLE
+from ddpm_lab.gmm.params import read
+from ddpm_lab.runtime.io import load_params, png_writer, write_outputs
+from ddpm_lab.runtime.seeds import read_replicate
+from ddpm_lab.runtime.torch_setup import use_threads
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv=None) -> None:
+    matplotlib.use("Agg")
+    from ddpm_lab.gmm import figures
+    from ddpm_lab.gmm.hybrid import hybrid_sweep
+    from ddpm_lab.gmm.sweep import sweep_reference
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default=str(ROOT / "params.yaml"))
+    ap.add_argument("--write", type=Path, help="the table (benchmarks/results/hybrid_oracle.csv)")
+    ap.add_argument("--figure", type=Path, help="the figure (docs/figures/hybrid_oracle.png)")
+    args = ap.parse_args(argv)
+    params = load_params(args.params)
+    dcfg = read(params, "diffusion", args.params)
+    cfg = read(params, "sampler_tradeoff", args.params)
+    if not cfg.hybrid_t0:
+        raise SystemExit(f"{args.params}: sampler_tradeoff.hybrid_t0 = []: expected the switch points to run")
+    use_threads(cfg.threads)
+    mixture = load_mixture(ROOT / "data" / "gmm" / "mixture.json")
+    diffusion = dcfg.build()
+    models = load_eps_predictors(ROOT / "models", (EQ12, ORACLE), dcfg, mixture, diffusion.np["alphas_cumprod"])
+    t0 = time.perf_counter()
+    table = hybrid_sweep(
+        diffusion,
+        models[EQ12],
+        models[ORACLE],
+        mixture,
+        cfg.hybrid_t0,
+        cfg.seeds,
+        cfg.n,
+        sweep_reference(mixture, cfg),
+        read_replicate(params, args.params),
+    )
+    print(f"bench_hybrid: {len(table)} samplers in {time.perf_counter() - t0:.0f} s")
+    e = read_eps_error(ROOT / "metrics" / "details" / f"eps_error_{EQ12}.csv", dcfg.T)
+    gap = e["weight_eq12"] * e["eps_error"]
+    edges = [0, *sorted({min(t, dcfg.T) for t in cfg.hybrid_t0} - {0})]
+    for lo, hi in zip(edges, edges[1:]):
+        part = (e["t"] > lo) & (e["t"] <= hi)
+        print(
+            f"  t in ({lo}, {hi}]: {gap[part].sum():.5f} nats of the bound gap {gap.sum():.5f} "
+            f"({gap[part].sum() / gap.sum():.1%}); mean e_t {e['eps_error'][part].mean():.5f}"
+        )
+    outputs = {}
+    if args.write:
+        outputs[args.write] = table.to_csv(index=False).encode()
+    if args.figure:
+        outputs[args.figure] = png_writer(
+            figures.hybrid_oracle(table, dcfg.T, len(cfg.seeds), cfg.n, cfg.floor_draws), 110
+        )
+    write_outputs(outputs)
+    for path in outputs:
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Where in t the sampled distribution is lost: the hybrid-oracle diagnostic.
+
+Algorithm 2 (Ho et al. 2020) is run with an eps-predictor stitched from two: the exact eps* of the
+mixture (the oracle) and the trained Eq. 12 model, switching at a timestep t0.
+
+- "model at t <= t0" (MODEL_LOW): the model for t <= t0, the oracle above. At t0 = 0 it is the
+  oracle throughout, at t0 = T the model throughout; as t0 grows, the model takes over the last
+  (least noisy) steps first.
+- "model at t > t0" (MODEL_HIGH): the model for t > t0, the oracle at and below. At t0 = T it is the
+  oracle throughout, at t0 = 0 the model throughout; as t0 falls, the model takes over the first
+  (noisiest) steps first.
+
+Every hybrid draws from the same seeds (replicate folded in, as in stage sample), and its pooled
+draws are judged as compare_dist judges samples (ddpm_lab.gmm.metrics.compare_samples), against
+one floor. Where a curve leaves the floor's band locates the timesteps whose model error costs the
+sampled distribution, to be read beside the per-t excess error e_t of eps_error_by_t.png.
+No file I/O here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ddpm_lab.core.diffusion import EpsModel, GaussianDiffusion
+from ddpm_lab.core.sampling import SamplerConfig, sample_seeds
+from ddpm_lab.gmm.names import EQ12, HYBRIDS, MODEL_HIGH, MODEL_LOW
+from ddpm_lab.gmm.names import HYBRID_LABELS as LABELS
+from ddpm_lab.runtime.params import DataError
+
+if TYPE_CHECKING:
+    from ddpm_lab.gmm.mixture import GaussianMixture
+
+__all__ = ["HYBRIDS", "LABELS", "MODEL_HIGH", "MODEL_LOW", "HybridEps", "hybrid", "hybrid_sweep", "switch_points"]
+
+
+class HybridEps:
+    """eps(x_t, t) from `low` for t <= t0 and from `high` for t > t0: an EpsModel, with the
+    `sampling_eps(ts)` of the sampler's fixed-t batches (each part's own fast path when it has one)."""
+
+    def __init__(self, low: EpsModel, high: EpsModel, t0: int):
+        self.low, self.high, self.t0 = low, high, int(t0)
+
+    def __call__(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        below = (t <= self.t0).view(-1, *([1] * (x_t.dim() - 1)))
+        return torch.where(below, self.low(x_t, t), self.high(x_t, t))
+
+    def sampling_eps(self, ts):
+        ts = np.asarray(ts)
+        parts = {
+            name: _fixed_t_caller(model, ts[ts <= self.t0] if name == "low" else ts[ts > self.t0])
+            for name, model in (("low", self.low), ("high", self.high))
+        }
+
+        def eps(x: torch.Tensor, t: int) -> torch.Tensor:
+            return parts["low" if t <= self.t0 else "high"](x, t)
+
+        return eps
+
+
+def _fixed_t_caller(model: EpsModel, ts: np.ndarray):
+    fast = getattr(model, "sampling_eps", None)
+    if fast is not None:
+        return fast(ts) if len(ts) else None
+    return lambda x, t: model(x, torch.full((x.shape[0],), t, dtype=torch.long))
+
+
+def hybrid(model: EpsModel, oracle: EpsModel, kind: str, t0: int) -> HybridEps:
+    """The hybrid `kind` (MODEL_LOW or MODEL_HIGH) switching at t0."""
+    if kind == MODEL_LOW:
+        return HybridEps(model, oracle, t0)
+    if kind == MODEL_HIGH:
+        return HybridEps(oracle, model, t0)
+    raise ValueError(f"unknown hybrid {kind!r}: expected one of {', '.join(HYBRIDS)}")
+
+
+def switch_points(t0s, T: int) -> list[int]:
+    """The t0 values at diffusion.T = T: each min(t0, T), duplicates dropped, ascending."""
+    return sorted({min(int(t), T) for t in t0s})
+
+
+def hybrid_sweep(
+    diffusion: GaussianDiffusion,
+    model: EpsModel,
+    oracle: EpsModel,
+    mixture: GaussianMixture,
+    t0s,
+    seeds,
+    n: int,
+    reference: dict,
+    replicate: int,
+) -> pd.DataFrame:
+    """One row per hybrid and t0 of switch_points(t0s, T): Algorithm 2 over all T steps from each
+    of seeds (n draws each, pooled), judged against `reference` (metrics.exact_reference of the
+    pooled size) as the sampler sweep judges them (ddpm_lab.gmm.sweep.table_row). Column `model_steps`:
+    how many of the T steps the model takes."""
+    from ddpm_lab.gmm.metrics import compare_samples
+    from ddpm_lab.gmm.sweep import table_row
+
+    T = diffusion.T
+    rows = []
+    for kind in HYBRIDS:
+        for t0 in switch_points(t0s, T):
+            x0s, _ = sample_seeds(
+                diffusion,
+                hybrid(model, oracle, kind, t0),
+                (n, mixture.dim),
+                seeds,
+                replicate,
+                sampler=SamplerConfig(),
+                desc=f"hybrid {kind} t0={t0}",
+            )
+            if not np.all(np.isfinite(x0s)):
+                raise DataError(
+                    f"hybrid {LABELS[kind]} at t0 = {t0} drew non-finite values: expected finite draws "
+                    f"(a diverged model? rerun train_{EQ12})"
+                )
+            r = table_row(kind, "ddpm", T, *compare_samples(x0s, mixture, **reference))
+            del r["nfe_per_draw"]
+            r = {"hybrid": r.pop("model"), "t0": t0, "model_steps": t0 if kind == MODEL_LOW else T - t0, **r}
+            rows.append(r)
+            print(
+                f"hybrid_oracle: {LABELS[kind]}, t0 = {t0}: W1 x{r['w1_ratio']:.2f}, KS x{r['ks_ratio']:.2f} "
+                f"(floor p95 x{r['w1_p95_ratio']:.2f}, x{r['ks_p95_ratio']:.2f}), mode error {r['mode_err']:.4f} "
+                f"(p95 {r['mode_p95']:.4f})"
+            )
+    return pd.DataFrame(rows)
