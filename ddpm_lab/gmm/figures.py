@@ -338,6 +338,41 @@ TRADEOFF_SAMPLERS = {
 }
 
 
+def _stat_columns(stat: str) -> tuple[str, str, str]:
+    """The (value, floor p05, floor p95) columns of a statistic of the sweep tables."""
+    if stat == "mode":
+        return "mode_err", "mode_p05", "mode_p95"
+    return f"{stat}_ratio", f"{stat}_p05_ratio", f"{stat}_p95_ratio"
+
+
+def _floor_band(ax, first: pd.Series, stat: str, band_label: str, median_label: str) -> None:
+    """The floor's 5-95% band shaded and, for the ratios, its median (1) dashed."""
+    _, lo, hi = _stat_columns(stat)
+    ax.axhspan(first[lo], first[hi], color="gray", alpha=0.2, lw=0, label=band_label)
+    if stat != "mode":
+        ax.axhline(1.0, color="gray", ls="--", lw=1, label=median_label)
+
+
+def _quality_curve(ax, rows: pd.DataFrame, x: str, stat: str, style: str, color: str, label: str) -> None:
+    """One curve of a statistic against x, a filled marker inside the floor's band, an open one outside."""
+    value = _stat_columns(stat)[0]
+    ax.plot(rows[x], rows[value], style, color=color, lw=1.5, label=label)
+    inside = rows[f"{stat}_inside"].to_numpy(dtype=bool)
+    ax.plot(rows[x][inside], rows[value][inside], "o", color=color, ms=6)
+    ax.plot(rows[x][~inside], rows[value][~inside], "o", mfc="white", color=color, ms=6)
+
+
+def _legend_with_markers(fig, ax, ncol: int) -> None:
+    """The figure's legend: ax's entries, then what the filled and open markers mean."""
+    handles, labels = ax.get_legend_handles_labels()
+    handles += [
+        plt.Line2D([], [], ls="none", marker="o", color="gray"),
+        plt.Line2D([], [], ls="none", marker="o", mfc="white", color="gray"),
+    ]
+    labels += ["inside the band", "outside the band"]
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+
+
 def sampler_tradeoff(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_draws: int) -> plt.Figure:
     """Quality against the number of sampling steps S (= network evaluations per draw), one column
     per sampler, one row per statistic: the oracle eps* (its error is the discretisation alone)
@@ -360,35 +395,18 @@ def sampler_tradeoff(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_dr
         part = table[table["sampler"] == sampler]
         for i, stat in enumerate(stats):
             ax = axes[i, j]
-            value, lo, hi = (
-                (f"{stat}_ratio", f"{stat}_p05_ratio", f"{stat}_p95_ratio")
-                if stat != "mode"
-                else ("mode_err", "mode_p05", "mode_p95")
+            value, lo, hi = _stat_columns(stat)
+            _floor_band(
+                ax,
+                part.iloc[0],
+                stat,
+                f"exact sampler, same n: 5-95% of {floor_draws} draws",
+                "exact sampler: median (ratio 1)",
             )
-            first = part.iloc[0]
-            ax.axhspan(
-                first[lo],
-                first[hi],
-                color="gray",
-                alpha=0.2,
-                lw=0,
-                label=f"exact sampler, same n: 5-95% of {floor_draws} draws",
-            )
-            if stat != "mode":
-                ax.axhline(1.0, color="gray", ls="--", lw=1, label="exact sampler: median (ratio 1)")
             for name, style in ((ORACLE, "--"), (EQ12, "-")):
+                what = "discretisation error only" if name == ORACLE else "network + discretisation"
                 rows = part[part["model"] == name].sort_values("steps")
-                ax.plot(
-                    rows["steps"],
-                    rows[value],
-                    style,
-                    color=COLORS[name],
-                    lw=1.5,
-                    label=f"{NAMES[name]}: {'discretisation error only' if name == ORACLE else 'network + discretisation'}",
-                )
-                inside = rows[f"{stat}_inside"].to_numpy(dtype=bool)
-                ax.plot(rows["steps"][inside], rows[value][inside], "o", color=COLORS[name], ms=6)
-                ax.plot(rows["steps"][~inside], rows[value][~inside], "o", mfc="white", color=COLORS[name], ms=6)
+                _quality_curve(ax, rows, "steps", stat, style, COLORS[name], f"{NAMES[name]}: {what}")
             if (table[value] > 0).all() and (table[[lo, hi]].to_numpy() > 0).all():
                 ax.set_yscale("log")
             ax.set_xscale("log")
@@ -402,13 +420,7 @@ def sampler_tradeoff(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_dr
                 ax.set_ylabel(TRADEOFF_STATS[stat], fontsize=9)
             if i == len(stats) - 1:
                 ax.set_xlabel("S: sampling steps = network evaluations per draw (log scale)")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    handles += [
-        plt.Line2D([], [], ls="none", marker="o", color="gray"),
-        plt.Line2D([], [], ls="none", marker="o", mfc="white", color="gray"),
-    ]
-    labels += ["inside the band", "outside the band"]
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    _legend_with_markers(fig, axes[0, 0], ncol=3)
     height = fig.get_figheight()
     fig.suptitle(
         f"Sample quality against the number of sampling steps S (diffusion T = {T}); "
@@ -430,42 +442,17 @@ def hybrid_oracle(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_draws
     fig, axes = plt.subplots(len(stats), 1, figsize=(8.4, 2.7 * len(stats) + 1.6), sharex=True, squeeze=False)
     for i, stat in enumerate(stats):
         ax = axes[i, 0]
-        value, lo, hi = (
-            (f"{stat}_ratio", f"{stat}_p05_ratio", f"{stat}_p95_ratio")
-            if stat != "mode"
-            else ("mode_err", "mode_p05", "mode_p95")
-        )
-        first = table.iloc[0]
-        ax.axhspan(
-            first[lo], first[hi], color="gray", alpha=0.2, lw=0, label=f"floor: 5-95% of {floor_draws} exact draws"
-        )
-        if stat != "mode":
-            ax.axhline(1.0, color="gray", ls="--", lw=1, label="floor median (ratio 1)")
+        _floor_band(ax, table.iloc[0], stat, f"floor: 5-95% of {floor_draws} exact draws", "floor median (ratio 1)")
         for kind in HYBRIDS:
             rows = table[table["hybrid"] == kind].sort_values("t0")
-            ax.plot(
-                rows["t0"],
-                rows[value],
-                "-" if kind == MODEL_LOW else "--",
-                color=HYBRID_COLORS[kind],
-                lw=1.5,
-                label=HYBRID_LABELS[kind],
-            )
-            inside = rows[f"{stat}_inside"].to_numpy(dtype=bool)
-            ax.plot(rows["t0"][inside], rows[value][inside], "o", color=HYBRID_COLORS[kind], ms=6)
-            ax.plot(rows["t0"][~inside], rows[value][~inside], "o", mfc="white", color=HYBRID_COLORS[kind], ms=6)
+            style = "-" if kind == MODEL_LOW else "--"
+            _quality_curve(ax, rows, "t0", stat, style, HYBRID_COLORS[kind], HYBRID_LABELS[kind])
         ax.set_xscale("symlog", linthresh=10)
         ax.set_xlim(0, T)
         ax.grid(alpha=0.3)
         ax.set_ylabel(TRADEOFF_STATS[stat], fontsize=9)
     axes[-1, 0].set_xlabel(f"t0: the switch point (symlog scale; t0 = 0 and t0 = T = {T} are the pure samplers)")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    handles += [
-        plt.Line2D([], [], ls="none", marker="o", color="gray"),
-        plt.Line2D([], [], ls="none", marker="o", mfc="white", color="gray"),
-    ]
-    labels += ["inside the band", "outside the band"]
-    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    _legend_with_markers(fig, axes[0, 0], ncol=2)
     height = fig.get_figheight()
     fig.suptitle(
         f"Where in t the Eq. 12 model loses the distribution: Algorithm 2 with the model on one side of t0\n"
