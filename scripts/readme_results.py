@@ -31,6 +31,7 @@ BENCH_BEGIN, BENCH_END = "<!-- benchmark-table -->", "<!-- /benchmark-table -->"
 REP_BEGIN, REP_END = "<!-- replicates-table -->", "<!-- /replicates-table -->"
 REPLICATES = "benchmarks/replicates/eq12_vs_eq14.json"  # saved by `ddpm-lab compare --save`
 CANDIDATES = "benchmarks/replicates/eq12_candidates.json"  # the same, for the Eq. 12 model's candidates
+GAP_TARGET = 0.010  # nats: the Eq. 12 model's exact bound gap a candidate must stay under in every replicate
 ESTIMATORS = "benchmarks/results/estimators.json"  # written by benchmarks/bench_estimators.py --write
 NAMES = {"eq12": "Eq. 12 model", "eq3": "Eq. 3 model", "oracle": "oracle eps* (exact)"}
 
@@ -380,6 +381,38 @@ def hybrid_section(root: Path) -> list[str]:
     return lines
 
 
+def candidates_time(root: Path) -> list[str]:
+    """docs/variants.md: each candidate's train_eq12 wall time (benchmarks/bench_train_time.py)."""
+    bench = _load(root / "benchmarks" / "results" / "train_time.json")
+    cells = ", ".join(f"{r['variant']} {r['seconds']:.1f} s" for r in bench["rows"])
+    return [
+        f"The train_eq12 stage's wall time, one run each on {bench['cpus']} cores (`benchmarks/bench_train_time.py`, "
+        f"`benchmarks/results/train_time.json`; the metrics hold no wall-clock time): {cells}."
+    ]
+
+
+def candidates_headline(root: Path) -> list[str]:
+    """README.md and docs/variants.md: per candidate, in how many replicates the Eq. 12 model meets
+    the targets (W1, KS and mode error at most the floor's p95; exact bound gap <= GAP_TARGET nats)."""
+    floor = _load(root / "metrics" / "dist_eq12.json")  # the same floor for every run (same n, draws, seed)
+    p95 = {"eq12.w1_ratio": floor["w1_p95"], "eq12.ks_ratio": floor["ks_p95"], "eq12.mode_err": floor["mode_p95"]}
+    cells, met = [], []
+    for v in group(load_runs(root / CANDIDATES)):
+        runs = [r for r in v.runs if all(m in r.metrics for m in (*p95, "eq12.bound_gap"))]
+        inside = sum(all(r.metrics[m] <= p for m, p in p95.items()) for r in runs)
+        gap = sum(r.metrics["eq12.bound_gap"] <= GAP_TARGET for r in runs)
+        cells.append(f"{v.name}: {inside} of {len(runs)} inside on all three, gap <= {GAP_TARGET} in {gap}")
+        if v.name != "baseline" and len(runs) >= 5 and inside >= 4 and gap == len(runs):
+            met.append(v.name)
+    verdict = f"met by {', '.join(met)}" if met else "met by none of them"
+    return [
+        f"**Candidates for the Eq. 12 model** (`{CANDIDATES}`; the target: W1, KS and mode error inside the "
+        f"floor band in at least 4 of 5 replicates, exact bound gap <= {GAP_TARGET} nats in each): "
+        + "; ".join(cells)
+        + f". The target is {verdict}."
+    ]
+
+
 @dataclass(frozen=True)
 class Block:
     """The text between `<!-- name -->` and `<!-- /name -->` in `path` (relative to the root)."""
@@ -405,6 +438,11 @@ BLOCKS = (
     Block("docs/estimators.md", "estimator-variance", estimator_variance_section),
     Block("docs/images.md", "image-floor", image_floor_section),
     Block("docs/images.md", "image-floor-calibration", image_floor_calibration),
+    Block("docs/variants.md", "candidates-commands", lambda root: replicates_commands(root, CANDIDATES)),
+    Block("docs/variants.md", "candidates-table", lambda root: replicates_section(root, CANDIDATES)),
+    Block("docs/variants.md", "candidates-time", candidates_time),
+    Block("docs/variants.md", "candidates-headline", candidates_headline),
+    Block("README.md", "candidates-headline", candidates_headline),
     Block("docs/samplers.md", "hybrid-table", hybrid_section),
     Block("docs/benchmarks.md", "benchmark-table", benchmark_section),
 )
