@@ -49,6 +49,7 @@ def _setup(tmp: Path, **train) -> Path:
             "grad_clip": 1.0,
             "seed": 0,
             "weighting": "eq14",
+            "t_sampling": "uniform",
             **train,
         },
     }
@@ -158,7 +159,16 @@ def _shard_rank(rank: int, tmp: str) -> None:
     x = np.random.default_rng(0).uniform(-1, 1, size=(64, 1, 8, 8)).astype(np.float32)
     mcfg = UNetConfig(**TINY_MODEL, in_channels=1, image_size=8)
     tcfg = ImageTrainConfig(
-        **{**TINY_TRAIN, "steps": 3, "batch_size": 16, "nproc": 2, "grad_clip": 1.0, "seed": 0, "weighting": "eq14"}
+        **{
+            **TINY_TRAIN,
+            "steps": 3,
+            "batch_size": 16,
+            "nproc": 2,
+            "grad_clip": 1.0,
+            "seed": 0,
+            "weighting": "eq14",
+            "t_sampling": "uniform",
+        }
     )
     orig = UNet.forward
 
