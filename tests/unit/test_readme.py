@@ -72,6 +72,7 @@ def test_every_marker_is_a_known_block():
         assert text.count(b.begin) == 1 and text.count(b.end) == 1, f"{b.path}: {b.name}"
 
 
+@pytest.mark.stage  # renders every block once per block: seconds each, so not in the fast default tier
 @pytest.mark.parametrize("block", RR.BLOCKS, ids=lambda b: f"{b.path}:{b.name}")
 def test_check_covers_every_block(tmp_path, capsys, block):
     """--check fails, naming the file and the block, when any one block's text differs from what it writes."""

@@ -106,6 +106,7 @@ def test_sequential_null_is_uniform_at_the_final_look():
 # --- calibration through the real code path ------------------------------------------------
 
 
+@pytest.mark.stage  # thousands of simulated studies: seconds, so not in the fast default tier
 def test_aa_family_wise_false_rate_at_fixed_n(frozen_heap):
     """A variant equal in distribution to its baseline, 5 replicates each, 7 headline metrics,
     a shared per-replicate effect: the share of studies with any 'differs' is <= 5%."""
@@ -129,6 +130,7 @@ def test_aa_family_wise_false_rate_under_optional_stopping(frozen_heap):
     assert within_binomial_limit(k, SIMS_SEQUENTIAL)
 
 
+@pytest.mark.stage  # thousands of simulated studies: seconds, so not in the fast default tier
 def test_power_for_the_eq14_bound_gap_difference(frozen_heap):
     """Power to detect a difference like eq12 vs eq14's exact bound gap (0.00715 nats, replicate
     SD 0.0037, matched-replicate correlation 0.58: `benchmarks/replicates/eq12_vs_eq14.json`) at 5
