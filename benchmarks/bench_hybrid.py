@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(argv=None) -> None:
     matplotlib.use("Agg")
     from ddpm_lab.gmm import figures
-    from ddpm_lab.gmm.hybrid import hybrid_sweep
+    from ddpm_lab.gmm.hybrid import gap_shares, hybrid_sweep, switch_points
     from ddpm_lab.gmm.sweep import sweep_reference
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -63,13 +63,9 @@ def main(argv=None) -> None:
     )
     print(f"bench_hybrid: {len(table)} samplers in {time.perf_counter() - t0:.0f} s")
     e = read_eps_error(ROOT / "metrics" / "details" / f"eps_error_{EQ12}.csv", dcfg.T)
-    gap = e["weight_eq12"] * e["eps_error"]
-    edges = [0, *sorted({min(t, dcfg.T) for t in cfg.hybrid_t0} - {0})]
-    for lo, hi in zip(edges, edges[1:]):
-        part = (e["t"] > lo) & (e["t"] <= hi)
+    for r in gap_shares(e, switch_points(cfg.hybrid_t0, dcfg.T)).itertuples():
         print(
-            f"  t in ({lo}, {hi}]: {gap[part].sum():.5f} nats of the bound gap {gap.sum():.5f} "
-            f"({gap[part].sum() / gap.sum():.1%}); mean e_t {e['eps_error'][part].mean():.5f}"
+            f"  t in ({r.t_from - 1}, {r.t_to}]: {r.gap:.5f} nats of the bound gap ({r.share:.1%}); mean e_t {r.mean_e:.5f}"
         )
     outputs = {}
     if args.write:

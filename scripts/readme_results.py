@@ -23,6 +23,7 @@ from typing import Callable
 
 import yaml
 
+from ddpm_lab.gmm.hybrid import gap_shares
 from ddpm_lab.tools.compare import group, load_runs, rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -370,14 +371,8 @@ def hybrid_section(root: Path) -> list[str]:
         "|---|---|---|---|---|",
     ]
     e = pd.read_csv(root / "metrics" / "details" / "eps_error_eq12.csv")
-    gap = e["weight_eq12"] * e["eps_error"]
-    edges = [0, *[t for t in low.index if t > 0]]
-    for lo, hi in zip(edges, edges[1:]):
-        part = (e["t"] > lo) & (e["t"] <= hi)
-        lines.append(
-            f"| {lo + 1}-{hi} | {e['weight_eq12'][part].mean():.4f} | {e['eps_error'][part].mean():.5f} | "
-            f"{gap[part].sum():.5f} | {gap[part].sum() / gap.sum():.1%} |"
-        )
+    for r in gap_shares(e, low.index).itertuples():
+        lines.append(f"| {r.t_from}-{r.t_to} | {r.mean_w:.4f} | {r.mean_e:.5f} | {r.gap:.5f} | {r.share:.1%} |")
     return lines
 
 

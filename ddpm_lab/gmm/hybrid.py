@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 from ddpm_lab.core.diffusion import EpsModel, GaussianDiffusion
-from ddpm_lab.core.sampling import SamplerConfig, sample_seeds
+from ddpm_lab.core.sampling import SamplerConfig, eps_caller, sample_seeds
 from ddpm_lab.gmm.names import EQ12, HYBRIDS, MODEL_HIGH, MODEL_LOW
 from ddpm_lab.gmm.names import HYBRID_LABELS as LABELS
 from ddpm_lab.runtime.params import DataError
@@ -34,7 +34,17 @@ from ddpm_lab.runtime.params import DataError
 if TYPE_CHECKING:
     from ddpm_lab.gmm.mixture import GaussianMixture
 
-__all__ = ["HYBRIDS", "LABELS", "MODEL_HIGH", "MODEL_LOW", "HybridEps", "hybrid", "hybrid_sweep", "switch_points"]
+__all__ = [
+    "HYBRIDS",
+    "LABELS",
+    "MODEL_HIGH",
+    "MODEL_LOW",
+    "HybridEps",
+    "gap_shares",
+    "hybrid",
+    "hybrid_sweep",
+    "switch_points",
+]
 
 
 class HybridEps:
@@ -49,23 +59,40 @@ class HybridEps:
         return torch.where(below, self.low(x_t, t), self.high(x_t, t))
 
     def sampling_eps(self, ts):
+        """Each part's sampling.eps_caller over its own timesteps, built at the first call (the batch
+        size is known then)."""
         ts = np.asarray(ts)
-        parts = {
-            name: _fixed_t_caller(model, ts[ts <= self.t0] if name == "low" else ts[ts > self.t0])
-            for name, model in (("low", self.low), ("high", self.high))
-        }
+        parts = {}
 
         def eps(x: torch.Tensor, t: int) -> torch.Tensor:
+            if not parts:
+                parts["low"] = eps_caller(self.low, ts[ts <= self.t0], x.shape[0])
+                parts["high"] = eps_caller(self.high, ts[ts > self.t0], x.shape[0])
             return parts["low" if t <= self.t0 else "high"](x, t)
 
         return eps
 
 
-def _fixed_t_caller(model: EpsModel, ts: np.ndarray):
-    fast = getattr(model, "sampling_eps", None)
-    if fast is not None:
-        return fast(ts) if len(ts) else None
-    return lambda x, t: model(x, torch.full((x.shape[0],), t, dtype=torch.long))
+def gap_shares(eps_error: pd.DataFrame, t0s) -> pd.DataFrame:
+    """Each range of t between consecutive switch points, (t0_i, t0_i+1], with its mean w_t, mean
+    e_t and share of the exact bound gap sum_t w_t e_t; eps_error: a training stage's per-t table
+    (artifacts.EPS_ERROR_COLUMNS)."""
+    gap = eps_error["weight_eq12"] * eps_error["eps_error"]
+    edges = [0, *sorted({int(t) for t in t0s} - {0})]
+    rows = []
+    for lo, hi in zip(edges, edges[1:]):
+        part = (eps_error["t"] > lo) & (eps_error["t"] <= hi)
+        rows.append(
+            {
+                "t_from": lo + 1,
+                "t_to": hi,
+                "mean_w": float(eps_error["weight_eq12"][part].mean()),
+                "mean_e": float(eps_error["eps_error"][part].mean()),
+                "gap": float(gap[part].sum()),
+                "share": float(gap[part].sum() / gap.sum()),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def hybrid(model: EpsModel, oracle: EpsModel, kind: str, t0: int) -> HybridEps:

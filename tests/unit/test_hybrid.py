@@ -56,3 +56,16 @@ def test_pure_ends_draw_what_the_parts_draw_alone():
 
 def test_switch_points_clamp_to_T_and_sort():
     assert switch_points([700, 0, 2000, 1000, 10], 1000) == [0, 10, 700, 1000]
+
+
+def test_gap_shares_split_the_exact_gap_by_range_of_t():
+    import pandas as pd
+
+    from ddpm_lab.gmm.hybrid import gap_shares
+
+    t = np.arange(1, 11)
+    e = pd.DataFrame({"t": t, "weight_eq12": 1.0 / t, "eps_error": np.full(10, 0.5)})
+    g = gap_shares(e, [10, 0, 3])
+    assert list(zip(g["t_from"], g["t_to"])) == [(1, 3), (4, 10)]
+    assert g["gap"].tolist() == pytest.approx([0.5 * (1 + 1 / 2 + 1 / 3), 0.5 * sum(1 / k for k in range(4, 11))])
+    assert g["share"].sum() == pytest.approx(1.0) and g["mean_e"].tolist() == [0.5, 0.5]
