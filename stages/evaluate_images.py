@@ -61,9 +61,6 @@ def main(argv=None) -> None:
         rng=np.random.default_rng([cfg.seed, 1]),
     )
     steps, sampler = int(read_array(args.samples, ndim=0, key="steps")), read_sampler(args.samples)  # how drawn
-    T = int(read_array(args.samples, ndim=0, key="T"))
-    # the headline names the steps only when they are fewer than T (the default adds no column)
-    headline = {**headline, "steps": steps} if steps < T else headline
     details = {**details, "sampler": sampler, "steps": steps}
     write_outputs({args.out: json_bytes(headline), args.details_out: json_bytes(details)})
     h, fl, mem, sp = headline, details["fd_floor"], details["memorisation"], details["split"]

@@ -3,7 +3,9 @@
 Every sampler uses the same seeds (params sample.seeds), so the three differ only by their
 eps-predictor. Writes <out>/<name>.npz with x0: (S, n, D) for the S seeds, and, from the
 first seed, t: (K,) and path: (K, n_trajectories, D), a thinned set of reverse trajectories.
-Params: `diffusion`, `sample`, `replicate` (folded into each of sample.seeds).
+--name NAME samples one of them (dvc.yaml runs one stage per name, sample@NAME, so that a new
+eq12 model resamples eq12 alone; the oracle reads only the mixture, a model only its checkpoint);
+without it, all three. Params: `diffusion`, `sample`, `replicate` (folded into each of sample.seeds).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 
 from ddpm_lab.runtime.cli import run_stage
 from ddpm_lab.gmm.params import read
-from ddpm_lab.gmm.names import ALL_MODELS
+from ddpm_lab.gmm.names import ALL_MODELS, ORACLE
 from ddpm_lab.runtime.io import load_params, npz_bytes, write_outputs
 from ddpm_lab.core.sampling import sample_seeds
 from ddpm_lab.runtime.seeds import read_replicate
@@ -29,6 +31,7 @@ def main(argv=None) -> None:
     ap.add_argument("--models", default="models", type=Path)
     ap.add_argument("--data", default="data/gmm", type=Path)
     ap.add_argument("--out", default="data/samples", type=Path)
+    ap.add_argument("--name", choices=ALL_MODELS, help="sample this eps-predictor only (default: all three)")
     args = ap.parse_args(argv)
 
     params = load_params(args.params)
@@ -36,16 +39,17 @@ def main(argv=None) -> None:
     cfg = read(params, "sample", args.params)
     replicate = read_replicate(params, args.params)
     use_threads(cfg.threads)
-    mixture = load_mixture(args.data / "mixture.json")
+    names = [args.name] if args.name else list(ALL_MODELS)
+    mixture = load_mixture(args.data / "mixture.json") if ORACLE in names else None
     diffusion = dcfg.build()
-    samplers = load_eps_predictors(args.models, ALL_MODELS, dcfg, mixture, diffusion.np["alphas_cumprod"])
+    samplers = load_eps_predictors(args.models, names, dcfg, mixture, diffusion.np["alphas_cumprod"])
 
     outputs = {}
     for name, eps_model in samplers.items():
         x0s, (t, path) = sample_seeds(
             diffusion,
             eps_model,
-            (cfg.n, mixture.dim),
+            (cfg.n, mixture.dim if name == ORACLE else eps_model.config.data_dim),
             cfg.seeds,
             replicate,
             sampler=cfg,

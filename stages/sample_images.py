@@ -55,7 +55,7 @@ def main(argv=None) -> None:
     fig = grid_figure(
         images, f"DDPM samples ({scfg.describe(dcfg.T)}, EMA U-Net, T = {dcfg.T}): 64 of {scfg.n_samples}"
     )
-    steps = scfg.steps or dcfg.T  # network calls per image, of T; the sampler named for evaluate_images
+    steps = scfg.n_steps(dcfg.T)  # network calls per image, of T; the sampler named for evaluate_images
     write_outputs(
         {
             args.samples_out: npz_bytes(

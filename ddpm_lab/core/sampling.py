@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ddpm_lab.runtime.params import require, schema
+from ddpm_lab.runtime.params import Int, require, schema
 from ddpm_lab.core.diffusion import EpsModel, GaussianDiffusion
 from ddpm_lab.runtime.cli import progress as progress_bar
 from ddpm_lab.runtime.seeds import fold_seed
@@ -26,16 +26,17 @@ SAMPLERS = ("ddpm", "ddim")
 
 @schema
 class SamplerConfig:
-    """sampler: ddpm | ddim; steps: S network calls, 0 for T (every t); eta: DDIM's noise scale
-    in [0, 1] (ddim only: ddpm's noise is set by diffusion.variance)."""
+    """sampler: ddpm | ddim; steps: S network calls, 0 or any S >= T for T (every t), as
+    sampler_tradeoff.steps above T are; eta: DDIM's noise scale in [0, 1] (ddim only: ddpm's
+    noise is set by diffusion.variance)."""
 
     sampler: str = "ddpm"
-    steps: int = 0
+    steps: Int = 0
     eta: float = 0.0
 
     def __post_init__(self):
         require(self.sampler in SAMPLERS, "sampler", self.sampler, f"one of {', '.join(SAMPLERS)}")
-        require(self.steps >= 0, "steps", self.steps, "an integer >= 0 (0: every timestep, T)")
+        require(self.steps >= 0, "steps", self.steps, "an integer >= 0 (0 or >= T: every timestep)")
         require(0.0 <= self.eta <= 1.0, "eta", self.eta, "a number in [0, 1] (0: deterministic DDIM)")
         require(
             self.sampler == "ddim" or self.eta == 0,
@@ -44,12 +45,13 @@ class SamplerConfig:
             "0 with sampler ddpm (eta is DDIM's noise scale; ddpm's is set by diffusion.variance)",
         )
 
-    def check_steps(self, T: int, key: str = "diffusion.T") -> None:
-        """steps against the diffusion's T (a coupled param, `key` in params), before any work."""
-        require(self.steps <= T, "steps", self.steps, f"an integer in [0, {key} = {T}] (0: every timestep)")
+    def n_steps(self, T: int) -> int:
+        """S, the network calls per draw of a T-step diffusion: steps, or T where steps is 0 or
+        above T (so one params file serves every T: `-S diffusion.T=50` with steps 100 is T)."""
+        return min(self.steps or T, T)
 
     def describe(self, T: int) -> str:
-        S = self.steps or T
+        S = self.n_steps(T)
         if self.sampler == "ddpm":
             return "Algorithm 2 (all T steps)" if S == T else f"respaced DDPM, {S} of {T} steps"
         return f"DDIM (eta = {self.eta:g}), {S} of {T} steps"
@@ -75,7 +77,7 @@ def step_coefficients(diffusion: GaussianDiffusion, cfg: SamplerConfig) -> dict:
       sigma = eta sqrt((1 - abar_s) / (1 - abar_t)) sqrt(1 - abar_t / abar_s) (Eq. 16).
     """
     T = diffusion.T
-    S = cfg.steps or T
+    S = cfg.n_steps(T)
     tau = timestep_subsequence(T, S)[::-1]  # t at each step, T first
     prev = np.concatenate([tau[1:], [0]])  # s = the next t (0 after the last step)
     abar = diffusion.np["alphas_cumprod"]  # abar[0] = 1
@@ -134,7 +136,6 @@ def sample(
     Returns x_0: (B, ...) float32, and (ts, path) with ts: (K,) and path: (K, record, ...).
     """
     cfg = sampler or SamplerConfig()
-    cfg.check_steps(diffusion.T)
     c = step_coefficients(diffusion, cfg)
     x = torch.randn(shape, generator=generator)
     z = torch.empty(shape)

@@ -27,9 +27,10 @@ def load_eps_model(path, diffusion: DiffusionConfig) -> EpsMLP:
     return load_trained_model(path, diffusion, lambda cfg: EpsMLP(MLPConfig(**cfg)))[0]
 
 
-def load_eps_predictors(models, names, dcfg: DiffusionConfig, mixture: GaussianMixture, alphas_cumprod) -> dict:
+def load_eps_predictors(models, names, dcfg: DiffusionConfig, mixture: GaussianMixture | None, alphas_cumprod) -> dict:
     """{name: eps-predictor} for each of names, in order: the oracle (names.ORACLE) is the exact eps*
-    of mixture at alphas_cumprod; any other name is the trained model in <models>/<name>.pt."""
+    of mixture at alphas_cumprod; any other name is the trained model in <models>/<name>.pt (the
+    mixture may then be None: a trained model does not read it)."""
     return {
         name: OracleEps(mixture, alphas_cumprod) if name == ORACLE else load_eps_model(models / f"{name}.pt", dcfg)
         for name in names

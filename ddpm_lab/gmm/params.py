@@ -172,12 +172,13 @@ class TradeoffConfig:
 
 @schema
 class EstimatorVarianceConfig:
-    """Section `estimator_variance`: minibatches, independent minibatches per estimate (>= 3: the
+    """Section `estimator_variance`: enabled (off by default: `ENABLE_ESTIMATOR_VARIANCE` runs it); minibatches, independent minibatches per estimate (>= 3: the
     jackknife error of a variance needs three); rows_trajectory, rows_subsampled, rows_eq12: x_0 rows
     per minibatch for the T-evaluation estimators (trajectory, trajectory_kl), the subsampled ones and
     Eq. 12; terms: the K values of the subsampled estimators (each with term log_ratio and kl; values
     above diffusion.T replaced by T, once); seed of the minibatches; torch threads."""
 
+    enabled: bool
     minibatches: Int
     rows_trajectory: Int
     rows_subsampled: Int
@@ -270,8 +271,6 @@ def check_train_eq3(cfg: Eq3TrainConfig, params: dict, source: str) -> None:
 
 def check_sample(cfg: SampleConfig, params: dict, source: str) -> None:
     d = other(DiffusionConfig, params, "diffusion", source)
-    if d is not None:
-        cfg.check_steps(d.T)
     gmm, m = _gmm_and_model(params, source)
     if gmm is None:
         return

@@ -25,6 +25,7 @@ import pandas as pd
 from ddpm_lab.core.diffusion import GaussianDiffusion
 from ddpm_lab.core.sampling import SamplerConfig, sample_seeds
 from ddpm_lab.gmm.names import EQ12, ORACLE
+from ddpm_lab.runtime.not_run import not_run_details, not_run_figure
 from ddpm_lab.runtime.params import DataError
 from ddpm_lab.runtime.stats import in_band
 
@@ -183,25 +184,6 @@ def summary_lines(head: dict) -> list[str]:
     ]
 
 
-def not_run_figure(title: str, reason: str, how: str = ENABLE):
-    """A figure saying that a study was not run, why, and the command that runs it."""
-    from matplotlib.figure import Figure  # not pyplot: its import would add half a second, and nothing to close
-
-    fig = Figure(figsize=(8, 2.6))
-    fig.text(0.5, 0.74, f"{title}: not run", ha="center", va="center", fontsize=13, weight="bold")
-    fig.text(
-        0.5,
-        0.36,
-        "\n".join([reason, "To run it:", how]),
-        ha="center",
-        va="center",
-        fontsize=10,
-        family="monospace",
-        linespacing=1.6,
-    )
-    return fig
-
-
 DISABLED = "sampler_tradeoff.enabled is false in params.yaml, so nothing was sampled."
 HYBRID_TITLE = "Hybrid-oracle diagnostic (where in t the model loses the distribution)"
 
@@ -210,8 +192,8 @@ def not_run_outputs() -> tuple[dict, bytes, object]:
     """The outputs of the disabled stage: no headline metric (an empty JSON object, so `dvc
     metrics show` gains no column), how to enable it in the details (CSV bytes), and a figure
     saying so. Returns (headline, details, figure)."""
-    fig = not_run_figure("Sampler trade-off (quality against sampling steps S)", DISABLED)
-    return {}, f"enabled,how_to_enable\nfalse,{ENABLE}\n".encode(), fig
+    fig = not_run_figure("Sampler trade-off (quality against sampling steps S)", DISABLED, ENABLE)
+    return {}, not_run_details(ENABLE), fig
 
 
 def hybrid_not_run(enabled: bool) -> tuple[bytes, object]:
@@ -223,4 +205,4 @@ def hybrid_not_run(enabled: bool) -> tuple[bytes, object]:
     else:
         how = ENABLE
         fig = not_run_figure(HYBRID_TITLE, DISABLED, how)
-    return f"run,how_to_run\nfalse,{how}\n".encode(), fig
+    return not_run_details(how, flag="run"), fig

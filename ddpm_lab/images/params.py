@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from ddpm_lab.core.diffusion import DiffusionConfig
 from ddpm_lab.images.unet import UNetConfig, activations, config_parameters, state_bytes
 from ddpm_lab.runtime.params import F32, F64, TRAIN_STATE, fits, from_section, other, require_fits, require_memory
 
@@ -80,9 +79,6 @@ def check_images_train(cfg, params: dict, source: str) -> None:
 
 
 def check_images_sample(cfg, params: dict, source: str) -> None:
-    d = other(DiffusionConfig, params, "images_diffusion", source)
-    if d is not None:
-        cfg.check_steps(d.T, "images_diffusion.T")
     u = _unet(params, source)
     if u is None:
         return

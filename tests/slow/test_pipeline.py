@@ -10,11 +10,13 @@ from tests.helpers import TINY_GMM, ran
 
 pytestmark = pytest.mark.slow
 
-GMM_STAGES = ["generate_gmm", "train_eq12", "train_eq3", "sample", "compare_dist", "plot"]
+SAMPLE = ["sample@eq12", "sample@eq3", "sample@oracle"]  # one foreach stage per eps-predictor
+GMM_STAGES = ["generate_gmm", "train_eq12", "train_eq3", *SAMPLE, "compare_dist", "plot"]
 
 
 def in_graph_order(stages: list[str]) -> list[str]:
-    """The stages run, with the two independent trainings in a fixed order (DVC may run either first)."""
+    """The stages run, with the independent trainings and samplings in a fixed order (DVC may run
+    them in another)."""
     return sorted(stages, key=lambda s: GMM_STAGES.index(s) if s in GMM_STAGES else len(GMM_STAGES))
 
 
@@ -71,9 +73,10 @@ def test_gmm_branch_end_to_end(dvc_repo):
     assert in_graph_order(ran(dvc_repo.dvc("repro", "-f", "plot"))) == GMM_STAGES
     assert (dvc_repo.path / "dvc.lock").read_bytes() == lock
 
-    # An eq3-only param reruns train_eq3 and what follows it, nothing else.
+    # An eq3-only param reruns train_eq3 and what follows it, nothing else: eq12 and the oracle
+    # are not resampled.
     dvc_repo.set_params({"train_eq3": {"lr": 0.001}})
-    assert ran(dvc_repo.dvc("repro", "plot")) == ["train_eq3", "sample", "compare_dist", "plot"]
+    assert ran(dvc_repo.dvc("repro", "plot")) == ["train_eq3", "sample@eq3", "compare_dist", "plot"]
 
     # A plot-only param reruns only plot.
     dvc_repo.set_params({"plot": {"bins": 12}})

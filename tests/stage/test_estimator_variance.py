@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,9 @@ from tests.helpers import TINY_GMM, expect_one_line_error, private_copy, ran, sn
 STAGE = importlib.import_module("stages.estimator_variance")  # run end to end, never used as a library
 
 OUTPUTS = ("metrics/estimator_variance.json", "metrics/details/estimator_variance.csv", "images/estimator_variance.png")
-TINY = dict(minibatches=6, rows_trajectory=2, rows_subsampled=4, terms=[1, 5, 50], rows_eq12=32, seed=0, threads=1)
+TINY = dict(
+    enabled=True, minibatches=6, rows_trajectory=2, rows_subsampled=4, terms=[1, 5, 50], rows_eq12=32, seed=0, threads=1
+)
 
 
 def params(**changes) -> dict:
@@ -57,6 +60,25 @@ def trained(tmp_path_factory) -> Path:
 def workdir(trained, tmp_path, monkeypatch) -> Path:
     """A private copy of the trained directory, as the working directory."""
     return private_copy(trained, tmp_path, monkeypatch)
+
+
+def test_disabled_stage_measures_nothing_and_says_how_to_enable(tmp_path, monkeypatch, capsys):
+    # No data and no model in the directory: the disabled stage reads neither.
+    monkeypatch.chdir(tmp_path)
+    write(tiny_params())
+    assert tiny_params()["estimator_variance"]["enabled"] is False  # a train_eq12 variant does not pay for it
+    start = time.perf_counter()
+    run_stage(STAGE.main, [])
+    assert time.perf_counter() - start < 3.0  # about 0.3 s here, imports aside
+    assert STAGE.ENABLE == "dvc exp run -S estimator_variance.enabled=true" and STAGE.ENABLE in capsys.readouterr().out
+    assert json.loads((tmp_path / OUTPUTS[0]).read_text()) == {}  # no numbers until it runs
+    details = pd.read_csv(tmp_path / OUTPUTS[1])
+    assert details.to_dict("records") == [{"enabled": False, "how_to_enable": STAGE.ENABLE}]
+    png = (tmp_path / OUTPUTS[2]).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and b"matplotlib" not in png  # no version stamp
+    first = snapshot(tmp_path)
+    run_stage(STAGE.main, [])
+    assert snapshot(tmp_path) == first  # same bytes on rerun
 
 
 def test_outputs_rows_and_evaluation_counts(workdir, monkeypatch, capsys):

@@ -185,6 +185,9 @@ HUGE_ONLY_BEYOND_INT64 = {
     "images_eval.floor_draws",
     "images_eval.bootstrap",
     "replicate",
+    # sampling steps at or above T mean every step
+    "sample.steps",
+    "images_sample.steps",
     # a step count above diffusion.T is replaced by T; seeds, floor draws and directions only cost time
     "sampler_tradeoff.steps[]",
     "sampler_tradeoff.hybrid_t0[]",

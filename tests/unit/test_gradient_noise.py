@@ -25,7 +25,7 @@ T = 10
 DCFG = DiffusionConfig(T=T, schedule="linear", beta_start=0.001, beta_end=0.2, variance="beta")
 MCFG = MLPConfig(hidden=8, n_blocks=1, emb_dim=4, data_dim=1)
 CFG = EstimatorVarianceConfig(
-    minibatches=4, rows_trajectory=2, rows_subsampled=3, terms=[2, 50], rows_eq12=8, seed=0, threads=1
+    enabled=True, minibatches=4, rows_trajectory=2, rows_subsampled=3, terms=[2, 50], rows_eq12=8, seed=0, threads=1
 )
 
 
@@ -154,7 +154,7 @@ def test_figure_of_a_table(tiny):
 
     diffusion, model, data = tiny
     cfg = EstimatorVarianceConfig(
-        minibatches=3, rows_trajectory=1, rows_subsampled=2, terms=[2], rows_eq12=4, seed=0, threads=1
+        enabled=True, minibatches=3, rows_trajectory=1, rows_subsampled=2, terms=[2], rows_eq12=4, seed=0, threads=1
     )
     table, ests = gn.measure({p: model for p in gn.POINTS}, diffusion, data.numpy(), cfg)
     assert list(table["point"]) == [p for p in gn.POINTS for _ in ests]

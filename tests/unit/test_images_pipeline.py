@@ -144,7 +144,7 @@ def test_dvc_yaml_branches_read_disjoint_params():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     image = {"prepare_images", "train_images", "sample_images", "evaluate_images"}
     assert image <= set(stages)
-    for name, st in stages.items():
+    for name, st in ((n, s.get("do", s)) for n, s in stages.items()):
         sections = {p if isinstance(p, str) else next(iter(p)) for p in st.get("params", [])}
         sections = {s.split(".")[0] for s in sections} - {"replicate"}
         if name in image:

@@ -169,3 +169,25 @@ def test_oracle_with_50_steps_reproduces_the_mixture(sampler):
 def test_bad_sampler_settings_name_the_key(kwargs, key):
     with pytest.raises(ValueError, match=rf"^{key} = "):
         SamplerConfig(**kwargs)
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
+def test_steps_at_or_above_T_mean_every_step(sampler):
+    """steps 0, T and anything above T are all S = T: the same calls, the same bytes (so that
+    `-S diffusion.T=...` alone never makes a params file invalid)."""
+    d = GaussianDiffusion(make_betas("linear", 30))
+    draws = []
+    for steps in (0, 30, 31, 1000):
+        cfg = SamplerConfig(sampler=sampler, steps=steps)
+        assert cfg.n_steps(30) == 30
+        calls = []
+
+        def model(x, t):
+            calls.append(int(t[0]))
+            return 0.1 * x
+
+        x0, _ = sample(d, model, (7, 1), torch.Generator().manual_seed(5), sampler=cfg)
+        assert calls == list(range(30, 0, -1))
+        draws.append(x0)
+    assert all(torch.equal(draws[0], x) for x in draws[1:])
+    assert SamplerConfig(steps=10).n_steps(30) == 10 and SamplerConfig(steps=10).n_steps(5) == 5
