@@ -101,6 +101,7 @@ TINY_MODEL = {
     "attn_heads": 2,
     "groups": 4,
     "dropout": 0.0,
+    "prediction": "eps",
 }
 
 

@@ -16,11 +16,16 @@ from typing import Callable, ClassVar, Optional
 import numpy as np
 import torch
 
+from ddpm_lab.core import targets
 from ddpm_lab.core.schedule import SCHEDULE_BETAS, SCHEDULES, make_betas
 from ddpm_lab.runtime.params import Count, require, require_memory, schema
 
 VARIANCES = ("beta", "beta_tilde")
-WEIGHTINGS = ("eq12", "eq14")
+# Weightings of the noise loss, each a per-t weight c_t of E||eps - eps_theta||^2 (mse_weights), so
+# all share the minimiser eps*: Eq. 12's w_t; Eq. 14's 1/T (L_simple); min-SNR-gamma (Hang et al.
+# 2023: (1/T) min(SNR_t, gamma) / SNR_t for eps); target_mse, the plain unweighted MSE of whatever the
+# network predicts (ddpm_lab.core.targets: (1/T) / scale_t; for eps it is Eq. 14).
+WEIGHTINGS = ("eq12", "eq14", "min_snr", "target_mse")
 # How the noise loss draws t for a minibatch, each unbiased for the same expectation: i.i.d. uniform
 # on 1..T; stratified (one uniform offset, B evenly spaced points, Kingma et al. 2021, App. I.1);
 # importance (t ~ p_t proportional to the weighting's w_t, each term divided by T p_t: Nichol &
@@ -33,7 +38,14 @@ ESTIMATORS = ("trajectory", "trajectory_kl", "subsampled")
 TERMS = ("log_ratio", "kl")  # the kind of term a subsampled estimator draws
 # Units of each objective's value: the bound (Eq. 3 / Eq. 5) in nats; Eq. 12 is the bound less
 # its constants; Eq. 14 (L_simple) is a plain squared error.
-LOSS_UNITS = {"bound": "nats (bound)", "eq12": "nats (bound, less constants)", "eq14": "squared error per sample"}
+LOSS_UNITS = {
+    "bound": "nats (bound)",
+    "eq12": "nats (bound, less constants)",
+    "eq14": "squared error per sample",
+    "min_snr": "weighted squared error per sample",
+    "target_mse": "squared error of the prediction target per sample",
+}
+MIN_SNR_GAMMA = 5.0  # Hang et al. 2023's default
 
 EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -96,6 +108,9 @@ class GaussianDiffusion:
             eq12_weights=weight,
             # Eq. 11: eps coefficient beta_t / sqrt(1 - abar_t)
             eps_coef=b / np.sqrt(one_minus),
+            snr=abar / one_minus,  # SNR_t = abar_t / (1 - abar_t) (index 0: unused)
+            # ||eps - eps_hat||^2 = scale_t ||target - target_hat||^2 (ddpm_lab.core.targets)
+            **{f"scale_{p}": np.concatenate([[1.0], targets.eps_scale(p, abar[1:])]) for p in targets.PREDICTIONS},
         )
         self._t = {k: torch.from_numpy(v) for k, v in self.np.items()}
 
@@ -118,12 +133,12 @@ class GaussianDiffusion:
         return t[torch.randperm(n, generator=generator)]
 
     def importance_timesteps(
-        self, n: int, generator: torch.Generator, weighting: str
+        self, n: int, generator: torch.Generator, weighting: str, prediction: str = "eps", gamma: float = MIN_SNR_GAMMA
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """n timesteps drawn i.i.d. from p_t = c_t / sum(c) with c_t = mse_weights(weighting), and each
-        one's factor c_t / p_t = sum(c), the same for all: sum_t c_t E[err_t] = E_p[sum(c) err_t].
+        """n timesteps drawn i.i.d. from p_t = c_t / sum(c) with c_t = mse_weights(weighting, ...), and
+        each one's factor c_t / p_t = sum(c), the same for all: sum_t c_t E[err_t] = E_p[sum(c) err_t].
         Returns (t (n,) long, factor (n,) float64)."""
-        c = torch.from_numpy(self.mse_weights(weighting))
+        c = torch.from_numpy(self.mse_weights(weighting, prediction, gamma))
         t = torch.multinomial(c, n, replacement=True, generator=generator) + 1
         return t, torch.full((n,), float(c.sum()), dtype=torch.float64)
 
@@ -170,6 +185,8 @@ class GaussianDiffusion:
         weighting: str = "eq12",
         rows: slice | None = None,
         t_sampling: str = "uniform",
+        prediction: str = "eps",
+        gamma: float = MIN_SNR_GAMMA,
     ) -> torch.Tensor:
         """Noise-prediction loss, one (t, eps) draw per x_0. Returns (B,), or the losses of
         x0[rows] only: t and eps are drawn for all B rows either way (data-parallel ranks draw
@@ -177,13 +194,18 @@ class GaussianDiffusion:
 
         weighting "eq12": T * beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t)) * ||eps - eps_theta||^2
         (Eq. 12; the factor T makes its mean the sum over t, i.e. nats of the bound).
-        weighting "eq14": ||eps - eps_theta||^2 (L_simple, Eq. 14).
+        weighting "eq14": ||eps - eps_theta||^2 (L_simple, Eq. 14); "min_snr", "target_mse": the
+        weights T c_t of mse_weights (gamma: min-SNR's).
+        prediction (ddpm_lab.core.targets): what eps_model outputs. The loss is that target's own
+        squared error times scale_t, which is the eps-space error, so every prediction has the same
+        objective; "eps" is these bytes.
         t_sampling (T_SAMPLINGS): how t is drawn; each gives the same expectation, "uniform" these bytes.
         """
         if weighting not in WEIGHTINGS:
             raise ValueError(f"unknown weighting {weighting!r}: expected one of {', '.join(WEIGHTINGS)}")
         if t_sampling not in T_SAMPLINGS:
             raise ValueError(f"unknown t_sampling {t_sampling!r}: expected one of {', '.join(T_SAMPLINGS)}")
+        targets.check_prediction(prediction)
         B = x0.shape[0]
         factor = None
         if t_sampling == "uniform":
@@ -191,19 +213,28 @@ class GaussianDiffusion:
         elif t_sampling == "stratified":
             t = self.stratified_timesteps(B, generator)
         else:
-            t, factor = self.importance_timesteps(B, generator, weighting)
+            t, factor = self.importance_timesteps(B, generator, weighting, prediction, gamma)
         t = t.to(x0.device)
         noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
         if rows is not None:
             x0, t, noise = x0[rows], t[rows], noise[rows]
             factor = None if factor is None else factor[rows]
-        err = (noise - eps_model(self.q_sample(x0, t, noise), t)) ** 2
+        x_t = self.q_sample(x0, t, noise)
+        if prediction == "eps":
+            err = (noise - eps_model(x_t, t)) ** 2
+        else:  # the target's own squared error, times scale_t: the eps-space error
+            a, s = self._extract("sqrt_alphas_cumprod", t, x0), self._extract("sqrt_one_minus_alphas_cumprod", t, x0)
+            want = targets.target(prediction, x0, noise, a, s)
+            err = (want - eps_model(x_t, t)) ** 2 * self._extract(f"scale_{prediction}", t, x0)
         err = err.flatten(1).sum(1)
         if factor is not None:  # sum_t c_t * err_t in expectation, as below
             return factor.to(err) * err
         if weighting == "eq14":
             return err
-        return self.T * self._extract("eq12_weights", t, err).view(-1) * err
+        if weighting == "eq12":
+            return self.T * self._extract("eq12_weights", t, err).view(-1) * err
+        c = torch.from_numpy(self.T * self.mse_weights(weighting, prediction, gamma))
+        return c[t.long().cpu() - 1].to(err) * err
 
     def loss_eq3(self, eps_model: EpsModel, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Eq. 3 on one sampled forward trajectory per x_0, in nats. Returns (B,).
@@ -380,30 +411,47 @@ class GaussianDiffusion:
         the floor of the Eq. 3 objective, in nats; E||x_0||^2 enters only through L_T."""
         return float(self.prior_kl(x0_second_moment, D) + self.bound_constant(D) + self.mse_weights("bound") @ eps_mse)
 
-    def mse_weights(self, objective: str) -> np.ndarray:
+    def mse_weights(self, objective: str, prediction: str = "eps", gamma: float = MIN_SNR_GAMMA) -> np.ndarray:
         """(T,) weights c_t such that E[objective] = const + sum_t c_t E||eps - eps_theta(x_t, t)||^2:
         the Eq. 12 weights w_t for "eq12" and for the bound ("bound": Eq. 3 / Eq. 5, L_0 included),
-        1/T for "eq14" (L_simple with t uniform on 1..T)."""
+        1/T for "eq14" (L_simple with t uniform on 1..T), (1/T) min(SNR_t, gamma) / SNR_t for
+        "min_snr" (Hang et al. 2023, Sec. 3.4, eps prediction; SNR_t = abar_t / (1 - abar_t)), and
+        (1/T) / scale_t for "target_mse", the unweighted MSE of `prediction`'s target (ddpm_lab.core.targets)."""
         if objective in ("eq12", "bound"):
             return self.np["eq12_weights"][1:]
         if objective == "eq14":
             return np.full(self.T, 1.0 / self.T)
+        if objective == "min_snr":
+            snr = self.np["snr"][1:]
+            return np.minimum(snr, gamma) / snr / self.T
+        if objective == "target_mse":
+            return 1.0 / (self.T * targets.eps_scale(prediction, self.np["alphas_cumprod"][1:]))
         raise ValueError(f"unknown objective {objective!r}: expected one of {', '.join(WEIGHTINGS)}, bound")
 
-    def expected_loss(self, objective: str, eps_mse: np.ndarray, x0_second_moment: float, D: int) -> float:
-        """E[objective] for a model with per-t mean squared noise error eps_mse (T,): "eq12" / "eq14"
-        (the noise loss, loss_eq12_floor) or "bound" (Eq. 3 and Eq. 5, expected_bound). With the
+    def expected_loss(
+        self,
+        objective: str,
+        eps_mse: np.ndarray,
+        x0_second_moment: float,
+        D: int,
+        prediction: str = "eps",
+        gamma: float = MIN_SNR_GAMMA,
+    ) -> float:
+        """E[objective] for a model with per-t mean squared noise error eps_mse (T,): a weighting of
+        the noise loss (loss_eq12_floor) or "bound" (Eq. 3 and Eq. 5, expected_bound). With the
         mixture's mmse this is the objective's floor."""
         if objective == "bound":
             return self.expected_bound(eps_mse, x0_second_moment, D)
-        return self.loss_eq12_floor(eps_mse, objective)
+        return self.loss_eq12_floor(eps_mse, objective, prediction, gamma)
 
-    def loss_eq12_floor(self, eps_mse: np.ndarray, weighting: str) -> float:
+    def loss_eq12_floor(
+        self, eps_mse: np.ndarray, weighting: str, prediction: str = "eps", gamma: float = MIN_SNR_GAMMA
+    ) -> float:
         """E[loss_eq12] for a model with per-t error eps_mse (T,): with the mixture's eps_mmse,
-        the lowest value the noise loss can reach (Eq. 12: sum_t w_t mse_t; Eq. 14: mean_t mse_t)."""
+        the lowest value the noise loss can reach (sum_t c_t mse_t; Eq. 12: c = w, Eq. 14: c = 1/T)."""
         if weighting not in WEIGHTINGS:
             raise ValueError(f"unknown weighting {weighting!r}: expected one of {', '.join(WEIGHTINGS)}")
-        return float(self.mse_weights(weighting) @ eps_mse)
+        return float(self.mse_weights(weighting, prediction, gamma) @ eps_mse)
 
 
 @schema
@@ -418,9 +466,9 @@ class DiffusionConfig:
     beta_end: Optional[float]
     variance: str
 
-    # Bytes per timestep of GaussianDiffusion: 13 float64 coefficient arrays of length T + 1
+    # Bytes per timestep of GaussianDiffusion: 17 float64 coefficient arrays of length T + 1
     # plus their temporaries while they are computed.
-    STEP_BYTES: ClassVar[int] = 8 * 24
+    STEP_BYTES: ClassVar[int] = 8 * 28
 
     def __post_init__(self):
         require(self.schedule in SCHEDULES, "schedule", self.schedule, f"one of {', '.join(SCHEDULES)}")

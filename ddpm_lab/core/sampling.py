@@ -6,9 +6,19 @@
 - "ddim" over S steps with eta in [0, 1] (Song et al. 2021, Eq. 12 and 16): eta = 0 is
   deterministic given x_T; eta = 1 with S = T is Algorithm 2 with sigma_t^2 = beta~_t.
 
+- "euler" and "heun" over S steps: Euler and Heun (second order) on the probability-flow ODE,
+  Karras et al. 2022 (EDM), Algorithm 1 without churn, on the VP process written in
+  sigma_t = sqrt((1 - abar_t) / abar_t), where x~ = x_t / sqrt(abar_t) obeys dx~/dsigma = eps
+  (Euler is then DDIM with eta 0, up to rounding; Heun costs 2 S - 1 network calls);
+- "dpmpp_2m" over S steps: DPM-Solver++(2M), Lu et al. 2022 ("DPM-Solver++", Algorithm 2, the
+  multistep second-order solver on x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), in
+  lambda_t = log(sqrt(abar_t) / sqrt(1 - abar_t))); first order at its first step and at the
+  last, to sigma = 0, whose result is x0_hat itself.
+
 The subsequence is tau_i = round(i T / S), i = 1..S: evenly spaced, ending at T ("trailing"
-spacing; for S = T every t). Every sampler draws x_T ~ N(0, I) first, then one N(0, I) tensor
-per step that adds noise, in the order of the steps, from the one generator.
+spacing; for S = T every t); the ODE samplers use the same noise levels and end at sigma = 0
+(t = 0). Every sampler draws x_T ~ N(0, I) first, then one N(0, I) tensor per step that adds
+noise, in the order of the steps, from the one generator (the ODE samplers add none).
 """
 
 from __future__ import annotations
@@ -21,14 +31,16 @@ from ddpm_lab.core.diffusion import EpsModel, GaussianDiffusion
 from ddpm_lab.runtime.cli import progress as progress_bar
 from ddpm_lab.runtime.seeds import fold_seed
 
-SAMPLERS = ("ddpm", "ddim")
+SAMPLERS = ("ddpm", "ddim", "euler", "heun", "dpmpp_2m")
+ODE_SAMPLERS = ("euler", "heun", "dpmpp_2m")  # deterministic given x_T
 
 
 @schema
 class SamplerConfig:
-    """sampler: ddpm | ddim; steps: S network calls, 0 or any S >= T for T (every t), as
-    sampler_tradeoff.steps above T are; eta: DDIM's noise scale in [0, 1] (ddim only: ddpm's
-    noise is set by diffusion.variance)."""
+    """sampler: ddpm | ddim | euler | heun | dpmpp_2m; steps: S steps (noise levels), 0 or any
+    S >= T for T (every t), as sampler_tradeoff.steps above T are (network calls: S, or 2 S - 1
+    for heun); eta: DDIM's noise scale in [0, 1] (ddim only: ddpm's noise is set by
+    diffusion.variance)."""
 
     sampler: str = "ddpm"
     steps: Int = 0
@@ -42,7 +54,8 @@ class SamplerConfig:
             self.sampler == "ddim" or self.eta == 0,
             "eta",
             self.eta,
-            "0 with sampler ddpm (eta is DDIM's noise scale; ddpm's is set by diffusion.variance)",
+            f"0 with sampler {self.sampler} (eta is DDIM's noise scale; ddpm's is set by diffusion.variance, "
+            "the ODE samplers add none)",
         )
 
     def n_steps(self, T: int) -> int:
@@ -50,11 +63,19 @@ class SamplerConfig:
         above T (so one params file serves every T: `-S diffusion.T=50` with steps 100 is T)."""
         return min(self.steps or T, T)
 
+    def nfe(self, T: int) -> int:
+        """Network evaluations per draw: S, or 2 S - 1 for Heun (two per step, one at the last)."""
+        S = self.n_steps(T)
+        return 2 * S - 1 if self.sampler == "heun" else S
+
     def describe(self, T: int) -> str:
         S = self.n_steps(T)
         if self.sampler == "ddpm":
             return "Algorithm 2 (all T steps)" if S == T else f"respaced DDPM, {S} of {T} steps"
-        return f"DDIM (eta = {self.eta:g}), {S} of {T} steps"
+        if self.sampler == "ddim":
+            return f"DDIM (eta = {self.eta:g}), {S} of {T} steps"
+        name = {"euler": "Euler (PF-ODE)", "heun": "Heun (PF-ODE)", "dpmpp_2m": "DPM-Solver++(2M)"}[self.sampler]
+        return f"{name}, {S} of {T} steps" + (f", {self.nfe(T)} evaluations" if self.sampler == "heun" else "")
 
 
 def timestep_subsequence(T: int, S: int) -> np.ndarray:
@@ -136,6 +157,8 @@ def sample(
     Returns x_0: (B, ...) float32, and (ts, path) with ts: (K,) and path: (K, record, ...).
     """
     cfg = sampler or SamplerConfig()
+    if cfg.sampler in ODE_SAMPLERS:
+        return _sample_ode(diffusion, eps_model, shape, generator, record, record_every, progress, cfg)
     c = step_coefficients(diffusion, cfg)
     x = torch.randn(shape, generator=generator)
     z = torch.empty(shape)
@@ -153,6 +176,61 @@ def sample(
         x.mul_(float(c["a_x"][i])).sub_(eps, alpha=float(c["a_eps"][i]))  # in place: x is this sampler's own
         if c["sigma"][i] > 0:
             x.add_(torch.randn(shape, generator=generator, out=z), alpha=float(c["sigma"][i]))
+    if keep:
+        ts.append(0)
+        path.append(x[:record].clone())
+    return x, (np.array(ts), torch.stack(path).numpy() if path else np.empty((0,)))
+
+
+def _sample_ode(diffusion, eps_model, shape, generator, record, record_every, progress, cfg: SamplerConfig):
+    """The ODE samplers of `sample` (euler, heun, dpmpp_2m), on the noise levels of the trailing
+    subsequence tau (T first) and then t = 0. With a_t = sqrt(abar_t), s_t = sqrt(1 - abar_t),
+    sigma_t = s_t / a_t and x~ = x_t / a_t (dx~/dsigma = eps, the probability-flow ODE):
+      euler:    x~' = x~ + (sigma' - sigma) eps(x_t, t)                       (EDM, Alg. 1, no churn)
+      heun:     the Euler x~' corrected with the mean of eps at both ends, where sigma' > 0;
+      dpmpp_2m: x_t' = (s'/s) x_t - a' (e^{-h} - 1) D, h = lambda' - lambda, D = x0_hat at t, or
+                (1 + 1/(2r)) x0_hat - 1/(2r) x0_hat_prev (r = h_prev / h) after the first step;
+                at t' = 0, x_0 = x0_hat.
+    x_T ~ N(0, I) is the only draw."""
+    T = diffusion.T
+    tau = timestep_subsequence(T, cfg.n_steps(T))[::-1]
+    levels = np.concatenate([tau, [0]])  # t at each noise level, ending at x_0
+    abar = diffusion.np["alphas_cumprod"][levels]
+    a, s = np.sqrt(abar), np.sqrt(1.0 - abar)
+    sigma = s / a  # 0 at t = 0
+    eps_at = eps_caller(eps_model, tau, shape[0])
+    x = torch.randn(shape, generator=generator)
+    n_steps = len(tau)
+    keep = set(range(0, n_steps, record_every)) if record and record_every else set()
+    ts, path = [], []
+    x0_prev, h_prev = None, None
+    steps = range(n_steps)
+    for i in progress(steps) if progress else steps:
+        t, last = int(tau[i]), i == n_steps - 1
+        if i in keep:
+            ts.append(t)
+            path.append(x[:record].clone())
+        eps = eps_at(x, t)
+        if cfg.sampler == "dpmpp_2m":
+            x0_hat = (x - float(s[i]) * eps) / float(a[i])
+            if last:  # sigma' = 0: x_0 is x0_hat (first order)
+                x = x0_hat
+                continue
+            h = float(np.log(a[i + 1] / s[i + 1]) - np.log(a[i] / s[i]))
+            d = x0_hat
+            if x0_prev is not None:  # second order from the previous step's x0_hat
+                r = h_prev / h
+                d = (1 + 1 / (2 * r)) * x0_hat - (1 / (2 * r)) * x0_prev
+            x = float(s[i + 1] / s[i]) * x - float(a[i + 1] * np.expm1(-h)) * d
+            x0_prev, h_prev = x0_hat, h
+            continue
+        x_tilde = x / float(a[i])
+        step = float(sigma[i + 1] - sigma[i])
+        x_next = x_tilde + step * eps  # Euler in x~
+        if cfg.sampler == "heun" and not last:
+            eps_next = eps_at(x_next * float(a[i + 1]), int(levels[i + 1]))
+            x_next = x_tilde + step * 0.5 * (eps + eps_next)
+        x = x_next * float(a[i + 1])
     if keep:
         ts.append(0)
         path.append(x[:record].clone())

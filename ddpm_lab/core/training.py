@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from ddpm_lab.runtime.params import Count, ConfigError, Positive, Seed, Threads, require, schema
-from ddpm_lab.core.diffusion import ESTIMATORS, T_SAMPLINGS, TERMS, WEIGHTINGS, GaussianDiffusion
+from ddpm_lab.core.diffusion import ESTIMATORS, MIN_SNR_GAMMA, T_SAMPLINGS, TERMS, WEIGHTINGS, GaussianDiffusion
+from ddpm_lab.core.targets import as_eps_model
 from ddpm_lab.runtime.stats import mean_se
 
 
@@ -63,12 +64,15 @@ class TrainConfig:
 
 @schema
 class Eq12TrainConfig(TrainConfig):
-    """TrainConfig plus the weighting of the noise loss: "eq12" (Eq. 12) or "eq14" (L_simple), and
-    how t is drawn per minibatch, t_sampling: uniform | stratified | importance (the same
-    expectation for each: GaussianDiffusion.loss_eq12)."""
+    """TrainConfig plus the weighting of the noise loss: "eq12" (Eq. 12), "eq14" (L_simple),
+    "min_snr" (min-SNR-gamma, gamma = min_snr_gamma) or "target_mse" (the plain MSE of the
+    network's prediction target): GaussianDiffusion.mse_weights; and how t is drawn per minibatch,
+    t_sampling: uniform | stratified | importance (the same expectation for each:
+    GaussianDiffusion.loss_eq12)."""
 
     weighting: str = "eq12"
     t_sampling: str = "uniform"
+    min_snr_gamma: Positive = MIN_SNR_GAMMA
 
     def __post_init__(self):
         super().__post_init__()
@@ -118,13 +122,22 @@ def tail_loss(history: np.ndarray, fraction: float = 0.1) -> tuple[float, float 
     return mean_se(history[-max(1, round(len(history) * fraction)) :, 1])
 
 
-def objective_loss(diffusion: GaussianDiffusion, cfg: Eq12TrainConfig | Eq3TrainConfig) -> Callable:
+def objective_loss(
+    diffusion: GaussianDiffusion, cfg: Eq12TrainConfig | Eq3TrainConfig, prediction: str = "eps"
+) -> Callable:
     """The objective of a training section as loss_fn(model, x0, generator) -> (B,): the noise loss
-    with cfg.weighting (Eq12TrainConfig), or cfg's estimator of the Eq. 3 bound (Eq3TrainConfig)."""
+    with cfg.weighting (Eq12TrainConfig), or cfg's estimator of the Eq. 3 bound (Eq3TrainConfig), for
+    a model that outputs `prediction` (ddpm_lab.core.targets): the noise loss on that target's own
+    squared error, the bound on the eps the output converts to."""
     if isinstance(cfg, Eq12TrainConfig):
-        weighting, t_sampling = cfg.weighting, cfg.t_sampling
-        return lambda m, x0, g: diffusion.loss_eq12(m, x0, g, weighting, t_sampling=t_sampling)
-    return lambda m, x0, g: diffusion.loss_bound(m, x0, g, cfg.estimator, cfg.terms_per_trajectory, cfg.term)
+        weighting, t_sampling, gamma = cfg.weighting, cfg.t_sampling, cfg.min_snr_gamma
+        return lambda m, x0, g: diffusion.loss_eq12(
+            m, x0, g, weighting, t_sampling=t_sampling, prediction=prediction, gamma=gamma
+        )
+    abar = diffusion.np["alphas_cumprod"]
+    return lambda m, x0, g: diffusion.loss_bound(
+        as_eps_model(m, prediction, abar), x0, g, cfg.estimator, cfg.terms_per_trajectory, cfg.term
+    )
 
 
 def objective_name(cfg: Eq12TrainConfig | Eq3TrainConfig) -> str:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pandas as pd
 
 from ddpm_lab.runtime.params import DataError
-from ddpm_lab.core.diffusion import DiffusionConfig
+from ddpm_lab.core.diffusion import DiffusionConfig, EpsModel
+from ddpm_lab.core.targets import as_eps_model
 from ddpm_lab.gmm.mixture import GaussianMixture, OracleEps
 from ddpm_lab.runtime.io import load_trained_model, read_array, read_csv, read_json
 from ddpm_lab.gmm.model import EpsMLP, MLPConfig
@@ -22,9 +23,17 @@ def load_mixture(path) -> GaussianMixture:
         raise DataError(f"{path}: not a mixture written by generate_gmm ({e})") from None
 
 
-def load_eps_model(path, diffusion: DiffusionConfig) -> EpsMLP:
-    """The EMA eps-network of a train_eq12 / train_eq3 checkpoint, checked against the diffusion params."""
+def load_eps_net(path, diffusion: DiffusionConfig) -> EpsMLP:
+    """The EMA network of a train_eq12 / train_eq3 checkpoint as trained: it outputs its
+    config.prediction (eps, x0 or v); checked against the diffusion params."""
     return load_trained_model(path, diffusion, lambda cfg: EpsMLP(MLPConfig(**cfg)))[0]
+
+
+def load_eps_model(path, diffusion: DiffusionConfig) -> EpsModel:
+    """The eps-model of a train_eq12 / train_eq3 checkpoint: its network itself when it predicts eps,
+    else that network's output converted to eps (ddpm_lab.core.targets.EpsFromTarget)."""
+    net = load_eps_net(path, diffusion)
+    return as_eps_model(net, net.config.prediction, diffusion.build().np["alphas_cumprod"])
 
 
 def load_eps_predictors(models, names, dcfg: DiffusionConfig, mixture: GaussianMixture | None, alphas_cumprod) -> dict:

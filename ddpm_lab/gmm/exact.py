@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ddpm_lab.core.diffusion import LOSS_UNITS, EpsModel, GaussianDiffusion
+from ddpm_lab.core.diffusion import LOSS_UNITS, MIN_SNR_GAMMA, EpsModel, GaussianDiffusion
 from ddpm_lab.gmm.mixture import GaussianMixture
 from ddpm_lab.runtime.stats import mean_se, weighted_sum  # weighted_sum: per-t errors from marginal_expectation
 
@@ -25,9 +25,11 @@ def measure_model(
     eps_model: EpsModel,
     objective: str,
     rng: np.random.Generator,
+    weights: tuple[str, float] | None = None,
 ) -> tuple[dict, dict[str, np.ndarray]]:
-    """The exact expected `objective` ("eq12", "eq14" or "bound") of eps_model, its floor (the
-    expected loss of eps*) and the excess, each with its error (quadrature bound in 1-D, Monte-Carlo
+    """The exact expected `objective` (a weighting of the noise loss, or "bound") of eps_model, its
+    floor (the expected loss of eps*) and the excess (weights: (prediction, gamma) of the weightings
+    target_mse and min_snr; default eps and 5), each with its error (quadrature bound in 1-D, Monte-Carlo
     standard error for D > 1, drawn from rng). Returns (summary, by_t) where by_t holds, for t = 1..T,
     t, alpha_bar, weight_eq12, mmse, mmse_err, eps_error, eps_error_err ((T,) arrays)."""
     if objective not in LOSS_UNITS:
@@ -35,9 +37,10 @@ def measure_model(
     abar = diffusion.np["alphas_cumprod"][1:]
     mmse, mmse_err = mixture.eps_mmse(abar, rng=rng)
     e, e_err = mixture.eps_error(eps_model, abar, rng=rng)
-    weights = diffusion.mse_weights(objective)  # E[objective] = const + sum_t c_t mse_t
+    prediction, gamma = weights or ("eps", MIN_SNR_GAMMA)  # what target_mse and min_snr weigh by
+    weights = diffusion.mse_weights(objective, prediction, gamma)  # E[objective] = const + sum_t c_t mse_t
     monte_carlo = mixture.dim > 1
-    floor = diffusion.expected_loss(objective, mmse, mixture.second_moment(), mixture.dim)
+    floor = diffusion.expected_loss(objective, mmse, mixture.second_moment(), mixture.dim, prediction, gamma)
     excess, excess_err = weighted_sum(weights, e, e_err, monte_carlo)
     summary = {
         "objective": objective,

@@ -335,6 +335,9 @@ TRADEOFF_STATS = {  # column of the sampler_tradeoff table -> the y-axis label o
 TRADEOFF_SAMPLERS = {
     "ddpm": "respaced DDPM (Algorithm 2 at S = T; Nichol & Dhariwal 2021)",
     "ddim": "DDIM, eta = 0 (deterministic given x_T; Song et al. 2021)",
+    "euler": "Euler on the probability-flow ODE (Karras et al. 2022)",
+    "heun": "Heun on the probability-flow ODE (Karras et al. 2022)",
+    "dpmpp_2m": "DPM-Solver++(2M) (Lu et al. 2022)",
 }
 
 
@@ -374,7 +377,7 @@ def _legend_with_markers(fig, ax, ncol: int) -> None:
 
 
 def sampler_tradeoff(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_draws: int) -> plt.Figure:
-    """Quality against the number of sampling steps S (= network evaluations per draw), one column
+    """Quality against the network evaluations per draw (NFE: the steps S, 2 S - 1 for Heun), one column
     per sampler, one row per statistic: the oracle eps* (its error is the discretisation alone)
     beside the Eq. 12 model (network + discretisation), the floor's 5-95% band shaded, its median
     dashed. A filled marker lies inside the band, an open one outside.
@@ -382,17 +385,16 @@ def sampler_tradeoff(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_dr
     <stat>_p05_ratio, <stat>_p95_ratio, mode_err, mode_p05, mode_p95, ...)."""
     samplers = list(dict.fromkeys(table["sampler"]))
     stats = [s for s in TRADEOFF_STATS if s == "mode" or f"{s}_ratio" in table.columns]
-    steps = sorted(set(table["steps"]))
     fig, axes = plt.subplots(
         len(stats),
         len(samplers),
         figsize=(5.6 * len(samplers) + 0.6, 2.9 * len(stats) + 1.4),
-        sharex=True,
         sharey="row",
         squeeze=False,
     )
     for j, sampler in enumerate(samplers):
         part = table[table["sampler"] == sampler]
+        nfes = sorted(set(part["nfe_per_draw"]))  # this sampler's: Heun's are 2 S - 1
         for i, stat in enumerate(stats):
             ax = axes[i, j]
             value, lo, hi = _stat_columns(stat)
@@ -405,13 +407,14 @@ def sampler_tradeoff(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_dr
             )
             for name, style in ((ORACLE, "--"), (EQ12, "-")):
                 what = "discretisation error only" if name == ORACLE else "network + discretisation"
-                rows = part[part["model"] == name].sort_values("steps")
-                _quality_curve(ax, rows, "steps", stat, style, COLORS[name], f"{NAMES[name]}: {what}")
+                rows = part[part["model"] == name].sort_values("nfe_per_draw")
+                _quality_curve(ax, rows, "nfe_per_draw", stat, style, COLORS[name], f"{NAMES[name]}: {what}")
             if (table[value] > 0).all() and (table[[lo, hi]].to_numpy() > 0).all():
                 ax.set_yscale("log")
             ax.set_xscale("log")
-            ax.set_xticks(steps)
-            ax.set_xticklabels([str(s) for s in steps])
+            ax.set_xticks(nfes)
+            ax.set_xticklabels([str(s) for s in nfes], fontsize=7 if len(nfes) > 8 else None)
+            ax.set_xlim(min(table["nfe_per_draw"]) / 1.2, max(table["nfe_per_draw"]) * 1.2)  # one scale for all
             ax.minorticks_off()
             ax.grid(alpha=0.3, which="major")
             if i == 0:
@@ -419,11 +422,11 @@ def sampler_tradeoff(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_dr
             if j == 0:
                 ax.set_ylabel(TRADEOFF_STATS[stat], fontsize=9)
             if i == len(stats) - 1:
-                ax.set_xlabel("S: sampling steps = network evaluations per draw (log scale)")
+                ax.set_xlabel("network evaluations per draw, NFE (log scale)")
     _legend_with_markers(fig, axes[0, 0], ncol=3)
     height = fig.get_figheight()
     fig.suptitle(
-        f"Sample quality against the number of sampling steps S (diffusion T = {T}); "
+        f"Sample quality against network evaluations per draw (diffusion T = {T}); "
         f"{n_seeds} seeds x {n:,} draws pooled per point, against the exact mixture\n"
         f"each distance divided by the median of the same distance on exact samples of the same n "
         f"(the floor); shaded: the floor's 5-95% band",

@@ -60,7 +60,8 @@ import torch
 from scipy import stats
 
 from ddpm_lab.core.diffusion import TERMS, DiffusionConfig, GaussianDiffusion
-from ddpm_lab.gmm.artifacts import load_eps_model
+from ddpm_lab.core.targets import as_eps_model
+from ddpm_lab.gmm.artifacts import load_eps_net
 from ddpm_lab.gmm.model import EpsMLP, MLPConfig
 from ddpm_lab.gmm.names import COLORS, EQ3, EQ12
 from ddpm_lab.gmm.params import EstimatorVarianceConfig
@@ -109,10 +110,13 @@ class Estimator:
         return 1 if self.family == "eq12" else diffusion.evaluations(self.family, self.K)
 
     def loss(self, diffusion: GaussianDiffusion, model, x0: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        """The per-row estimates (B,)."""
+        """The per-row estimates (B,) for a network `model` that predicts model.config.prediction
+        (ddpm_lab.core.targets): Eq. 12 on that target's own error, the bound on its eps."""
+        prediction = model.config.prediction
         if self.family == "eq12":
-            return diffusion.loss_eq12(model, x0, g, weighting="eq12")
-        return diffusion.loss_bound(model, x0, g, estimator=self.family, terms=self.K, term=self.term or "kl")
+            return diffusion.loss_eq12(model, x0, g, weighting="eq12", prediction=prediction)
+        eps_model = as_eps_model(model, prediction, diffusion.np["alphas_cumprod"])
+        return diffusion.loss_bound(eps_model, x0, g, estimator=self.family, terms=self.K, term=self.term or "kl")
 
     def seed_key(self, seed: int) -> list[int]:
         """The part of the generators' seed that names this estimator (independent of the others)."""
@@ -318,5 +322,5 @@ def load_points(models: Path, dcfg: DiffusionConfig, mcfg: MLPConfig, source: st
                     f"training stage (rerun with dvc repro)"
                 )
             points["init"] = EpsMLP.seeded(mcfg, seed)
-        points[name] = load_eps_model(path, dcfg)
+        points[name] = load_eps_net(path, dcfg)
     return {p: points[p].requires_grad_(True) for p in POINTS}

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ddpm_lab.runtime.params import F32, TRAIN_STATE, Count, schema
+from ddpm_lab.core.targets import PREDICTIONS
+from ddpm_lab.runtime.params import F32, TRAIN_STATE, Count, require, schema
 from ddpm_lab.core.nn import timestep_embedding
 
 ROW_BLOCK_FLOATS = 65_536  # rows x width of one activation in a sampling block (256 KB: in L2 cache)
@@ -23,12 +24,17 @@ ROW_BLOCK_FLOATS = 65_536  # rows x width of one activation in a sampling block 
 @schema
 class MLPConfig:
     """Section `model`. hidden: width; n_blocks: residual blocks; emb_dim: time-embedding
-    size; data_dim: D (taken from the data, not from params)."""
+    size; prediction: what the network outputs, eps | x0 | v (ddpm_lab.core.targets: every reader
+    converts it to eps); data_dim: D (taken from the data, not from params)."""
 
     hidden: Count = 64
     n_blocks: Count = 2
     emb_dim: Count = 32
+    prediction: str = "eps"
     data_dim: Count = 1
+
+    def __post_init__(self):
+        require(self.prediction in PREDICTIONS, "prediction", self.prediction, f"one of {', '.join(PREDICTIONS)}")
 
     def to_dict(self) -> dict:
         return asdict(self)

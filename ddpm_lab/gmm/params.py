@@ -121,7 +121,8 @@ class PlotConfig:
 @schema
 class TradeoffConfig:
     """Section `sampler_tradeoff`: enabled; steps, the S values (>= 1; above diffusion.T: T);
-    samplers (ddpm: respaced DDPM; ddim: DDIM with eta 0); n draws per seed and the seeds
+    samplers (ddpm: respaced DDPM; ddim: DDIM with eta 0; euler, heun, dpmpp_2m: the ODE samplers
+    of ddpm_lab.core.sampling); n draws per seed and the seeds
     (pooled); floor_draws exact samples of the pooled n for the floor band; directions of the
     sliced W1 (D > 1); seed of the floor and the directions; torch threads; hybrid_t0, the switch
     points of the hybrid-oracle diagnostic (ddpm_lab.gmm.hybrid; [] skips it)."""
@@ -149,7 +150,7 @@ class TradeoffConfig:
             all(s >= 1 for s in self.steps) and len(set(self.steps)) == len(self.steps),
             "steps",
             self.steps,
-            "distinct integers >= 1 (network evaluations per draw; values above diffusion.T are replaced by T)",
+            "distinct integers >= 1 (sampling steps; values above diffusion.T are replaced by T)",
         )
         require(
             all(s in SAMPLERS for s in self.samplers) and len(set(self.samplers)) == len(self.samplers),

@@ -39,9 +39,10 @@ MODELS = (EQ12, ORACLE)  # the trained Eq. 12 model and the exact eps*
 STATISTICS = ("w1", "ks", "sliced_w1")  # compare_samples' statistics with a floor band (sliced_w1: D > 1)
 
 
-def table_row(name: str, sampler: str, S: int, headline: dict, details: dict) -> dict:
-    """One row of the details table from compare_samples' (headline, details)."""
-    row = {"model": name, "sampler": sampler, "steps": S, "nfe_per_draw": S}
+def table_row(name: str, sampler: str, S: int, headline: dict, details: dict, nfe: int | None = None) -> dict:
+    """One row of the details table from compare_samples' (headline, details); nfe: the network
+    evaluations per draw (default S; Heun's 2 S - 1)."""
+    row = {"model": name, "sampler": sampler, "steps": S, "nfe_per_draw": nfe or S}
     for stat in STATISTICS:
         if stat in details:
             d = details[stat]
@@ -138,7 +139,7 @@ def sweep(
                         f"{where}: {scfg.describe(T)} drew non-finite values: expected finite "
                         f"draws (a diverged model? rerun train_{EQ12})"
                     )
-                r = table_row(name, sampler, S, *compare_samples(x0s, mixture, **reference))
+                r = table_row(name, sampler, S, *compare_samples(x0s, mixture, **reference), nfe=scfg.nfe(T))
                 rows.append(r)
                 print(
                     f"sampler_tradeoff: {scfg.describe(T)}, {name}: W1 x{r['w1_ratio']:.2f}, "

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from ddpm_lab.core.diffusion import GaussianDiffusion
+from ddpm_lab.core.targets import as_eps_model
 from ddpm_lab.core.training import (
     Eq3TrainConfig,
     Eq12TrainConfig,
@@ -67,7 +68,7 @@ def train_on_mixture(
     then estimates the bound in nats without bias, on one axis and one floor (the oracle's bound)
     with the Eq. 3 estimators; the saved model is then measured in the bound's units too."""
     model = EpsMLP.seeded(mcfg, tcfg.seed)
-    loss_fn = objective_loss(diffusion, tcfg)
+    loss_fn = objective_loss(diffusion, tcfg, mcfg.prediction)
     weighting = objective_name(tcfg)  # the weighting of the noise loss, or the estimator of the bound
     torch.use_deterministic_algorithms(True)
     ema, history = train(model, loss_fn, torch.as_tensor(data, dtype=torch.float32), tcfg, progress=progress)
@@ -78,8 +79,14 @@ def train_on_mixture(
             mixture.dim
         )
     # The saved (EMA) model measured exactly: per-t excess errors e_t over the least error mmse_t.
+    # Measured as the eps it predicts (ddpm_lab.core.targets), in the objective's own weights.
     exact, by_t = measure_model(
-        mixture, diffusion, ema, "bound" if in_bound else weighting, np.random.default_rng([tcfg.seed, 2])
+        mixture,
+        diffusion,
+        as_eps_model(ema, mcfg.prediction, diffusion.np["alphas_cumprod"]),
+        "bound" if in_bound else weighting,
+        np.random.default_rng([tcfg.seed, 2]),
+        weights=None if in_bound else (mcfg.prediction, tcfg.min_snr_gamma),
     )
     tail, tail_se = tail_loss(history)
     metrics = {

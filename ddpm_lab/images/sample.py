@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ddpm_lab.core.targets import as_eps_model
 from ddpm_lab.runtime.params import Int, Seed, Threads, require, schema
 from ddpm_lab.core.diffusion import GaussianDiffusion
 from ddpm_lab.core.sampling import SamplerConfig, sample
@@ -46,11 +47,14 @@ def sample_images(
 ) -> np.ndarray:
     """`sampler` (default Algorithm 2) with eps_theta = model on device, n images of image_shape (C, H, W); the
     noise is drawn on the CPU generator, so a seed gives the same x_T on any device. Returns
-    x_0 clipped to the data range [-1, 1], (n, C, H, W) float32."""
+    x_0 clipped to the data range [-1, 1], (n, C, H, W) float32. The U-Net's output is its
+    config.prediction, converted to eps (ddpm_lab.core.targets)."""
     model = model.to(device).eval()
 
-    def eps_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def net(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return model(x.to(device), t.to(device)).cpu()
+
+    eps_model = as_eps_model(net, model.config.prediction, diffusion.np["alphas_cumprod"])
 
     x0, _ = sample(diffusion, eps_model, (n, *image_shape), generator, progress=progress, sampler=sampler)
     return x0.clamp(-1.0, 1.0).numpy().astype(np.float32)

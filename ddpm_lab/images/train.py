@@ -90,6 +90,7 @@ TRAINING_CODE = (
     "ddpm_lab.runtime.params",
     "ddpm_lab.core.schedule",
     "ddpm_lab.core.diffusion",
+    "ddpm_lab.core.targets",
     "ddpm_lab.core.nn",
     "ddpm_lab.images.unet",
     "ddpm_lab.core.training",
@@ -144,7 +145,8 @@ def train_unet(
     on_checkpoint: Callable[[dict], None] | None = None,
     world: World = World(),
 ):
-    """L_simple (Eq. 14, or Eq. 12 if tcfg.weighting says so) training of a seeded U-Net on
+    """L_simple (Eq. 14, or the weighting tcfg.weighting names) training of a seeded U-Net, which
+    predicts mcfg.prediction (ddpm_lab.core.targets), on
     x_train (N, C, H, W) in [-1, 1], with EMA. Returns (ema UNet on cpu, history (S, 2)).
     world: this process's rank among tcfg.nproc; each rank evaluates its shard of every
     global batch (ddpm_lab.runtime.distributed), and all end with the same weights."""
@@ -153,7 +155,9 @@ def train_unet(
         check_resume(resume, mcfg, tcfg)
     data = torch.as_tensor(x_train, dtype=torch.float32).to(device)
     rows = world.shard(tcfg.batch_size) if world.size > 1 else None
-    loss_fn = lambda m, x0, g: diffusion.loss_eq12(m, x0, g, tcfg.weighting, rows, tcfg.t_sampling)  # noqa: E731
+    loss_fn = lambda m, x0, g: diffusion.loss_eq12(  # noqa: E731
+        m, x0, g, tcfg.weighting, rows, tcfg.t_sampling, mcfg.prediction, tcfg.min_snr_gamma
+    )
     ema, history = train(
         model,
         loss_fn,

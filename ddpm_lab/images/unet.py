@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ddpm_lab.core.targets import PREDICTIONS
 from ddpm_lab.runtime.params import F32, TRAIN_STATE, Count, NonEmpty, require, schema
 from ddpm_lab.core.nn import timestep_embedding
 
@@ -25,8 +26,9 @@ class UNetConfig:
     """Section `images_model`. base_channels: width of the first level; channel_mults: one
     multiplier per resolution level (each level after the first halves H and W); num_res_blocks:
     ResNet blocks per level; attn_heads: heads of the self-attention at the lowest resolution;
-    groups: GroupNorm groups (must divide every width); dropout: in each ResNet block.
-    in_channels, image_size: taken from the data, not from params."""
+    groups: GroupNorm groups (must divide every width); dropout: in each ResNet block; prediction:
+    what the network outputs, eps | x0 | v (ddpm_lab.core.targets). in_channels, image_size: taken
+    from the data, not from params."""
 
     base_channels: Count = 32
     channel_mults: NonEmpty[Count] = field(default_factory=lambda: [1, 2])
@@ -34,12 +36,14 @@ class UNetConfig:
     attn_heads: Count = 4
     groups: Count = 8
     dropout: float = 0.0
+    prediction: str = "eps"
     in_channels: Count = 1
     image_size: Count = 8
 
     def __post_init__(self):
         mults = self.channel_mults
         require(0 <= self.dropout < 1, "dropout", self.dropout, "a number in [0, 1)")
+        require(self.prediction in PREDICTIONS, "prediction", self.prediction, f"one of {', '.join(PREDICTIONS)}")
         widths = [self.base_channels * m for m in mults]
         require(
             all(w % self.groups == 0 for w in widths), "groups", self.groups, f"a divisor of every level width {widths}"

@@ -1,4 +1,4 @@
-"""The `ddpm-lab` command (pyproject.toml): `ddpm-lab compare|report|preflight [ARGS]`.
+"""The `ddpm-lab` command (pyproject.toml): `ddpm-lab compare|report|preflight|sweep [ARGS]`.
 
 Each subcommand runs the main() of its module, exactly as `python -m MODULE ARGS` does, with the
 stages' one-line errors and exit status 2 for bad input (`ddpm_lab.runtime.cli.run_stage`). Kept apart
@@ -19,6 +19,7 @@ COMMANDS = {  # name -> (module, one line of help)
         "the self-contained HTML report of the study (or the offline dvc plots template)",
     ),
     "preflight": ("ddpm_lab.tools.preflight", "check every section of a params file before any work"),
+    "sweep": ("ddpm_lab.tools.sweep", "run a sweep file's variants x replicates as cluster jobs (Slurm via submitit)"),
 }
 
 

@@ -50,6 +50,7 @@ def _setup(tmp: Path, **train) -> Path:
             "seed": 0,
             "weighting": "eq14",
             "t_sampling": "uniform",
+            "min_snr_gamma": 5.0,
             **train,
         },
     }

@@ -142,6 +142,8 @@ VALID_KINDS = {
     ("images_eval.alpha", "zero"): "no L2 penalty",
     ("images_eval.alpha", "huge"): "any non-negative penalty is accepted (not bounded above)",
     ("train_eq12.grad_clip", "huge"): "a huge clip norm means no clipping",
+    ("train_eq12.min_snr_gamma", "huge"): "a huge gamma is L_simple's weights",
+    ("images_train.min_snr_gamma", "huge"): "a huge gamma is L_simple's weights",
     ("train_eq3.grad_clip", "huge"): "a huge clip norm means no clipping",
     ("images_train.grad_clip", "huge"): "a huge clip norm means no clipping",
     ("images_data.path", "string"): "any folder name is a string (checked only for IDX sources)",

@@ -179,15 +179,15 @@ BAD = [
     (
         "steps",
         [10, 0],
-        r"sampler_tradeoff\.steps = \[10, 0\]: expected distinct integers >= 1 \(network evaluations "
-        r"per draw; values above diffusion\.T are replaced by T\)",
+        r"sampler_tradeoff\.steps = \[10, 0\]: expected distinct integers >= 1 \(sampling steps; "
+        r"values above diffusion\.T are replaced by T\)",
     ),
     ("steps", [10, 10], r"sampler_tradeoff\.steps = \[10, 10\]: expected distinct integers >= 1"),
     (
         "samplers",
-        ["ddpm", "euler"],
-        r"sampler_tradeoff\.samplers = \['ddpm', 'euler'\]: expected distinct names among "
-        r"ddpm, ddim",
+        ["ddpm", "plms"],
+        r"sampler_tradeoff\.samplers = \['ddpm', 'plms'\]: expected distinct names among "
+        r"ddpm, ddim, euler, heun, dpmpp_2m",
     ),
     ("n", 1, r"sampler_tradeoff\.n = 1: expected an integer >= 2"),
     ("n", 10**12, r"sampler_tradeoff\.n = 1000000000000: expected at most [\d,]+ draws per seed"),

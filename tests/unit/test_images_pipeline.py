@@ -95,7 +95,14 @@ def test_sampling_is_seeded_and_in_range():
 )
 def test_bad_image_configs(cls, raw, match):
     base = {
-        ImageTrainConfig: {**TINY_TRAIN, "grad_clip": 1.0, "seed": 0, "weighting": "eq14", "t_sampling": "uniform"},
+        ImageTrainConfig: {
+            **TINY_TRAIN,
+            "grad_clip": 1.0,
+            "seed": 0,
+            "weighting": "eq14",
+            "t_sampling": "uniform",
+            "min_snr_gamma": 5.0,
+        },
         ImageSampleConfig: {
             "sampler": "ddpm",
             "steps": 0,

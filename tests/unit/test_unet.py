@@ -101,6 +101,7 @@ def test_bad_config_is_one_line_naming_key(raw, match):
         "attn_heads": 4,
         "groups": 8,
         "dropout": 0.0,
+        "prediction": "eps",
         **raw,
     }
     with pytest.raises(ConfigError, match=match):
