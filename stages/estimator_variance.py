@@ -50,6 +50,7 @@ def main(argv=None) -> None:
     if not cfg.enabled:  # reads no data and no model, imports no torch: about a second
         reason = "estimator_variance.enabled is false in params.yaml, so nothing was measured."
         head, details, fig = {}, not_run_details(ENABLE), not_run_figure(TITLE, reason, ENABLE)
+        line = f"disabled (estimator_variance.enabled is false): nothing measured; to run it: {ENABLE}"
     else:
         import torch
 
@@ -66,19 +67,14 @@ def main(argv=None) -> None:
         head = gn.headline(table)
         details = table.to_csv(index=False, float_format="%.6g").encode()
         fig = figure(table, ests, dcfg.T, cfg.minibatches)
+        line = (
+            f"at the {gn.POINTS[gn.HEADLINE_POINT]}, the trajectory estimator needs {head['eq3_cost_x']:.3g} "
+            f"(+- {head['eq3_cost_x_se']:.2g}) times Eq. 12's network evaluations for the same gradient precision"
+        )
     write_outputs(
         {args.metrics_out: json_bytes(head), args.details_out: details, args.figure_out: png_writer(fig, DPI)}
     )
-    if not cfg.enabled:
-        print(
-            f"estimator_variance: disabled (estimator_variance.enabled is false): nothing measured; to run it: {ENABLE}"
-        )
-    else:
-        print(
-            f"estimator_variance: at the {gn.POINTS[gn.HEADLINE_POINT]}, the trajectory estimator needs "
-            f"{head['eq3_cost_x']:.3g} (+- {head['eq3_cost_x_se']:.2g}) times Eq. 12's network evaluations for "
-            "the same gradient precision"
-        )
+    print(f"estimator_variance: {line}")
 
 
 if __name__ == "__main__":

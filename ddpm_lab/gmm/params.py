@@ -173,7 +173,7 @@ class TradeoffConfig:
 
 @schema
 class EstimatorVarianceConfig:
-    """Section `estimator_variance`: enabled (off by default: `ENABLE_ESTIMATOR_VARIANCE` runs it); minibatches, independent minibatches per estimate (>= 3: the
+    """Section `estimator_variance`: enabled (off by default: stages/estimator_variance.py's ENABLE runs it); minibatches, independent minibatches per estimate (>= 3: the
     jackknife error of a variance needs three); rows_trajectory, rows_subsampled, rows_eq12: x_0 rows
     per minibatch for the T-evaluation estimators (trajectory, trajectory_kl), the subsampled ones and
     Eq. 12; terms: the K values of the subsampled estimators (each with term log_ratio and kl; values

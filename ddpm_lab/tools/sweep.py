@@ -177,11 +177,9 @@ def executor(kind: str, folder: Path, resources: Resources, name: str):
 
 def submit(sweep: Sweep, folder: Path, kind: str) -> list[tuple[str, object]]:
     """Submit every run not already on the git remote; the jobs are kept in folder/jobs.pkl."""
-    done = pushed(sweep.repo)
-    todo = [r for r in sweep.runs() if r["name"] not in done]
-    print(
-        f"sweep: {len(sweep.runs())} runs, {len(sweep.runs()) - len(todo)} already on {sweep.repo}, {len(todo)} to submit"
-    )
+    done, runs = pushed(sweep.repo), sweep.runs()
+    todo = [r for r in runs if r["name"] not in done]
+    print(f"sweep: {len(runs)} runs, {len(runs) - len(todo)} already on {sweep.repo}, {len(todo)} to submit")
     ex = executor(kind, folder / "logs", sweep.resources, sweep.name)
     jobs = []
     for r in todo:
