@@ -6,7 +6,8 @@ is missing or does not fit params.yaml: nothing is trained here), on this machin
 a. Algorithm 2 (ddpm_lab.core.sampling.sample): 10,000 draws x T steps.
 b. diffusers' DDPMScheduler (T steps, variance_type = diffusion.variance: beta -> "fixed_large",
    beta_tilde -> "fixed_small") and DDIMScheduler (50 steps, eta 0, "trailing" spacing,
-   set_alpha_to_one, no clipping, epsilon prediction), both on our betas (trained_betas), with
+   set_alpha_to_one, no clipping, epsilon prediction), both on our betas (trained_betas;
+   ddpm_lab/tools/diffusers_ref.py), with
    the same timesteps and the same noise (the same seeded torch.Generator: x_T first, then the
    steps' noise, which diffusers' step() draws in the same order), driven two ways:
    (a) with the very network callable and call of our sampler (t + 1 into a reused (B,) long
@@ -29,6 +30,12 @@ b. diffusers' DDPMScheduler (T steps, variance_type = diffusion.variance: beta -
 c. The FLOP rate of one forward pass at 10,000 rows (2 * in * out * rows per nn.Linear call)
    next to a plain torch.mm chain of the same shapes: the machine's limit for this network.
 d. Respaced DDPM and DDIM (eta 0) at S in (10, 20, 50, 100, 250, 1000): 10,000 draws each.
+e. The ODE samplers (Euler, Heun, DPM-Solver++(2M)) at S in (10, 25) against diffusers'
+   EulerDiscreteScheduler, HeunDiscreteScheduler and DPMSolverMultistepScheduler
+   (ddpm_lab/tools/diffusers_ref.py), loop (a) only, from the same x_T (Euler and Heun: x~_T =
+   x_T / sqrt(abar_T), diffusers' own x_T being sigma_max z: tests/unit/test_ode_samplers.py pins
+   that quirk): time ratio (target: no slower than diffusers) and largest |ours - diffusers|
+   (target <= 1e-3, float32).
 
 Every timing is the best of k runs (k printed), ours and diffusers' interleaved. The machine is
 shared: the load average before and after is printed.
@@ -41,6 +48,7 @@ shared: the load average before and after is printed.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import time
@@ -54,15 +62,21 @@ from ddpm_lab.runtime.params import ConfigError, DataError, from_section
 from ddpm_lab.core.diffusion import DiffusionConfig
 from ddpm_lab.runtime.io import load_params
 from ddpm_lab.gmm.model import EpsMLP, MLPConfig
-from ddpm_lab.core.sampling import SamplerConfig, eps_caller, sample
+from ddpm_lab.core.sampling import ODE_SAMPLERS, SamplerConfig, eps_caller, sample
 from ddpm_lab.gmm.artifacts import load_eps_model
+from ddpm_lab.tools.diffusers_ref import diffusers_scheduler
 
 ROOT = Path(__file__).resolve().parents[1]
 
 STEPS = (10, 20, 50, 100, 250, 1000)
+ODE_STEPS = (10, 25)  # the low-NFE regime (docs/samplers.md): Heun's 2 S - 1 evaluations are 19 and 49
+ODE_SCHEDULERS = {
+    "euler": "EulerDiscreteScheduler",
+    "heun": "HeunDiscreteScheduler",
+    "dpmpp_2m": "DPMSolverMultistepScheduler",
+}
 DDIM_STEPS = 50
 DEFAULT_WRITE = ROOT / "benchmarks" / "results" / "samplers.json"
-FIXED = {"beta": "fixed_large", "beta_tilde": "fixed_small"}  # diffusion.variance -> DDPMScheduler's variance_type
 
 
 def load_network(params: dict, dcfg: DiffusionConfig, path: Path):
@@ -101,33 +115,23 @@ def ours(diffusion, model, shape, cfg: SamplerConfig, seed: int = 0) -> torch.Te
 
 def make_scheduler(kind: str, diffusion, steps: int):
     """diffusers' scheduler for our betas, S = steps, "trailing" spacing (ours: tau_i = round(i T / S))."""
-    from diffusers import DDIMScheduler, DDPMScheduler
-
-    common = dict(
-        num_train_timesteps=diffusion.T,
-        trained_betas=diffusion.np["betas"][1:].tolist(),
-        clip_sample=False,
-        prediction_type="epsilon",
-        timestep_spacing="trailing",
-    )
-    if kind == "ddpm":
-        s = DDPMScheduler(variance_type=FIXED[diffusion.variance], **common)
-    else:
-        s = DDIMScheduler(set_alpha_to_one=True, **common)
-    s.set_timesteps(steps)
-    return s
+    return diffusers_scheduler(kind, diffusion.np["betas"][1:], steps, diffusion.variance)
 
 
 @torch.inference_mode()
-def diffusers_same_call(scheduler, eps_model, shape, seed: int = 0, **step_kw) -> torch.Tensor:
+def diffusers_same_call(scheduler, eps_model, shape, seed: int = 0, x_scale: float = 1.0, **step_kw) -> torch.Tensor:
     """Way (a): diffusers' scheduler loop around the very network call our sampler makes: the
     network's own `sampling_eps` for the visited timesteps when it has one (as `sample` does),
-    else eps_model(x, t) on a batch of t."""
+    else eps_model(x, t) on a batch of t. x_scale: the scheduler's x_T per N(0, I) draw (Euler and
+    Heun work on x~_T = x_T / sqrt(abar_T); the network sees scale_model_input(x~) = x_t)."""
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(shape, generator=g)
+    x = torch.randn(shape, generator=g) * x_scale
     eps_at = eps_caller(eps_model, [int(t) + 1 for t in scheduler.timesteps], shape[0])
+    if "generator" in inspect.signature(scheduler.step).parameters:  # the ODE schedulers draw nothing
+        step_kw["generator"] = g
     for t in scheduler.timesteps:
-        x = scheduler.step(eps_at(x, int(t) + 1), t, x, generator=g, **step_kw).prev_sample
+        eps = eps_at(scheduler.scale_model_input(x, t), int(t) + 1)
+        x = scheduler.step(eps, t, x, **step_kw).prev_sample
     return x
 
 
@@ -196,6 +200,7 @@ def main(argv=None) -> None:
     if args.quick:
         args.draws, args.repeat = min(args.draws, 200), 1
     steps = (10, DDIM_STEPS) if args.quick else STEPS
+    ode_steps = (10,) if args.quick else ODE_STEPS
     k, n = args.repeat, args.draws
     torch.set_num_threads(args.threads)
     import diffusers
@@ -290,6 +295,28 @@ def main(argv=None) -> None:
         for kind in need:
             timed[kind, S] = best[kind]
         row(f"S = {S:>4}: respaced DDPM / DDIM", f"{timed['ddpm', S]:.2f} s / {timed['ddim', S]:.2f} s")
+    # e: the ODE samplers at low NFE against their diffusers schedulers, the same network call.
+    print(f"e. ODE samplers vs diffusers, {n:,} draws, the same noise levels and x_T (loop (a))")
+    for kind in ODE_SAMPLERS:
+        for S in ode_steps:
+            cfg = SamplerConfig(kind, S)
+            x_scale = 1.0 if kind == "dpmpp_2m" else float(diffusion.np["alphas_cumprod"][T]) ** -0.5
+            fns = {
+                "ours": lambda: ours(diffusion, model, shape, cfg),
+                "same_call": lambda: diffusers_same_call(make_scheduler(kind, diffusion, S), model, shape, 0, x_scale),
+            }
+            best, worst, out = race(fns, k)
+            ratio = best["ours"] / best["same_call"]
+            name = cfg.describe(T)
+            row(
+                f"{name}: ours / {ODE_SCHEDULERS[kind]} loop (a)",
+                f"{best['ours']:.3f} s / {best['same_call']:.3f} s = {ratio:.2f}",
+                "<= 1 (no slower)",
+                ratio <= 1.0,
+            )
+            d = (out["ours"] - out["same_call"]).abs().max().item()
+            row(f"{name}: max abs diff ours vs diffusers (a)", f"{d:.2e} over {n:,} draws", "<= 1e-3", d <= 1e-3)
+
     print(f"  load average {load0:.2f} before, {os.getloadavg()[0]:.2f} after ({os.cpu_count()} CPUs)")
 
     if args.write:

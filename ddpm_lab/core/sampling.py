@@ -212,7 +212,7 @@ def _sample_ode(diffusion, eps_model, shape, generator, record, record_every, pr
             path.append(x[:record].clone())
         eps = eps_at(x, t)
         if cfg.sampler == "dpmpp_2m":
-            x0_hat = (x - float(s[i]) * eps) / float(a[i])
+            x0_hat = torch.add(x, eps, alpha=-float(s[i])).div_(float(a[i]))
             if last:  # sigma' = 0: x_0 is x0_hat (first order)
                 x = x0_hat
                 continue
@@ -220,17 +220,17 @@ def _sample_ode(diffusion, eps_model, shape, generator, record, record_every, pr
             d = x0_hat
             if x0_prev is not None:  # second order from the previous step's x0_hat
                 r = h_prev / h
-                d = (1 + 1 / (2 * r)) * x0_hat - (1 / (2 * r)) * x0_prev
-            x = float(s[i + 1] / s[i]) * x - float(a[i + 1] * np.expm1(-h)) * d
+                d = torch.mul(x0_hat, 1 + 1 / (2 * r)).add_(x0_prev, alpha=-1 / (2 * r))
+            x = torch.mul(x, float(s[i + 1] / s[i])).add_(d, alpha=-float(a[i + 1] * np.expm1(-h)))
             x0_prev, h_prev = x0_hat, h
             continue
-        x_tilde = x / float(a[i])
-        step = float(sigma[i + 1] - sigma[i])
-        x_next = x_tilde + step * eps  # Euler in x~
+        # In x_t = a x~: x_t' = (a'/a) x_t + a' (sigma' - sigma) eps (Euler in x~); no op writes
+        # into x or eps (a network may hand back a tensor it keeps).
+        ratio, step = float(a[i + 1] / a[i]), float(a[i + 1] * (sigma[i + 1] - sigma[i]))
         if cfg.sampler == "heun" and not last:
-            eps_next = eps_at(x_next * float(a[i + 1]), int(levels[i + 1]))
-            x_next = x_tilde + step * 0.5 * (eps + eps_next)
-        x = x_next * float(a[i + 1])
+            eps_next = eps_at(torch.mul(x, ratio).add_(eps, alpha=step), int(levels[i + 1]))
+            eps = torch.add(eps, eps_next).mul_(0.5)  # the mean of eps at both ends
+        x = torch.mul(x, ratio).add_(eps, alpha=step)
     if keep:
         ts.append(0)
         path.append(x[:record].clone())

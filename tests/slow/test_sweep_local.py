@@ -1,11 +1,13 @@
 """`ddpm-lab sweep` on submitit's local executor: the same job function a Slurm job runs, as local
 processes, with a bare git repository and a local DVC remote in a temporary folder, on the tiny
 GMM pipeline cut to compare_dist. 2 variants x 2 replicates finish, are pushed and gathered;
-compare sees the four runs as two variants; a variant whose params are refused fails in one line
-without stopping the others; a resubmitted sweep skips what the remote already holds."""
+compare sees the four runs as two variants (grouped over the param replicate, every run its own
+seeds) and writes its HTML; a variant whose params are refused fails in one line without
+stopping the others; a resubmitted sweep skips what the remote already holds."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -13,6 +15,9 @@ import time
 import pytest
 import yaml
 
+from ddpm_lab.tools import where_in_t
+from ddpm_lab.tools.compare import collect, group
+from ddpm_lab.tools.where_in_t import read_runs
 from tests.helpers import DvcRepo, TINY_GMM
 
 pytestmark = pytest.mark.slow
@@ -89,4 +94,24 @@ def test_sweep_runs_pushes_reports_and_gathers(dvc_repo, tmp_path):
     assert "compare: 2 variants, 4 runs" in gathered, gathered
     assert "train_eq12.lr=0.001" in gathered, gathered
     assert b.dvc("exp", "list").stdout.count("t-") == 4
+
+    # The gathered runs are ordinary DVC experiments: `dvc exp show` groups them into variants over the
+    # param replicate, each replicate its own training and sampling seeds, and compare writes its HTML.
+    variants = group(collect(json.loads(b.dvc("exp", "show", "--json").stdout)))
+    assert [(v.name, sorted(r.replicate for r in v.runs)) for v in variants] == [
+        ("baseline", [0, 1]),
+        ("train_eq12.lr=0.001", [0, 1]),
+    ]
+    assert len({r.metrics["eq12.bound_gap"] for v in variants for r in v.runs}) == 4
+    b.run(sys.executable, "-m", "ddpm_lab.tools.compare", "--out", "reports/compare.html")
+    assert (b.path / "reports" / "compare.html").is_file()
+
+    # Where in t (ddpm_lab.tools.where_in_t): each run's per-t table, read at its rev through
+    # dvc.api, splits its exact bound gap into ranges of t that add up to the gap compare reads.
+    T = a.params()["diffusion"]["T"]
+    gaps = read_runs(variants, [0, T // 2, T], repo=str(b.path))
+    for v in variants:
+        for r in v.runs:
+            assert sum(gaps[v.name][r.replicate].values()) == pytest.approx(r.metrics["eq12.bound_gap"], rel=1e-6)
+    assert len(where_in_t.table(gaps)) == 2 * 2
     print(f"sweep on the local executor: {time.perf_counter() - t0:.0f} s")

@@ -5,8 +5,6 @@ verdicts, the table, the JSON and the HTML. The statistics themselves: tests/uni
 from __future__ import annotations
 
 import json
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,6 @@ from ddpm_lab.tools import compare
 from ddpm_lab.tools.compare import Run, collect, group, mean_ci, rows, table
 from ddpm_lab.runtime.params import ConfigError
 from ddpm_lab.runtime.seeds import fold_seed, read_replicate
-from tests.helpers import TINY_GMM
 
 FIXTURE = (
     Path(__file__).resolve().parents[1] / "data" / "exp_show.json"
@@ -315,34 +312,3 @@ def test_metrics_of_stages_not_rerun_for_a_run_are_dropped():
     kept = compare.drop_stale(Run("e", "e", params, metrics), lock).metrics
     assert kept == {"eq12.bound_gap": 0.01}
     assert compare.drop_stale(Run("e", "e", params, metrics), None).metrics == metrics  # no lock: kept
-
-
-# --- end to end -------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_two_variants_by_two_replicates_with_dvc_exp_run(dvc_repo):
-    t0 = time.perf_counter()
-    dvc_repo.set_params(TINY_GMM)
-    dvc_repo.dvc("repro", "compare_dist")  # the baseline: replicate 0, committed
-    dvc_repo.run("git", "add", "-A")
-    dvc_repo.run("git", "commit", "-q", "-m", "baseline")
-    # every run names its replicate: `dvc exp run -S` leaves the last applied params in the workspace
-    for overrides in (
-        ["replicate=1"],
-        ["replicate=0", "train_eq12.weighting=eq14"],
-        ["replicate=1", "train_eq12.weighting=eq14"],
-    ):
-        dvc_repo.dvc("exp", "run", *[a for o in overrides for a in ("-S", o)], "compare_dist")
-    proc = dvc_repo.run(sys.executable, "-m", "ddpm_lab.tools.compare", "--out", "reports/compare.html")
-    assert "compare: 2 variants, 4 runs" in proc.stdout, proc.stdout
-    variants = group(collect(json.loads(dvc_repo.dvc("exp", "show", "--json").stdout)))
-    assert [(v.name, sorted(r.replicate for r in v.runs)) for v in variants] == [
-        ("baseline", [0, 1]),
-        ("train_eq12.weighting=eq14", [0, 1]),
-    ]
-    # replicates differ (their training and sampling seeds do), and so do the variants
-    gaps = [r.metrics["eq12.bound_gap"] for v in variants for r in v.runs]
-    assert len(set(gaps)) == 4
-    assert (dvc_repo.path / "reports" / "compare.html").is_file()
-    print(f"slow compare test: {time.perf_counter() - t0:.0f} s")

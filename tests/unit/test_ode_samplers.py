@@ -20,12 +20,13 @@ from ddpm_lab.core.diffusion import GaussianDiffusion
 from ddpm_lab.core.sampling import ODE_SAMPLERS, SamplerConfig, sample
 from ddpm_lab.core.schedule import make_betas
 from ddpm_lab.gmm.model import EpsMLP, MLPConfig
+from ddpm_lab.tools.diffusers_ref import diffusers_scheduler
 
 if os.environ.get("CI"):
     import diffusers  # noqa: F401  CI installs requirements-bench.txt (scripts/test.sh): missing means failed
 else:
     pytest.importorskip("diffusers", reason="benchmark-only dependency: pip install -r requirements-bench.txt")
-from diffusers import DPMSolverMultistepScheduler, EulerDiscreteScheduler, HeunDiscreteScheduler  # noqa: E402
+from diffusers import EulerDiscreteScheduler, HeunDiscreteScheduler  # noqa: E402
 
 T = 50
 BETAS = make_betas("linear", T, 2e-3, 0.4)  # Ho et al.'s schedule rescaled to T = 50: abar_T ~ 5e-5
@@ -46,32 +47,12 @@ def eps_model():
     return eps
 
 
-def diffusers_scheduler(sampler: str, steps: int):
-    common = dict(num_train_timesteps=T, trained_betas=BETAS.tolist(), prediction_type="epsilon")
-    if sampler == "euler":
-        s = EulerDiscreteScheduler(timestep_spacing="trailing", **common)
-    elif sampler == "heun":
-        s = HeunDiscreteScheduler(timestep_spacing="trailing", **common)
-    else:  # second order at every step but the first and the last (to sigma = 0), as ours
-        s = DPMSolverMultistepScheduler(
-            timestep_spacing="trailing",
-            algorithm_type="dpmsolver++",
-            solver_order=2,
-            solver_type="midpoint",
-            lower_order_final=False,
-            final_sigmas_type="zero",
-            **common,
-        )
-    s.set_timesteps(steps)
-    return s
-
-
 @torch.inference_mode()
 def diffusers_sample(sampler: str, steps: int, eps, x_T: torch.Tensor) -> tuple[torch.Tensor, int]:
     """diffusers' loop, from x~_T = x_T / sqrt(abar_T) for Euler and Heun (not init_noise_sigma: see
     the quirk below) and from x_T for DPM-Solver++, which works on x_t itself (init_noise_sigma 1).
     Returns x_0 and the network calls."""
-    s = diffusers_scheduler(sampler, steps)
+    s = diffusers_scheduler(sampler, BETAS, steps)
     x = x_T if sampler == "dpmpp_2m" else x_T / float(ABAR[-1].sqrt())
     calls = 0
     for t in s.timesteps:

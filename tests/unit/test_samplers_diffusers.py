@@ -25,12 +25,12 @@ from ddpm_lab.core.diffusion import GaussianDiffusion
 from ddpm_lab.gmm.model import EpsMLP, MLPConfig
 from ddpm_lab.core.sampling import SamplerConfig, sample, timestep_subsequence
 from ddpm_lab.core.schedule import make_betas
+from ddpm_lab.tools.diffusers_ref import diffusers_scheduler
 
 if os.environ.get("CI"):
     import diffusers  # noqa: F401  CI installs requirements-bench.txt (scripts/test.sh): missing means failed
 else:
     pytest.importorskip("diffusers", reason="benchmark-only dependency: pip install -r requirements-bench.txt")
-from diffusers import DDIMScheduler, DDPMScheduler  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 T = 50
@@ -64,19 +64,7 @@ CASES = {"mlp-1d": (mlp_eps, (64, 1)), "image": (lambda: image_eps, (4, 1, 3, 3)
 
 
 def scheduler(kind: str, variance: str, steps: int):
-    common = dict(
-        num_train_timesteps=T,
-        trained_betas=BETAS.tolist(),
-        clip_sample=False,
-        prediction_type="epsilon",
-        timestep_spacing="trailing",
-    )
-    if kind == "ddpm":
-        s = DDPMScheduler(variance_type={"beta": "fixed_large", "beta_tilde": "fixed_small"}[variance], **common)
-    else:
-        s = DDIMScheduler(set_alpha_to_one=True, **common)
-    s.set_timesteps(steps)
-    return s
+    return diffusers_scheduler(kind, BETAS, steps, variance)
 
 
 @torch.inference_mode()
@@ -171,4 +159,4 @@ def test_bench_samplers_quick(tmp_path):
     assert "Algorithm 2" in proc.stdout and "GFLOP/s" in proc.stdout and "UNTRAINED" in proc.stdout
     rows = json.loads(out.read_text())["rows"]
     agree = [r for r in rows if "max abs diff ours vs diffusers" in r["what"]]
-    assert len(agree) == 4 and all(math.isfinite(float(r["measured"].split()[0])) for r in agree), agree
+    assert len(agree) == 4 + 3 and all(math.isfinite(float(r["measured"].split()[0])) for r in agree), agree
