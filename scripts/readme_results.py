@@ -32,6 +32,9 @@ BENCH_BEGIN, BENCH_END = "<!-- benchmark-table -->", "<!-- /benchmark-table -->"
 REP_BEGIN, REP_END = "<!-- replicates-table -->", "<!-- /replicates-table -->"
 REPLICATES = "benchmarks/replicates/eq12_vs_eq14.json"  # saved by `ddpm-lab compare --save`
 CANDIDATES = "benchmarks/replicates/eq12_candidates.json"  # the same, for the Eq. 12 model's candidates
+DESIGN = "benchmarks/replicates/design_space.json"  # the design-space sweep, saved the same way
+WHERE_IN_T = "benchmarks/results/where_in_t.csv"  # written by benchmarks/bench_where_in_t.py --write
+DESIGN_TIME = "benchmarks/results/train_time_design_space.json"  # benchmarks/bench_train_time.py --write
 GAP_TARGET = 0.010  # nats: the Eq. 12 model's exact bound gap a candidate must stay under in every replicate
 ESTIMATORS = "benchmarks/results/estimators.json"  # written by benchmarks/bench_estimators.py --write
 NAMES = {"eq12": "Eq. 12 model", "eq3": "Eq. 3 model", "oracle": "oracle eps* (exact)"}
@@ -376,21 +379,27 @@ def hybrid_section(root: Path) -> list[str]:
     return lines
 
 
-def candidates_time(root: Path) -> list[str]:
-    """docs/variants.md: each candidate's train_eq12 wall time (benchmarks/bench_train_time.py)."""
-    bench = _load(root / "benchmarks" / "results" / "train_time.json")
+def candidates_time(root: Path, path: str = "benchmarks/results/train_time.json") -> list[str]:
+    """docs/: each variant's train_eq12 wall time (benchmarks/bench_train_time.py --write path)."""
+    bench = _load(root / path)
     cells = ", ".join(f"{r['variant']} {r['seconds']:.1f} s" for r in bench["rows"])
     return [
         f"The train_eq12 stage's wall time, one run each on {bench['cpus']} cores (`benchmarks/bench_train_time.py`, "
-        f"`benchmarks/results/train_time.json`; the metrics hold no wall-clock time): {cells}."
+        f"`{path}`; the metrics hold no wall-clock time): {cells}."
     ]
+
+
+def _floor_p95(root: Path) -> dict:
+    """The floor's p95 of each sampled measure of the Eq. 12 model (the same floor for every run:
+    same n, draws and seed), keyed as the replicates files key their metrics."""
+    floor = _load(root / "metrics" / "dist_eq12.json")
+    return {"eq12.w1_ratio": floor["w1_p95"], "eq12.ks_ratio": floor["ks_p95"], "eq12.mode_err": floor["mode_p95"]}
 
 
 def candidates_headline(root: Path) -> list[str]:
     """README.md and docs/variants.md: per candidate, in how many replicates the Eq. 12 model meets
     the targets (W1, KS and mode error at most the floor's p95; exact bound gap <= GAP_TARGET nats)."""
-    floor = _load(root / "metrics" / "dist_eq12.json")  # the same floor for every run (same n, draws, seed)
-    p95 = {"eq12.w1_ratio": floor["w1_p95"], "eq12.ks_ratio": floor["ks_p95"], "eq12.mode_err": floor["mode_p95"]}
+    p95 = _floor_p95(root)
     cells, met = [], []
     for v in group(load_runs(root / CANDIDATES)):
         runs = [r for r in v.runs if all(m in r.metrics for m in (*p95, "eq12.bound_gap"))]
@@ -406,6 +415,73 @@ def candidates_headline(root: Path) -> list[str]:
         + "; ".join(cells)
         + f". The target is {verdict}."
     ]
+
+
+def design_space_headline(root: Path) -> list[str]:
+    """README.md and docs/design_space.md: per variant of the design-space sweep, its mean exact bound
+    gap, the replicates inside the floor band on W1, KS and mode error, and the differences from
+    the baseline that `ddpm-lab compare` shows (Holm over every test of the table)."""
+    variants = group(load_runs(root / DESIGN))
+    table_rows = rows(variants, prospective=False)
+    p95 = _floor_p95(root)
+    words = {
+        "eq12.bound_gap": "exact bound gap",
+        "eq12.w1_ratio": "W1",
+        "eq12.ks_ratio": "KS",
+        "eq12.mode_err": "mode error",
+    }
+    words["eq3.bound_gap"] = "the Eq. 3 model's gap"
+    n_tests = sum(r["tested"] for r in table_rows)
+    lines = [
+        f"**The design space** (`{DESIGN}`: {len(variants) - 1} variants against the default, "
+        f"{min(len(v.runs) for v in variants)} replicate-matched runs each): the Eq. 12 model's exact bound gap "
+        f"(mean +- 95% CI), the runs whose sampled distribution lies inside the floor band on W1, KS and mode "
+        f"error, and the differences `ddpm-lab compare` shows (Holm over the {n_tests} tests of the table, "
+        "family-wise 5%).",
+        "",
+        "| variant | exact bound gap (nats) | inside on all three | differs from the default |",
+        "|---|---|---|---|",
+    ]
+    for i, v in enumerate(variants):
+        gap = next(r for r in table_rows if r["metric"] == "eq12.bound_gap" and r["id"] == f"v{i}")
+        inside = sum(all(r.metrics[m] <= p for m, p in p95.items()) for r in v.runs)
+        shown = [
+            f"{words.get(r['metric'], r['metric'])} {'lower' if r['diff'] < 0 else 'higher'} by {abs(r['diff']):.2g}"
+            for r in table_rows
+            if r["id"] == f"v{i}" and r["differs"]
+        ]
+        verdict = "" if i == 0 else (", ".join(shown) if shown else "no difference shown")
+        lines.append(f"| {v.name} | {gap['mean']:.4f} +- {gap['half']:.4f} | {inside} of {len(v.runs)} | {verdict} |")
+    return lines
+
+
+def where_in_t_section(root: Path) -> list[str]:
+    """docs/design_space.md: where in t each trained variant moves the exact bound gap
+    (benchmarks/bench_where_in_t.py, ddpm_lab.tools.where_in_t)."""
+    import pandas as pd
+
+    t = pd.read_csv(root / WHERE_IN_T)
+    n_tests = int(t["p"].notna().sum())
+    lines = [
+        f"Generated from `{WHERE_IN_T}` (`benchmarks/bench_where_in_t.py {DESIGN}`): each run's exact bound gap "
+        "sum_t w_t e_t split at the hybrid diagnostic's switch points, mean over the replicates +- 95% CI, "
+        "its share of the variant's gap, and the paired difference from the baseline [raw 95% CI] with Holm's "
+        f"verdict over the {n_tests} tests of this table (family-wise 5%; variants of sampling params alone "
+        "share the baseline's models and are left out).",
+        "",
+        "| variant | t | part of the gap (nats) | share | difference vs baseline [95% CI] | p (Holm-adjusted) | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in t.itertuples():
+        diff = p = verdict = ""
+        if pd.notna(r.p):
+            diff = f"{r.diff:+.2g} [{r.low:.2g}, {r.high:.2g}]"
+            p = f"{r.p:.2g} ({r.p_holm:.2g})"
+            verdict = "differs" if r.differs else "not shown"
+        lines.append(
+            f"| {r.variant} | {r.t_from}-{r.t_to} | {r.mean:.2g} +- {r.half:.1g} | {r.share:.0%} | {diff} | {p} | {verdict} |"
+        )
+    return lines
 
 
 @dataclass(frozen=True)
@@ -440,6 +516,12 @@ BLOCKS = (
     Block("README.md", "candidates-headline", candidates_headline),
     Block("docs/samplers.md", "hybrid-table", hybrid_section),
     Block("docs/benchmarks.md", "benchmark-table", benchmark_section),
+    Block("docs/design_space.md", "design-space-commands", lambda root: replicates_commands(root, DESIGN)),
+    Block("docs/design_space.md", "design-space-headline", design_space_headline),
+    Block("README.md", "design-space-headline", design_space_headline),
+    Block("docs/design_space.md", "design-space-table", lambda root: replicates_section(root, DESIGN)),
+    Block("docs/design_space.md", "design-space-time", lambda root: candidates_time(root, DESIGN_TIME)),
+    Block("docs/design_space.md", "design-space-where", where_in_t_section),
 )
 
 

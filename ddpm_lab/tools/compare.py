@@ -122,21 +122,44 @@ def _run_of(row: dict, name: str, committed: bool) -> Run | None:
     return Run(name=name, rev=str(row.get("rev", "")), params=flatten(params), metrics=metrics, committed=committed)
 
 
-def read_lock(rev: str) -> dict | None:
-    """The dvc.lock of a commit (`git show REV:dvc.lock`), of the workspace for "workspace";
-    None when it cannot be read (a commit of another repository, no git)."""
+def _read_at(rev: str, path: str) -> dict | None:
+    """A YAML file of a commit (`git show REV:path`), of the workspace for "workspace"; None when
+    it cannot be read (a commit of another repository, no git) or is no mapping."""
     try:
         if rev == "workspace":
-            text = Path("dvc.lock").read_text()
+            text = Path(path).read_text()
         else:
-            proc = subprocess.run(["git", "show", f"{rev}:dvc.lock"], capture_output=True, text=True)
+            proc = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True)
             if proc.returncode != 0:
                 return None
             text = proc.stdout
-        lock = yaml.safe_load(text)
+        data = yaml.safe_load(text)
     except (OSError, yaml.YAMLError):
         return None
-    return lock if isinstance(lock, dict) and isinstance(lock.get("stages"), dict) else None
+    return data if isinstance(data, dict) else None
+
+
+def read_lock(rev: str) -> dict | None:
+    """The dvc.lock of a commit, of the workspace for "workspace" (None when it cannot be read),
+    without the entries of stages that commit's dvc.yaml no longer defines: DVC keeps a removed
+    stage's entry (its params as last run) in dvc.lock, and it says nothing of this run."""
+    lock = _read_at(rev, "dvc.lock")
+    if lock is None or not isinstance(lock.get("stages"), dict):
+        return None
+    defined = (_read_at(rev, "dvc.yaml") or {}).get("stages")
+    if isinstance(defined, dict):
+        lock["stages"] = {n: st for n, st in lock["stages"].items() if _defines(defined, n)}
+    return lock
+
+
+def _defines(stages: dict, name: str) -> bool:
+    """Whether dvc.yaml's stages define the lock entry `name`: a plain stage by its name, a
+    foreach or matrix stage NAME only as NAME@key (a plain NAME entry is its plain predecessor's)."""
+    base, at, _ = name.partition("@")
+    spec = stages.get(base)
+    if not isinstance(spec, dict):
+        return False
+    return bool(at) == ("foreach" in spec or "matrix" in spec)
 
 
 def stale_outputs(lock: dict, params: dict) -> set[str]:

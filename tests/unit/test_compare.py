@@ -312,3 +312,50 @@ def test_metrics_of_stages_not_rerun_for_a_run_are_dropped():
     kept = compare.drop_stale(Run("e", "e", params, metrics), lock).metrics
     assert kept == {"eq12.bound_gap": 0.01}
     assert compare.drop_stale(Run("e", "e", params, metrics), None).metrics == metrics  # no lock: kept
+
+
+def test_a_removed_stage_left_in_dvc_lock_does_not_make_a_run_stale(tmp_path, monkeypatch):
+    """DVC keeps a removed stage's entry in dvc.lock (here `sample`, since split into the foreach
+    stage sample@eq12): its params are those of its last run, not this run's, so read_lock drops
+    the entries of stages the commit's dvc.yaml does not define, at a commit and in the workspace."""
+    import subprocess
+
+    import yaml
+
+    pipeline = {
+        "stages": {
+            "train_eq12": {"cmd": "x"},
+            "sample": {"foreach": ["eq12"], "do": {"cmd": "x"}},
+            "compare_dist": {"cmd": "x"},
+        }
+    }
+    old = {"params": {"params.yaml": {"replicate": 0}}, "outs": [{"path": "data/samples"}]}
+    lock = {
+        "schema": "2.0",
+        "stages": {
+            "train_eq12": {"params": {"params.yaml": {"replicate": 1}}, "outs": [{"path": "models/eq12.pt"}]},
+            "sample": old,  # removed from dvc.yaml, still in dvc.lock
+            "sample@eq12": {
+                "params": {"params.yaml": {"replicate": 1}},
+                "deps": [{"path": "models/eq12.pt"}],
+                "outs": [{"path": "data/samples/eq12.npz"}],
+            },
+            "compare_dist": {
+                "params": {"params.yaml": {"replicate": 1}},
+                "deps": [{"path": "data/samples"}],
+                "outs": [{"path": "metrics/dist_eq12.json"}],
+            },
+        },
+    }
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(pipeline))
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
+    monkeypatch.chdir(tmp_path)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "lock"]):
+        subprocess.run(git + cmd, check=True)
+    params = {"replicate": 1}
+    assert compare.stale_outputs(lock, params) == {"data/samples", "metrics/dist_eq12.json"}  # the raw lock
+    for rev in ("HEAD", "workspace"):
+        read = compare.read_lock(rev)
+        assert sorted(read["stages"]) == ["compare_dist", "sample@eq12", "train_eq12"]
+        assert compare.stale_outputs(read, params) == set()
