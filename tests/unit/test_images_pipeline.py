@@ -203,6 +203,22 @@ def test_dvc_repro_image_branch(dvc_repo):
     out = dvc_repo.dvc("repro", "evaluate_images").stdout
     assert "Running stage" not in out, out
 
+    # The figure code is a dependency of sample_images alone: an edit of it reruns that stage and
+    # nothing else. train_images is not rerun (no retraining), and the samples come out
+    # byte-identical, so evaluate_images, whose deps are then unchanged, is skipped by DVC.
+    before = {
+        f: (dvc_repo.path / f).read_bytes()
+        for f in ("models/images_unet.pt", "data/images/samples.npz", "metrics/details/images.json")
+    }
+    figures = dvc_repo.path / "ddpm_lab/images/figures.py"
+    figures.write_text(figures.read_text() + "# an edit of the figure code alone\n")
+    out = dvc_repo.dvc("repro", "evaluate_images").stdout
+    assert re.findall(r"Running stage '(\w+)'", out) == ["sample_images"], out
+    for stage in ("prepare_images", "train_images", "evaluate_images"):
+        assert f"Stage '{stage}' didn't change, skipping" in out, out
+    assert {f: (dvc_repo.path / f).read_bytes() for f in before} == before
+    assert "up to date" in dvc_repo.dvc("status", "--with-deps", "evaluate_images").stdout
+
     # Bad params: one line naming key, value and expectation; exit 2; outputs untouched.
     before = (dvc_repo.path / "models/images_unet.pt").read_bytes()
     dvc_repo.set_params({"images_train": {"lr": -1.0}})
@@ -250,28 +266,6 @@ def test_train_stage_resumes_to_the_same_bytes(dvc_repo):
         "stages.train_images", "--model-out", "other.pt", "--resume", "ck.pt", "--stop-at", "4", check=False
     )
     assert other.returncode == 3 and "ck.pt is from other params or data: training from step 0" in other.stderr
-
-
-@pytest.mark.slow
-def test_editing_the_grid_figure_reruns_only_sample_images(dvc_repo):
-    """The figure code is a dependency of sample_images alone: an edit of it reruns that stage
-    and nothing else. train_images is not rerun (no retraining), and the samples come out
-    byte-identical, so evaluate_images, whose deps are then unchanged, is skipped by DVC."""
-    dvc_repo.set_params(TINY_PARAMS)
-    dvc_repo.dvc("repro", "evaluate_images")
-    before = {
-        f: (dvc_repo.path / f).read_bytes()
-        for f in ("models/images_unet.pt", "data/images/samples.npz", "metrics/details/images.json")
-    }
-    figures = dvc_repo.path / "ddpm_lab/images/figures.py"
-    figures.write_text(figures.read_text() + "# an edit of the figure code alone\n")
-
-    out = dvc_repo.dvc("repro", "evaluate_images").stdout
-    assert re.findall(r"Running stage '(\w+)'", out) == ["sample_images"], out
-    for stage in ("prepare_images", "train_images", "evaluate_images"):
-        assert f"Stage '{stage}' didn't change, skipping" in out, out
-    assert {f: (dvc_repo.path / f).read_bytes() for f in before} == before
-    assert "up to date" in dvc_repo.dvc("status", "--with-deps", "evaluate_images").stdout
 
 
 def test_resume_state_of_another_model_is_one_line_error():
