@@ -379,7 +379,7 @@ def hybrid_section(root: Path) -> list[str]:
     return lines
 
 
-def candidates_time(root: Path, path: str = "benchmarks/results/train_time.json") -> list[str]:
+def train_time_section(root: Path, path: str = "benchmarks/results/train_time.json") -> list[str]:
     """docs/: each variant's train_eq12 wall time (benchmarks/bench_train_time.py --write path)."""
     bench = _load(root / path)
     cells = ", ".join(f"{r['variant']} {r['seconds']:.1f} s" for r in bench["rows"])
@@ -429,8 +429,8 @@ def design_space_headline(root: Path) -> list[str]:
         "eq12.w1_ratio": "W1",
         "eq12.ks_ratio": "KS",
         "eq12.mode_err": "mode error",
+        "eq3.bound_gap": "the Eq. 3 model's gap",
     }
-    words["eq3.bound_gap"] = "the Eq. 3 model's gap"
     n_tests = sum(r["tested"] for r in table_rows)
     lines = [
         f"**The design space** (`{DESIGN}`: {len(variants) - 1} variants against the default, "
@@ -511,7 +511,7 @@ BLOCKS = (
     Block("docs/images.md", "image-floor-calibration", image_floor_calibration),
     Block("docs/variants.md", "candidates-commands", lambda root: replicates_commands(root, CANDIDATES)),
     Block("docs/variants.md", "candidates-table", lambda root: replicates_section(root, CANDIDATES)),
-    Block("docs/variants.md", "candidates-time", candidates_time),
+    Block("docs/variants.md", "candidates-time", train_time_section),
     Block("docs/variants.md", "candidates-headline", candidates_headline),
     Block("README.md", "candidates-headline", candidates_headline),
     Block("docs/samplers.md", "hybrid-table", hybrid_section),
@@ -520,7 +520,7 @@ BLOCKS = (
     Block("docs/design_space.md", "design-space-headline", design_space_headline),
     Block("README.md", "design-space-headline", design_space_headline),
     Block("docs/design_space.md", "design-space-table", lambda root: replicates_section(root, DESIGN)),
-    Block("docs/design_space.md", "design-space-time", lambda root: candidates_time(root, DESIGN_TIME)),
+    Block("docs/design_space.md", "design-space-time", lambda root: train_time_section(root, DESIGN_TIME)),
     Block("docs/design_space.md", "design-space-where", where_in_t_section),
 )
 
