@@ -19,8 +19,8 @@ from ddpm_lab.gmm import figures as plots
 from ddpm_lab.runtime.cli import run_stage
 from ddpm_lab.gmm.params import read
 from ddpm_lab.runtime.io import load_params, png_writer, read_array, read_csv, read_json, read_sampler, write_outputs
-from ddpm_lab.gmm.artifacts import load_mixture, read_eps_error
-from ddpm_lab.gmm.names import MODELS, ORACLE
+from ddpm_lab.gmm.artifacts import load_mixture, read_eps_error, read_exact_curve
+from ddpm_lab.gmm.names import ALL_MODELS, MODELS, ORACLE
 
 
 def main(argv=None) -> None:
@@ -47,6 +47,9 @@ def main(argv=None) -> None:
         mixture, diffusion.np["alphas_cumprod"], paths, cfg.forward_steps(dcfg.T), cfg.bins
     )
     oracle_x0 = read_array(args.samples / f"{ORACLE}.npz", ndim=3, key="x0")[0]
+    exact = {  # the propagated output distributions (compare_dist; no rows for D > 1)
+        name: read_exact_curve(args.metrics / "details" / f"exact_dist_{name}.csv", mixture.dim) for name in ALL_MODELS
+    }
     for name in MODELS:
         npz = args.samples / f"{name}.npz"
         x0s = read_array(npz, ndim=3, key="x0")
@@ -56,7 +59,9 @@ def main(argv=None) -> None:
         )
         headline = read_json(args.metrics / f"dist_{name}.json")
         details = read_json(args.metrics / "details" / f"dist_{name}.json")
-        figs[f"dist_comp_{name}"] = plots.dist_comp(name, mixture, x0s[0], oracle_x0, headline, details, cfg.bins)
+        figs[f"dist_comp_{name}"] = plots.dist_comp(
+            name, mixture, x0s[0], oracle_x0, headline, details, cfg.bins, exact=exact
+        )
         fit = read_json(args.metrics / "details" / f"train_{name}.json")
         figs[f"{name}_loss_curve"] = plots.loss_curve(
             name,

@@ -2,7 +2,8 @@
 
 Every sampler uses the same seeds (params sample.seeds), so the three differ only by their
 eps-predictor. Writes <out>/<name>.npz with x0: (S, n, D) for the S seeds, and, from the
-first seed, t: (K,) and path: (K, n_trajectories, D), a thinned set of reverse trajectories.
+first seed, t: (K,) and path: (K, n_trajectories, D), a thinned set of reverse trajectories, and
+the sampler that drew them (its description, and its settings for compare_dist's propagation).
 --name NAME samples one of them (dvc.yaml runs one stage per name, sample@NAME, so that a new
 eq12 model resamples eq12 alone; the oracle reads only the mixture, a model only its checkpoint);
 without it, all three. Params: `diffusion`, `sample`, `replicate` (folded into each of sample.seeds).
@@ -21,7 +22,7 @@ from ddpm_lab.gmm.names import ALL_MODELS, ORACLE
 from ddpm_lab.runtime.io import load_params, npz_bytes, write_outputs
 from ddpm_lab.core.sampling import sample_seeds
 from ddpm_lab.runtime.seeds import read_replicate
-from ddpm_lab.gmm.artifacts import load_eps_predictors, load_mixture
+from ddpm_lab.gmm.artifacts import load_eps_predictors, load_mixture, sampler_arrays
 from ddpm_lab.runtime.torch_setup import use_threads
 
 
@@ -57,7 +58,9 @@ def main(argv=None) -> None:
             record_every=cfg.trajectory_every,
             desc=f"sample {name}",
         )
-        outputs[args.out / f"{name}.npz"] = npz_bytes(x0=x0s, t=t, path=path, sampler=np.array(cfg.describe(dcfg.T)))
+        outputs[args.out / f"{name}.npz"] = npz_bytes(
+            x0=x0s, t=t, path=path, sampler=np.array(cfg.describe(dcfg.T)), **sampler_arrays(cfg)
+        )
         print(f"sample: {name}: {len(cfg.seeds)} x {cfg.n} draws, {cfg.describe(dcfg.T)}")
     write_outputs(outputs)
 

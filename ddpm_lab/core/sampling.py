@@ -148,19 +148,22 @@ def sample(
     record_every: int = 0,
     progress=None,
     sampler: SamplerConfig | None = None,
+    x_T: torch.Tensor | None = None,
 ):
     """Draw x_0 for `shape` (B, ...) with `sampler` (default: Algorithm 2 over all T steps):
     x_T ~ N(0, I); at each step x_prev = a_x x_t - a_eps eps_theta(x_t, t) + sigma z.
 
     record: how many of the B chains to keep a trajectory of, at every record_every-th step
     (and at the first t and at t = 0). progress: optional callable wrapping the steps.
+    x_T: the chains' start (shape `shape`) instead of a draw: with a deterministic sampler (DDIM
+    with eta 0, the ODE samplers) x_0 is then the sampler's map of x_T (ddpm_lab.gmm.propagate).
     Returns x_0: (B, ...) float32, and (ts, path) with ts: (K,) and path: (K, record, ...).
     """
     cfg = sampler or SamplerConfig()
     if cfg.sampler in ODE_SAMPLERS:
-        return _sample_ode(diffusion, eps_model, shape, generator, record, record_every, progress, cfg)
+        return _sample_ode(diffusion, eps_model, shape, generator, record, record_every, progress, cfg, x_T)
     c = step_coefficients(diffusion, cfg)
-    x = torch.randn(shape, generator=generator)
+    x = torch.randn(shape, generator=generator) if x_T is None else x_T.clone()
     z = torch.empty(shape)
     eps_at = eps_caller(eps_model, c["t"], shape[0])
     n_steps = len(c["t"])
@@ -182,7 +185,7 @@ def sample(
     return x, (np.array(ts), torch.stack(path).numpy() if path else np.empty((0,)))
 
 
-def _sample_ode(diffusion, eps_model, shape, generator, record, record_every, progress, cfg: SamplerConfig):
+def _sample_ode(diffusion, eps_model, shape, generator, record, record_every, progress, cfg: SamplerConfig, x_T=None):
     """The ODE samplers of `sample` (euler, heun, dpmpp_2m), on the noise levels of the trailing
     subsequence tau (T first) and then t = 0. With a_t = sqrt(abar_t), s_t = sqrt(1 - abar_t),
     sigma_t = s_t / a_t and x~ = x_t / a_t (dx~/dsigma = eps, the probability-flow ODE):
@@ -191,7 +194,7 @@ def _sample_ode(diffusion, eps_model, shape, generator, record, record_every, pr
       dpmpp_2m: x_t' = (s'/s) x_t - a' (e^{-h} - 1) D, h = lambda' - lambda, D = x0_hat at t, or
                 (1 + 1/(2r)) x0_hat - 1/(2r) x0_hat_prev (r = h_prev / h) after the first step;
                 at t' = 0, x_0 = x0_hat.
-    x_T ~ N(0, I) is the only draw."""
+    x_T ~ N(0, I) is the only draw (none when x_T is given)."""
     T = diffusion.T
     tau = timestep_subsequence(T, cfg.n_steps(T))[::-1]
     levels = np.concatenate([tau, [0]])  # t at each noise level, ending at x_0
@@ -199,7 +202,7 @@ def _sample_ode(diffusion, eps_model, shape, generator, record, record_every, pr
     a, s = np.sqrt(abar), np.sqrt(1.0 - abar)
     sigma = s / a  # 0 at t = 0
     eps_at = eps_caller(eps_model, tau, shape[0])
-    x = torch.randn(shape, generator=generator)
+    x = torch.randn(shape, generator=generator) if x_T is None else x_T.clone()
     n_steps = len(tau)
     keep = set(range(0, n_steps, record_every)) if record and record_every else set()
     ts, path = [], []

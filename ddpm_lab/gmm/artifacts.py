@@ -4,10 +4,12 @@ excess errors a training stage measured."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ddpm_lab.runtime.params import DataError
 from ddpm_lab.core.diffusion import DiffusionConfig, EpsModel
+from ddpm_lab.core.sampling import SamplerConfig
 from ddpm_lab.core.targets import as_eps_model
 from ddpm_lab.gmm.mixture import GaussianMixture, OracleEps
 from ddpm_lab.runtime.io import load_trained_model, read_array, read_csv, read_json
@@ -60,6 +62,43 @@ def read_samples(folder, names, dim: int) -> dict:
 
 
 EPS_ERROR_COLUMNS = ["t", "alpha_bar", "weight_eq12", "mmse", "mmse_err", "eps_error", "eps_error_err"]
+
+
+SAMPLER_KEYS = ("sampler", "steps", "eta")  # the SamplerConfig fields a samples file records
+
+
+def sampler_arrays(cfg: SamplerConfig) -> dict[str, np.ndarray]:
+    """The settings of the sampler that drew a samples file, as its arrays sampler_<field>."""
+    return {f"sampler_{k}": np.array(getattr(cfg, k)) for k in SAMPLER_KEYS}
+
+
+def read_sampler_config(path) -> SamplerConfig:
+    """The SamplerConfig recorded in a samples file by sampler_arrays, else a DataError."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [name for k in SAMPLER_KEYS if (name := f"sampler_{k}") not in z]
+            values = {k: z[f"sampler_{k}"].item() for k in SAMPLER_KEYS} if not missing else None
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file: run the stage that writes it (dvc repro)") from None
+    except (ValueError, OSError, EOFError) as e:
+        raise DataError(f"{path}: not a readable numpy file ({e})") from None
+    if missing:
+        raise DataError(
+            f"{path}: has no array {missing[0]!r}: expected samples written by stage sample (rerun dvc repro)"
+        )
+    try:
+        return SamplerConfig(**values)
+    except ValueError as e:  # a schema error names the field and value
+        raise DataError(f"{path}: sampler settings {values}: {e}") from None
+
+
+EXACT_CURVE_COLUMNS = ["x", "density", "cdf"]  # compare_dist's exact_dist_<name>.csv (ddpm_lab.gmm.propagate.curve)
+
+
+def read_exact_curve(path, dim: int) -> pd.DataFrame:
+    """The propagated output density and CDF that compare_dist wrote (columns EXACT_CURVE_COLUMNS;
+    no rows for a mixture of dim > 1, which is not propagated)."""
+    return read_csv(path, EXACT_CURVE_COLUMNS, 0 if dim > 1 else None)
 
 
 def read_eps_error(path, T: int) -> pd.DataFrame:

@@ -10,7 +10,13 @@
   the sampling seeds pooled, each as a ratio to the median of the same statistic on exact samples
   of the same n, beside that floor's 5-95% band; recovered mode weights against what the
   assignment rule gives exact samples, beside the multinomial floor of that error
-  (ddpm_lab.gmm.metrics.compare_samples).
+  (ddpm_lab.gmm.metrics.compare_samples);
+- in 1-D, the same distances of the sampler's output distribution itself, free of sampling noise:
+  the chain propagated on a grid (ddpm_lab.gmm.propagate) gives the exact KL(q || p_theta), W1,
+  KS (also as ratios to the same floors' medians) and mode weights, each with its grid error, and
+  the Monte-Carlo draws are tested against it (KS test). For Algorithm 2 the bound's p_theta(x_0)
+  (with the decoder's sigma_1) is propagated too, and its KL(q || p_theta) is checked against the
+  chain rule of the bound: KL <= E_q[L] - H(q) = the oracle's variational gap + the model's gap.
 No file I/O here.
 """
 
@@ -20,8 +26,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from scipy import stats
 
 from ddpm_lab.core.diffusion import GaussianDiffusion
+from ddpm_lab.core.sampling import SamplerConfig
+from ddpm_lab.gmm import propagate
 from ddpm_lab.gmm.exact import expected_bounds, heldout_gap
 from ddpm_lab.gmm.metrics import compare_samples, exact_reference
 from ddpm_lab.gmm.mixture import GaussianMixture
@@ -33,6 +42,55 @@ if TYPE_CHECKING:
 QUADRATURE = "Gauss-Kronrod quadrature over the exact q(x_t), panels per component (error: sum |K - G| + allowances)"
 
 
+OUTPUT = "the sampler's output (Algorithm 2 returns x_0 = mu_theta(x_1, 1), without noise at the last step)"
+DECODER = "the bound's p_theta(x_0): Algorithm 2 with the decoder N(x_0; mu_theta(x_1, 1), sigma_1^2) of L_0 (Eq. 5)"
+
+
+def exact_sampled(
+    diffusion: GaussianDiffusion,
+    eps_model,
+    sampler: SamplerConfig,
+    mixture: GaussianMixture,
+    pooled: np.ndarray,
+    medians: dict[str, float],
+    kl_upper: tuple[float, float] | None,
+) -> tuple[dict, dict, propagate.Propagated]:
+    """The exact distances of the sampler's output from a 1-D mixture (ddpm_lab.gmm.propagate):
+    (headline, details, the output's Propagated). medians: the floor medians of w1 and ks at the
+    pooled n (the ratios' denominators); pooled (N,): the Monte-Carlo draws of the same sampler,
+    KS-tested against the propagated CDF; kl_upper (value, err): E_q[L] - H(q), the bound the
+    decoder's KL must respect (Algorithm 2 only: decoder propagated when given)."""
+    decoder = kl_upper is not None
+    docs, props = propagate.measures(diffusion, eps_model, sampler, mixture, decoder=decoder)
+    out = docs["output"]
+    for key in ("w1", "ks"):
+        out[f"{key}_ratio"] = out[key] / medians[key]
+        out[f"{key}_ratio_err"] = out[f"{key}_err"] / medians[key]
+    out["describes"] = OUTPUT
+    test = stats.kstest(pooled, lambda v: propagate.cdf_at(props["output"], v))
+    details = {
+        "sampler": sampler.describe(diffusion.T),
+        "output": out,
+        "samples_vs_propagated": {"n": int(pooled.size), "ks": float(test.statistic), "p_value": float(test.pvalue)},
+        "method": propagate.METHOD,
+    }
+    if decoder:
+        dec = docs["decoder"]
+        dec["describes"] = DECODER
+        upper, upper_err = kl_upper
+        dec["kl_upper"] = upper
+        dec["kl_upper_err"] = upper_err
+        dec["kl_within_upper"] = bool(dec["kl"] - dec["kl_err"] <= upper + upper_err)
+        details["decoder"] = dec
+    headline = {
+        "exact_kl": out["kl"],
+        "exact_w1_ratio": out["w1_ratio"],
+        "exact_ks_ratio": out["ks_ratio"],
+        "exact_mode_err": out["mode_err"],
+    }
+    return headline, details, props["output"]
+
+
 def judge_samplers(
     models: dict,
     samples: dict[str, np.ndarray],
@@ -42,12 +100,16 @@ def judge_samplers(
     heldout: np.ndarray,
     entropy: float,
     cfg: CompareConfig,
-) -> dict[str, tuple[dict, dict]]:
-    """{name: (headline, details)} for each eps-predictor of models ({name: eps_model}, the oracle
-    among them as names.ORACLE), JSON-serialisable: samples {name: x0 (S, n, D)}, one S and n for
-    all; tables {name: the eps_error table of each trained model}; heldout (N, D) held-out draws
-    (the first cfg.nll_n of them, all if 0), scored on the same (x_t, eps) draws for every model
-    (seed cfg.seed); the floors drawn for the pooled size S * n (numpy generator cfg.seed)."""
+    sampler: SamplerConfig | None = None,
+) -> dict[str, tuple[dict, dict, propagate.Propagated | None]]:
+    """{name: (headline, details, exact)} for each eps-predictor of models ({name: eps_model}, the
+    oracle among them as names.ORACLE), headline and details JSON-serialisable: samples {name: x0
+    (S, n, D)}, one S and n for all, drawn by `sampler` (default Algorithm 2); tables {name: the
+    eps_error table of each trained model}; heldout (N, D) held-out draws (the first cfg.nll_n of
+    them, all if 0), scored on the same (x_t, eps) draws for every model (seed cfg.seed); the floors
+    drawn for the pooled size S * n (numpy generator cfg.seed). exact: the sampler's propagated output
+    distribution (1-D; None for D > 1)."""
+    sampler = sampler or SamplerConfig()
     if cfg.nll_n:
         heldout = heldout[: cfg.nll_n]
     n_seeds, n = next(iter(samples.values())).shape[:2]
@@ -62,13 +124,24 @@ def judge_samplers(
     # Floors of the sampled statistics: exact samples of the pooled size S * n.
     reference = exact_reference(mixture, n_seeds * n, cfg.floor_draws, cfg.directions, np.random.default_rng(cfg.seed))
 
+    algorithm2 = sampler.sampler == "ddpm" and sampler.n_steps(diffusion.T) == diffusion.T
     judged = {}
     for name in models:
         headline, details = compare_samples(samples[name], mixture, **reference)
         gap, gap_err = gaps[name]
         held = {"n": int(x0.shape[0]), **heldout_gap(nll[name], nll[ORACLE], gap, gap_err)}  # oracle: 0, z None
+        exact, prop = {}, None
+        if mixture.dim == 1:
+            # KL(q || p_theta) <= E_q[L] - H(q) = (oracle bound - H(q)) + gap (the bound's chain rule)
+            upper = (oracle_bound + gap - entropy, oracle_bound_err + gap_err) if algorithm2 else None
+            medians = {key: details[key]["floor"]["median"] for key in ("w1", "ks")}
+            exact, details["exact_sampled"], prop = exact_sampled(
+                diffusion, models[name], sampler, mixture, samples[name].reshape(-1), medians, upper
+            )
+        else:
+            details["exact_sampled"] = None  # grid propagation is 1-D
         judged[name] = (
-            {"bound_gap": gap, "gap_err": gap_err, **headline},
+            {"bound_gap": gap, "gap_err": gap_err, **headline, **exact},
             {
                 "model": name,
                 "n_per_seed": int(n),
@@ -85,11 +158,18 @@ def judge_samplers(
                 "heldout_paired_estimate": held,
                 **details,
             },
+            prop,
         )
         print(
             f"compare_dist: {name}: bound gap {gap:.5f} +- {gap_err:.1g} nats (held-out {held['gap_to_oracle']:.5f}"
             f" +- {held['gap_to_oracle_se']:.5f}); W1 x{headline['w1_ratio']:.2f} (floor p95 x{headline['w1_p95']:.2f}),"
             f" KS x{headline['ks_ratio']:.2f} (p95 x{headline['ks_p95']:.2f}), mode error {headline['mode_err']:.4f}"
             f" (p95 {headline['mode_p95']:.4f})"
+            + (
+                f"; exact: KL {exact['exact_kl']:.2e} nats, W1 x{exact['exact_w1_ratio']:.2f}, KS"
+                f" x{exact['exact_ks_ratio']:.2f}, mode error {exact['exact_mode_err']:.4f}"
+                if exact
+                else ""
+            )
         )
     return judged

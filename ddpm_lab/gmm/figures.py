@@ -150,11 +150,20 @@ def reverse_sampling(
 
 
 def dist_comp(
-    name: str, mixture: GaussianMixture, x0: np.ndarray, oracle_x0: np.ndarray, headline: dict, details: dict, bins: int
+    name: str,
+    mixture: GaussianMixture,
+    x0: np.ndarray,
+    oracle_x0: np.ndarray,
+    headline: dict,
+    details: dict,
+    bins: int,
+    exact: dict[str, pd.DataFrame] | None = None,
 ) -> plt.Figure:
     """Generated vs true distribution: density (left) and CDF error (right) for the model and for
     the oracle sampler on the same seed, with the distances to the truth (seeds pooled) as ratios
-    to the median of exact samples of the same n, beside the 95th percentile of that floor."""
+    to the median of exact samples of the same n, beside the 95th percentile of that floor. exact
+    ({name: curve}, 1-D, the propagated output distributions of ddpm_lab.gmm.propagate.curve, rows
+    x, density, cdf): drawn over both panels, free of sampling noise, with their exact distances."""
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     grid = _grid(mixture)
     ax.hist(x0[:, 0], bins=bins, density=True, color=COLORS[name], alpha=0.45, label=f"{NAMES[name]} draws")
@@ -167,6 +176,12 @@ def dist_comp(
         label="oracle eps* draws (same seed)",
     )
     ax.plot(grid, _marginal_density(mixture, grid), color=TRUE, lw=1.5, label="exact p(x₀)")
+    exact = {k: c for k, c in (exact or {}).items() if len(c)}
+    if name in exact:
+        c = exact[name]
+        ax.plot(
+            c["x"], c["density"], color=COLORS[name], lw=1.2, ls="--", label=f"{NAMES[name]}: sampler output, exact"
+        )
     ax.set(xlabel="x₀", ylabel="density", title=f"Generated vs true distribution, {NAMES[name]}")
     ax.set_ylim(top=ax.get_ylim()[1] * 1.7)  # headroom for the legend and the numbers
     ax.legend(fontsize=8, loc="upper right")
@@ -181,6 +196,12 @@ def dist_comp(
         f"expected bound {bound['model']:.4f} nats (exact)\n"
         f"  oracle {bound['oracle']:.4f}, gap {bound['gap_to_oracle']:.4f}"
     )
+    if "exact_w1_ratio" in headline:
+        text += (
+            "\nsampler output, exact (no sampling noise):\n"
+            f"  W1 = {headline['exact_w1_ratio']:.2f} × floor, KS = {headline['exact_ks_ratio']:.2f} × floor\n"
+            f"  KL(q‖p) = {headline['exact_kl']:.2e} nats, mode error {headline['exact_mode_err']:.4f}"
+        )
     ax.text(
         0.02,
         0.97,
@@ -196,6 +217,18 @@ def dist_comp(
         xs = np.sort(data[:, 0])
         ecdf = np.arange(1, xs.size + 1) / xs.size
         ax2.plot(xs, ecdf - m1.marginal_cdf(xs), style, color=COLORS[key], lw=1, label=NAMES[key])
+    for key, style in ((name, "-"), (ORACLE, "--")):
+        if key in exact:
+            c = exact[key]
+            ax2.plot(
+                c["x"],
+                c["cdf"] - m1.marginal_cdf(c["x"].to_numpy()),
+                style,
+                color=COLORS[key],
+                lw=2.2,
+                alpha=0.6,
+                label=f"{NAMES[key]}: exact output CDF − exact CDF",
+            )
     band = 1.36 / np.sqrt(x0.shape[0])
     ax2.axhspan(-band, band, color="gray", alpha=0.15, label=f"±1.36/√n (95% KS band, n = {x0.shape[0]:,})")
     ax2.axhline(0, color=TRUE, lw=0.8)
@@ -450,6 +483,17 @@ def hybrid_oracle(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_draws
             rows = table[table["hybrid"] == kind].sort_values("t0")
             style = "-" if kind == MODEL_LOW else "--"
             _quality_curve(ax, rows, "t0", stat, style, HYBRID_COLORS[kind], HYBRID_LABELS[kind])
+            exact = "exact_mode_err" if stat == "mode" else f"exact_{stat}_ratio"
+            if exact in rows.columns:  # the propagated output (1-D): no sampling noise
+                ax.plot(
+                    rows["t0"],
+                    rows[exact],
+                    style,
+                    color=HYBRID_COLORS[kind],
+                    lw=3,
+                    alpha=0.35,
+                    label=f"{HYBRID_LABELS[kind]}: exact output",
+                )
         ax.set_xscale("symlog", linthresh=10)
         ax.set_xlim(0, T)
         ax.grid(alpha=0.3)

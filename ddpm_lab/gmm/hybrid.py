@@ -13,7 +13,9 @@ mixture (the oracle) and the trained Eq. 12 model, switching at a timestep t0.
 Every hybrid draws from the same seeds (replicate folded in, as in stage sample), and its pooled
 draws are judged as compare_dist judges samples (ddpm_lab.gmm.metrics.compare_samples), against
 one floor. Where a curve leaves the floor's band locates the timesteps whose model error costs the
-sampled distribution, to be read beside the per-t excess error e_t of eps_error_by_t.png.
+sampled distribution, to be read beside the per-t excess error e_t of eps_error_by_t.png. In 1-D
+each hybrid's output distribution is also propagated exactly (ddpm_lab.gmm.propagate: columns
+exact_*), so where in t the distribution is lost is read without sampling noise too.
 No file I/O here.
 """
 
@@ -27,9 +29,11 @@ import torch
 
 from ddpm_lab.core.diffusion import EpsModel, GaussianDiffusion
 from ddpm_lab.core.sampling import SamplerConfig, eps_caller, sample_seeds
+from ddpm_lab.gmm import propagate
 from ddpm_lab.gmm.names import EQ12, HYBRIDS, MODEL_HIGH, MODEL_LOW
 from ddpm_lab.gmm.names import HYBRID_LABELS as LABELS
 from ddpm_lab.runtime.params import DataError
+from ddpm_lab.runtime.stats import band
 
 if TYPE_CHECKING:
     from ddpm_lab.gmm.mixture import GaussianMixture
@@ -43,6 +47,7 @@ __all__ = [
     "gap_shares",
     "hybrid",
     "hybrid_sweep",
+    "exact_columns",
     "switch_points",
 ]
 
@@ -104,6 +109,26 @@ def hybrid(model: EpsModel, oracle: EpsModel, kind: str, t0: int) -> HybridEps:
     raise ValueError(f"unknown hybrid {kind!r}: expected one of {', '.join(HYBRIDS)}")
 
 
+def exact_columns(diffusion: GaussianDiffusion, eps_model: EpsModel, mixture: GaussianMixture, reference: dict) -> dict:
+    """Algorithm 2's output with eps_model propagated exactly (ddpm_lab.gmm.propagate, 1-D): KL(q || p)
+    in nats, W1 and KS as ratios to the medians of reference's floors, the mode error, each with its
+    grid error (columns exact_<stat> and exact_<stat>_err)."""
+    docs, _ = propagate.measures(diffusion, eps_model, SamplerConfig(), mixture)
+    o = docs["output"]
+    medians = {k: band(np.asarray(reference["floors"][k], dtype=np.float64))["median"] for k in ("w1", "ks")}
+    return {
+        "exact_kl": o["kl"],
+        "exact_kl_err": o["kl_err"],
+        **{
+            col: o[stat] / medians[stat] if col.endswith("ratio") else o[f"{stat}_err"] / medians[stat]
+            for stat in ("w1", "ks")
+            for col in (f"exact_{stat}_ratio", f"exact_{stat}_ratio_err")
+        },
+        "exact_mode_err": o["mode_err"],
+        "exact_mode_err_err": o["mode_err_err"],
+    }
+
+
 def switch_points(t0s, T: int) -> list[int]:
     """The t0 values at diffusion.T = T: each min(t0, T), duplicates dropped, ascending."""
     return sorted({min(int(t), T) for t in t0s})
@@ -148,6 +173,8 @@ def hybrid_sweep(
             r = table_row(kind, "ddpm", T, *compare_samples(x0s, mixture, **reference))
             del r["nfe_per_draw"]
             r = {"hybrid": r.pop("model"), "t0": t0, "model_steps": t0 if kind == MODEL_LOW else T - t0, **r}
+            if mixture.dim == 1:
+                r.update(exact_columns(diffusion, hybrid(model, oracle, kind, t0), mixture, reference))
             rows.append(r)
             print(
                 f"hybrid_oracle: {LABELS[kind]}, t0 = {t0}: W1 x{r['w1_ratio']:.2f}, KS x{r['ks_ratio']:.2f} "

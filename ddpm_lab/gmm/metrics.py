@@ -285,6 +285,21 @@ def _boundaries_1d(w: np.ndarray, m: np.ndarray, s: np.ndarray) -> np.ndarray:
     return np.sort(r[np.isfinite(r)])
 
 
+def assignment_intervals(mixture: GaussianMixture) -> tuple[np.ndarray, np.ndarray]:
+    """The intervals of a 1-D mixture's line that the assignment rule argmax_k [log w_k + log N_k(x)]
+    gives one component each: edges (R + 2,) from -inf to +inf through every pairwise boundary
+    (_boundaries_1d), and the winner (R + 1,) of each interval, found at an interior point."""
+    _require_1d_mixture(mixture, "mixture")
+    r = _boundaries_1d(mixture.weights, mixture.means[:, 0], mixture.stds[:, 0])
+    edges = np.concatenate([[-np.inf], r, [np.inf]])
+    if r.size == 0:
+        probe = np.zeros(1)
+    else:
+        pad = np.maximum(1.0, np.abs(r[[0, -1]]))
+        probe = np.concatenate([[r[0] - pad[0]], 0.5 * (r[:-1] + r[1:]), [r[-1] + pad[1]]])
+    return edges, mixture.assign(probe[:, None])
+
+
 def assigned_weights(
     mixture: GaussianMixture, rng: np.random.Generator | None = None, n_mc: int = 1_000_000
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -298,14 +313,7 @@ def assigned_weights(
     w, kk = mixture.weights, mixture.n_components
     if mixture.dim == 1:
         m, s = mixture.means[:, 0], mixture.stds[:, 0]
-        r = _boundaries_1d(w, m, s)
-        edges = np.concatenate([[-np.inf], r, [np.inf]])
-        if r.size == 0:
-            probe = np.zeros(1)
-        else:
-            pad = np.maximum(1.0, np.abs(r[[0, -1]]))
-            probe = np.concatenate([[r[0] - pad[0]], 0.5 * (r[:-1] + r[1:]), [r[-1] + pad[1]]])
-        winner = mixture.assign(probe[:, None])  # (R + 1,)
+        edges, winner = assignment_intervals(mixture)
         mass = _stable_mass((edges[:-1, None] - m) / s, (edges[1:, None] - m) / s) @ w  # (R + 1,)
         return np.bincount(winner, weights=mass, minlength=kk), np.zeros(kk)
     if rng is None:

@@ -204,7 +204,7 @@ def test_dvc_repro_runs_the_stage_after_both_trainings(dvc_repo):
     for path in OUTPUTS:
         assert (dvc_repo.path / path).is_file()
     shown = dvc_repo.dvc("metrics", "show").stdout
-    # an output, not a DVC metric: `dvc metrics show` stays under 200 columns
+    # an output, not a DVC metric: `dvc metrics show` stays under 270 columns
     assert "metrics/estimator_variance.json" not in shown and "details" not in shown
     assert ran(dvc_repo.dvc("repro", "estimator_variance")) == []
     dvc_repo.set_params({"estimator_variance": {"seed": 1}})

@@ -152,6 +152,12 @@ def test_enabled_stage_on_tiny_params(trained, monkeypatch, capsys):
         for col in ("w1", "ks", "mode_err", "w1_p95_ratio"):
             assert h.loc[key, col] == pytest.approx(ddpm.loc[pure, col], rel=1e-12), (key, col)
     assert "model at t <= t0" in out and (trained / OUTPUTS[4]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The exact columns (1-D: each hybrid's output propagated): the two hybrids' pure ends are one
+    # chain each, so their exact distances agree; the untrained model is far from the oracle.
+    for a, b in ((("model_low", 0), ("model_high", 50)), (("model_low", 50), ("model_high", 0))):
+        for col in ("exact_kl", "exact_w1_ratio", "exact_ks_ratio", "exact_mode_err"):
+            assert h.loc[a, col] == pytest.approx(h.loc[b, col], rel=1e-9), (a, col)
+    assert h.loc[("model_low", 50), "exact_kl"] > h.loc[("model_low", 0), "exact_kl"] > 0
 
     # No wall-clock time anywhere: a rerun writes the same bytes (dvc repro -f leaves dvc.lock alone).
     first = {p: (trained / p).read_bytes() for p in OUTPUTS}

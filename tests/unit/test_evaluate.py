@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from ddpm_lab.core.diffusion import DiffusionConfig
-from ddpm_lab.gmm.artifacts import load_eps_predictors, read_samples
+from ddpm_lab.core.sampling import SamplerConfig
+from ddpm_lab.gmm.artifacts import load_eps_predictors, read_sampler_config, read_samples, sampler_arrays
 from ddpm_lab.gmm.evaluate import judge_samplers
 from ddpm_lab.gmm.exact import expected_bounds
 from ddpm_lab.gmm.mixture import GaussianMixture, OracleEps
@@ -26,6 +27,7 @@ T = 10
 DCFG = DiffusionConfig(T=T, schedule="linear", beta_start=0.01, beta_end=0.5, variance="beta")
 MIXTURE = GaussianMixture([0.4, 0.6], [-2.0, 1.5], [0.5, 0.7])
 MCFG = MLPConfig(hidden=8, n_blocks=1, emb_dim=4, data_dim=1)
+EXACT = ("exact_kl", "exact_w1_ratio", "exact_ks_ratio", "exact_mode_err")  # the propagated output's headline
 
 
 def eps_table(scale: float) -> pd.DataFrame:
@@ -86,8 +88,22 @@ def test_judge_samplers(capsys):
     cfg = CompareConfig(floor_draws=20, directions=4, nll_n=8, nll_batch=3, seed=0, threads=1)
     judged = judge_samplers(models, samples, MIXTURE, diffusion, {"eq12": eps_table(0.01)}, heldout, 1.5, cfg)
     assert list(judged) == ["eq12", ORACLE]
-    for name, (head, details) in judged.items():
-        assert {"bound_gap", "gap_err", "w1_ratio", "w1_p95", "ks_ratio", "ks_p95", "mode_err", "mode_p95"} == set(head)
+    for name, (head, details, exact) in judged.items():
+        assert {"bound_gap", "gap_err", "w1_ratio", "w1_p95", "ks_ratio", "ks_p95", "mode_err", "mode_p95"} | set(
+            EXACT
+        ) == set(head)
+        # The propagated output distribution (1-D): its distances, the draws tested against it, and
+        # the decoder's KL below E_q[L] - H(q) (here the table's gap and entropy 1.5 are made up, so only
+        # that the check is reported, not its outcome).
+        ex = details["exact_sampled"]
+        assert (
+            head["exact_w1_ratio"]
+            == ex["output"]["w1_ratio"]
+            == pytest.approx(ex["output"]["w1"] / details["w1"]["floor"]["median"])
+        )
+        assert ex["output"]["describes"].startswith("the sampler's output") and exact.F[-1] == pytest.approx(1.0)
+        assert 0 <= ex["samples_vs_propagated"]["p_value"] <= 1 and ex["samples_vs_propagated"]["n"] == 60
+        assert ex["decoder"]["describes"].startswith("the bound's p_theta") and "kl_within_upper" in ex["decoder"]
         assert details["model"] == name and details["n_per_seed"] == 30 and details["n_seeds"] == 2
         assert details["entropy"] == 1.5 and details["heldout_paired_estimate"]["n"] == 8  # the first nll_n rows
         bound = details["expected_bound"]
@@ -97,4 +113,24 @@ def test_judge_samplers(capsys):
     assert judged[ORACLE][0]["bound_gap"] == 0.0 and judged[ORACLE][1]["heldout_paired_estimate"]["gap_z"] is None
     assert capsys.readouterr().out.count("compare_dist: ") == 2
     # Seeded: the same judgement on a rerun.
-    assert judge_samplers(models, samples, MIXTURE, diffusion, {"eq12": eps_table(0.01)}, heldout, 1.5, cfg) == judged
+    again = judge_samplers(models, samples, MIXTURE, diffusion, {"eq12": eps_table(0.01)}, heldout, 1.5, cfg)
+    assert {k: v[:2] for k, v in again.items()} == {k: v[:2] for k, v in judged.items()}
+    # Another sampler: its own propagation, and no decoder check (the bound's p_theta is Algorithm 2's).
+    ddim = judge_samplers(
+        models, samples, MIXTURE, diffusion, {"eq12": eps_table(0.01)}, heldout, 1.5, cfg, SamplerConfig("ddim", 5)
+    )
+    ex = ddim[ORACLE][1]["exact_sampled"]
+    assert ex["sampler"].startswith("DDIM") and "decoder" not in ex and ex["output"]["kl"] > 0
+
+
+def test_sampler_settings_round_trip(tmp_path):
+    cfg = SamplerConfig("ddim", 7, 0.5)
+    write_outputs({tmp_path / "s.npz": npz_bytes(x0=np.zeros((1, 2, 1)), **sampler_arrays(cfg))})
+    assert read_sampler_config(tmp_path / "s.npz") == cfg
+    write_outputs({tmp_path / "old.npz": npz_bytes(x0=np.zeros((1, 2, 1)))})
+    with pytest.raises(DataError, match=r"old\.npz: has no array 'sampler_sampler': expected samples written by stage"):
+        read_sampler_config(tmp_path / "old.npz")
+    bad = {**sampler_arrays(cfg), "sampler_sampler": np.array("nope")}
+    write_outputs({tmp_path / "bad.npz": npz_bytes(x0=np.zeros((1, 2, 1)), **bad)})
+    with pytest.raises(DataError, match=r"bad\.npz: sampler settings .*sampler = 'nope'"):
+        read_sampler_config(tmp_path / "bad.npz")
