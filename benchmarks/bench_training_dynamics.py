@@ -11,7 +11,7 @@ of metrics/details/dist_eq12.json, the sampled floors at the study's pooled n). 
 enters: what moves along a curve is the model.
 
     python benchmarks/bench_training_dynamics.py [--replicates 0,1] [--set train_eq12.steps=6000] \
-        [--write benchmarks/results/training_dynamics.csv --figure benchmarks/results/training_dynamics.png]
+        [--write benchmarks/results/training_dynamics.csv --figure docs/figures/training_dynamics.png]
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ def exact_sampled_table(head: dict, det: dict) -> list[str]:
         "KS-tested against it, and KL(q || p_theta) of the bound's p_theta(x_0) (the decoder's sigma_1 at the last "
         "step) stays below E_q[L] - H(q), the oracle's variational gap plus the model's bound gap.",
         "",
-        "| sampler | KL(q \|\| p) (nats) | W1 / floor median | KS / floor median | max mode-weight error | "
+        r"| sampler | KL(q \|\| p) (nats) | W1 / floor median | KS / floor median | max mode-weight error | "
         "draws vs this distribution (KS test p) | bound's p_theta: KL <= E_q[L] - H(q) |",
         "|---|---|---|---|---|---|---|",
     ]
