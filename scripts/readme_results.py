@@ -26,6 +26,7 @@ import yaml
 
 from ddpm_lab.gmm.hybrid import gap_shares
 from ddpm_lab.tools.compare import group, load_runs, rows
+from ddpm_lab.tools.verdicts import ALPHA, difference, holm
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results-table -->", "<!-- /results-table -->"
@@ -63,7 +64,7 @@ def gmm_section(root: Path) -> list[str]:
     bound = det["oracle"]["expected_bound"]
     n_pool = det["eq12"]["n_per_seed"] * det["eq12"]["n_seeds"]
     mc = "Monte Carlo" in bound["method"]
-    err_word = "standard error" if mc else "quadrature error bound"
+    err_word = "standard error" if mc else "quadrature error estimate"
     sliced = "sliced_w1_ratio" in head["eq12"]
     schedule = (
         f"linear betas {d['beta_start']:g}..{d['beta_end']:g}"
@@ -557,8 +558,12 @@ class Block:
 
 
 RECIPES = {  # benchmarks/bench_recipes.py's rows: the draws each file's models were trained on
-    "benchmarks/results/recipes.csv": "the committed 50,000 training draws (gmm.n_train 50000)",
-    "benchmarks/results/recipes_1m.csv": "1,000,000 training draws of the same mixture (gmm.n_train 1000000)",
+    "benchmarks/results/recipes.csv": "50,000 training draws of the default mixture (gmm.n_train 50000)",
+    "benchmarks/results/recipes_1m.csv": "1,000,000 training draws of the default mixture (gmm.n_train 1000000)",
+    "benchmarks/results/recipes_two.csv": "1,000,000 draws of a second mixture, gmm.weights [0.6, 0.4], "
+    "means [-1, 1.5], stds [0.2, 0.5]",
+    "benchmarks/results/recipes_four.csv": "1,000,000 draws of a third mixture, gmm.weights [0.1, 0.2, 0.3, 0.4], "
+    "means [-6, -2, 1, 5], stds [0.3, 1, 0.5, 0.7]",
 }
 
 
@@ -570,10 +575,13 @@ def recipes_section(root: Path) -> list[str]:
     for path, draws in RECIPES.items():
         t = pd.read_csv(root / path)
         floor = pd.read_csv((root / path).with_suffix(".data.csv")).iloc[0]
+        target = float(floor["mode_err_target"])
+        t["meets"] = (t["w1_ratio"] <= 0.5) & (t["ks_ratio"] <= 0.5) & (t["mode_err"] <= target)
         lines += [
             f"`{path}`, trained on {draws}; per candidate: mean +- standard error over its replicates (max in "
-            "brackets); W1 and KS of the exact output over the floor medians at n = 30,000; the targets: both "
-            f"ratios <= 0.5 and mode error <= 0.003. The {int(floor['n_train']):,} training draws themselves are at W1 "
+            "brackets); W1 and KS of the exact output over this mixture's floor medians at n = 30,000 (W1 "
+            f"{floor['w1_floor_median']:.4g}, KS {floor['ks_floor_median']:.4g}); the targets: both ratios <= 0.5 and "
+            f"mode error <= {target:.4f} (half the floor's p95). The {int(floor['n_train']):,} training draws themselves are at W1 "
             f"{floor['w1_ratio']:.2f}, KS {floor['ks_ratio']:.2f} and mode error {floor['mode_err']:.4f} from the "
             "truth (exact, in the same units).",
             "",
@@ -592,10 +600,66 @@ def recipes_section(root: Path) -> list[str]:
             lines.append(
                 f"| {name} | {over} | {len(g)} | {g['train_seconds'].mean():.0f} | {ms('bound_gap', '.4f', False)} | "
                 f"{ms('w1_ratio', '.2f')} | {ms('ks_ratio', '.2f')} | {ms('mode_err', '.4f')} | "
-                f"{int(g['meets'].astype(str).eq('True').sum())} of {len(g)} |"
+                f"{int(g['meets'].sum())} of {len(g)} |"
             )
-        lines.append("")
+        lines += ["", *recipes_verdicts(t), ""]
     return lines[:-1]
+
+
+def recipes_verdicts(t) -> list[str]:
+    """Each candidate's exact W1 ratio (the declared primary) against the baseline's, paired by
+    replicate (ddpm_lab.tools.verdicts, as `ddpm-lab compare` tests), Holm over the file's
+    candidates at family-wise ALPHA: one line naming the ones shown to differ."""
+    by = {
+        name: dict(zip(g["replicate"].astype(int), g["w1_ratio"].astype(float))) for name, g in t.groupby("candidate")
+    }
+    base = by.get("baseline", {})
+    tests = {n: difference(v, base) for n, v in by.items() if n != "baseline"}
+    tests = {n: x for n, x in tests.items() if x is not None and x.p is not None}
+    if not tests:
+        return ["No candidate has enough replicates beside the baseline's for a test."]
+    reject, adjusted = holm([x.p for x in tests.values()])
+    shown = [
+        f"{n} ({x.diff:+.2f}, {x.n} {'pairs' if x.method == 'paired' else 'runs, Welch'}, Holm p {a:.2g})"
+        for (n, x), r, a in zip(tests.items(), reject, adjusted)
+        if r
+    ]
+    family = f"these {len(tests)} candidates" if len(tests) > 1 else "this one candidate"
+    return [
+        f"Exact W1 ratio against the baseline's (the declared primary; paired by replicate where both have it, "
+        f"Holm over {family}, family-wise {ALPHA:.0%}): "
+        + ("shown to differ: " + "; ".join(shown) + "." if shown else "no difference shown.")
+        + " Not shown is no evidence of equality, least of all with 2 replicates."
+    ]
+
+
+RECIPES_SAMPLED = "benchmarks/results/recipes_1m_sampled.csv"
+
+
+def recipes_sampled_section(root: Path) -> list[str]:
+    """docs/variants.md: the default recipe judged by the study's own sampled judge, per replicate."""
+    import pandas as pd
+
+    t = pd.read_csv(root / RECIPES_SAMPLED)
+    lines = [
+        f"`{RECIPES_SAMPLED}`: each replicate of the default recipe ({', '.join(sorted(set(t['candidate'])))}) "
+        "judged twice, exactly (Algorithm 2's output propagated) and as the study judges it (3 seeds x 10,000 "
+        "draws pooled against the floor band: `bench_recipes.py --sampled`). Inside: every sampled ratio at most "
+        "its floor's p95 and the mode error at most the mode floor's p95.",
+        "",
+        "| replicate | exact W1 / floor median | exact KS / floor median | exact mode error "
+        "| sampled W1 / floor median | sampled KS / floor median | sampled mode error | sampled: inside |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in t.iterrows():
+        lines.append(
+            f"| {r['replicate']} | {r['w1_ratio']:.2f} | {r['ks_ratio']:.2f} | {r['mode_err']:.4f} "
+            f"| {r['sampled_w1_ratio']:.2f} | {r['sampled_ks_ratio']:.2f} | {r['sampled_mode_err']:.4f} "
+            f"| {'yes' if str(r['sampled_inside']) == 'True' else 'no'} |"
+        )
+    inside = int(t["sampled_inside"].astype(str).eq("True").sum())
+    lines += ["", f"Inside the floor band, sampled: {inside} of {len(t)} replicates."]
+    return lines
 
 
 BLOCKS = (
@@ -613,6 +677,7 @@ BLOCKS = (
     Block("README.md", "candidates-headline", candidates_headline),
     Block("docs/samplers.md", "hybrid-table", hybrid_section),
     Block("docs/variants.md", "recipes-table", recipes_section),
+    Block("docs/variants.md", "recipes-sampled", recipes_sampled_section),
     Block("docs/benchmarks.md", "benchmark-table", benchmark_section),
     Block("docs/design_space.md", "design-space-commands", lambda root: replicates_commands(root, DESIGN)),
     Block("docs/design_space.md", "design-space-headline", design_space_headline),

@@ -24,7 +24,7 @@ from ddpm_lab.gmm.names import MODELS
 from ddpm_lab.gmm.train import train_on_mixture
 from ddpm_lab.runtime.seeds import fold_seed, read_replicate
 from ddpm_lab.gmm.artifacts import load_mixture
-from ddpm_lab.runtime.torch_setup import use_threads
+from ddpm_lab.runtime.torch_setup import keep_freed_memory, use_threads
 
 
 def main(argv=None) -> None:
@@ -45,6 +45,7 @@ def main(argv=None) -> None:
     tcfg = read(params, section, args.params)
     tcfg = dataclasses.replace(tcfg, seed=fold_seed(tcfg.seed, read_replicate(params, args.params)))
     use_threads(tcfg.threads)
+    keep_freed_memory()  # the stable target's per-step temporaries: no page faults each step
     data = read_array(args.data / "train.npy", ndim=2)
     mixture = load_mixture(args.data / "mixture.json")
     mcfg = read(params, "model", args.params, data_dim=data.shape[1])

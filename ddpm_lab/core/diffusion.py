@@ -31,6 +31,14 @@ WEIGHTINGS = ("eq12", "eq14", "min_snr", "target_mse")
 # importance (t ~ p_t proportional to the weighting's w_t, each term divided by T p_t: Nichol &
 # Dhariwal 2021, Sec. 3.3, with the weights as the proposal, so every term carries the same weight).
 T_SAMPLINGS = ("uniform", "stratified", "importance")
+# The regression target of the noise loss for a row (x_0, eps, t): "sampled", Eq. 12's own eps (or
+# the prediction's target from the same x_0 and eps); "stable", the stable target field of Xu et al.
+# 2023 ("Stable Target Field for Reduced Variance Score Estimation in Diffusion Models"): the
+# posterior mean of that target given x_t, with the minibatch's x_0 as the reference set
+# (reference_posterior_mean). Both are minimised, over the training draws, by eps* of their
+# empirical distribution, "stable" up to a bias of order 1/B; its variance at large t, where the
+# sampled eps is almost independent of x_t, falls with B.
+TARGETS = ("sampled", "stable")
 # Unbiased estimators of the Eq. 3 bound (loss_bound): today's log-ratios on a whole sampled
 # trajectory; the same trajectory with each term's expectation given (x_t, x_0) (Eq. 5's KLs);
 # K of the T terms of a trajectory, drawn without replacement and scaled by T / K.
@@ -187,6 +195,7 @@ class GaussianDiffusion:
         t_sampling: str = "uniform",
         prediction: str = "eps",
         gamma: float = MIN_SNR_GAMMA,
+        target: str = "sampled",
     ) -> torch.Tensor:
         """Noise-prediction loss, one (t, eps) draw per x_0. Returns (B,), or the losses of
         x0[rows] only: t and eps are drawn for all B rows either way (data-parallel ranks draw
@@ -200,13 +209,19 @@ class GaussianDiffusion:
         squared error times scale_t, which is the eps-space error, so every prediction has the same
         objective; "eps" is these bytes.
         t_sampling (T_SAMPLINGS): how t is drawn; each gives the same expectation, "uniform" these bytes.
+        target (TARGETS): "sampled" these bytes; "stable" regresses on the target's posterior mean
+        over all B rows of x0 (reference_posterior_mean), and its value is still the sampled
+        target's loss (the difference enters without a gradient), so logged losses and their
+        floors keep their meaning while the gradient is the stable field's.
         """
         if weighting not in WEIGHTINGS:
             raise ValueError(f"unknown weighting {weighting!r}: expected one of {', '.join(WEIGHTINGS)}")
         if t_sampling not in T_SAMPLINGS:
             raise ValueError(f"unknown t_sampling {t_sampling!r}: expected one of {', '.join(T_SAMPLINGS)}")
+        if target not in TARGETS:
+            raise ValueError(f"unknown target {target!r}: expected one of {', '.join(TARGETS)}")
         targets.check_prediction(prediction)
-        B = x0.shape[0]
+        B, reference = x0.shape[0], x0
         factor = None
         if t_sampling == "uniform":
             t = self.timesteps(B, generator)
@@ -220,13 +235,16 @@ class GaussianDiffusion:
             x0, t, noise = x0[rows], t[rows], noise[rows]
             factor = None if factor is None else factor[rows]
         x_t = self.q_sample(x0, t, noise)
-        if prediction == "eps":
-            err = (noise - eps_model(x_t, t)) ** 2
-        else:  # the target's own squared error, times scale_t: the eps-space error
-            a, s = self._extract("sqrt_alphas_cumprod", t, x0), self._extract("sqrt_one_minus_alphas_cumprod", t, x0)
-            want = targets.target(prediction, x0, noise, a, s)
-            err = (want - eps_model(x_t, t)) ** 2 * self._extract(f"scale_{prediction}", t, x0)
-        err = err.flatten(1).sum(1)
+        out = eps_model(x_t, t)
+        a, s = self._extract("sqrt_alphas_cumprod", t, x0), self._extract("sqrt_one_minus_alphas_cumprod", t, x0)
+        scale = 1.0 if prediction == "eps" else self._extract(f"scale_{prediction}", t, x0)
+        # the target's own squared error, times scale_t: the eps-space error
+        err = ((targets.target(prediction, x0, noise, a, s) - out) ** 2 * scale).flatten(1).sum(1)
+        if target == "stable":
+            x0_hat = self.reference_posterior_mean(x_t, t, reference)
+            eps_hat = (x_t - a * x0_hat) / s
+            stable = ((targets.target(prediction, x0_hat, eps_hat, a, s) - out) ** 2 * scale).flatten(1).sum(1)
+            err = stable + (err - stable).detach()
         if factor is not None:  # sum_t c_t * err_t in expectation, as below
             return factor.to(err) * err
         if weighting == "eq14":
@@ -235,6 +253,21 @@ class GaussianDiffusion:
             return self.T * self._extract("eq12_weights", t, err).view(-1) * err
         c = torch.from_numpy(self.T * self.mse_weights(weighting, prediction, gamma))
         return c[t.long().cpu() - 1].to(err) * err
+
+    def reference_posterior_mean(self, x_t: torch.Tensor, t: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """E[x_0 | x_t] under the empirical distribution of `reference` (R, ...): the weights
+        softmax_j(-||x_t - sqrt(abar_t) x0_j||^2 / (2 (1 - abar_t))) (q(x_t | x_0), Eq. 4) on the
+        reference rows. The term ||x_t||^2, the same for every j, is dropped, and the rest,
+        (sqrt(abar_t) / (1 - abar_t)) (x_t . x0_j - sqrt(abar_t) ||x0_j||^2 / 2), is one matmul of
+        (B, D + 1) by (D + 1, R): the only (B, R) work is that product, the softmax and the
+        weighted sum. In x_t's dtype (softmax subtracts each row's largest logit); returns x_t's shape."""
+        a = self._extract("sqrt_alphas_cumprod", t, x_t).flatten()[:, None].to(x_t.dtype)
+        var = self._extract("sqrt_one_minus_alphas_cumprod", t, x_t).flatten()[:, None].to(x_t.dtype) ** 2
+        x, r = x_t.flatten(1), reference.flatten(1).to(x_t.dtype)
+        scale = a / var
+        left = torch.cat([scale * x, -0.5 * scale * a], dim=1)
+        right = torch.cat([r, (r * r).sum(1, keepdim=True)], dim=1)
+        return (torch.softmax(left @ right.T, dim=1) @ r).view_as(x_t)
 
     def loss_eq3(self, eps_model: EpsModel, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Eq. 3 on one sampled forward trajectory per x_0, in nats. Returns (B,).

@@ -15,7 +15,15 @@ import numpy as np
 import torch
 
 from ddpm_lab.runtime.params import Count, ConfigError, Positive, Seed, Threads, require, schema
-from ddpm_lab.core.diffusion import ESTIMATORS, MIN_SNR_GAMMA, T_SAMPLINGS, TERMS, WEIGHTINGS, GaussianDiffusion
+from ddpm_lab.core.diffusion import (
+    ESTIMATORS,
+    MIN_SNR_GAMMA,
+    T_SAMPLINGS,
+    TARGETS,
+    TERMS,
+    WEIGHTINGS,
+    GaussianDiffusion,
+)
 from ddpm_lab.core.targets import as_eps_model
 from ddpm_lab.runtime.stats import mean_se
 
@@ -68,16 +76,18 @@ class Eq12TrainConfig(TrainConfig):
     "min_snr" (min-SNR-gamma, gamma = min_snr_gamma) or "target_mse" (the plain MSE of the
     network's prediction target): GaussianDiffusion.mse_weights; and how t is drawn per minibatch,
     t_sampling: uniform | stratified | importance (the same expectation for each:
-    GaussianDiffusion.loss_eq12)."""
+    GaussianDiffusion.loss_eq12); and the regression target, target: sampled | stable (TARGETS)."""
 
     weighting: str = "eq12"
     t_sampling: str = "uniform"
     min_snr_gamma: Positive = MIN_SNR_GAMMA
+    target: str = "sampled"
 
     def __post_init__(self):
         super().__post_init__()
         require(self.weighting in WEIGHTINGS, "weighting", self.weighting, f"one of {', '.join(WEIGHTINGS)}")
         require(self.t_sampling in T_SAMPLINGS, "t_sampling", self.t_sampling, f"one of {', '.join(T_SAMPLINGS)}")
+        require(self.target in TARGETS, "target", self.target, f"one of {', '.join(TARGETS)}")
 
 
 @schema
@@ -130,9 +140,9 @@ def objective_loss(
     a model that outputs `prediction` (ddpm_lab.core.targets): the noise loss on that target's own
     squared error, the bound on the eps the output converts to."""
     if isinstance(cfg, Eq12TrainConfig):
-        weighting, t_sampling, gamma = cfg.weighting, cfg.t_sampling, cfg.min_snr_gamma
+        weighting, t_sampling, gamma, target = cfg.weighting, cfg.t_sampling, cfg.min_snr_gamma, cfg.target
         return lambda m, x0, g: diffusion.loss_eq12(
-            m, x0, g, weighting, t_sampling=t_sampling, prediction=prediction, gamma=gamma
+            m, x0, g, weighting, t_sampling=t_sampling, prediction=prediction, gamma=gamma, target=target
         )
     abar = diffusion.np["alphas_cumprod"]
     return lambda m, x0, g: diffusion.loss_bound(

@@ -81,9 +81,12 @@ class HybridEps:
 def gap_shares(eps_error: pd.DataFrame, t0s) -> pd.DataFrame:
     """Each range of t between consecutive switch points, (t0_i, t0_i+1], with its mean w_t, mean
     e_t and share of the exact bound gap sum_t w_t e_t; eps_error: a training stage's per-t table
-    (artifacts.EPS_ERROR_COLUMNS)."""
+    (artifacts.EPS_ERROR_COLUMNS). The ranges always run from 0 to the table's last t, T: switch
+    points that stop short of T get a last range up to T, and those beyond T are dropped, so the
+    parts always add up to the whole gap (shares summing to 1)."""
     gap = eps_error["weight_eq12"] * eps_error["eps_error"]
-    edges = [0, *sorted({int(t) for t in t0s} - {0})]
+    T = int(eps_error["t"].max())
+    edges = [0, *sorted({int(t) for t in t0s if 0 < int(t) < T}), T]
     rows = []
     for lo, hi in zip(edges, edges[1:]):
         part = (eps_error["t"] > lo) & (eps_error["t"] <= hi)

@@ -156,7 +156,7 @@ def train_unet(
     data = torch.as_tensor(x_train, dtype=torch.float32).to(device)
     rows = world.shard(tcfg.batch_size) if world.size > 1 else None
     loss_fn = lambda m, x0, g: diffusion.loss_eq12(  # noqa: E731
-        m, x0, g, tcfg.weighting, rows, tcfg.t_sampling, mcfg.prediction, tcfg.min_snr_gamma
+        m, x0, g, tcfg.weighting, rows, tcfg.t_sampling, mcfg.prediction, tcfg.min_snr_gamma, tcfg.target
     )
     ema, history = train(
         model,

@@ -431,7 +431,25 @@ def guarantee(
             "Valid for a number of replicates fixed before looking: to add replicates until a verdict appears, "
             "declare a maximum first and compare with --sequential N."
         )
-    return text + " 'not shown' is no evidence of equality; the intervals are raw, for reading."
+    return (
+        text + " 'not shown' is no evidence of equality; the intervals are raw, for reading. " + conditions(sequential)
+    )
+
+
+def conditions(sequential: int | None = None) -> str:
+    """The conditions under which the family-wise rate holds, printed with every guarantee (text,
+    JSON and HTML); docs/variants.md measures what happens when one fails."""
+    looks = (
+        f"every look is a prefix of one fixed order, replicate ids 0..n-1 (a gap is refused), and N = {sequential} "
+        "was declared before the first"
+        if sequential
+        else "the number of replicates was fixed before looking"
+    )
+    return (
+        "Conditions: each metric's paired differences are symmetric about their mean (the t test's Gaussian "
+        "model; equal means with differently skewed replicate distributions break the rate), replicate r of "
+        f"every variant shares its seeds, and {looks}."
+    )
 
 
 def table(
@@ -515,6 +533,7 @@ def json_rows(
                 "level": level,
                 "primary": primary,
                 "sequential_max": sequential,
+                "conditions": conditions(sequential),
                 "replicates_for_power": r["n_for_power"],
             }
         )

@@ -18,9 +18,19 @@ import numpy as np
 from ddpm_lab.tools.compare import Run, group, headline_names, rows
 
 
-def study(rng: np.random.Generator, n: int, rho: float, effect: dict | None = None, sd: dict | None = None) -> list:
+def study(
+    rng: np.random.Generator,
+    n: int,
+    rho: float,
+    effect: dict | None = None,
+    sd: dict | None = None,
+    base_map=None,
+    variant_map=None,
+) -> list:
     """The runs (Run objects) of one simulated study: n replicates of baseline and variant.
-    effect / sd: {metric: value} for the variant's mean shift and a metric's scale (default 0 / 1)."""
+    effect / sd: {metric: value} for the variant's mean shift and a metric's scale (default 0 / 1).
+    base_map / variant_map: elementwise functions applied to each side's Gaussian values last (for
+    example np.exp: log-normal metrics), to model skewed metrics; None leaves them Gaussian."""
     names = headline_names()
     u = rng.standard_normal((n, len(names))) * np.sqrt(rho)
     base = u + rng.standard_normal(u.shape) * np.sqrt(1 - rho)
@@ -28,6 +38,10 @@ def study(rng: np.random.Generator, n: int, rho: float, effect: dict | None = No
     scale = np.array([(sd or {}).get(m, 1.0) for m in names])
     shift = np.array([(effect or {}).get(m, 0.0) for m in names])
     base, var = base * scale, var * scale + shift
+    if base_map is not None:
+        base = base_map(base)
+    if variant_map is not None:
+        var = variant_map(var)
     runs = [
         Run(f"b{r}", f"b{r}", {"replicate": r, "variant": "a"}, dict(zip(names, base[r].tolist())), committed=r == 0)
         for r in range(n)

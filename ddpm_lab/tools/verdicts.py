@@ -132,8 +132,18 @@ def difference(variant: dict, baseline: dict, level: float = LEVEL, sequential: 
     """The test of variant against baseline, each {replicate: value}: paired over the replicates
     both have when there are at least 2 such pairs, else Welch over all (None if either side has
     fewer than 2). With `sequential` = N (a declared maximum of pairs), only the paired test is
-    made, its p-value the group-sequential one; more than N pairs is a ValueError."""
+    made, its p-value the group-sequential one, over the matched replicates in id order, which must
+    be 0..n-1 (a gap is a ValueError: an id filled in later would reorder the looks and could raise
+    p_seq); more than N pairs is a ValueError."""
     both = sorted(set(variant) & set(baseline))
+    if sequential is not None:  # the looks are prefixes of the ids' order: a gap would let a later id reorder them
+        missing = sorted(set(range(max(both, default=-1) + 1)) - set(both))
+        if missing:
+            raise ValueError(
+                f"matched replicates {both}: the sequential plan looks at replicate ids 0..n-1 in order, "
+                f"and {', '.join(map(str, missing))} {'is' if len(missing) == 1 else 'are'} missing: "
+                f"expected contiguous ids from 0 (run the missing ones first)"
+            )
     if len(both) >= 2:
         d = [variant[r] - baseline[r] for r in both]
         test = paired_test(d, level)

@@ -51,6 +51,7 @@ def _setup(tmp: Path, **train) -> Path:
             "weighting": "eq14",
             "t_sampling": "uniform",
             "min_snr_gamma": 5.0,
+            "target": "sampled",
             **train,
         },
     }

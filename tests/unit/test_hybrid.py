@@ -69,3 +69,24 @@ def test_gap_shares_split_the_exact_gap_by_range_of_t():
     assert list(zip(g["t_from"], g["t_to"])) == [(1, 3), (4, 10)]
     assert g["gap"].tolist() == pytest.approx([0.5 * (1 + 1 / 2 + 1 / 3), 0.5 * sum(1 / k for k in range(4, 11))])
     assert g["share"].sum() == pytest.approx(1.0) and g["mean_e"].tolist() == [0.5, 0.5]
+
+
+def test_gap_shares_close_their_ranges_at_0_and_T():
+    """Switch points that stop short of T (or pass it) still give parts that add up to the whole gap."""
+    import pandas as pd
+
+    from ddpm_lab.gmm.hybrid import gap_shares
+
+    t = np.arange(1, 1001)
+    e = pd.DataFrame({"t": t, "weight_eq12": 1.0 / t, "eps_error": np.linspace(0.1, 1.0, 1000)})
+    whole = float((e["weight_eq12"] * e["eps_error"]).sum())
+    for t0s in ([0, 10, 30, 100], [10, 30, 100, 1000], [5, 2000]):
+        g = gap_shares(e, t0s)
+        assert g["t_from"].iloc[0] == 1 and g["t_to"].iloc[-1] == 1000
+        assert g["gap"].sum() == pytest.approx(whole, rel=1e-12) and g["share"].sum() == pytest.approx(1.0)
+    assert list(zip(*[gap_shares(e, [0, 10, 30, 100])[k] for k in ("t_from", "t_to")])) == [
+        (1, 10),
+        (11, 30),
+        (31, 100),
+        (101, 1000),
+    ]

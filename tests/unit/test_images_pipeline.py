@@ -102,6 +102,7 @@ def test_bad_image_configs(cls, raw, match):
             "weighting": "eq14",
             "t_sampling": "uniform",
             "min_snr_gamma": 5.0,
+            "target": "sampled",
         },
         ImageSampleConfig: {
             "sampler": "ddpm",
