@@ -76,6 +76,7 @@ from ddpm_lab.gmm.propagate import measures
 from ddpm_lab.gmm.train import train_on_mixture
 from ddpm_lab.runtime.io import read_array
 from ddpm_lab.runtime.seeds import fold_seed
+from ddpm_lab.runtime.torch_setup import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -481,6 +482,7 @@ def main(argv=None) -> None:
     data = read_array(args.data / "train.npy", ndim=2)
     mixture = load_mixture(args.data / "mixture.json")
     torch.set_num_threads(1)
+    keep_freed_memory()  # as stages/train.py does (rows before this line was added ran without it)
 
     floor = Floor.of(mixture)
     drawn = data_floor(data, mixture, floor)

@@ -85,7 +85,9 @@ def throughput(write: Path | None) -> None:
     from ddpm_lab.core.training import objective_loss, train
     from ddpm_lab.gmm.model import EpsMLP
     from ddpm_lab.gmm.params import read
+    from ddpm_lab.runtime.torch_setup import keep_freed_memory
 
+    keep_freed_memory()  # as stages/train.py does
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
     data = torch.as_tensor(np.load(ROOT / "data/gmm/train.npy"), dtype=torch.float32)
     diffusion = read(base, "diffusion").build()

@@ -267,7 +267,17 @@ class GaussianDiffusion:
         scale = a / var
         left = torch.cat([scale * x, -0.5 * scale * a], dim=1)
         right = torch.cat([r, (r * r).sum(1, keepdim=True)], dim=1)
-        return (torch.softmax(left @ right.T, dim=1) @ r).view_as(x_t)
+        logits = left @ right.T
+        # Most weights underflow at small t; as subnormal floats they cost the softmax about twice
+        # its time, so it runs with subnormals flushed to 0 (this project never enables the flush
+        # elsewhere, so it is switched off again after). The weights so lost are below 1e-38.
+        flushing = torch.set_flush_denormal(True)
+        try:
+            w = torch.softmax(logits, dim=1)
+        finally:
+            if flushing:
+                torch.set_flush_denormal(False)
+        return (w @ r).view_as(x_t)
 
     def loss_eq3(self, eps_model: EpsModel, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Eq. 3 on one sampled forward trajectory per x_0, in nats. Returns (B,).

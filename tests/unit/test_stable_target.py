@@ -99,3 +99,11 @@ def test_shards_of_the_stable_loss_use_the_whole_minibatch_as_reference():
     parts = [run(slice(i, i + 8)) for i in (0, 8, 16)]
     torch.testing.assert_close(torch.cat([p[0] for p in parts]), whole)
     torch.testing.assert_close(sum(p[1] for p in parts), grad)
+
+
+def test_the_softmax_flush_of_subnormals_is_switched_off_after():
+    """reference_posterior_mean flushes subnormal floats to 0 inside its softmax only: afterwards a
+    subnormal float survives arithmetic again."""
+    D.reference_posterior_mean(torch.randn(8, 1), torch.full((8,), 1), torch.randn(8, 1))
+    tiny = torch.tensor([1e-39], dtype=torch.float32)
+    assert (tiny * 1.0).item() > 0
