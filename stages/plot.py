@@ -46,7 +46,7 @@ def main(argv=None) -> None:
     figs["diffusion_process"] = plots.diffusion_process(
         mixture, diffusion.np["alphas_cumprod"], paths, cfg.forward_steps(dcfg.T), cfg.bins
     )
-    oracle_x0 = read_array(args.samples / f"{ORACLE}.npz", ndim=3, key="x0")[0]
+    oracle_x0s = read_array(args.samples / f"{ORACLE}.npz", ndim=3, key="x0")
     exact = {  # the propagated output distributions (compare_dist; no rows for D > 1)
         name: read_exact_curve(args.metrics / "details" / f"exact_dist_{name}.csv", mixture.dim) for name in ALL_MODELS
     }
@@ -60,7 +60,14 @@ def main(argv=None) -> None:
         headline = read_json(args.metrics / f"dist_{name}.json")
         details = read_json(args.metrics / "details" / f"dist_{name}.json")
         figs[f"dist_comp_{name}"] = plots.dist_comp(
-            name, mixture, x0s[0], oracle_x0, headline, details, cfg.bins, exact=exact
+            name,
+            mixture,
+            x0s.reshape(-1, x0s.shape[-1]),  # the seeds pooled: the n of every number in the figure
+            oracle_x0s.reshape(-1, oracle_x0s.shape[-1]),
+            headline,
+            details,
+            cfg.bins,
+            exact=exact,
         )
         fit = read_json(args.metrics / "details" / f"train_{name}.json")
         figs[f"{name}_loss_curve"] = plots.loss_curve(

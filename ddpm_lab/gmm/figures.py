@@ -160,12 +160,15 @@ def dist_comp(
     exact: dict[str, pd.DataFrame] | None = None,
 ) -> plt.Figure:
     """Generated vs true distribution: density (left) and CDF error (right) for the model and for
-    the oracle sampler on the same seed, with the distances to the truth (seeds pooled) as ratios
-    to the median of exact samples of the same n, beside the 95th percentile of that floor. exact
+    the oracle sampler on the same seeds, x0 and oracle_x0 (n, D) the seeds' draws pooled, the n
+    that every number of the figure uses: the distances to the truth as ratios to the median of
+    exact samples of the same n, beside the 95th percentile of that floor, and in the CDF panel
+    both the asymptotic 95% KS band at that n and the exact floor's p95 of KS. exact
     ({name: curve}, 1-D, the propagated output distributions of ddpm_lab.gmm.propagate.curve, rows
     x, density, cdf): drawn over both panels, free of sampling noise, with their exact distances."""
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(14, 4.8))
     grid = _grid(mixture)
+    n = x0.shape[0]
     ax.hist(x0[:, 0], bins=bins, density=True, color=COLORS[name], alpha=0.45, label=f"{NAMES[name]} draws")
     ax.hist(
         oracle_x0[:, 0],
@@ -173,7 +176,7 @@ def dist_comp(
         density=True,
         histtype="step",
         color=COLORS[ORACLE],
-        label="oracle eps* draws (same seed)",
+        label="oracle eps* draws (same seeds)",
     )
     ax.plot(grid, _marginal_density(mixture, grid), color=TRUE, lw=1.5, label="exact p(x₀)")
     exact = {k: c for k, c in (exact or {}).items() if len(c)}
@@ -187,7 +190,7 @@ def dist_comp(
     ax.legend(fontsize=8, loc="upper right")
     bound = details["expected_bound"]
     text = (
-        f"all {details['n_seeds']} seeds pooled, vs exact CDF\n"
+        f"all {details['n_seeds']} seeds pooled (n = {n:,}), vs exact CDF\n"
         f"W1 = {headline['w1_ratio']:.2f} × floor (exact p95: {headline['w1_p95']:.2f})\n"
         f"KS = {headline['ks_ratio']:.2f} × floor (exact p95: {headline['ks_p95']:.2f})\n"
         f"mode weights {np.round(details['mode']['mode_weights'], 3).tolist()}\n"
@@ -229,8 +232,17 @@ def dist_comp(
                 alpha=0.6,
                 label=f"{NAMES[key]}: exact output CDF − exact CDF",
             )
-    band = 1.36 / np.sqrt(x0.shape[0])
-    ax2.axhspan(-band, band, color="gray", alpha=0.15, label=f"±1.36/√n (95% KS band, n = {x0.shape[0]:,})")
+    band = 1.36 / np.sqrt(n)
+    ax2.axhspan(-band, band, color="gray", alpha=0.15, label=f"±1.36/√n (asymptotic 95% KS band, n = {n:,})")
+    ks_p95 = details["ks"]["floor"]["p95"]
+    for sign in (-1, 1):
+        ax2.axhline(
+            sign * ks_p95,
+            color="gray",
+            ls=":",
+            lw=1.2,
+            label=f"±p95 of KS over exact samples of n = {n:,} (the floor)" if sign > 0 else None,
+        )
     ax2.axhline(0, color=TRUE, lw=0.8)
     ax2.set(xlabel="x₀", ylabel="empirical CDF − exact CDF", title="CDF error (its largest |value| is KS)")
     ax2.legend(fontsize=8)
