@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from ddpm_lab.core.diffusion import DiffusionConfig
@@ -62,3 +63,30 @@ def test_measured_orders_of_the_ode_samplers():
     # Heun is more accurate than Euler at every S, and its order is above Euler's while S is small
     assert all(table["heun"][s] < table["euler"][s] for s in STEPS)
     assert np.mean(orders(table["heun"])[:3]) > 1.3
+
+
+COSINE = DiffusionConfig(T=1000, schedule="cosine", beta_start=None, beta_end=None, variance="beta").build()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: under the cosine schedule (sigma_T about 2e4) Heun's first step is far off, so at S = 10 "
+    "Heun's error (2.75) is about 14x Euler's (0.19); EDM clips sigma_max (80). Not fixed yet: this turns "
+    "into a failure (strict) when it is",
+)
+def test_heun_is_no_worse_than_euler_under_the_cosine_schedule_at_10_steps():
+    abar = torch.from_numpy(COSINE.np["alphas_cumprod"])
+
+    def eps(x, t):
+        ab = abar[t].view(-1, 1).to(x.dtype)
+        return (1 - ab).sqrt() * (x - ab.sqrt() * MU) / (ab * SD**2 + 1 - ab)
+
+    ab_T = float(abar[-1])
+    x_T = torch.linspace(-3, 3, 201, dtype=torch.float64)[:, None]
+    want = MU + (x_T / math.sqrt(ab_T) - MU) * SD / math.sqrt(SD**2 + (1 - ab_T) / ab_T)
+    err = {}
+    for name in ("euler", "heun"):
+        x0, _ = sample(COSINE, eps, x_T.shape, torch.Generator(), sampler=SamplerConfig(name, 10), x_T=x_T)
+        err[name] = float((x0.double() - want).abs().max())
+    print(f"\ncosine schedule, S = 10: euler {err['euler']:.2e}, heun {err['heun']:.2e}")
+    assert err["heun"] <= err["euler"]
