@@ -243,3 +243,46 @@ def expect_one_line_error(capsys, module, argv, pattern) -> None:
 def ran(proc) -> list[str]:
     """The stages a `dvc repro` actually executed, in order."""
     return re.findall(r"Running stage '([^']+)'", proc.stdout)
+
+
+# The README's screenshots and the committed files each one shows: tests/slow/test_browser.py
+# (UPDATE_SCREENSHOTS=1) records their md5s in images/screenshots.json as it takes the pictures,
+# and tests/unit/test_screenshots.py fails when a source has changed since, as a stale number does.
+SCREENSHOT_SOURCES = {
+    "report.png": [
+        "params.yaml",
+        "metrics/dist_eq12.json",
+        "metrics/dist_eq3.json",
+        "metrics/dist_oracle.json",
+        "metrics/images.json",
+        "metrics/loss_eq12.csv",
+        "metrics/loss_eq3.csv",
+        "metrics/images_loss.csv",
+    ],
+    "plots_offline.png": ["metrics/loss_eq12.csv", "metrics/loss_eq3.csv", "metrics/images_loss.csv"],
+}
+SCREENSHOT_RECORD = "images/screenshots.json"
+
+
+def screenshot_sources(root: Path, name: str) -> dict[str, str]:
+    """{source: md5} of the files screenshot `name` shows, under root."""
+    import hashlib
+
+    return {p: hashlib.md5((root / p).read_bytes()).hexdigest() for p in SCREENSHOT_SOURCES[name]}
+
+
+def stale_screenshots(root: Path) -> list[str]:
+    """One line per screenshot whose recorded sources differ from the files under root now."""
+    import json
+
+    record = json.loads((root / SCREENSHOT_RECORD).read_text())
+    lines = []
+    for name in SCREENSHOT_SOURCES:
+        was, now = record.get(name, {}), screenshot_sources(root, name)
+        changed = [p for p in now if was.get(p) != now[p]]
+        if changed:
+            lines.append(
+                f"images/{name} is stale: {', '.join(changed)} changed since it was taken: rerun "
+                f"UPDATE_SCREENSHOTS=1 pytest -m slow tests/slow/test_browser.py"
+            )
+    return lines

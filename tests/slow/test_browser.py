@@ -8,6 +8,7 @@ UPDATE_SCREENSHOTS=1 also writes images/report.png and images/plots_offline.png 
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import shutil
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from ddpm_lab.runtime.cli import run_stage
-from tests.helpers import ROOT
+from tests.helpers import ROOT, SCREENSHOT_RECORD, screenshot_sources
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -82,6 +83,10 @@ def screenshot(page: Path, tmp_path: Path, name: str, size: str) -> None:
     chromium(page, tmp_path, f"--screenshot={shot}", f"--window-size={size}")
     assert shot.stat().st_size > 10_000
     shutil.copyfile(shot, ROOT / "images" / name)
+    record_path = ROOT / SCREENSHOT_RECORD
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    record[name] = screenshot_sources(ROOT, name)  # what the picture shows (tests/unit/test_screenshots.py)
+    record_path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
 def test_report_renders_offline(tmp_path):
