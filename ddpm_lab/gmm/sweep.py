@@ -107,7 +107,7 @@ def sweep(
 ) -> pd.DataFrame:
     """The details table: one row per sampler of cfg.samplers, S of cfg.step_counts(T) and
     eps-predictor of models ({name: eps_model}, in that order), the draws of cfg.seeds pooled and
-    judged against one floor (`reference`, by default sweep.reference(mixture, cfg)). A model that
+    judged against one floor (`reference`, by default sweep_reference(mixture, cfg)). A model that
     draws non-finite values is a DataError naming its checkpoint in models_dir."""
     from ddpm_lab.gmm.metrics import compare_samples  # scipy: only when enabled
 

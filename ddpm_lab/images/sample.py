@@ -1,7 +1,7 @@
 """Sampling of the image branch: its config and Algorithm 2 from the (EMA) U-Net on a device.
 
 Ho, Jain & Abbeel (2020), arXiv:2006.11239, Algorithm 2. No file paths here (arrays in,
-arrays out); the grid figure is in image_figures.py.
+arrays out); the grid figure is in ddpm_lab/images/figures.py.
 """
 
 from __future__ import annotations
