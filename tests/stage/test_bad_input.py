@@ -69,6 +69,12 @@ BAD = [
         r"step at diffusion\.T = 20",
     ),
     ("train_eq12.batch_size", 10**12, r"train_eq12\.batch_size = 1000000000000: expected at most [\d,]+ rows per step"),
+    (  # the stable target (the default) needs batch_size^2 weights: 10^7 rows are about 1 PiB of them
+        "train_eq12.batch_size",
+        10**7,
+        r"train_eq12\.batch_size = 10000000: expected at most [\d,]+ rows per step \(one training step with the "
+        r"stable target's batch_size x batch_size weights: about [\d.]+ PiB",
+    ),
     (
         "compare_dist.nll_batch",
         10**12,
