@@ -15,19 +15,18 @@ the point, and the drift rows say how close the weights stay at this scale.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+if __package__:  # python -m benchmarks.bench_ddp
+    from . import harness
+else:  # python benchmarks/bench_ddp.py: its folder, benchmarks/, comes first on the import path
+    import harness
+
 CONFIGS = [  # (label, nproc, threads per process): each uses the machine's 2 cores
     ("1 process, 1 thread", 1, 1),
     ("1 process, 2 threads", 1, 2),
@@ -37,43 +36,22 @@ CONFIGS = [  # (label, nproc, threads per process): each uses the machine's 2 co
 
 def run_stage(folder: Path, params: dict, data: Path, steps: int, nproc: int, threads: int) -> float:
     """Wall time of train_images for `steps` steps in `folder`."""
-    train = {
-        **params["images_train"],
-        "steps": steps,
-        "warmup": min(params["images_train"]["warmup"], steps),
-        "checkpoint_every": 0,
-        "nproc": nproc,
-        "threads": threads,
-        "backend": "gloo",
-        "device": "cpu",
-    }
-    (folder / "params.yaml").write_text(yaml.safe_dump({**params, "images_train": train}, sort_keys=False))
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stages.train_images",
-            "--params",
-            str(folder / "params.yaml"),
-            "--data",
-            str(data),
-            "--model-out",
-            str(folder / "model.pt"),
-            "--resume",
-            str(folder / "resume.pt"),
-            "--metrics-out",
-            str(folder / "metrics.json"),
-            "--history-out",
-            str(folder / "loss.csv"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    train = dict(steps=steps, warmup=min(params["images_train"]["warmup"], steps), checkpoint_every=0, nproc=nproc)
+    train.update(threads=threads, backend="gloo", device="cpu")
+    path = harness.write_params(
+        folder / "params.yaml", harness.override(params, harness.dotted({"images_train": train}))
     )
-    if proc.returncode != 0:
-        raise SystemExit(f"train_images (nproc {nproc}) exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
-    return time.perf_counter() - t0
+    done = harness.run_stage(
+        "train_images",
+        *("--params", str(path), "--data", str(data), "--model-out", str(folder / "model.pt")),
+        *("--resume", str(folder / "resume.pt"), "--metrics-out", str(folder / "metrics.json")),
+        *("--history-out", str(folder / "loss.csv")),
+    )
+    if not done.ok:
+        raise SystemExit(
+            f"train_images (nproc {nproc}) exited {done.proc.returncode}: {done.proc.stderr.strip()[-500:]}"
+        )
+    return done.seconds
 
 
 def drift(a: Path, b: Path) -> tuple[float, float]:
@@ -89,8 +67,8 @@ def drift(a: Path, b: Path) -> tuple[float, float]:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default=ROOT / "params.yaml", type=Path)
-    ap.add_argument("--data", default=ROOT / "data/images/split.npz", type=Path)
+    ap.add_argument("--params", default=harness.PARAMS, type=Path)
+    ap.add_argument("--data", default=harness.ROOT / "data/images/split.npz", type=Path)
     ap.add_argument("--short", type=int, default=20)
     ap.add_argument("--long", type=int, default=120)
     ap.add_argument("--repeats", type=int, default=2)
@@ -100,7 +78,7 @@ def main(argv=None) -> None:
         raise SystemExit(f"{args.data}: no such file: run `dvc repro prepare_images` first")
     if not 1 <= args.short < args.long:
         raise SystemExit(f"--short {args.short} / --long {args.long}: expected 1 <= short < long")
-    params = yaml.safe_load(args.params.read_text())
+    params = harness.read_params(args.params)
     batch = params["images_train"]["batch_size"]
     print(
         f"train_images, global batch {batch}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}; "
@@ -129,12 +107,10 @@ def main(argv=None) -> None:
                 f"({best[args.short]:.1f} s / {best[args.long]:.1f} s)"
             )
             rows.append(
-                {
-                    "what": f"train_images, {label}: steps/s (global batch {batch}), from the best times",
-                    "measured": f"{rate:.2f} steps/s ({band} over {args.repeats}; start-up and data {fixed:.1f} s)",
-                    "target": "",
-                    "met": None,
-                }
+                harness.Row(
+                    f"train_images, {label}: steps/s (global batch {batch}), from the best times",
+                    f"{rate:.2f} steps/s ({band} over {args.repeats}; start-up and data {fixed:.1f} s)",
+                )
             )
         loss_rel, w_rel = drift(Path(tmp) / f"2x1_{args.long}", Path(tmp) / f"1x1_{args.long}")
     ratio = results[(2, 1)] / results[(1, 1)]
@@ -154,28 +130,24 @@ def main(argv=None) -> None:
         f"EMA weights within {w_rel:.1e} relative (per-tensor max)"
     )
     rows.append(
-        {
-            "what": "train_images, 2 gloo processes / 1 process (1 thread each): steps/s ratio",
-            "measured": f"{ratio:.2f}x (range {ratio_band((1, 1))}; against 1 process with 2 threads: "
+        harness.Row(
+            "train_images, 2 gloo processes / 1 process (1 thread each): steps/s ratio",
+            f"{ratio:.2f}x (range {ratio_band((1, 1))}; against 1 process with 2 threads: "
             f"{ratio2:.2f}x, range {ratio_band((1, 2))})",
-            "target": "none on 2 cores (correctness is the point)",
-            "met": None,
-        }
+            "none on 2 cores (correctness is the point)",
+        )
     )
     rows.append(
-        {
-            "what": f"train_images, 2 gloo processes vs 1 process after {args.long} steps (default U-Net)",
-            "measured": f"logged losses within {loss_rel:.1e}, EMA weights within {w_rel:.1e} (relative)",
-            "target": "<= 1e-4 (weights)",
-            "met": w_rel <= 1e-4,
-        }
+        harness.Row(
+            f"train_images, 2 gloo processes vs 1 process after {args.long} steps (default U-Net)",
+            f"logged losses within {loss_rel:.1e}, EMA weights within {w_rel:.1e} (relative)",
+            "<= 1e-4 (weights)",
+            w_rel <= 1e-4,
+        )
     )
     if args.write:
-        args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(
-            json.dumps({"benchmark": "ddp", "cpus": os.cpu_count(), "torch": torch.__version__, "rows": rows}, indent=1)
-            + "\n"
-        )
+        doc = {"benchmark": "ddp", "cpus": os.cpu_count(), "torch": torch.__version__, "rows": rows}
+        harness.write_results(args.write, doc, indent=1)
         print(f"wrote {args.write}")
 
 

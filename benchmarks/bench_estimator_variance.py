@@ -14,62 +14,47 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+if __package__:  # python -m benchmarks.bench_estimator_variance
+    from . import harness
+else:  # python benchmarks/bench_estimator_variance.py: its folder, benchmarks/, comes first on the import path
+    import harness
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default=ROOT / "params.yaml", type=Path)
+    ap.add_argument("--params", default=harness.PARAMS, type=Path)
     ap.add_argument("--write", action="store_true", help="write benchmarks/results/estimator_variance.json")
     args = ap.parse_args(argv)
-    params = yaml.safe_load(args.params.read_text())
-    params["estimator_variance"]["enabled"] = True
+    params = harness.override(harness.read_params(args.params), {"estimator_variance.enabled": True})
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
-        (t / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        start = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "stages.estimator_variance", "--params", str(t / "params.yaml")]
-            + ["--models", "models", "--data", "data/gmm", "--metrics-out", str(t / "head.json")]
-            + ["--details-out", str(RESULTS / "estimator_variance.csv")]
-            + ["--figure-out", str(ROOT / "docs" / "figures" / "estimator_variance.png")],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
+        done = harness.run_stage(
+            "estimator_variance",
+            *("--params", str(harness.write_params(t / "params.yaml", params))),
+            *("--models", "models", "--data", "data/gmm", "--metrics-out", str(t / "head.json")),
+            *("--details-out", str(harness.RESULTS / "estimator_variance.csv")),
+            *("--figure-out", str(harness.ROOT / "docs" / "figures" / "estimator_variance.png")),
+            stderr=None,
         )
-        wall = time.perf_counter() - start
-        if proc.returncode != 0:
-            raise SystemExit(f"stages.estimator_variance exited {proc.returncode}")
+        if done.proc.returncode != 0:
+            raise SystemExit(f"stages.estimator_variance exited {done.proc.returncode}")
         head = json.loads((t / "head.json").read_text())
-    print(proc.stdout.strip())
+    print(done.proc.stdout.strip())
     rows = [
-        {
-            "what": "trajectory estimator's cost / eq12's per unit of gradient precision, initial weights",
-            "measured": f"{head['eq3_cost_x']:.3g} +- {head['eq3_cost_x_se']:.2g}",
-            "target": "",
-            "met": None,
-        },
-        {
-            "what": "stage estimator_variance, enabled, default params: wall time",
-            "measured": f"{wall:.1f} s",
-            "target": "",
-            "met": None,
-        },
+        harness.Row(
+            "trajectory estimator's cost / eq12's per unit of gradient precision, initial weights",
+            f"{head['eq3_cost_x']:.3g} +- {head['eq3_cost_x_se']:.2g}",
+        ),
+        harness.Row("stage estimator_variance, enabled, default params: wall time", f"{done.seconds:.1f} s"),
     ]
     for r in rows:
-        print(f"  {r['what']:<90} {r['measured']}")
+        print(f"  {r.what:<90} {r.measured}")
     if args.write:
-        out = {"benchmark": "estimator_variance", "rows": rows, "headline": head}
-        (RESULTS / "estimator_variance.json").write_text(json.dumps(out, indent=2) + "\n")
+        doc = {"benchmark": "estimator_variance", "rows": rows, "headline": head}
+        harness.write_results(harness.RESULTS / "estimator_variance.json", doc)
 
 
 if __name__ == "__main__":

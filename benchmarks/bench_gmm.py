@@ -13,16 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
-import yaml
+if __package__:  # python -m benchmarks.bench_gmm
+    from . import harness
+else:  # python benchmarks/bench_gmm.py: its folder, benchmarks/, comes first on the import path
+    import harness
 
-ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["generate_gmm", "train_eq12", "train_eq3", "sample", "compare_dist", "plot"]
 # The other GMM stages downstream of train_eq12: run once for the baseline, not timed with the branch
 EXTRA = ["sampler_tradeoff", "estimator_variance"]
@@ -33,117 +30,50 @@ BRANCH_TARGET = 100
 VARIANT_TARGET = 60
 
 
-def clean_copy(dest: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.decode()
-    for rel in filter(None, files.split("\0")):
-        if rel.startswith(("metrics/", "images/")) or rel == "dvc.lock":
-            continue  # outputs of the pipeline: the copy starts without them, like a fresh run
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, dest / rel)
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--keep", type=Path, help="run in this directory and keep it (default: a temporary one)")
-    ap.add_argument(
-        "--write", type=Path, help="also write the rows as JSON (benchmarks/results/gmm.json: the README's table)"
-    )
-    args = ap.parse_args()
-    work = args.keep or Path(tempfile.mkdtemp(prefix="bench_gmm_"))
-    work.mkdir(parents=True, exist_ok=True)
-    clean_copy(work)
-    bin_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"], "DVC_NO_ANALYTICS": "1"}
-
-    def repro(*targets: str) -> float:
-        t0 = time.perf_counter()
-        subprocess.run(
-            [f"{bin_dir}/dvc", "repro", *targets],
-            cwd=work,
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        return time.perf_counter() - t0
-
-    times = {stage: repro("-s", stage) for stage in STAGES}
-    total = sum(times.values())
-
-    # Algorithm 2 alone, in this process: 10,000 draws x T steps with the trained eq12 model.
+def exact_timings(work: Path, det: dict, params: dict) -> dict:
+    """Algorithm 2 alone (10,000 draws x T steps with the trained eq12 model), the exact e_t of that
+    saved model (its train stage) and the floors of the pooled sampled statistics (compare_dist),
+    each timed in this process: {"T", "sample", "eps_error", "floors", "n_pool", "draws"}."""
+    import numpy as np
     import torch
 
-    from ddpm_lab.runtime.params import from_section
     from ddpm_lab.core.diffusion import DiffusionConfig
-    from ddpm_lab.runtime.io import load_params
     from ddpm_lab.core.sampling import sample
-    from ddpm_lab.gmm.artifacts import load_eps_model
-    from ddpm_lab.gmm.names import ALL_MODELS, EQ12, MODELS, ORACLE
+    from ddpm_lab.gmm.artifacts import load_eps_model, load_mixture
+    from ddpm_lab.gmm.metrics import assigned_weights, floor_draws, mode_error_draws
+    from ddpm_lab.gmm.names import EQ12
+    from ddpm_lab.runtime.io import load_params
+    from ddpm_lab.runtime.params import from_section
 
     dcfg = from_section(DiffusionConfig, load_params(work / "params.yaml"), "diffusion")
     model = load_eps_model(work / "models" / "eq12.pt", dcfg)
     diffusion = dcfg.build()
-    t0 = time.perf_counter()
-    sample(diffusion, model, (10_000, model.config.data_dim), torch.Generator().manual_seed(0))
-    t_sample = time.perf_counter() - t0
-
-    m = {name: json.loads((work / "metrics" / f"dist_{name}.json").read_text()) for name in ALL_MODELS}
-    det = {name: json.loads((work / "metrics" / "details" / f"dist_{name}.json").read_text()) for name in ALL_MODELS}
-    tr = {name: json.loads((work / "metrics" / "details" / f"train_{name}.json").read_text()) for name in MODELS}
-    params = load_params(work / "params.yaml")
-
-    # The new exact measurements, timed alone: e_t of the saved eq12 model (train stage) and the
-    # floors of the pooled sampled statistics (compare_dist).
-    import numpy as np
-
-    from ddpm_lab.gmm.metrics import assigned_weights, floor_draws, mode_error_draws
-    from ddpm_lab.gmm.artifacts import load_mixture
-
+    with harness.Stopwatch() as t_sample:
+        sample(diffusion, model, (10_000, model.config.data_dim), torch.Generator().manual_seed(0))
     mixture = load_mixture(work / "data" / "gmm" / "mixture.json")
-    t0 = time.perf_counter()
-    mixture.eps_error(model, diffusion.np["alphas_cumprod"][1:])
-    t_eps_error = time.perf_counter() - t0
+    with harness.Stopwatch() as t_eps_error:
+        mixture.eps_error(model, diffusion.np["alphas_cumprod"][1:])
     n_pool = det[EQ12]["n_per_seed"] * det[EQ12]["n_seeds"]
     draws = params["compare_dist"]["floor_draws"]
-    t0 = time.perf_counter()
-    rng = np.random.default_rng(0)
-    floor_draws(mixture, n_pool, draws, rng)
-    mode_error_draws(assigned_weights(mixture, rng)[0], n_pool, draws, rng)
-    t_floors = time.perf_counter() - t0
-
-    rows = []
-
-    def row(label, value, target="", ok=None):
-        rows.append({"what": label, "measured": value, "target": target, "met": ok})
-        mark = "" if ok is None else ("  ok" if ok else "  MISSED")
-        print(f"  {label:<52} {value:<40} {target}{mark}")
-
-    print(f"GMM branch benchmark ({os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads)")
-    print("Speed")
-    for stage in STAGES:
-        if stage in STAGE_TARGETS:
-            row(
-                f"dvc repro -s {stage}",
-                f"{times[stage]:.1f} s",
-                f"<= {STAGE_TARGETS[stage]} s",
-                times[stage] <= STAGE_TARGETS[stage],
-            )
-        else:
-            row(f"dvc repro -s {stage}", f"{times[stage]:.1f} s")
-    row("whole GMM branch from a clean copy", f"{total:.1f} s", f"<= {BRANCH_TARGET} s", total <= BRANCH_TARGET)
-    row(f"Algorithm 2: 10,000 x {dcfg.T} steps, eq12 model", f"{t_sample:.1f} s", "<= 6 s", t_sample <= 6)
-    row("exact e_t of one saved model (in its train stage)", f"{t_eps_error:.1f} s")
-    row(
-        f"floors: {draws} exact samples of n = {n_pool:,} (in compare_dist)",
-        f"{t_floors:.1f} s",
-        "compare_dist adds <= 10 s",
-        t_floors + 0.5 <= 10,
+    with harness.Stopwatch() as t_floors:
+        rng = np.random.default_rng(0)
+        floor_draws(mixture, n_pool, draws, rng)
+        mode_error_draws(assigned_weights(mixture, rng)[0], n_pool, draws, rng)
+    return dict(
+        T=dcfg.T,
+        sample=t_sample.seconds,
+        eps_error=t_eps_error.seconds,
+        floors=t_floors.seconds,
+        n_pool=n_pool,
+        draws=draws,
     )
-    e12, h12, b12 = m[EQ12], det[EQ12]["heldout_paired_estimate"], det[EQ12]["expected_bound"]
-    print(
-        f"Quality ({det['eq12']['n_seeds']} seeds x {det['eq12']['n_per_seed']:,} draws pooled; floors: {draws} draws)"
-    )
+
+
+def quality_rows(row, m: dict, det: dict) -> None:
+    """The quality figures of compare_dist's metrics against their targets (the eq12 model's)."""
+    from ddpm_lab.gmm.names import ALL_MODELS, EQ12, ORACLE
+
+    e12, h12 = m[EQ12], det[EQ12]["heldout_paired_estimate"]
     row(
         "eq12: exact expected-bound gap to the oracle",
         f"{e12['bound_gap']:.5f} nats (quadrature error {e12['gap_err']:.0e})",
@@ -157,20 +87,14 @@ def main() -> None:
         abs(h12["gap_z"]) <= 2,
     )
     for name in ALL_MODELS:
-        d = m[name]
-        target = name == EQ12
-        row(
-            f"{name}: W1 / floor median (exact CDF)",
-            f"{d['w1_ratio']:.2f} (floor p95 {d['w1_p95']:.2f})",
-            "inside the floor band" if target else "",
-            d["w1_ratio"] <= d["w1_p95"] if target else None,
-        )
-        row(
-            f"{name}: KS / floor median (exact CDF)",
-            f"{d['ks_ratio']:.2f} (floor p95 {d['ks_p95']:.2f})",
-            "inside the floor band" if target else "",
-            d["ks_ratio"] <= d["ks_p95"] if target else None,
-        )
+        d, target = m[name], name == EQ12
+        for stat, label in (("w1", "W1"), ("ks", "KS")):
+            row(
+                f"{name}: {label} / floor median (exact CDF)",
+                f"{d[f'{stat}_ratio']:.2f} (floor p95 {d[f'{stat}_p95']:.2f})",
+                "inside the floor band" if target else "",
+                d[f"{stat}_ratio"] <= d[f"{stat}_p95"] if target else None,
+            )
         row(
             f"{name}: max mode-weight error vs exact assignment", f"{d['mode_err']:.4f} (floor p95 {d['mode_p95']:.4f})"
         )
@@ -183,12 +107,54 @@ def main() -> None:
             )
         if name != ORACLE:
             row(f"{name}: exact gap to the oracle", f"{d['bound_gap']:.5f} nats")
-    print(f"  exact entropy H = {det[EQ12]['entropy']:.4f} nats; oracle's expected bound {b12['oracle']:.4f}")
+
+
+def run(study) -> harness.Rows:
+    """The branch, stage by stage, in the clean copy `study`; then the variant: the rows, printed."""
+    import torch
+
+    from ddpm_lab.gmm.names import ALL_MODELS, EQ12, MODELS
+
+    work = study.path
+
+    times = {stage: study.repro("-s", stage) for stage in STAGES}
+    total = sum(times.values())
+    m = {name: json.loads((work / "metrics" / f"dist_{name}.json").read_text()) for name in ALL_MODELS}
+    det = {name: json.loads((work / "metrics" / "details" / f"dist_{name}.json").read_text()) for name in ALL_MODELS}
+    tr = {name: json.loads((work / "metrics" / "details" / f"train_{name}.json").read_text()) for name in MODELS}
+    params = study.params
+    t = exact_timings(work, det, params)
+    rows = harness.Rows()
+    row = rows.add
+
+    print(f"GMM branch benchmark ({os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads)")
+    print("Speed")
+    for stage in STAGES:
+        limit = STAGE_TARGETS.get(stage)
+        if limit is not None:
+            row(f"dvc repro -s {stage}", f"{times[stage]:.1f} s", f"<= {limit} s", times[stage] <= limit)
+        else:
+            row(f"dvc repro -s {stage}", f"{times[stage]:.1f} s")
+    row("whole GMM branch from a clean copy", f"{total:.1f} s", f"<= {BRANCH_TARGET} s", total <= BRANCH_TARGET)
+    row(f"Algorithm 2: 10,000 x {t['T']} steps, eq12 model", f"{t['sample']:.1f} s", "<= 6 s", t["sample"] <= 6)
+    row("exact e_t of one saved model (in its train stage)", f"{t['eps_error']:.1f} s")
+    row(
+        f"floors: {t['draws']} exact samples of n = {t['n_pool']:,} (in compare_dist)",
+        f"{t['floors']:.1f} s",
+        "compare_dist adds <= 10 s",
+        t["floors"] + 0.5 <= 10,
+    )
+    print(
+        f"Quality ({det['eq12']['n_seeds']} seeds x {det['eq12']['n_per_seed']:,} draws pooled; floors: {t['draws']} draws)"
+    )
+    quality_rows(row, m, det)
+    print(
+        f"  exact entropy H = {det[EQ12]['entropy']:.4f} nats; oracle's expected bound {det[EQ12]['expected_bound']['oracle']:.4f}"
+    )
     print("Training budgets (eq12 vs eq3)")
-    T = dcfg.T
     for name in MODELS:
         p = params[f"train_{name}"]
-        evals = p["steps"] * p["batch_size"] * (T if name != EQ12 else 1)
+        evals = p["steps"] * p["batch_size"] * (t["T"] if name != EQ12 else 1)
         row(
             f"{name}: steps x batch, network evaluations",
             f"{p['steps']} x {p['batch_size']}, {evals:,}",
@@ -202,12 +168,10 @@ def main() -> None:
     # What `dvc exp run -S train_eq12.lr=...` reruns: every GMM stage downstream of train_eq12 (the
     # report aside, whose image-branch inputs this copy lacks; it takes about a second).
     for stage in EXTRA:
-        repro("-s", stage)
+        study.repro("-s", stage)
     section, key, factor = VARIANT
-    variant = yaml.safe_load((work / "params.yaml").read_text())
-    variant[section][key] *= factor
-    (work / "params.yaml").write_text(yaml.safe_dump(variant, sort_keys=False))
-    t_variant = repro("plot", *EXTRA)
+    study.set_params({f"{section}.{key}": params[section][key] * factor})
+    t_variant = study.repro("plot", *EXTRA)
     print("Variant")
     row(
         f"one-param variant ({section}.{key} x{factor:g}): every GMM stage it reruns",
@@ -215,14 +179,24 @@ def main() -> None:
         f"<= {VARIANT_TARGET} s",
         t_variant <= VARIANT_TARGET,
     )
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--keep", type=Path, help="run in this directory and keep it (default: a temporary one)")
+    ap.add_argument(
+        "--write", type=Path, help="also write the rows as JSON (benchmarks/results/gmm.json: the README's table)"
+    )
+    args = ap.parse_args()
+    with harness.study_copy(args.keep, prefix="bench_gmm_") as study:
+        rows = run(study)
     if args.write:
-        args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(
-            json.dumps({"benchmark": "gmm", "cpus": os.cpu_count(), "torch": torch.__version__, "rows": rows}, indent=2)
-            + "\n"
+        import torch
+
+        harness.write_results(
+            args.write, {"benchmark": "gmm", "cpus": os.cpu_count(), "torch": torch.__version__, "rows": rows}
         )
-    if not args.keep:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

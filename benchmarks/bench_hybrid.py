@@ -26,17 +26,20 @@ from ddpm_lab.runtime.io import load_params, png_writer, write_outputs
 from ddpm_lab.runtime.seeds import read_replicate
 from ddpm_lab.runtime.torch_setup import use_threads
 
-ROOT = Path(__file__).resolve().parents[1]
+if __package__:  # python -m benchmarks.bench_hybrid
+    from . import harness
+else:  # python benchmarks/bench_hybrid.py: its folder, benchmarks/, comes first on the import path
+    import harness
 
 
 def main(argv=None) -> None:
     matplotlib.use("Agg")
     from ddpm_lab.gmm import figures
-    from ddpm_lab.gmm.hybrid import gap_shares, hybrid_sweep, switch_points
-    from ddpm_lab.gmm.sweep import sweep_reference
+    from ddpm_lab.gmm.hybrid import gap_shares, hybrid_table, switch_points
+    from ddpm_lab.gmm.tradeoff import tradeoff_reference
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default=str(ROOT / "params.yaml"))
+    ap.add_argument("--params", default=str(harness.PARAMS))
     ap.add_argument("--write", type=Path, help="the table (benchmarks/results/hybrid_oracle.csv)")
     ap.add_argument("--figure", type=Path, help="the figure (docs/figures/hybrid_oracle.png)")
     args = ap.parse_args(argv)
@@ -46,11 +49,11 @@ def main(argv=None) -> None:
     if not cfg.hybrid_t0:
         raise SystemExit(f"{args.params}: sampler_tradeoff.hybrid_t0 = []: expected the switch points to run")
     use_threads(cfg.threads)
-    mixture = load_mixture(ROOT / "data" / "gmm" / "mixture.json")
+    mixture = load_mixture(harness.ROOT / "data" / "gmm" / "mixture.json")
     diffusion = dcfg.build()
-    models = load_eps_predictors(ROOT / "models", (EQ12, ORACLE), dcfg, mixture, diffusion.np["alphas_cumprod"])
+    models = load_eps_predictors(harness.ROOT / "models", (EQ12, ORACLE), dcfg, mixture, diffusion.np["alphas_cumprod"])
     t0 = time.perf_counter()
-    table = hybrid_sweep(
+    table = hybrid_table(
         diffusion,
         models[EQ12],
         models[ORACLE],
@@ -58,11 +61,11 @@ def main(argv=None) -> None:
         cfg.hybrid_t0,
         cfg.seeds,
         cfg.n,
-        sweep_reference(mixture, cfg),
+        tradeoff_reference(mixture, cfg),
         read_replicate(params, args.params),
     )
     print(f"bench_hybrid: {len(table)} samplers in {time.perf_counter() - t0:.0f} s")
-    e = read_eps_error(ROOT / "metrics" / "details" / f"eps_error_{EQ12}.csv", dcfg.T)
+    e = read_eps_error(harness.ROOT / "metrics" / "details" / f"eps_error_{EQ12}.csv", dcfg.T)
     for r in gap_shares(e, switch_points(cfg.hybrid_t0, dcfg.T)).itertuples():
         print(
             f"  t in ({r.t_from - 1}, {r.t_to}]: {r.gap:.5f} nats of the bound gap ({r.share:.1%}); mean e_t {r.mean_e:.5f}"

@@ -12,13 +12,11 @@ Each split goes through `ddpm_lab.images.calibration.calibrate_floor`, that is t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import yaml
 from scipy import stats
 from tqdm import tqdm
 
@@ -26,7 +24,10 @@ from ddpm_lab.images.calibration import MEASURES, calibrate_floor
 from ddpm_lab.images.metrics import EvalConfig
 from ddpm_lab.runtime.params import from_section
 
-ROOT = Path(__file__).resolve().parents[1]
+if __package__:  # python -m benchmarks.bench_image_floor
+    from . import harness
+else:  # python benchmarks/bench_image_floor.py: its folder, benchmarks/, comes first on the import path
+    import harness
 
 
 def share(k: int, n: int) -> str:
@@ -42,12 +43,12 @@ def consistent_with(k: int, n: int, rate: float) -> bool:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--splits", type=int, default=200, help="random splits of the digits (seeds 0..splits-1)")
-    ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
+    ap.add_argument("--params", type=Path, default=harness.PARAMS)
     ap.add_argument("--write", type=Path, help="keep the rows here (benchmarks/results/image_floor.json)")
     args = ap.parse_args(argv)
     if args.splits < 1:
         ap.error(f"--splits = {args.splits}: expected an integer >= 1")
-    params = yaml.safe_load(args.params.read_text())
+    params = harness.read_params(args.params)
     cfg = replace(from_section(EvalConfig, params, "images_eval", str(args.params)), bootstrap=2)
     n_ref, n_gen = params["images_data"]["n_heldout"], params["images_sample"]["n_samples"]
     t0 = time.perf_counter()
@@ -59,22 +60,12 @@ def main(argv=None) -> None:
             (f"{m.upper()}: unseen real images above the floor's p95", cal.above[m], 0.05),
             (f"{m.upper()}: unseen real images outside the floor's 5-95% band", cal.outside(m), 0.10),
         ):
-            rows.append(
-                {
-                    "what": what,
-                    "measured": share(k, cal.splits),
-                    "target": f"<= {rate:.0%}",
-                    "met": consistent_with(k, cal.splits, rate),
-                }
-            )
-            print(f"{what}: {rows[-1]['measured']}", flush=True)
+            rows.append(harness.Row(what, share(k, cal.splits), f"<= {rate:.0%}", consistent_with(k, cal.splits, rate)))
+            print(f"{what}: {rows[-1].measured}", flush=True)
     print(f"bench_image_floor: {cal.splits} splits in {time.perf_counter() - t0:.0f} s")
     if args.write:
-        args.write.parent.mkdir(parents=True, exist_ok=True)
         doc = {"benchmark": "image_floor", "cpus": os.cpu_count(), "splits": cal.splits, "rows": rows}
-        tmp = args.write.with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc, indent=1) + "\n")
-        tmp.replace(args.write)
+        harness.write_results(args.write, doc, indent=1)
         print(f"wrote {args.write}")
 
 

@@ -17,31 +17,24 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+if __package__:  # python -m benchmarks.bench_images
+    from . import harness
+else:  # python benchmarks/bench_images.py: its folder, benchmarks/, comes first on the import path
+    import harness
 
 
 def run(stage: str, *args: str) -> float:
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", f"stages.{stage}", *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )  # stderr: progress bars
-    if proc.returncode != 0:
-        raise SystemExit(f"{stage} exited {proc.returncode}; rerun it by hand to see why")
-    dt = time.perf_counter() - t0
-    print(f"  {stage:16s} {dt:7.1f} s   {proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ''}")
-    return dt
+    done = harness.run_stage(stage, *args, stderr=subprocess.DEVNULL)  # stderr: progress bars
+    if not done.ok:
+        raise SystemExit(f"{stage} exited {done.proc.returncode}; rerun it by hand to see why")
+    out = done.proc.stdout.strip()
+    print(f"  {stage:16s} {done.seconds:7.1f} s   {out.splitlines()[-1] if out else ''}")
+    return done.seconds
 
 
 WALL_TARGET_S = 300  # the whole branch on 2 cores
@@ -49,43 +42,45 @@ WALL_TARGET_S = 300  # the whole branch on 2 cores
 
 def report(h: dict, m: dict, wall: float | None, write: Path | None = None, extra: list | None = None) -> None:
     """Print the headline h and details m of evaluate_images against the targets, then the rows
-    `extra` (what, measured, target, met) of the replicates (and write them all)."""
+    `extra` (harness.Row) of the replicates (and write them all)."""
     gen, ho, mem = m["classes"]["generated"], m["classes"]["heldout"], m["memorisation"]
     fl, kf = m["fd_floor"], m["kid_floor"]
     rows = [
-        (
+        harness.Row(
             "wall time prepare + train + sample + metrics (median over the replicates run)",
             f"{wall / 60:.2f} min ({wall:.0f} s)" if wall is not None else "not run",
             f"<= {WALL_TARGET_S // 60} min",
             None if wall is None else wall <= WALL_TARGET_S,
         ),
-        (
+        harness.Row(
             "Frechet distance / floor median",
             f"{h['fd_ratio']:.2f} (FD {m['fd']['value']:.3f}; floor {fl['median']:.3f} "
             f"[{fl['p05']:.3f}, {fl['p95']:.3f}] over {len(fl['draws'])} draws)",
             "inside the floor band",
             m["fd_inside_floor_band"],
         ),
-        (
+        harness.Row(
             "KID",
             f"{h['kid']:.3g} +- {h['kid_se']:.3g} (floor {kf['median']:.3g} [{kf['p05']:.3g}, {kf['p95']:.3g}])",
             "inside the floor band",
             m["kid_inside_floor_band"],
         ),
-        ("classifier held-out accuracy", f"{m['classifier']['heldout_accuracy']:.3f}", "(trust in the features)", None),
-        (
+        harness.Row(
+            "classifier held-out accuracy", f"{m['classifier']['heldout_accuracy']:.3f}", "(trust in the features)"
+        ),
+        harness.Row(
             "digits present in samples",
             f"{gen['classes_present']}/10 (held-out: {ho['classes_present']}/10)",
             "10",
             gen["classes_present"] == 10,
         ),
-        (
+        harness.Row(
             "mean classifier confidence",
             f"{gen['mean_confidence']:.3f} (held-out: {ho['mean_confidence']:.3f})",
             ">= 0.9",
             gen["mean_confidence"] >= 0.9,
         ),
-        (
+        harness.Row(
             "NN distance to train, min",
             f"samples {mem['generated_nn_min']:.3f} vs held-out {mem['heldout_nn_min']:.3f}",
             "samples >= held-out",
@@ -94,21 +89,11 @@ def report(h: dict, m: dict, wall: float | None, write: Path | None = None, extr
     ]
     rows += extra or []
     print(f"\n{'metric':44s} {'value':66s} {'target':22s} ok")
-    for name, value, target, ok in rows:
-        print(f"{name:44s} {value:66s} {target:22s} {'' if ok is None else ('yes' if ok else 'NO')}")
+    for r in rows:
+        print(f"{r.what:44s} {r.measured:66s} {r.target:22s} {'' if r.met is None else ('yes' if r.met else 'NO')}")
     print(f"\nclass histogram of the samples: {gen['histogram']}")
     if write:
-        write.parent.mkdir(parents=True, exist_ok=True)
-        write.write_text(
-            json.dumps(
-                {
-                    "benchmark": "images",
-                    "rows": [{"what": a, "measured": b, "target": c, "met": d} for a, b, c, d in rows],
-                },
-                indent=2,
-            )
-            + "\n"
-        )
+        harness.write_results(write, {"benchmark": "images", "rows": rows})
 
 
 def branch(params: Path, out: Path) -> tuple[dict, dict, float]:
@@ -147,7 +132,7 @@ def branch(params: Path, out: Path) -> tuple[dict, dict, float]:
     )
 
 
-def replicate_rows(results: list[tuple[dict, dict, float]]) -> list[tuple]:
+def replicate_rows(results: list[tuple[dict, dict, float]]) -> list[harness.Row]:
     """One row per replicate (FD ratio and KID against the floor's p95, wall time), then the
     count of replicates with FD and KID both inside the band against the target (4 of 5)."""
     rows, inside = [], 0
@@ -155,7 +140,7 @@ def replicate_rows(results: list[tuple[dict, dict, float]]) -> list[tuple]:
         both = bool(m["fd_inside_floor_band"] and m["kid_inside_floor_band"])
         inside += both
         rows.append(
-            (
+            harness.Row(
                 f"replicate {r}: FD ratio, KID (floor p95), wall",
                 f"{h['fd_ratio']:.2f} ({h['fd_p95']:.2f}), {h['kid']:.3g} +- {h['kid_se']:.3g} ({h['kid_p95']:.3g}), "
                 f"{wall:.0f} s",
@@ -166,7 +151,7 @@ def replicate_rows(results: list[tuple[dict, dict, float]]) -> list[tuple]:
     n, need = len(results), -(-4 * len(results) // 5)  # >= 4 of 5
     walls = sorted(w for _, _, w in results)
     rows.append(
-        (
+        harness.Row(
             "replicates with FD and KID inside the floor band",
             f"{inside} of {n} (wall {walls[0]:.0f}-{walls[-1]:.0f} s)",
             f">= {need} of {n}",
@@ -195,13 +180,13 @@ def main(argv=None) -> None:
         return
     if args.replicates < 1:
         raise SystemExit(f"--replicates {args.replicates}: expected an integer >= 1")
-    base = yaml.safe_load(args.params.read_text())  # read once: edits during the run do not leak in
+    base = harness.read_params(args.params)  # read once: edits during the run do not leak in
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.replicates):
             out = Path(tmp) / f"replicate_{r}"
             out.mkdir()
-            (out / "params.yaml").write_text(yaml.safe_dump({**base, "replicate": r}, sort_keys=False))
+            harness.write_params(out / "params.yaml", harness.override(base, {"replicate": r}))
             print(f"image branch, params {args.params} with replicate {r}, outputs in {out}")
             results.append(branch(out / "params.yaml", out))
     h, m, _ = results[0]

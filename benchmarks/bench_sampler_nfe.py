@@ -14,20 +14,19 @@ and eps-predictor, the smallest NFE whose W1 and KS ratios both lie inside the f
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from ddpm_lab.core.sampling import SAMPLERS
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+if __package__:  # python -m benchmarks.bench_sampler_nfe
+    from . import harness
+else:  # python benchmarks/bench_sampler_nfe.py: its folder, benchmarks/, comes first on the import path
+    import harness
+
 STEPS = [5, 10, 15, 20, 25, 50, 100]
 TARGETS = {"oracle": 20, "eq12": 25}  # NFE within which some sampler should be inside on W1 and KS
 
@@ -43,58 +42,44 @@ def min_nfe(table: pd.DataFrame) -> dict:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default=ROOT / "params.yaml", type=Path)
+    ap.add_argument("--params", default=harness.PARAMS, type=Path)
     ap.add_argument("--write", action="store_true", help="write benchmarks/results/sampler_nfe.json")
     args = ap.parse_args(argv)
-    params = yaml.safe_load(args.params.read_text())
-    params["sampler_tradeoff"].update(enabled=True, samplers=list(SAMPLERS), steps=STEPS, hybrid_t0=[])
+    sweep = {"enabled": True, "samplers": list(SAMPLERS), "steps": STEPS, "hybrid_t0": []}
+    params = harness.override(harness.read_params(args.params), harness.dotted({"sampler_tradeoff": sweep}))
+    details = harness.RESULTS / "sampler_nfe.csv"
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
-        (t / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        start = time.perf_counter()
-        cmd = [sys.executable, "-m", "stages.sampler_tradeoff", "--params", str(t / "params.yaml")]
-        cmd += ["--metrics-out", str(t / "head.json"), "--details-out", str(RESULTS / "sampler_nfe.csv")]
-        cmd += ["--figure-out", str(ROOT / "docs" / "figures" / "sampler_nfe.png")]
-        cmd += ["--hybrid-out", str(t / "hybrid.csv"), "--hybrid-figure-out", str(t / "hybrid.png")]
-        if subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL).returncode != 0:
+        done = harness.run_stage(
+            "sampler_tradeoff",
+            *("--params", str(harness.write_params(t / "params.yaml", params))),
+            *("--metrics-out", str(t / "head.json"), "--details-out", str(details)),
+            *("--figure-out", str(harness.ROOT / "docs" / "figures" / "sampler_nfe.png")),
+            *("--hybrid-out", str(t / "hybrid.csv"), "--hybrid-figure-out", str(t / "hybrid.png")),
+            stdout=subprocess.DEVNULL,
+            stderr=None,
+        )
+        if done.proc.returncode != 0:
             raise SystemExit("stages.sampler_tradeoff failed; rerun it by hand to see why")
-        wall = time.perf_counter() - start
-    found = min_nfe(pd.read_csv(RESULTS / "sampler_nfe.csv"))
-    rows = []
+    found = min_nfe(pd.read_csv(details))
+    rows = harness.Rows(widths=(70, 28), echo=False)
     for model, target in TARGETS.items():
         for sampler in SAMPLERS:
             nfe = found.get((sampler, model))
-            rows.append(
-                {
-                    "what": f"{model}: smallest NFE inside the band on W1 and KS, {sampler}",
-                    "measured": "none of " + ", ".join(map(str, STEPS)) if nfe is None else str(nfe),
-                    "target": "",
-                    "met": None,
-                }
-            )
+            measured = "none of " + ", ".join(map(str, STEPS)) if nfe is None else str(nfe)
+            rows.add(f"{model}: smallest NFE inside the band on W1 and KS, {sampler}", measured)
         best = min((n for (s, m), n in found.items() if m == model and n is not None), default=None)
-        rows.append(
-            {
-                "what": f"{model}: some sampler inside on W1 and KS",
-                "measured": "none" if best is None else f"at {best} NFE",
-                "target": f"<= {target} NFE",
-                "met": best is not None and best <= target,
-            }
+        rows.add(
+            f"{model}: some sampler inside on W1 and KS",
+            "none" if best is None else f"at {best} NFE",
+            f"<= {target} NFE",
+            best is not None and best <= target,
         )
-    rows.append(
-        {
-            "what": "stage sampler_tradeoff, these samplers and steps: wall time",
-            "measured": f"{wall:.0f} s",
-            "target": "",
-            "met": None,
-        }
-    )
+    rows.add("stage sampler_tradeoff, these samplers and steps: wall time", f"{done.seconds:.0f} s")
     for r in rows:
-        print(f"  {r['what']:<70} {r['measured']:<28} {r['target']}")
+        print(f"  {r.what:<70} {r.measured:<28} {r.target}")
     if args.write:
-        (RESULTS / "sampler_nfe.json").write_text(
-            json.dumps({"benchmark": "sampler_nfe", "rows": rows}, indent=2) + "\n"
-        )
+        harness.write_results(harness.RESULTS / "sampler_nfe.json", {"benchmark": "sampler_nfe", "rows": rows})
 
 
 if __name__ == "__main__":

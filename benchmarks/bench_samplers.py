@@ -30,11 +30,11 @@ b. diffusers' DDPMScheduler (T steps, variance_type = diffusion.variance: beta -
 c. The FLOP rate of one forward pass at 10,000 rows (2 * in * out * rows per nn.Linear call)
    next to a plain torch.mm chain of the same shapes: the machine's limit for this network.
 d. Respaced DDPM and DDIM (eta 0) at S in (10, 20, 50, 100, 250, 1000): 10,000 draws each.
-e. The ODE samplers (Euler, Heun, DPM-Solver++(2M)) at S in (10, 25) against diffusers'
-   EulerDiscreteScheduler, HeunDiscreteScheduler and DPMSolverMultistepScheduler
-   (ddpm_lab/tools/diffusers_ref.py), loop (a) only, from the same x_T (Euler and Heun: x~_T =
-   x_T / sqrt(abar_T), diffusers' own x_T being sigma_max z: tests/unit/test_ode_samplers.py pins
-   that quirk): time ratio, best of 5 k runs each (target: no slower than diffusers), and largest
+e. Every ODE sampler of ddpm_lab.core.sampling (ODE_SAMPLERS: Euler, Heun, DPM-Solver++) at S in
+   (10, 25) against its diffusers scheduler (EulerDiscreteScheduler, HeunDiscreteScheduler,
+   DPMSolverMultistepScheduler; ddpm_lab/tools/diffusers_ref.py), loop (a) only, from the same x_T
+   (Euler and Heun: x~_T = x_T / sqrt(abar_T), diffusers' own x_T being sigma_max z:
+   tests/unit/test_sampler_contract.py pins that quirk): time ratio, best of 5 k runs each (target: no slower than diffusers), and largest
    |ours - diffusers| (target <= 1e-3, float32).
 
 Every timing is the best of k runs (k printed), ours and diffusers' interleaved. The machine is
@@ -48,138 +48,110 @@ shared: the load average before and after is printed.
 from __future__ import annotations
 
 import argparse
-import inspect
-import json
 import os
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from torch import nn
 
-from ddpm_lab.runtime.params import ConfigError, DataError, from_section
 from ddpm_lab.core.diffusion import DiffusionConfig
+from ddpm_lab.core.sampling import ODE_SAMPLERS, SAMPLERS, SamplerConfig
 from ddpm_lab.runtime.io import load_params
-from ddpm_lab.gmm.model import EpsMLP, MLPConfig
-from ddpm_lab.core.sampling import ODE_SAMPLERS, SamplerConfig, eps_caller, sample
-from ddpm_lab.gmm.artifacts import load_eps_model
-from ddpm_lab.tools.diffusers_ref import diffusers_scheduler
+from ddpm_lab.runtime.params import from_section
 
-ROOT = Path(__file__).resolve().parents[1]
+if __package__:  # python -m benchmarks.bench_samplers
+    from . import harness
+    from .sampler_loops import diffusers_same_call, diffusers_user, forward_and_mm_times, load_network
+    from .sampler_loops import make_scheduler, ours, race
+else:  # python benchmarks/bench_samplers.py: its folder, benchmarks/, comes first on the import path
+    import harness
+    from sampler_loops import diffusers_same_call, diffusers_user, forward_and_mm_times, load_network
+    from sampler_loops import make_scheduler, ours, race
 
 STEPS = (10, 20, 50, 100, 250, 1000)
 ODE_STEPS = (10, 25)  # the low-NFE regime (docs/samplers.md): Heun's 2 S - 1 evaluations are 19 and 49
 ODE_REPEAT = 5  # the ODE timings are the best of 5 k runs (0.1-0.3 s each)
-ODE_SCHEDULERS = {
-    "euler": "EulerDiscreteScheduler",
-    "heun": "HeunDiscreteScheduler",
-    "dpmpp_2m": "DPMSolverMultistepScheduler",
-}
+RESPACED = tuple(s for s in SAMPLERS if s not in ODE_SAMPLERS)  # ddpm and ddim, on respaced timesteps
 DDIM_STEPS = 50
-DEFAULT_WRITE = ROOT / "benchmarks" / "results" / "samplers.json"
+DEFAULT_WRITE = harness.RESULTS / "samplers.json"
 
 
-def load_network(params: dict, dcfg: DiffusionConfig, path: Path):
-    """(eps-network, description): the trained eq12 network, or a seeded untrained EpsMLP of the
-    params' shape when the checkpoint is missing or does not fit params.yaml (trains nothing)."""
-    means = np.asarray(params["gmm"]["means"], dtype=float)
-    mcfg = from_section(MLPConfig, params, "model", data_dim=1 if means.ndim == 1 else means.shape[1])
-    try:
-        model = load_eps_model(path, dcfg)
-        if model.config != mcfg:
-            raise ConfigError(f"{path} has {model.config}, params.yaml {mcfg}")
-        return model, f"trained network {os.path.relpath(path, ROOT)}"
-    except (ConfigError, DataError) as e:
-        model = EpsMLP.seeded(mcfg, 0).eval().requires_grad_(False)
-        return model, f"UNTRAINED seeded EpsMLP: {os.path.relpath(path, ROOT)} missing or stale ({str(e)[:120]})"
+def against_diffusers(rows, diffusion, model, shape, k: int, timed: dict) -> None:
+    """a + b: Algorithm 2 (all T steps) and DDIM-50, ours against diffusers' schedulers two ways;
+    our best times kept in timed[sampler, S]."""
+    n, T = shape[0], diffusion.T
+    print(f"a/b. Ours vs diffusers, {n:,} draws, the same timesteps and noise")
+    for kind, S in (("ddpm", T), ("ddim", DDIM_STEPS)):
+        cfg = SamplerConfig(kind, S)
+        kw = {"eta": 0.0} if kind == "ddim" else {}
+        fns = {
+            "ours": lambda: ours(diffusion, model, shape, cfg),
+            "same_call": lambda: diffusers_same_call(make_scheduler(kind, diffusion, S), model, shape, **kw),
+            "user": lambda: diffusers_user(make_scheduler(kind, diffusion, S), model, shape, **kw),
+        }
+        best, worst, out = race(fns, k)
+        timed[kind, S] = best["ours"]
+        name = f"Algorithm 2 ({S} steps)" if kind == "ddpm" else f"DDIM eta 0 ({S} steps)"
+        label = type(make_scheduler(kind, diffusion, S)).__name__
+        ok = best["ours"] <= 6 if kind == "ddpm" and n == 10_000 else None
+        rows.add(
+            f"{name}, {n:,} draws: ours",
+            f"{best['ours']:.2f} s (k = {k}; worst {worst['ours']:.2f} s)",
+            "" if ok is None else "<= 6 s",
+            ok,
+        )
+        for way, what in (("same_call", "our network call (a)"), ("user", "user's network call (b)")):
+            rows.add(f"{name}: {label} loop, {what}", f"{best[way]:.2f} s; ours / it = {best['ours'] / best[way]:.2f}")
+        for way, what in (("same_call", "a"), ("user", "b")):
+            d = (out["ours"] - out[way]).abs().max().item()
+            rows.add(
+                f"{name}: max abs diff ours vs diffusers ({what}), same noise",
+                f"{d:.2e} over {n:,} draws",
+                "<= 0.02",
+                d <= 0.02,
+            )
 
 
-def race(fns: dict, k: int) -> tuple[dict, dict, dict]:
-    """Best and worst of k wall times of each callable, the callables interleaved (so a busy spell
-    of the shared machine hits all of them), and each one's first result."""
-    best, worst, first = {name: float("inf") for name in fns}, {name: 0.0 for name in fns}, {}
-    for _ in range(k):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            out = fn()
-            dt = time.perf_counter() - t0
-            best[name], worst[name] = min(best[name], dt), max(worst[name], dt)
-            first.setdefault(name, out)
-    return best, worst, first
+def flop_rate(rows, model, n: int, T: int, k: int, reps: int, alg2: float) -> None:
+    """c: the network's FLOP rate at n rows against a plain mm chain of the same shapes."""
+    calls, flops, t_fwd, t_mm = forward_and_mm_times(model, n, T // 2, k, reps)
+    print(
+        f"c. Network FLOP rate at {n:,} rows ({calls} Linear calls, {flops / 1e6:.1f} MFLOP per call; "
+        f"{reps} calls per timing)"
+    )
+    rows.add(f"forward pass of the network, {n:,} rows", f"{t_fwd * 1e3:.3f} ms = {flops / t_fwd / 1e9:.1f} GFLOP/s")
+    rows.add("torch.mm chain of the same shapes", f"{t_mm * 1e3:.3f} ms = {flops / t_mm / 1e9:.1f} GFLOP/s")
+    rows.add(
+        f"Algorithm 2 floors: {T} forwards / {T} mm chains", f"{T * t_fwd:.2f} s / {T * t_mm:.2f} s (of {alg2:.2f} s)"
+    )
 
 
-# -- the three loops being compared ------------------------------------------------------------
-def ours(diffusion, model, shape, cfg: SamplerConfig, seed: int = 0) -> torch.Tensor:
-    return sample(diffusion, model, shape, torch.Generator().manual_seed(seed), sampler=cfg)[0]
-
-
-def make_scheduler(kind: str, diffusion, steps: int):
-    """diffusers' scheduler for our betas, S = steps, "trailing" spacing (ours: tau_i = round(i T / S))."""
-    return diffusers_scheduler(kind, diffusion.np["betas"][1:], steps, diffusion.variance)
-
-
-@torch.inference_mode()
-def diffusers_same_call(scheduler, eps_model, shape, seed: int = 0, x_scale: float = 1.0, **step_kw) -> torch.Tensor:
-    """Way (a): diffusers' scheduler loop around the very network call our sampler makes: the
-    network's own `sampling_eps` for the visited timesteps when it has one (as `sample` does),
-    else eps_model(x, t) on a batch of t. x_scale: the scheduler's x_T per N(0, I) draw (Euler and
-    Heun work on x~_T = x_T / sqrt(abar_T); the network sees scale_model_input(x~) = x_t)."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(shape, generator=g) * x_scale
-    eps_at = eps_caller(eps_model, [int(t) + 1 for t in scheduler.timesteps], shape[0])
-    if "generator" in inspect.signature(scheduler.step).parameters:  # the ODE schedulers draw nothing
-        step_kw["generator"] = g
-    for t in scheduler.timesteps:
-        eps = eps_at(scheduler.scale_model_input(x, t), int(t) + 1)
-        x = scheduler.step(eps, t, x, **step_kw).prev_sample
-    return x
-
-
-@torch.no_grad()
-def diffusers_user(scheduler, model, shape, seed: int = 0, **step_kw) -> torch.Tensor:
-    """Way (b): the loop a diffusers user writes for the plain network (trained on t = 1..T)."""
-    from diffusers.utils.torch_utils import randn_tensor
-
-    generator = torch.Generator().manual_seed(seed)
-    x = randn_tensor(shape, generator=generator)
-    for t in scheduler.timesteps:
-        noise_pred = model(x, (t + 1).expand(x.shape[0]))  # diffusers counts timesteps from 0
-        x = scheduler.step(noise_pred, t, x, generator=generator, **step_kw).prev_sample
-    return x
-
-
-# -- FLOP rate ----------------------------------------------------------------------------------
-def linear_calls(model: nn.Module, x: torch.Tensor, t: torch.Tensor) -> list[tuple[int, int, int]]:
-    """(rows, in, out) of every nn.Linear call in one forward pass, in call order."""
-    calls = []
-
-    def hook(m, inp, out):
-        calls.append((inp[0].numel() // m.in_features, m.in_features, m.out_features))
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Linear)]
-    try:
-        with torch.inference_mode():
-            model(x, t)
-    finally:
-        for h in handles:
-            h.remove()
-    return calls
-
-
-def mm_chain(calls, seed: int = 0):
-    """A plain torch.mm chain of the same shapes (each output feeds the next call whose shape fits)."""
-    g = torch.Generator().manual_seed(seed)
-    inputs = [torch.randn(r, i, generator=g) for r, i, _ in calls]
-    weights = [torch.randn(i, o, generator=g) / i**0.5 for _, i, o in calls]
-
-    def run():
-        h = inputs[0]
-        for a, w in zip(inputs, weights):
-            h = torch.mm(h if h.shape == a.shape else a, w)
-        return h
-
-    return run
+def ode_samplers(rows, diffusion, model, shape, k: int, ode_steps) -> None:
+    """e: the ODE samplers at low NFE against their diffusers schedulers, the same network call (a)
+    and x_T (Euler and Heun step x~ = x_t / sqrt(abar_t): the schedulers that start from
+    sigma_max z rather than from z, init_noise_sigma != 1)."""
+    n, T = shape[0], diffusion.T
+    print(f"e. ODE samplers vs diffusers, {n:,} draws, the same noise levels and x_T (loop (a))")
+    for kind in ODE_SAMPLERS:
+        for S in ode_steps:
+            cfg = SamplerConfig(kind, S)
+            scheduler = make_scheduler(kind, diffusion, S)
+            on_x_tilde = scheduler.init_noise_sigma != 1.0
+            x_scale = float(diffusion.np["alphas_cumprod"][T]) ** -0.5 if on_x_tilde else 1.0
+            fns = {
+                "ours": lambda: ours(diffusion, model, shape, cfg),
+                "same_call": lambda: diffusers_same_call(make_scheduler(kind, diffusion, S), model, shape, 0, x_scale),
+            }
+            best, worst, out = race(fns, ODE_REPEAT * k)  # short runs: more of them for a stable best
+            ratio = best["ours"] / best["same_call"]
+            name = cfg.describe(T)
+            rows.add(
+                f"{name}: ours / {type(scheduler).__name__} loop (a)",
+                f"{best['ours']:.3f} s / {best['same_call']:.3f} s = {ratio:.2f}",
+                "<= 1 (no slower)",
+                ratio <= 1.0,
+            )
+            d = (out["ours"] - out["same_call"]).abs().max().item()
+            rows.add(f"{name}: max abs diff ours vs diffusers (a)", f"{d:.2e} over {n:,} draws", "<= 1e-3", d <= 1e-3)
 
 
 def main(argv=None) -> None:
@@ -193,15 +165,14 @@ def main(argv=None) -> None:
         type=Path,
         nargs="?",
         const=DEFAULT_WRITE,
-        help=f"also write the rows as JSON (default {DEFAULT_WRITE.relative_to(ROOT)}: the README's table)",
+        help=f"also write the rows as JSON (default {DEFAULT_WRITE.relative_to(harness.ROOT)}: the README's table)",
     )
-    ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
-    ap.add_argument("--model", type=Path, default=ROOT / "models" / "eq12.pt")
+    ap.add_argument("--params", type=Path, default=harness.PARAMS)
+    ap.add_argument("--model", type=Path, default=harness.ROOT / "models" / "eq12.pt")
     args = ap.parse_args(argv)
     if args.quick:
         args.draws, args.repeat = min(args.draws, 200), 1
     steps = (10, DDIM_STEPS) if args.quick else STEPS
-    ode_steps = (10,) if args.quick else ODE_STEPS
     k, n = args.repeat, args.draws
     torch.set_num_threads(args.threads)
     import diffusers
@@ -212,131 +183,31 @@ def main(argv=None) -> None:
     model, network = load_network(params, dcfg, args.model.resolve())
     shape = (n, model.config.data_dim)
     load0 = os.getloadavg()[0]
-
-    rows = []
-
-    def row(label, value, target="", ok=None):
-        rows.append({"what": label, "measured": value, "target": target, "met": ok})
-        mark = "" if ok is None else ("  ok" if ok else "  MISSED")
-        print(f"  {label:<73} {value:<36} {target}{mark}", flush=True)
-
+    rows = harness.Rows(widths=(73, 36))
     print(
         f"Sampler benchmark ({os.cpu_count()} CPUs, load average {load0:.2f}; torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads; diffusers {diffusers.__version__}; best of k = {k} each)"
     )
     print(f"  network: {network}; T = {T}, {dcfg.schedule} schedule, variance {dcfg.variance}")
-
-    # a + b: Algorithm 2 and DDIM-50, ours against diffusers' schedulers two ways.
     timed = {}  # (sampler, S) -> our best time, reused by d
-    print(f"a/b. Ours vs diffusers, {n:,} draws, the same timesteps and noise")
-    for kind, S in (("ddpm", T), ("ddim", DDIM_STEPS)):
-        cfg = SamplerConfig(kind, S)
-        kw = {"eta": 0.0} if kind == "ddim" else {}
-        fns = {
-            "ours": lambda: ours(diffusion, model, shape, cfg),
-            "same_call": lambda: diffusers_same_call(make_scheduler(kind, diffusion, S), model, shape, **kw),
-            "user": lambda: diffusers_user(make_scheduler(kind, diffusion, S), model, shape, **kw),
-        }
-        best, worst, out = race(fns, k)
-        timed[kind, S] = best["ours"]
-        name = f"Algorithm 2 ({S} steps)" if kind == "ddpm" else f"DDIM eta 0 ({S} steps)"
-        label = "DDPMScheduler" if kind == "ddpm" else "DDIMScheduler"
-        ok = best["ours"] <= 6 if kind == "ddpm" and n == 10_000 else None
-        row(
-            f"{name}, {n:,} draws: ours",
-            f"{best['ours']:.2f} s (k = {k}; worst {worst['ours']:.2f} s)",
-            "" if ok is None else "<= 6 s",
-            ok,
-        )
-        for way, what in (("same_call", "our network call (a)"), ("user", "user's network call (b)")):
-            row(f"{name}: {label} loop, {what}", f"{best[way]:.2f} s; ours / it = {best['ours'] / best[way]:.2f}")
-        for way, what in (("same_call", "a"), ("user", "b")):
-            d = (out["ours"] - out[way]).abs().max().item()
-            row(
-                f"{name}: max abs diff ours vs diffusers ({what}), same noise",
-                f"{d:.2e} over {n:,} draws",
-                "<= 0.02",
-                d <= 0.02,
-            )
-
-    # c: the network's FLOP rate against a plain mm chain of the same shapes.
-    rows_c = n
-    x = torch.randn(rows_c, model.config.data_dim, generator=torch.Generator().manual_seed(0))
-    t_batch = torch.full((rows_c,), T // 2, dtype=torch.long)
-    calls = linear_calls(model, x, t_batch)
-    flops = sum(2 * r * i * o for r, i, o in calls)
-    reps = 20 if args.quick else 200
-    chain = mm_chain(calls)
-
-    def forward_many():
-        with torch.inference_mode():
-            for _ in range(reps):
-                model(x, t_batch)
-
-    def mm_many():
-        for _ in range(reps):
-            chain()
-
-    best, _, _ = race({"forward": forward_many, "mm": mm_many}, k)
-    t_fwd, t_mm = best["forward"] / reps, best["mm"] / reps
-    print(
-        f"c. Network FLOP rate at {rows_c:,} rows ({len(calls)} Linear calls, {flops / 1e6:.1f} MFLOP per call; "
-        f"{reps} calls per timing)"
-    )
-    row(f"forward pass of the network, {rows_c:,} rows", f"{t_fwd * 1e3:.3f} ms = {flops / t_fwd / 1e9:.1f} GFLOP/s")
-    row("torch.mm chain of the same shapes", f"{t_mm * 1e3:.3f} ms = {flops / t_mm / 1e9:.1f} GFLOP/s")
-    alg2 = timed["ddpm", T]
-    row(f"Algorithm 2 floors: {T} forwards / {T} mm chains", f"{T * t_fwd:.2f} s / {T * t_mm:.2f} s (of {alg2:.2f} s)")
+    against_diffusers(rows, diffusion, model, shape, k, timed)
+    flop_rate(rows, model, n, T, k, 20 if args.quick else 200, timed["ddpm", T])
 
     # d: respaced DDPM and DDIM against S.
     print(f"d. Respaced DDPM and DDIM (eta 0): {n:,} draws, best of k = {k} (timings of a/b reused)")
     for S in steps:
-        need = {kind: SamplerConfig(kind, S) for kind in ("ddpm", "ddim") if (kind, S) not in timed}
+        need = {kind: SamplerConfig(kind, S) for kind in RESPACED if (kind, S) not in timed}
         best, _, _ = race({kind: (lambda c=c: ours(diffusion, model, shape, c)) for kind, c in need.items()}, k)
         for kind in need:
             timed[kind, S] = best[kind]
-        row(f"S = {S:>4}: respaced DDPM / DDIM", f"{timed['ddpm', S]:.2f} s / {timed['ddim', S]:.2f} s")
-    # e: the ODE samplers at low NFE against their diffusers schedulers, the same network call.
-    print(f"e. ODE samplers vs diffusers, {n:,} draws, the same noise levels and x_T (loop (a))")
-    for kind in ODE_SAMPLERS:
-        for S in ode_steps:
-            cfg = SamplerConfig(kind, S)
-            x_scale = 1.0 if kind == "dpmpp_2m" else float(diffusion.np["alphas_cumprod"][T]) ** -0.5
-            fns = {
-                "ours": lambda: ours(diffusion, model, shape, cfg),
-                "same_call": lambda: diffusers_same_call(make_scheduler(kind, diffusion, S), model, shape, 0, x_scale),
-            }
-            best, worst, out = race(fns, ODE_REPEAT * k)  # short runs: more of them for a stable best
-            ratio = best["ours"] / best["same_call"]
-            name = cfg.describe(T)
-            row(
-                f"{name}: ours / {ODE_SCHEDULERS[kind]} loop (a)",
-                f"{best['ours']:.3f} s / {best['same_call']:.3f} s = {ratio:.2f}",
-                "<= 1 (no slower)",
-                ratio <= 1.0,
-            )
-            d = (out["ours"] - out["same_call"]).abs().max().item()
-            row(f"{name}: max abs diff ours vs diffusers (a)", f"{d:.2e} over {n:,} draws", "<= 1e-3", d <= 1e-3)
-
+        rows.add(f"S = {S:>4}: respaced DDPM / DDIM", f"{timed['ddpm', S]:.2f} s / {timed['ddim', S]:.2f} s")
+    ode_samplers(rows, diffusion, model, shape, k, (10,) if args.quick else ODE_STEPS)
     print(f"  load average {load0:.2f} before, {os.getloadavg()[0]:.2f} after ({os.cpu_count()} CPUs)")
 
     if args.write:
-        args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(
-            json.dumps(
-                {
-                    "benchmark": "samplers",
-                    "cpus": os.cpu_count(),
-                    "torch": torch.__version__,
-                    "diffusers": diffusers.__version__,
-                    "threads": args.threads,
-                    "network": network,
-                    "rows": rows,
-                },
-                indent=2,
-            )
-            + "\n"
-        )
+        doc = {"benchmark": "samplers", "cpus": os.cpu_count(), "torch": torch.__version__}
+        doc.update(diffusers=diffusers.__version__, threads=args.threads, network=network, rows=rows)
+        harness.write_results(args.write, doc)
 
 
 if __name__ == "__main__":

@@ -22,30 +22,23 @@ machine's floor for this network:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 from ddpm_lab.tools.compare import group, load_runs
 
-ROOT = Path(__file__).resolve().parents[1]
+if __package__:  # python -m benchmarks.bench_train_time
+    from . import harness
+else:  # python benchmarks/bench_train_time.py: its folder, benchmarks/, comes first on the import path
+    import harness
 
 
 def variant_params(base: dict, params: dict) -> dict:
     """base (params.yaml as loaded) with every flattened "section.key" of params set, replicate 0."""
-    out = json.loads(json.dumps(base))
-    for flat, value in params.items():
-        section, _, key = flat.partition(".")
-        if key:
-            out[section][key] = list(value) if isinstance(value, tuple) else value
-    out["replicate"] = 0
-    return out
+    return harness.override(base, {**{k: v for k, v in params.items() if "." in k}, "replicate": 0})
 
 
 THROUGHPUT = {"batch_size": (512, 1024, 2048), "target": ("sampled", "stable"), "threads": (1, 2)}
@@ -88,8 +81,8 @@ def throughput(write: Path | None) -> None:
     from ddpm_lab.runtime.torch_setup import keep_freed_memory
 
     keep_freed_memory()  # as stages/train.py does
-    base = yaml.safe_load((ROOT / "params.yaml").read_text())
-    data = torch.as_tensor(np.load(ROOT / "data/gmm/train.npy"), dtype=torch.float32)
+    base = harness.read_params()
+    data = torch.as_tensor(np.load(harness.ROOT / "data/gmm/train.npy"), dtype=torch.float32)
     diffusion = read(base, "diffusion").build()
     mcfg = read(base, "model", data_dim=data.shape[1])
     shapes = linear_shapes(EpsMLP.seeded(mcfg, 0))
@@ -126,11 +119,11 @@ def throughput(write: Path | None) -> None:
                     f"{step_s * 1e3:.2f} ms = {rate / 1e3:.0f}k rows/s; network {rate * per_row / 1e9:.1f} GFLOP/s "
                     f"of the mm floor {floor / 1e9:.1f}"
                 )
-                rows.append({"what": what, "measured": measured, "target": "", "met": None})
+                rows.append(harness.Row(what, measured))
                 print(f"{what}: {measured}", flush=True)
     if write:
         doc = {"benchmark": "train_throughput", "cpus": os.cpu_count(), "torch": torch.__version__, "rows": rows}
-        write.write_text(json.dumps(doc, indent=1) + "\n")
+        harness.write_results(write, doc, indent=1)
         print(f"wrote {write}")
 
 
@@ -145,37 +138,36 @@ def main(argv=None) -> None:
         return
     if args.runs is None:
         ap.error("a runs file is needed (or --throughput)")
-    base = yaml.safe_load((ROOT / "params.yaml").read_text())
+    base = harness.read_params()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_train_time_") as tmp:
         for i, v in enumerate(group(load_runs(args.runs))):
-            params = Path(tmp) / f"params_{i}.yaml"
-            params.write_text(yaml.safe_dump(variant_params(base, v.params), sort_keys=False))
+            params = harness.write_params(Path(tmp) / f"params_{i}.yaml", variant_params(base, v.params))
             out = Path(tmp) / f"v{i}"
-            cmd = [sys.executable, "-m", "stages.train", "--objective", "eq12", "--params", str(params)]
-            cmd += ["--model-out", str(out / "eq12.pt"), "--metrics-out", str(out / "train.json")]
-            cmd += ["--eps-error-out", str(out / "eps.csv"), "--history-out", str(out / "loss.csv")]
-            t0 = time.perf_counter()
-            proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            seconds = time.perf_counter() - t0
-            if proc.returncode:
-                raise SystemExit(
-                    f"{v.name}: train_eq12 exited {proc.returncode}: {proc.stderr.strip().splitlines()[-1]}"
-                )
+            done = harness.run_stage(
+                "train",
+                *("--objective", "eq12", "--params", str(params), "--model-out", str(out / "eq12.pt")),
+                *("--metrics-out", str(out / "train.json"), "--eps-error-out", str(out / "eps.csv")),
+                *("--history-out", str(out / "loss.csv")),
+                stdout=subprocess.DEVNULL,
+            )
+            seconds = done.seconds
+            if not done.ok:
+                raise SystemExit(f"{v.name}: train_eq12 exited {done.proc.returncode}: {done.error(limit=None)}")
             rows.append(
-                {
-                    "what": f"train_eq12 stage, {v.name}",
-                    "measured": f"{seconds:.1f} s",
-                    "target": "<= 20 s",
-                    "met": seconds <= 20,
-                    "variant": v.name,
-                    "seconds": round(seconds, 1),
-                }
+                harness.Row(
+                    f"train_eq12 stage, {v.name}",
+                    f"{seconds:.1f} s",
+                    "<= 20 s",
+                    seconds <= 20,
+                    variant=v.name,
+                    seconds=round(seconds, 1),
+                )
             )
             print(f"{v.name}: {seconds:.1f} s", flush=True)
     if args.write:
         doc = {"benchmark": "train_time", "cpus": os.cpu_count(), "runs": str(args.runs), "rows": rows}
-        args.write.write_text(json.dumps(doc, indent=1) + "\n")
+        harness.write_results(args.write, doc, indent=1)
         print(f"wrote {args.write}")
 
 

@@ -27,7 +27,6 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 
 from ddpm_lab.core.sampling import SamplerConfig
 from ddpm_lab.core.targets import as_eps_model
@@ -40,7 +39,10 @@ from ddpm_lab.gmm.propagate import measures
 from ddpm_lab.runtime.io import read_array
 from ddpm_lab.runtime.seeds import fold_seed
 
-ROOT = Path(__file__).resolve().parents[1]
+if __package__:  # python -m benchmarks.bench_training_dynamics
+    from . import harness
+else:  # python benchmarks/bench_training_dynamics.py: its folder, benchmarks/, comes first on the import path
+    import harness
 
 
 def snapshots(params: dict, replicate: int, points: int, data: np.ndarray):
@@ -75,8 +77,8 @@ def snapshots(params: dict, replicate: int, points: int, data: np.ndarray):
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default=str(ROOT / "params.yaml"))
-    ap.add_argument("--data", default=str(ROOT / "data" / "gmm"), type=Path)
+    ap.add_argument("--params", default=str(harness.PARAMS))
+    ap.add_argument("--data", default=str(harness.ROOT / "data" / "gmm"), type=Path)
     ap.add_argument("--replicates", default="0", help="comma-separated replicate ids")
     ap.add_argument("--points", type=int, default=10, help="EMA copies along the run")
     ap.add_argument("--set", action="append", default=[], help="section.key=value (YAML value), repeatable")
@@ -84,14 +86,13 @@ def main(argv=None) -> None:
     ap.add_argument("--figure", type=Path, help="PNG: the exact measures against the step")
     args = ap.parse_args(argv)
 
-    params = yaml.safe_load(Path(args.params).read_text())
-    for item in args.set:
-        key, _, value = item.partition("=")
-        section, _, name = key.partition(".")
-        params[section][name] = yaml.safe_load(value)
+    try:
+        params = harness.override(harness.read_params(args.params), harness.parse_overrides(args.set))
+    except ValueError as e:
+        ap.error(f"--set {e}")
     data = read_array(args.data / "train.npy", ndim=2)
     mixture = load_mixture(args.data / "mixture.json")
-    floors = json.loads((ROOT / "metrics" / "details" / "dist_eq12.json").read_text())
+    floors = json.loads((harness.ROOT / "metrics" / "details" / "dist_eq12.json").read_text())
     median = {k: floors[k]["floor"]["median"] for k in ("w1", "ks")}
     rows = []
     for replicate in (int(r) for r in args.replicates.split(",")):

@@ -18,7 +18,6 @@ Rows, each a share of studies with its 95% Clopper-Pearson interval:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -28,6 +27,11 @@ from scipy import stats
 
 from ddpm_lab.tools import simulate
 from ddpm_lab.tools.verdicts import ALPHA, welch_test
+
+if __package__:  # python -m benchmarks.bench_verdicts
+    from . import harness
+else:  # python benchmarks/bench_verdicts.py: its folder, benchmarks/, comes first on the import path
+    import harness
 
 EFFECT = ("eq12.bound_gap", 0.00715, 0.0037, 0.58)  # metric, difference, replicate SD, matched correlation
 
@@ -50,8 +54,8 @@ def main(argv=None) -> None:
     rows = []
 
     def row(what: str, k: int, target: str = "", met: bool | None = None) -> None:
-        rows.append({"what": what, "measured": share(k, args.sims), "target": target, "met": met})
-        print(f"{what}: {rows[-1]['measured']}", flush=True)
+        rows.append(harness.Row(what, share(k, args.sims), target, met))
+        print(f"{what}: {rows[-1].measured}", flush=True)
 
     def at_most_alpha(k: int) -> bool:  # consistent with a rate <= 5% (one-sided binomial test, 1% level)
         return bool(stats.binomtest(k, args.sims, ALPHA, alternative="greater").pvalue >= 0.01)
@@ -99,11 +103,8 @@ def main(argv=None) -> None:
         row(f"{what}: the former unpaired Welch test at 5%, that metric alone", hits["welch"])
     print(f"bench_verdicts: {time.perf_counter() - t0:.0f} s")
     if args.write:
-        args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(
-            json.dumps({"benchmark": "verdicts", "cpus": os.cpu_count(), "sims": args.sims, "rows": rows}, indent=1)
-            + "\n"
-        )
+        doc = {"benchmark": "verdicts", "cpus": os.cpu_count(), "sims": args.sims, "rows": rows}
+        harness.write_results(args.write, doc, indent=1)
         print(f"wrote {args.write}")
 
 

@@ -16,12 +16,14 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from ddpm_lab.tools.compare import group, load_runs
 from ddpm_lab.tools.where_in_t import read_runs, table
 
-ROOT = Path(__file__).resolve().parents[1]
+if __package__:  # python -m benchmarks.bench_where_in_t
+    from . import harness
+else:  # python benchmarks/bench_where_in_t.py: its folder, benchmarks/, comes first on the import path
+    import harness
 SAMPLING = "sample."  # params of stage sample alone: no training differs
 
 
@@ -38,8 +40,8 @@ def main(argv=None) -> None:
     ap.add_argument("runs", type=Path, help="a replicates file saved by `ddpm-lab compare --save`")
     ap.add_argument("--write", type=Path, help="the table as CSV (benchmarks/results/where_in_t.csv)")
     args = ap.parse_args(argv)
-    t0s = yaml.safe_load((ROOT / "params.yaml").read_text())["sampler_tradeoff"]["hybrid_t0"]
-    rows = table(read_runs(trained(group(load_runs(args.runs))), t0s, repo=str(ROOT)))
+    t0s = harness.read_params()["sampler_tradeoff"]["hybrid_t0"]
+    rows = table(read_runs(trained(group(load_runs(args.runs))), t0s, repo=str(harness.ROOT)))
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(rows.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     if args.write:

@@ -1,730 +1,458 @@
-"""Regenerate the generated blocks of README.md and docs/ from params.yaml, metrics/ and benchmarks/.
+"""Fill the generated blocks of README.md and docs/ with the numbers of params.yaml, metrics/ and benchmarks/.
 
     python scripts/readme_results.py           # rewrite the text between every pair of markers
-    python scripts/readme_results.py --check   # exit 1 if any file differs from what it would write
+    python scripts/readme_results.py --check   # exit 1, naming the file and the block, if any block is stale
 
-A block is the text between `<!-- NAME -->` and `<!-- /NAME -->` in one file; BLOCKS lists every
-block with its file and the function that writes it (README.md: the headline results from
-metrics/; docs/: the benchmark table from the rows the benchmark scripts wrote to
-benchmarks/results/, the replicates table from benchmarks/replicates/, and the figures the
-reference pages quote). Nothing between markers is typed by hand; the test suite runs --check,
-so a page whose numbers went stale fails CI.
+A block is the text between `<!-- name -->` and `<!-- /name -->` in one file (BLOCKS). It holds tables, commands
+and numbers; the prose that reads them is Markdown around its markers. A table is a header and row templates
+(TABLES) filled from the JSON and CSV files as they are; a cell with @ repeats for each statistic registered in
+ddpm_lab.gmm.distances.STATISTICS that the file holds, so a new statistic gains its column by itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
+import pandas as pd
 import yaml
 
+from ddpm_lab.core.sampling import REGISTRY
+from ddpm_lab.gmm.distances import STATISTICS
 from ddpm_lab.gmm.hybrid import gap_shares
+from ddpm_lab.gmm.names import ALL_MODELS, HYBRIDS, LABELS, MODELS, ORACLE
 from ddpm_lab.tools.compare import group, load_runs, rows
-from ddpm_lab.tools.verdicts import ALPHA, difference, holm
+from ddpm_lab.tools.verdicts import difference, holm
 
 ROOT = Path(__file__).resolve().parents[1]
-BEGIN, END = "<!-- results-table -->", "<!-- /results-table -->"
-BENCH_BEGIN, BENCH_END = "<!-- benchmark-table -->", "<!-- /benchmark-table -->"
-REP_BEGIN, REP_END = "<!-- replicates-table -->", "<!-- /replicates-table -->"
-REPLICATES = "benchmarks/replicates/eq12_vs_eq14.json"  # saved by `ddpm-lab compare --save`
-CANDIDATES = "benchmarks/replicates/eq12_candidates.json"  # the same, for the Eq. 12 model's candidates
-DESIGN = "benchmarks/replicates/design_space.json"  # the design-space sweep, saved the same way
-WHERE_IN_T = "benchmarks/results/where_in_t.csv"  # written by benchmarks/bench_where_in_t.py --write
-DESIGN_TIME = "benchmarks/results/train_time_design_space.json"  # benchmarks/bench_train_time.py --write
-GAP_TARGET = 0.010  # nats: the Eq. 12 model's exact bound gap a candidate must stay under in every replicate
-ESTIMATORS = "benchmarks/results/estimators.json"  # written by benchmarks/bench_estimators.py --write
-NAMES = {"eq12": "Eq. 12 model", "eq3": "Eq. 3 model", "oracle": "oracle eps* (exact)"}
+RES, REP = "benchmarks/results/", "benchmarks/replicates/"
+GAP_TARGET = 0.010  # nats: the candidates' target on the Eq. 12 model's exact bound gap, in every replicate
+SETUP = "gmm.weights gmm.means gmm.stds diffusion.T diffusion.schedule diffusion.beta_start diffusion.beta_end"
+SETUP += " diffusion.variance model.hidden model.n_blocks sample.sampler compare_dist.floor_draws"  # the params the README's setup shows
+TABLES = {m[0]: m[1:] for m in re.findall(r"^(\S+): (\|.*)\n((?:\|.*\n)+)", flags=re.M, string=r"""
+
+bound: | model | training (steps x batch) | expected bound (nats) | gap to the oracle (nats, +- error) | held-out paired estimate (n = {n:,}) |
+| {label} | {run} | {expected_bound[model]:.5f} | {gap} | {held} |
+losses: | model | exact expected loss (nats) | its floor | excess | last logged losses (mean +- se) |
+| {label} | {saved_model_expected_loss:.4f} | {loss_floor:.4f} | {saved_model_excess_loss:.4f} | {logged} |
+sampled: | model (n = {n_pooled:,}: {n_seeds} seeds x {n_per_seed:,}) | @ / floor | max mode-weight error |
+| {label} | {@} | {mode} |
+exact: | output of {sampler} | KL(q \|\| p) (nats) | @ / floor median | max mode-weight error | draws vs this distribution (KS test p) | bound's p_theta: KL <= E_q[L] - H(q) |
+| {label} | {o[kl]:.2e} +- {o[kl_err]:.0e} | {o[@_ratio]:.3f} +- {o[@_ratio_err]:.0e} | {o[mode_err]:.4f} | {p:.2f} | {check} |
+images: | measure | generated (n = {n_generated}) | floor ({n_floor} draws of {n_compared} real vs {n_compared} real, from {split[floor_pool]} in the pool and {split[reference]} held out): median [5%, 95%], or held-out real | ratio to the floor's median (p95) | band |
+| Fréchet distance | {fd[value]:.3f} (bootstrap 5-95%: {fd[bootstrap_p05]:.3f}-{fd[bootstrap_p95]:.3f}) | {fd_floor[median]:.3f} [{fd_floor[p05]:.3f}, {fd_floor[p95]:.3f}] | {h[fd_ratio]:.2f} ({h[fd_p95]:.2f}) | {fd_band} |
+| KID | {h[kid]:.3g} +- {h[kid_se]:.3g} | {kid_floor[median]:.3g} [{kid_floor[p05]:.3g}, {kid_floor[p95]:.3g}] |  | {kid_band} |
+| classes present, mean confidence | {h[classes_present]}/{classes[n_classes]}, {h[confidence]:.3f} | {classes[heldout][classes_present]}/{classes[n_classes]}, {classes[heldout][mean_confidence]:.3f} |  |  |
+| nearest training image (pixel distance, min) | {memorisation[generated_nn_min]:.2f} | {memorisation[heldout_nn_min]:.2f} |  |  |
+| samples closer to one than any held-out image | {memorisation[n_generated_closer_than_heldout_min]} |  |  |  |
+| the classifier's held-out accuracy (fit on {split[features]} training images) |  | {classifier[heldout_accuracy]:.3f} |  |  |
+benchmarks: | benchmark | what | measured | target | |
+| {benchmark} | {what} | {measured} | {target} | {ok} |
+replicates: | metric | variant | n (of {runs} runs) | mean +- 95% CI | difference vs baseline [95% CI] | p (Holm-adjusted over {tests} tests) | verdict |
+| {metric} | {variant} | {n} | {mean:.4g} +- {half:.2g} | {test} | {verdict} |
+gap-tests: | eq12.bound_gap: variant | replicate-matched pairs | difference (nats) [95% CI] | p (Holm-adjusted) | verdict |
+| {variant} | {pairs} | {test} | {verdict} |
+power: | metric | variant | pairs for 80% power |
+| {metric} | {variant} | {n_for_power} |
+candidates: | variant | inside on {inside} | exact bound gap <= {target:g} nats | meets the target |
+| {name} | {ins} of {n} | {gap} of {n} | {met} |
+design: | variant | exact bound gap (nats, mean +- 95% CI) | inside on {inside} | differs from the default (Holm over {tests} tests) |
+| {variant} | {mean:.4f} +- {half:.4f} | {ins} of {n} | {shown} |
+where: | variant | t | part of the gap (nats) | share | difference vs baseline [95% CI] | p (Holm-adjusted over {tests} tests) | verdict |
+| {variant} | {t_from}-{t_to} | {mean:.2g} +- {half:.1g} | {share:.0%} | {test} |
+train-time: | variant | train_eq12 wall time (s; one run, {cpus} cores) |
+| {variant} | {seconds:.1f} |
+estimators: | run | budget (x W) | steps x rows | exact gap (nats) | wall time (s) |
+| {label} | {budget} | {steps:,} x {batch} | {gap:.4f} | {wall_s:.1f} |
+ev-params: | minibatches | rows_trajectory | rows_subsampled | rows_eq12 | terms | threads |
+| {minibatches} | {rows_trajectory} | {rows_subsampled} | {rows_eq12} | {terms} | {threads} |
+ev-headline: | eq3_cost_x | eq3_cost_x_se | the stage's wall time, enabled |
+| {headline[eq3_cost_x]:.3g} | {headline[eq3_cost_x_se]:.2g} | {wall} |
+image-floor: | real images | training | held out | classifier fit on (feature_share) | floor pool | reference | floor draws | real images per set |
+| {n_real:,} | {n_train:,} | {n_heldout:,} | {split[features]:,} ({config[feature_share]:g}) | {split[floor_pool]:,} | {split[reference]:,} | {n_floor} | {n_compared:,} |
+image-calibration: | measure | share of {splits} splits [95% Clopper-Pearson] (count) | nominal |
+| {what} | {measured} | {target} |
+recipes-data: | training draws | floor median: @ | mode-error target | training draws: @ / floor median | training draws: mode error |
+| {n_train:,.0f} | {@_floor_median:.4g} | {mode_err_target:.4f} | {@_ratio:.2f} | {mode_err:.4f} |
+recipes: | candidate | overrides | replicates | train s | bound gap (nats) | @ / floor median | mode error | meet all targets | exact {primary} differs from the baseline's (Holm over {tests}) |
+| {name} | {over} | {reps} | {s:.0f} | {bound_gap} | {@_ratio} | {mode_err} | {meets} of {reps} | {shown} |
+recipes-sampled: | replicate of {names} | exact @ / floor median | exact mode error | sampled @ / floor median | sampled mode error | sampled: inside ({ins} of {n}) |
+| {replicate} | {@_ratio:.2f} | {mode_err:.4f} | {sampled_@_ratio:.2f} | {sampled_mode_err:.4f} | {yes} |
+hybrid: | t0 ({n_pooled:,.0f} pooled draws per row) | model at t <= t0: W1 | KS | mode error | model at t > t0: W1 | KS | mode error |
+| {t0} | {low} | {high} |
+hybrid-exact: | t0 (grid error at most {err:.0e} in the ratios) | model at t <= t0: KL (nats) | W1 | KS | mode error | model at t > t0: KL (nats) | W1 | KS | mode error |
+| {t0} | {low} | {high} |
+orders: | sampler | published order | error at S = {steps} | measured order, S -> 2 S for S = {doubled} |
+| {name} | {published_order} | {err} | {measured} |
+gap-shares: | t | mean w_t | mean e_t | w_t e_t summed (nats) | share of the gap |
+| {t_from}-{t_to} | {mean_w:.4f} | {mean_e:.5f} | {gap:.5f} | {share:.1%} |
+""")}  # fmt: skip
 
 
-def _load(path: Path) -> dict:
-    return json.loads(path.read_text())
+def table(name: str, records, st=(), **ctx) -> list[str]:
+    """TABLES[name]: its header filled from ctx, its row templates from each record; a cell with @ repeats for each
+    statistic of st (@ is its label in the header, its name in the rows)."""
+
+    def each(line: str, attr: str) -> str:
+        return re.sub(r"(?<=\| )[^|]*@[^|]*?(?= \|)", lambda m: " | ".join(m[0].replace("@", getattr(s, attr)) for s in st), line)  # fmt: skip
+
+    head, cells = each(TABLES[name][0], "label").format_map(ctx), each(TABLES[name][1], "name").splitlines()
+    return [head, "|" + "---|" * (head.count(" | ") + 1), *(c.format_map(ctx | dict(r)) for r in records for c in cells)]  # fmt: skip
 
 
-def _band(ratio: float, p95: float) -> str:
-    """A ratio to the floor's median, beside the floor's 95th percentile (same units)."""
-    return f"{ratio:.2f} ({'inside' if ratio <= p95 else 'above'}; p95 {p95:.2f})"
+def stats(keys, key: str = "{}_ratio") -> list:
+    """The registered statistics whose `key` is among keys, in the registry's order."""
+    return [s for s in STATISTICS.values() if key.format(s.name) in keys]
 
 
-def _fmt_list(values) -> str:
-    return "[" + ", ".join(f"{v:g}" for v in values) + "]"
+def band(x: float, p95: float, fmt: str = ".2f") -> str:
+    return f"{x:{fmt}} ({'inside' if x <= p95 else 'above'}; p95 {p95:{fmt}})"
 
 
-def gmm_section(root: Path) -> list[str]:
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    g, d, m = params["gmm"], params["diffusion"], params["model"]
-    head = {k: _load(root / "metrics" / f"dist_{k}.json") for k in NAMES}
-    det = {k: _load(root / "metrics" / "details" / f"dist_{k}.json") for k in NAMES}
-    fit = {k: _load(root / "metrics" / "details" / f"train_{k}.json") for k in ("eq12", "eq3")}
-    bound = det["oracle"]["expected_bound"]
-    n_pool = det["eq12"]["n_per_seed"] * det["eq12"]["n_seeds"]
-    mc = "Monte Carlo" in bound["method"]
-    err_word = "standard error" if mc else "quadrature error estimate"
-    sliced = "sliced_w1_ratio" in head["eq12"]
-    schedule = (
-        f"linear betas {d['beta_start']:g}..{d['beta_end']:g}"
-        if d["schedule"] == "linear"
-        else f"{d['schedule']} schedule"
-    )
-    budget = {
-        "eq12": f"{fit['eq12']['steps']:,} steps x {fit['eq12']['batch_size']}",
-        "eq3": f"{fit['eq3']['steps']:,} steps x {fit['eq3']['batch_size']} trajectories",
-        "oracle": "-",
-    }
-    lines = [
-        f"Generated by `python scripts/readme_results.py` from `params.yaml` and `metrics/` (default params): a "
-        f"mixture with weights {_fmt_list(g['weights'])}, means {g['means']}, stds {g['stds']}; T = {d['T']}, "
-        f"{schedule}, sigma_t^2 = {d['variance']}; a residual MLP (width {m['hidden']}, {m['n_blocks']} blocks).",
-        "",
-        f"**The saved models, measured exactly.** For each saved (EMA) model, e_t = E||eps_theta(x_t, t) - "
-        f"eps*(x_t, t)||^2 over the exact q(x_t) at every t ({'Monte Carlo' if mc else 'quadrature'}); its expected "
-        f"Eq. 5 bound is the oracle's plus sum_t w_t e_t. The held-out column estimates the same gap on "
-        f"{det['eq12']['heldout_paired_estimate']['n']:,} held-out points, paired with the oracle "
-        f"(mean +- standard error, and its z-score against the exact value).",
-        "",
-        f"| sampler | training | expected bound (nats) | gap to the oracle (nats, +- {err_word}) | held-out paired estimate |",
-        "|---|---|---|---|---|",
-    ]
-    for k in NAMES:
-        b, h = det[k]["expected_bound"], det[k]["heldout_paired_estimate"]
-        held = (
-            "0"
-            if k == "oracle"
-            else f"{h['gap_to_oracle']:+.4f} +- {h['gap_to_oracle_se']:.4f} (z = {h['gap_z']:+.1f})"
-        )
-        gap = "0" if k == "oracle" else f"{b['gap_to_oracle']:+.5f} +- {b['gap_err']:.0e}"
-        lines.append(f"| {NAMES[k]} | {budget[k]} | {b['model']:.5f} | {gap} | {held} |")
-    lines += [
-        "",
-        f"The exact entropy of the mixture is H = {det['eq12']['entropy']:.4f} nats; the oracle's expected bound, "
-        f"{bound['oracle']:.4f} nats, exceeds it by {bound['oracle'] - det['eq12']['entropy']:.4f} nats, the "
-        f"variational gap of a T = {d['T']} chain. On the training losses: the Eq. 12 model's exact expected loss is "
-        f"{fit['eq12']['saved_model_expected_loss']:.4f} against its floor {fit['eq12']['loss_floor']:.4f} "
-        f"(excess {fit['eq12']['saved_model_excess_loss']:.4f} {fit['eq12']['units']}); its last logged "
-        f"losses average {fit['eq12']['final_loss']:.3f} +- {fit['eq12']['final_loss_se']:.3f}, too noisy to see that "
-        f"excess. The Eq. 3 model's is {fit['eq3']['saved_model_expected_loss']:.4f} against "
-        f"{fit['eq3']['loss_floor']:.4f} nats.",
-        "",
-        f"**Sampled distributions.** {det['eq12']['n_seeds']} sampling seeds x {det['eq12']['n_per_seed']:,} draws, "
-        f"pooled (n = {n_pool:,}), against the exact CDF. Each distance is a ratio to the median of the same "
-        f'statistic on {params["compare_dist"]["floor_draws"]} exact samples of the same n; "inside" means at '
-        f"most that floor's 95th percentile (p95, also as a ratio). The mode error is max_k |recovered weight - "
-        f"pi_k|, where pi_k is what the assignment rule (most probable component) gives exact samples, beside the "
-        f"95th percentile of the same error for exact multinomial draws.",
-        "",
-        "| sampler | W1 / floor | KS / floor |"
-        + (" sliced W1 / floor |" if sliced else "")
-        + " max mode-weight error |",
-        "|---|---|---|" + ("---|" if sliced else "") + "---|",
-    ]
-    for k in NAMES:
-        h = head[k]
-        row = f"| {NAMES[k]} | {_band(h['w1_ratio'], h['w1_p95'])} | {_band(h['ks_ratio'], h['ks_p95'])} |"
-        if sliced:
-            row += f" {_band(h['sliced_w1_ratio'], h['sliced_w1_p95'])} |"
-        inside = "inside" if h["mode_err"] <= h["mode_p95"] else "above"
-        lines.append(row + f" {h['mode_err']:.4f} ({inside}; p95 {h['mode_p95']:.4f}) |")
-    if det["eq12"].get("exact_sampled"):
-        lines += ["", *exact_sampled_table(head, det)]
-    dm = det["eq12"]["mode"]
-    lines += [
-        "",
-        f"The assignment rule itself is biased: exact samples are assigned {_fmt_list(round(v, 4) for v in dm['assigned_weights_exact'])} "
-        f"rather than w_k = {_fmt_list(dm['true_weights'])} (largest difference {dm['rule_bias']:.4f}), which is "
-        f"why the mode error is measured against pi_k.",
-    ]
-    return lines
+def load(root: Path, rel: str) -> dict:
+    return json.loads((root / rel).read_text())
 
 
-def exact_sampled_table(head: dict, det: dict) -> list[str]:
-    """The sampler's output distribution propagated exactly (1-D): KL, W1 and KS ratios, mode error,
-    the draws' KS test against it and the bound's chain rule on the decoder's KL."""
-    ex = det["eq12"]["exact_sampled"]
-    lines = [
-        f"**The sampler's output distribution, exactly.** In 1-D the distribution that {ex['sampler']} outputs is "
-        "computed, not sampled: the reverse chain propagated on a grid (`ddpm_lab/gmm/propagate.py`; each number "
-        "+- its grid error, the change from halving the grid). W1 and KS are ratios to the same floors' medians; "
-        "at most 0.5 means the distance is half what 30,000 exact draws typically show. The draws above are "
-        "KS-tested against it, and KL(q || p_theta) of the bound's p_theta(x_0) (the decoder's sigma_1 at the last "
-        "step) stays below E_q[L] - H(q), the oracle's variational gap plus the model's bound gap.",
-        "",
-        r"| sampler | KL(q \|\| p) (nats) | W1 / floor median | KS / floor median | max mode-weight error | "
-        "draws vs this distribution (KS test p) | bound's p_theta: KL <= E_q[L] - H(q) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for k in NAMES:
-        e = det[k]["exact_sampled"]
-        o, dec = e["output"], e.get("decoder")
-        check = (
-            f"{dec['kl']:.2e} <= {dec['kl_upper']:.2e} ({'holds' if dec['kl_within_upper'] else 'FAILS'})"
-            if dec
-            else "- (not Algorithm 2)"
-        )
-        lines.append(
-            f"| {NAMES[k]} | {o['kl']:.2e} +- {o['kl_err']:.0e} | {o['w1_ratio']:.3f} +- {o['w1_ratio_err']:.0e} | "
-            f"{o['ks_ratio']:.3f} +- {o['ks_ratio_err']:.0e} | {o['mode_err']:.4f} | "
-            f"{e['samples_vs_propagated']['p_value']:.2f} | {check} |"
-        )
-    return lines
+def dist(root: Path, kind: str = "details/dist", models=ALL_MODELS) -> dict:
+    return {k: load(root, f"metrics/{kind}_{k}.json") | {"label": LABELS[k]} for k in models}
 
 
-def image_section(root: Path) -> list[str]:
-    h = _load(root / "metrics" / "images.json")
-    det = _load(root / "metrics" / "details" / "images.json")
-    fl, kf, mem = det["fd_floor"], det["kid_floor"], det["memorisation"]
-    n_floor = len(fl["draws"])
+def setup(root: Path) -> list[str]:
+    p = yaml.safe_load((root / "params.yaml").read_text())
+    v = {k: p[k.split(".")[0]][k.split(".")[1]] for k in SETUP.split()}
+    v["sample.sampler"] = f"{v['sample.sampler']}: {REGISTRY[v['sample.sampler']].label}"
+    rule = load(root, "metrics/details/dist_eq12.json")["mode"]  # the assignment rule's weights on exact samples
+    v["pi_k"] = "[" + ", ".join(f"{round(x, 4):g}" for x in rule["assigned_weights_exact"]) + "]"
+    v["largest pi_k - w_k"] = f"{rule['rule_bias']:.4f}"
     return [
-        f"**Image branch** (`metrics/images.json`): {det['n_generated']} digits sampled from the U-Net, judged in the "
-        f"feature space of a small classifier (held-out accuracy {det['classifier']['heldout_accuracy']:.3f}) "
-        f"against {det['n_compared']} held-out real images. The floor: {n_floor} draws of the same statistic between "
-        f"two disjoint sets of {det['n_compared']} real images drawn from the {det['split']['floor_pool']} floor-pool "
-        f"and {det['split']['reference']} held-out images, none seen by the classifier (fit on "
-        f"{det['split']['features']} other training images).",
-        "",
-        "| measure | generated | floor: median [5%, 95%] | |",
-        "|---|---|---|---|",
-        f"| Fréchet distance | {det['fd']['value']:.3f} (bootstrap replicates, biased upward by "
-        f"duplicated rows: 5-95% {det['fd']['bootstrap_p05']:.3f}-{det['fd']['bootstrap_p95']:.3f}) | {fl['median']:.3f} [{fl['p05']:.3f}, {fl['p95']:.3f}] | ratio "
-        f"{h['fd_ratio']:.2f}, {'inside' if det['fd_inside_floor_band'] else 'above'} the band (p95 ratio "
-        f"{h['fd_p95']:.2f}) |",
-        f"| KID | {h['kid']:.3g} +- {h['kid_se']:.3g} (standard error) | {kf['median']:.3g} [{kf['p05']:.3g}, "
-        f"{kf['p95']:.3g}] | {'inside' if det['kid_inside_floor_band'] else 'above'} the band"
-        f"{', but within one standard error of its p95: undecided at this n' if abs(h['kid'] - kf['p95']) <= h['kid_se'] else ''} |",
-        f"| digits present, mean confidence | {h['digits']}/10, {h['confidence']:.3f} | held-out real: "
-        f"{det['classes']['heldout']['classes_present']}/10, {det['classes']['heldout']['mean_confidence']:.3f} | |",
-        f"| nearest training image (pixel distance, min) | {mem['generated_nn_min']:.2f} | held-out real: "
-        f"{mem['heldout_nn_min']:.2f} | {mem['n_generated_closer_than_heldout_min']} samples closer than any "
-        f"held-out image |",
+        f"| {' | '.join(v)} |",
+        "|" + "---|" * len(v),
+        f"| {' | '.join('-' if x is None else str(x) for x in v.values())} |",
     ]
+
+
+def bound(root: Path) -> list[str]:
+    det, fit = dist(root), dist(root, "details/train", MODELS)
+    for k, d in det.items():
+        b, h = d["expected_bound"], d["heldout_paired_estimate"]
+        d |= {"run": "-", "gap": "0", "held": "0"}
+        if k in fit:
+            d["run"] = f"{fit[k]['steps']:,} x {fit[k]['batch_size']}"
+            d["gap"] = f"{b['gap_to_oracle']:+.5f} +- {b['gap_err']:.0e}"
+            d["held"] = f"{h['gap_to_oracle']:+.4f} +- {h['gap_to_oracle_se']:.4f} (z = {h['gap_z']:+.1f})"
+    for f in fit.values():
+        f["logged"] = f"{f['final_loss']:.3f} +- {f['final_loss_se']:.3f}"
+    o, h = det[ORACLE]["expected_bound"]["oracle"], det[ORACLE]["entropy"]  # the oracle's floor: the entropy
+    fit[ORACLE] = {"label": LABELS[ORACLE], "saved_model_expected_loss": o, "loss_floor": h, "logged": "-"}
+    fit[ORACLE]["saved_model_excess_loss"] = o - h
+    n = det[ORACLE]["heldout_paired_estimate"]["n"]
+    return [*table("bound", det.values(), n=n), "", *table("losses", fit.values())]
+
+
+def sampled(root: Path) -> list[str]:
+    """The sampled distributions against the floor band, one column per registered statistic the metrics hold;
+    then the sampler's exact output distribution (`exact`)."""
+    head, d = dist(root, "dist"), load(root, "metrics/details/dist_eq12.json")
+    st = stats({k for h in head.values() for k in h})
+    for h in head.values():
+        h |= {s.name: band(h[f"{s.name}_ratio"], h[f"{s.name}_p95"]) if f"{s.name}_ratio" in h else "-" for s in st}
+        h["mode"] = band(h["mode_err"], h["mode_p95"], ".4f")
+    return table("sampled", head.values(), st, **d) + (["", *e] if (e := exact(root)) else [])
+
+
+def exact(root: Path) -> list[str]:
+    det = dist(root)
+    if not det[MODELS[0]].get("exact_sampled"):
+        return []
+    for d in det.values():
+        e, dec = d["exact_sampled"], d["exact_sampled"].get("decoder")
+        d |= {"o": e["output"], "p": e["samples_vs_propagated"]["p_value"], "check": "- (not Algorithm 2)"}
+        if dec:
+            d["check"] = f"{dec['kl']:.2e} <= {dec['kl_upper']:.2e} ({'holds' if dec['kl_within_upper'] else 'FAILS'})"
+    return table("exact", det.values(), stats(det[MODELS[0]]["o"], "{}_ratio_err"), **det[MODELS[0]]["exact_sampled"])
+
+
+def images(root: Path) -> list[str]:
+    h, d = load(root, "metrics/images.json"), load(root, "metrics/details/images.json")
+    side = {True: "inside", False: "above"}
+    d |= {"h": h, "n_floor": len(d["fd_floor"]["draws"]), "fd_band": side[d["fd_inside_floor_band"]]}
+    d["kid_band"] = side[d["kid_inside_floor_band"]]
+    if abs(h["kid"] - d["kid_floor"]["p95"]) <= h["kid_se"]:
+        d["kid_band"] += "; within one SE of p95: undecided"
+    return table("images", [d], **d)
 
 
 def benchmark_section(root: Path) -> list[str]:
     """The rows the benchmark scripts wrote with --write (benchmarks/results/*.json)."""
-    lines = ["| benchmark | what | measured | target | |", "|---|---|---|---|---|"]
-    for path in sorted((root / "benchmarks" / "results").glob("*.json")):
-        bench = _load(path)
-        for r in bench["rows"]:
-            met = "" if r["met"] is None else ("met" if r["met"] else "missed")
-            lines.append(f"| {bench['benchmark']} | {r['what']} | {r['measured']} | {r['target']} | {met} |")
-    return lines
+    benches = [json.loads(p.read_text()) for p in sorted((root / RES).glob("*.json"))]
+    ok = {None: "", True: "met", False: "missed"}
+    return table("benchmarks", [b | r | {"ok": ok[r["met"]]} for b in benches for r in b["rows"]])
 
 
-def replicates_section(root: Path, path: str = REPLICATES) -> list[str]:
-    """The variants compared over replicates (the runs `ddpm-lab compare --save` wrote),
-    with the verdicts the compare command gives them (Holm over the family, paired by replicate)."""
+def commands(root: Path, path: str) -> list[str]:
+    """The commands that ran the saved replicates, at the commit they record."""
+    runs, lines = load_runs(root / path), ["```bash"]
+    for i, v in enumerate(group(runs)):
+        reps = sorted({r.replicate for r in v.runs if not (r.committed and i == 0)})
+        whole = len(reps) > 1 and reps == list(range(reps[0], reps[-1] + 1))
+        sets = [f"'replicate=range({reps[0]},{reps[-1] + 1})'" if whole else "replicate=" + ",".join(map(str, reps))]
+        sets += [shlex.quote(p) for p in v.name.split(", ")] if i else []
+        lines.append("dvc exp run --queue " + " ".join(f"-S {s}" for s in sets) + " compare_dist")
+    rev = next((r for r in runs if r.committed), runs[0]).rev[:7]
+    return lines + ["dvc queue start -j 1", f"ddpm-lab compare --rev {rev} --save {path}", "```"]
+
+
+def replicates(root: Path, path: str) -> list[str]:
+    """`ddpm-lab compare --runs path`'s rows, the tests of the Eq. 12 model's bound gap, the pairs 80% power needs."""
     variants = group(load_runs(root / path))
-    table_rows = rows(variants)
-    lines = [
-        f"Generated from `{path}` ({sum(len(v.runs) for v in variants)} runs) by "
-        "`ddpm-lab compare --runs` (the same rows). 95% intervals: the mean's Student-t interval over "
-        "the replicates; the difference's raw paired-t interval. The verdict is Holm's over the "
-        f"{sum(r['tested'] for r in table_rows)} tests of the table (family-wise 5%).",
-        "",
-        "| metric | variant | n | mean +- 95% CI | difference vs baseline [95% CI] | p (Holm-adjusted) | verdict |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in table_rows:
-        if r["n"] < 2:
-            continue
-        diff = p = ""
-        if r["interval"] is not None:
-            diff = f"{r['diff']:.4g} [{r['interval'][0]:.4g}, {r['interval'][1]:.4g}]"
-            p = f"{r['p']:.2g} ({r['p_adj']:.2g})"
-        lines.append(
-            f"| {r['metric']} | {r['variant']} | {r['n']} | {r['mean']:.4g} +- {r['half']:.2g} | {diff} | "
-            f"{p} | {r['verdict']} |"
-        )
-    for r in table_rows:
-        if r["metric"] == "eq12.bound_gap" and r["tested"]:
-            lines += [
-                "",
-                f"**{r['variant']} against the baseline:** the eq12 model's exact bound gap differs by "
-                f"{r['diff']:.4g} nats [{r['interval'][0]:.4g}, {r['interval'][1]:.4g}] over {r['pairs']} "
-                f"replicate-matched pairs: {r['verdict']}, p = {r['p']:.2g}, Holm-adjusted "
-                f"{r['p_adj']:.2g}.",
-            ]
-    power = [f"{r['metric']} ({r['n_for_power']})" for r in table_rows if r["n_for_power"]]
-    if power:
-        lines += [
-            "",
-            "Prospective, not a verdict: pairs that a fixed-n test at the family's first Holm level "
-            "would need to detect each difference not shown, at its observed size and SD, with 80% "
-            "power: " + ", ".join(power) + ".",
-        ]
-    return lines
+    rs = rows(variants)
+    for r in rs:
+        r["test"] = " | "
+        if r["interval"]:
+            (lo, hi), p = r["interval"], f"{r['p']:.2g} ({r['p_adj']:.2g})"
+            r["test"] = f"{r['diff']:.4g} [{lo:.4g}, {hi:.4g}] | {p}"
+    ctx = {"runs": sum(len(v.runs) for v in variants), "tests": sum(r["tested"] for r in rs)}
+    out = [*table("replicates", [r for r in rs if r["n"] >= 2], **ctx), ""]
+    out += table("gap-tests", [r for r in rs if r["metric"] == "eq12.bound_gap" and r["tested"]])
+    power = [r for r in rs if r["n_for_power"]]
+    return out + (["", *table("power", power)] if power else [])
 
 
-def results_section(root: Path) -> list[str]:
-    """README.md: the headline results of the GMM study and of the image branch."""
-    return gmm_section(root) + [""] + image_section(root)
+def inside(root: Path, variants) -> tuple[dict, str]:
+    """{metric: the floor's p95} of the Eq. 12 model's decided statistics and mode error that the runs hold; labels."""
+    f = load(root, "metrics/dist_eq12.json")
+    p95 = {f"eq12.{s.name}_ratio": f[f"{s.name}_p95"] for s in stats(f, "{}_p95") if s.decided}
+    p95 = {m: p for m, p in (p95 | {"eq12.mode_err": f["mode_p95"]}).items() if any(m in r.metrics for v in variants for r in v.runs)}  # fmt: skip
+    return p95, ", ".join(STATISTICS[m[5:-6]].label if m.endswith("_ratio") else "mode error" for m in p95)
 
 
-def _replicate_set(reps: list[int]) -> str:
-    """DVC's sweep syntax for a set of replicates: range(a,b) when contiguous, else a list."""
-    reps = sorted(set(reps))
-    if len(reps) > 1 and reps == list(range(reps[0], reps[-1] + 1)):
-        return f"'replicate=range({reps[0]},{reps[-1] + 1})'"
-    return "replicate=" + ",".join(str(r) for r in reps)
-
-
-def replicates_commands(root: Path, path: str = REPLICATES) -> list[str]:
-    """docs/variants.md: the commands that ran the saved replicates, at the commit they record."""
-    runs = load_runs(root / path)
-    variants = group(runs)
-    base = next((r for r in runs if r.committed), runs[0])
-    lines = [
-        f"Run at commit `{base.rev[:7]}` (the committed baseline of `{path}`), each experiment "
-        "on the GMM branch alone (`compare_dist` as the target):",
-        "",
-        "```bash",
-    ]
+def candidates(root: Path) -> list[str]:
+    variants = group(load_runs(root / REP / "eq12_candidates.json"))
+    (p95, label), body = inside(root, variants), []
     for i, v in enumerate(variants):
-        reps = [r.replicate for r in v.runs if not (r.committed and i == 0)]
-        sets = [f"-S {_replicate_set(reps)}"] + ([] if i == 0 else [f"-S {shlex.quote(p)}" for p in v.name.split(", ")])
-        lines.append("dvc exp run --queue " + " ".join(sets) + " compare_dist")
-    lines += ["dvc queue start -j 1", f"ddpm-lab compare --rev {base.rev[:7]} --save {path}", "```"]
-    return lines
+        runs = [r for r in v.runs if all(m in r.metrics for m in (*p95, "eq12.bound_gap"))]
+        n, gap = len(runs), sum(r.metrics["eq12.bound_gap"] <= GAP_TARGET for r in runs)
+        ins = sum(all(r.metrics[m] <= p for m, p in p95.items()) for r in runs)
+        met = ("yes" if n >= 5 and ins >= 4 and gap == n else "no") if i else "-"
+        body.append({"name": v.name, "ins": ins, "gap": gap, "n": n, "met": met})
+    return table("candidates", body, inside=label, target=GAP_TARGET)
 
 
-def _wrap_command(cmd: str, width: int = 100) -> list[str]:
-    """A long `dvc exp run -S ... -S ...` command over several shell lines, broken before an -S."""
-    parts = cmd.split(" -S ")
-    words = [parts[0]] + ["-S " + p for p in parts[1:]]
-    lines = [words[0]]
-    for w in words[1:]:
-        if len(lines[-1]) + 1 + len(w) > width:
-            lines[-1] += " \\"
-            lines.append("  " + w)
-        else:
-            lines[-1] += " " + w
-    return lines
+def design_space(root: Path) -> list[str]:
+    variants = group(load_runs(root / REP / "design_space.json"))
+    (p95, label), rs, body = inside(root, variants), rows(variants, prospective=False), []
+    for i, v in enumerate(variants):
+        mine = [r for r in rs if r["id"] == f"v{i}"]
+        shown = ", ".join(f"{r['metric']} {r['diff']:+.2g}" for r in mine if r["differs"]) or "none"
+        ins = sum(all(r.metrics[m] <= p for m, p in p95.items()) for r in v.runs)
+        gap = next(r for r in mine if r["metric"] == "eq12.bound_gap")
+        body.append(gap | {"ins": ins, "n": len(v.runs), "shown": shown if i else ""})
+    return table("design", body, inside=label, tests=sum(r["tested"] for r in rs))
+
+
+def where_in_t(root: Path) -> list[str]:
+    t = pd.read_csv(root / RES / "where_in_t.csv").to_dict("records")
+    for r in t:
+        r["test"], verdict = " |  | ", "differs" if r["differs"] else "not shown"
+        if pd.notna(r["p"]):
+            r["test"] = (
+                f"{r['diff']:+.2g} [{r['low']:.2g}, {r['high']:.2g}] | {r['p']:.2g} ({r['p_holm']:.2g}) | {verdict}"
+            )
+    return table("where", t, tests=sum(pd.notna(r["p"]) for r in t))
+
+
+def results_rows(root: Path, name: str, rel: str) -> list[str]:
+    """TABLES[name] over the rows of a benchmark's results file, its header filled from the file."""
+    b = load(root, rel)
+    return table(name, b["rows"], **b)
 
 
 def estimators_example(root: Path) -> list[str]:
-    """docs/estimators.md: the `dvc exp run` of the benchmark's best Eq. 3 run within 2x W."""
-    bench = _load(root / ESTIMATORS)
-    ok = [r for r in bench["runs"] if not r.get("error") and r["budget"] <= 2]
-    best = min(ok, key=lambda r: r["gap"])
-    return [
-        f"With W = {bench['W_s']:.1f} s on the benchmark's machine (`{ESTIMATORS}`), the best run within "
-        f"{best['budget']:g}x W was {best['label']}: {best['steps']:,} steps x {best['batch']} rows, an exact gap "
-        f"of {best['gap']:.4f} nats in {best['wall_s']:.1f} s (Eq. 12: {bench['eq12']['gap']:.4f} nats in "
-        f"{bench['eq12']['wall_s']:.1f} s). Its row prints the command that reproduces it:",
-        "",
-        "```bash",
-        *_wrap_command(best["command"]),
-        "```",
-    ]
+    """The benchmark's best Eq. 3 run within 2x W beside Eq. 12's, and the command that reproduces it."""
+    b = load(root, f"{RES}estimators.json")
+    best = min((r for r in b["runs"] if not r.get("error") and r["budget"] <= 2), key=lambda r: r["gap"])
+    words = best["command"].split(" -S ")
+    lines = [words[0]]
+    for w in ["-S " + w for w in words[1:]]:  # shell lines of at most 100 characters, broken before an -S
+        lines[-1:] = [lines[-1] + " \\", "  " + w] if len(lines[-1]) + 1 + len(w) > 100 else [lines[-1] + " " + w]
+    eq12 = b["eq12"] | {"label": "Eq. 12 (`train_eq12`)", "budget": f"1 (W = {b['W_s']:.1f} s)"}
+    return [*table("estimators", [eq12, best | {"budget": f"{best['budget']:g}"}]), "", "```bash", *lines, "```"]
 
 
-def estimator_variance_section(root: Path) -> list[str]:
-    """docs/estimators.md: the stage's default sizes (params.yaml) and its headline number, from the
-    enabled run that benchmarks/bench_estimator_variance.py saved (the stage is off by default)."""
+def estimator_variance(root: Path) -> list[str]:
     ev = yaml.safe_load((root / "params.yaml").read_text())["estimator_variance"]
-    saved = _load(root / "benchmarks" / "results" / "estimator_variance.json")
-    head = saved["headline"]
-    threads = f"{ev['threads']} torch thread{'s' if ev['threads'] != 1 else ''}"
+    saved = load(root, f"{RES}estimator_variance.json")
     wall = next(r["measured"] for r in saved["rows"] if r["what"].startswith("stage estimator_variance"))
-    return [
-        f"The defaults (`params.yaml`): {ev['minibatches']} minibatches of {ev['rows_trajectory']} rows "
-        f"(`trajectory`, `trajectory_kl`), {ev['rows_subsampled']} rows (subsampled) and {ev['rows_eq12']} "
-        f"rows (`eq12`); K in {', '.join(str(k) for k in ev['terms'])}; {threads}.",
-        "",
-        f"On them, at the initial weights, `trajectory` costs {head['eq3_cost_x']:.3g} +- "
-        f"{head['eq3_cost_x_se']:.2g} times as much as `eq12` per unit of gradient precision "
-        f"(`eq3_cost_x` +- `eq3_cost_x_se`; the stage enabled on the default study took {wall}: "
-        "`benchmarks/bench_estimator_variance.py`, `benchmarks/results/estimator_variance.json`).",
-    ]
+    terms = ", ".join(map(str, ev["terms"]))
+    return [*table("ev-params", [ev | {"terms": terms}]), "", *table("ev-headline", [saved | {"wall": wall}])]
 
 
-def image_floor_section(root: Path) -> list[str]:
-    """docs/images.md: the split of the real digits behind the image branch's floor."""
-    det = _load(root / "metrics" / "details" / "images.json")
-    sp = det["split"]
-    return [
-        f"With the default params (`metrics/details/images.json`): {det['n_train'] + det['n_heldout']:,} real "
-        f"images, {det['n_train']:,} for training and {det['n_heldout']:,} held out (seeded). They are split "
-        "three ways, so the classifier never sees the images it measures: it is fit on "
-        f"{sp['features']:,} of the {det['n_train']:,} training images (`images_eval.feature_share` = "
-        f"{det['config']['feature_share']:g}, split by label), the other {sp['floor_pool']:,} are the floor "
-        f"pool, and the {sp['reference']:,} held-out images are the reference. Each of the "
-        f"`images_eval.floor_draws` = {len(det['fd_floor']['draws'])} floor values compares two disjoint sets "
-        f"of {det['n_compared']:,} real images drawn from the pool and the held-out set together, so the band "
-        "carries the reference's own chance as a generated set's value does (a floor drawn from one pool "
-        "against the one fixed reference was too narrow)."
-    ]
+def image_floor(root: Path) -> list[str]:
+    d = load(root, "metrics/details/images.json")
+    return table("image-floor", [d | {"n_real": d["n_train"] + d["n_heldout"], "n_floor": len(d["fd_floor"]["draws"])}])
 
 
-def image_floor_calibration(root: Path) -> list[str]:
-    """docs/images.md: the floor's calibration, from benchmarks/bench_image_floor.py's rows."""
-    bench = _load(root / "benchmarks" / "results" / "image_floor.json")
-    rows = {r["what"].split(":")[0] + (" band" if "band" in r["what"] else ""): r for r in bench["rows"]}
-    return [
-        f"Over {bench['splits']} random splits of the digits (`benchmarks/bench_image_floor.py`, "
-        "`benchmarks/results/image_floor.json`), real images unseen by the classifier and the floor, scored "
-        "as if generated, landed above the floor's 95th percentile in a share "
-        f"{rows['FD']['measured']} of splits for FD and {rows['KID']['measured']} for KID (share, 95% "
-        f"Clopper-Pearson interval, count; nominal 5%), and outside its 5-95% band in "
-        f"{rows['FD band']['measured']} and {rows['KID band']['measured']} (nominal 10%)."
-    ]
+def recipes(root: Path, path: str) -> list[str]:
+    """One file of benchmarks/bench_recipes.py: its floor and training draws, each candidate over its replicates, and
+    whether its exact W1 ratio (the declared primary) differs from the baseline's (Holm over the file's candidates)."""
+    t, fl = pd.read_csv(root / path), pd.read_csv((root / path).with_suffix(".data.csv")).iloc[0].to_dict()
+    st, body = stats(t.columns), []
+    by = {n: dict(zip(g["replicate"].astype(int), g["w1_ratio"].astype(float))) for n, g in t.groupby("candidate")}
+    tests = {n: difference(by[n], by.get("baseline", {})) for n in by if n != "baseline"}
+    tests = {n: x for n, x in tests.items() if x is not None and x.p is not None}
+    reject, adj = holm([x.p for x in tests.values()]) if tests else ([], [])
+    shown = {n: f"{x.diff:+.2f}, {x.n} {'pairs' if x.method == 'paired' else 'runs, Welch'}, Holm p {a:.2g}"
+             for (n, x), r, a in zip(tests.items(), reject, adj) if r}  # fmt: skip
+    for n, g in t.groupby("candidate", sort=False):
+        over = ", ".join(f"{k}={v}" for k, v in json.loads(g["overrides"].iloc[0]).items()) or "-"
+        c = {"name": n, "reps": len(g), "over": over, "s": g["train_seconds"].mean(), "meets": g["meets"].sum()}
+        for col, fmt in [("bound_gap", ".4f"), ("mode_err", ".4f"), *((f"{s.name}_ratio", ".2f") for s in st)]:
+            v = g[col].to_numpy(dtype=float)
+            se = f" +- {v.std(ddof=1) / np.sqrt(v.size):{fmt}}" + (f" ({v.max():{fmt}})" if col != "bound_gap" else "")
+            c[col] = f"{v.mean():{fmt}}" + (se if v.size > 1 else "")
+        body.append(c | {"shown": "-" if n == "baseline" else shown.get(n, "")})
+    ctx = {"primary": STATISTICS["w1"].label, "tests": len(tests)}
+    return [*table("recipes-data", [fl], stats(fl, "{}_floor_median")), "", *table("recipes", body, st, **ctx)]
 
 
-def hybrid_section(root: Path) -> list[str]:
-    """docs/samplers.md: the hybrid-oracle diagnostic's table, from benchmarks/bench_hybrid.py."""
-    import pandas as pd
-
-    table = pd.read_csv(root / "benchmarks" / "results" / "hybrid_oracle.csv")
-    lines = [
-        f"`benchmarks/results/hybrid_oracle.csv` (`benchmarks/bench_hybrid.py`, {int(table['n_pooled'].iloc[0]):,} "
-        "pooled draws per row, Algorithm 2 over all T steps; each distance as a ratio to the floor's median, the floor's p95 below; "
-        "* outside the floor's 5-95% band):",
-        "",
-        "| t0 | model at t <= t0: W1 | KS | mode error | model at t > t0: W1 | KS | mode error |",
-        "|---|---|---|---|---|---|---|",
-    ]
-
-    def cells(r) -> list[str]:
-        return [
-            f"{r['w1_ratio']:.2f}{'' if r['w1_inside'] else '*'}",
-            f"{r['ks_ratio']:.2f}{'' if r['ks_inside'] else '*'}",
-            f"{r['mode_err']:.4f}{'' if r['mode_inside'] else '*'}",
-        ]
-
-    low, high = (table[table["hybrid"] == h].set_index("t0") for h in ("model_low", "model_high"))
-    for t0 in low.index:
-        lines.append(f"| {t0} | " + " | ".join(cells(low.loc[t0]) + cells(high.loc[t0])) + " |")
-    r = table.iloc[0]
-    lines += ["", f"Floor p95: W1 {r['w1_p95_ratio']:.2f}, KS {r['ks_p95_ratio']:.2f}, mode error {r['mode_p95']:.4f}."]
-    if "exact_w1_ratio" in table.columns:
-        lines += [
-            "",
-            "The same hybrids' output distributions propagated exactly (`ddpm_lab/gmm/propagate.py`: no sampling "
-            "noise; W1 and KS over the same floor medians; grid errors at most "
-            f"{table[['exact_w1_ratio_err', 'exact_ks_ratio_err']].to_numpy().max():.0e} in these ratios):",
-            "",
-            "| t0 | model at t <= t0: KL (nats) | W1 | KS | mode error | model at t > t0: KL (nats) | W1 | KS | mode error |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
-
-        def exact(r) -> list[str]:
-            return [
-                f"{r['exact_kl']:.2e}",
-                f"{r['exact_w1_ratio']:.2f}",
-                f"{r['exact_ks_ratio']:.2f}",
-                f"{r['exact_mode_err']:.4f}",
-            ]
-
-        for t0 in low.index:
-            lines.append(f"| {t0} | " + " | ".join(exact(low.loc[t0]) + exact(high.loc[t0])) + " |")
-    lines += [
-        "",
-        "Each range of t's share of the Eq. 12 model's exact bound gap sum_t w_t e_t, from "
-        "`metrics/details/eps_error_eq12.csv`:",
-        "",
-        "| t | mean w_t | mean e_t | w_t e_t summed (nats) | share of the gap |",
-        "|---|---|---|---|---|",
-    ]
-    e = pd.read_csv(root / "metrics" / "details" / "eps_error_eq12.csv")
-    for r in gap_shares(e, low.index).itertuples():
-        lines.append(f"| {r.t_from}-{r.t_to} | {r.mean_w:.4f} | {r.mean_e:.5f} | {r.gap:.5f} | {r.share:.1%} |")
-    return lines
+def recipes_sampled(root: Path) -> list[str]:
+    t = pd.read_csv(root / RES / "recipes_1m_sampled.csv")
+    ok = t["sampled_inside"].astype(str).eq("True")
+    body = [r | {"yes": "yes" if y else "no"} for r, y in zip(t.to_dict("records"), ok)]
+    ctx = {"names": ", ".join(sorted(set(t["candidate"]))), "ins": ok.sum(), "n": len(t)}
+    return table("recipes-sampled", body, stats(t.columns, "sampled_{}_ratio"), **ctx)
 
 
-def train_time_section(root: Path, path: str = "benchmarks/results/train_time.json") -> list[str]:
-    """docs/: each variant's train_eq12 wall time (benchmarks/bench_train_time.py --write path)."""
-    bench = _load(root / path)
-    cells = ", ".join(f"{r['variant']} {r['seconds']:.1f} s" for r in bench["rows"])
-    return [
-        f"The train_eq12 stage's wall time, one run each on {bench['cpus']} cores (`benchmarks/bench_train_time.py`, "
-        f"`{path}`; the metrics hold no wall-clock time): {cells}."
-    ]
+def hybrid_tables(root: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """benchmarks/results/hybrid_oracle.csv split by hybrid (each indexed by t0), and its first row."""
+    t = pd.read_csv(root / RES / "hybrid_oracle.csv")
+    low, high = (t[t["hybrid"] == h].set_index("t0") for h in HYBRIDS)
+    return t, low, high, t.iloc[0].to_dict()
 
 
-def _floor_p95(root: Path) -> dict:
-    """The floor's p95 of each sampled measure of the Eq. 12 model (the same floor for every run:
-    same n, draws and seed), keyed as the replicates files key their metrics."""
-    floor = _load(root / "metrics" / "dist_eq12.json")
-    return {"eq12.w1_ratio": floor["w1_p95"], "eq12.ks_ratio": floor["ks_p95"], "eq12.mode_err": floor["mode_p95"]}
+def by_t0(low: pd.DataFrame, high: pd.DataFrame, cell) -> list[dict]:
+    """One row per switch point: the model at t <= t0, then at t > t0."""
+    return [{"t0": t0, "low": cell(low.loc[t0]), "high": cell(high.loc[t0])} for t0 in low.index]
 
 
-def candidates_headline(root: Path) -> list[str]:
-    """README.md and docs/variants.md: per candidate, in how many replicates the Eq. 12 model meets
-    the targets (W1, KS and mode error at most the floor's p95; exact bound gap <= GAP_TARGET nats)."""
-    p95 = _floor_p95(root)
-    cells, met = [], []
-    for v in group(load_runs(root / CANDIDATES)):
-        runs = [r for r in v.runs if all(m in r.metrics for m in (*p95, "eq12.bound_gap"))]
-        inside = sum(all(r.metrics[m] <= p for m, p in p95.items()) for r in runs)
-        gap = sum(r.metrics["eq12.bound_gap"] <= GAP_TARGET for r in runs)
-        cells.append(f"{v.name}: {inside} of {len(runs)} inside on all three, gap <= {GAP_TARGET} in {gap}")
-        if v.name != "baseline" and len(runs) >= 5 and inside >= 4 and gap == len(runs):
-            met.append(v.name)
-    verdict = f"met by {', '.join(met)}" if met else "met by none of them"
-    return [
-        f"**Candidates for the Eq. 12 model** (`{CANDIDATES}`; the target: W1, KS and mode error inside the "
-        f"floor band in at least 4 of 5 replicates, exact bound gap <= {GAP_TARGET} nats in each): "
-        + "; ".join(cells)
-        + f". The target is {verdict}."
-    ]
+def hybrid(root: Path) -> list[str]:
+    """docs/samplers.md: the hybrid-oracle diagnostic's drawn statistics (benchmarks/bench_hybrid.py), * above
+    the floor's p95, and the floor's p95 as the last row."""
+    _, low, high, r = hybrid_tables(root)
+    fmt = {"w1_ratio": ".2f", "ks_ratio": ".2f", "mode_err": ".4f"}
+
+    def drawn(x) -> str:
+        return " | ".join(f"{x[k]:{f}}" + ("" if x[k.split("_")[0] + "_inside"] else "*") for k, f in fmt.items())
+
+    floor = {"t0": "floor p95", "low": f"{r['w1_p95_ratio']:.2f} | {r['ks_p95_ratio']:.2f} | {r['mode_p95']:.4f}"}
+    return table("hybrid", [*by_t0(low, high, drawn), floor | {"high": floor["low"]}], n_pooled=r["n_pooled"])
 
 
-def design_space_headline(root: Path) -> list[str]:
-    """README.md and docs/design_space.md: per variant of the design-space sweep, its mean exact bound
-    gap, the replicates inside the floor band on W1, KS and mode error, and the differences from
-    the baseline that `ddpm-lab compare` shows (Holm over every test of the table)."""
-    variants = group(load_runs(root / DESIGN))
-    table_rows = rows(variants, prospective=False)
-    p95 = _floor_p95(root)
-    words = {
-        "eq12.bound_gap": "exact bound gap",
-        "eq12.w1_ratio": "W1",
-        "eq12.ks_ratio": "KS",
-        "eq12.mode_err": "mode error",
-        "eq3.bound_gap": "the Eq. 3 model's gap",
-    }
-    n_tests = sum(r["tested"] for r in table_rows)
-    lines = [
-        f"**The design space** (`{DESIGN}`: {len(variants) - 1} variants against the default, "
-        f"{min(len(v.runs) for v in variants)} replicate-matched runs each): the Eq. 12 model's exact bound gap "
-        f"(mean +- 95% CI), the runs whose sampled distribution lies inside the floor band on W1, KS and mode "
-        f"error, and the differences `ddpm-lab compare` shows (Holm over the {n_tests} tests of the table, "
-        "family-wise 5%).",
-        "",
-        "| variant | exact bound gap (nats) | inside on all three | differs from the default |",
-        "|---|---|---|---|",
-    ]
-    for i, v in enumerate(variants):
-        gap = next(r for r in table_rows if r["metric"] == "eq12.bound_gap" and r["id"] == f"v{i}")
-        inside = sum(all(r.metrics[m] <= p for m, p in p95.items()) for r in v.runs)
-        shown = [
-            f"{words.get(r['metric'], r['metric'])} {'lower' if r['diff'] < 0 else 'higher'} by {abs(r['diff']):.2g}"
-            for r in table_rows
-            if r["id"] == f"v{i}" and r["differs"]
-        ]
-        verdict = "" if i == 0 else (", ".join(shown) if shown else "no difference shown")
-        lines.append(f"| {v.name} | {gap['mean']:.4f} +- {gap['half']:.4f} | {inside} of {len(v.runs)} | {verdict} |")
-    return lines
+def hybrid_exact(root: Path) -> list[str]:
+    """docs/samplers.md: the same hybrids' output distributions propagated exactly, with the grid's largest error."""
+    t, low, high, _ = hybrid_tables(root)
+    if "exact_w1_ratio" not in t.columns:
+        return ["(not in benchmarks/results/hybrid_oracle.csv: rerun benchmarks/bench_hybrid.py)"]
+    keys = (("kl", ".2e"), ("w1_ratio", ".2f"), ("ks_ratio", ".2f"), ("mode_err", ".4f"))
+    err = t[["exact_w1_ratio_err", "exact_ks_ratio_err"]].to_numpy().max()
+    rows = by_t0(low, high, lambda x: " | ".join(f"{x[f'exact_{k}']:{f}}" for k, f in keys))
+    return table("hybrid-exact", rows, err=err)
 
 
-def where_in_t_section(root: Path) -> list[str]:
-    """docs/design_space.md: where in t each trained variant moves the exact bound gap
-    (benchmarks/bench_where_in_t.py, ddpm_lab.tools.where_in_t)."""
-    import pandas as pd
-
-    t = pd.read_csv(root / WHERE_IN_T)
-    n_tests = int(t["p"].notna().sum())
-    lines = [
-        f"Generated from `{WHERE_IN_T}` (`benchmarks/bench_where_in_t.py {DESIGN}`): each run's exact bound gap "
-        "sum_t w_t e_t split at the hybrid diagnostic's switch points, mean over the replicates +- 95% CI, "
-        "its share of the variant's gap, and the paired difference from the baseline [raw 95% CI] with Holm's "
-        f"verdict over the {n_tests} tests of this table (family-wise 5%; variants of sampling params alone "
-        "share the baseline's models and are left out).",
-        "",
-        "| variant | t | part of the gap (nats) | share | difference vs baseline [95% CI] | p (Holm-adjusted) | verdict |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in t.itertuples():
-        diff = p = verdict = ""
-        if pd.notna(r.p):
-            diff = f"{r.diff:+.2g} [{r.low:.2g}, {r.high:.2g}]"
-            p = f"{r.p:.2g} ({r.p_holm:.2g})"
-            verdict = "differs" if r.differs else "not shown"
-        lines.append(
-            f"| {r.variant} | {r.t_from}-{r.t_to} | {r.mean:.2g} +- {r.half:.1g} | {r.share:.0%} | {diff} | {p} | {verdict} |"
-        )
-    return lines
+def gap_shares_table(root: Path) -> list[str]:
+    """docs/samplers.md: each range of t's share of the Eq. 12 model's exact bound gap."""
+    _, low, _, _ = hybrid_tables(root)
+    shares = gap_shares(pd.read_csv(root / "metrics/details/eps_error_eq12.csv"), low.index).to_dict("records")
+    return table("gap-shares", shares)
 
 
-@dataclass(frozen=True)
-class Block:
-    """The text between `<!-- name -->` and `<!-- /name -->` in `path` (relative to the root)."""
+def sampler_orders(root: Path) -> list[str]:
+    """docs/samplers.md: each deterministic sampler's order against the exact map (benchmarks/bench_sampler_orders.py);
+    the non-ODE one among them (DDIM) runs at eta 0."""
+    b = load(root, f"{RES}sampler_orders.json")
+    steps = sorted(map(int, b["table"][0]["errors"]))
+    shown = [*steps[:-1:2], steps[-1]]
+    for r in b["table"]:
+        r["name"] = r["sampler"] + ("" if REGISTRY[r["sampler"]].ode else " (eta 0)")
+        r["err"] = " / ".join(re.sub(r"e([-+])0", r"e\1", f"{r['errors'][str(s)]:.1e}") for s in shown)
+        r["measured"] = ", ".join(f"{o:.2f}" for o in r["measured_orders"])
+    ctx = {"steps": " / ".join(map(str, shown)), "doubled": ", ".join(map(str, steps[:-1]))}
+    return table("orders", b["table"], **ctx)
+
+
+class Block(NamedTuple):
+    """The text between `<!-- name -->` and `<!-- /name -->` in `path` (relative to the root), written by `write`."""
 
     path: str
     name: str
     write: Callable[[Path], list[str]]
+    begin = property(lambda self: f"<!-- {self.name} -->")
+    end = property(lambda self: f"<!-- /{self.name} -->")
 
-    @property
-    def begin(self) -> str:
-        return f"<!-- {self.name} -->"
-
-    @property
-    def end(self) -> str:
-        return f"<!-- /{self.name} -->"
-
-
-RECIPES = {  # benchmarks/bench_recipes.py's rows: the draws each file's models were trained on
-    "benchmarks/results/recipes.csv": "50,000 training draws of the default mixture (gmm.n_train 50000)",
-    "benchmarks/results/recipes_1m.csv": "1,000,000 training draws of the default mixture (gmm.n_train 1000000)",
-    "benchmarks/results/recipes_two.csv": "1,000,000 draws of a second mixture, gmm.weights [0.6, 0.4], "
-    "means [-1, 1.5], stds [0.2, 0.5]",
-    "benchmarks/results/recipes_four.csv": "1,000,000 draws of a third mixture, gmm.weights [0.1, 0.2, 0.3, 0.4], "
-    "means [-6, -2, 1, 5], stds [0.3, 1, 0.5, 0.7]",
-}
+    def body(self, text: str) -> slice:
+        """Where the block's body lies in text: after its begin marker, up to its end marker."""
+        if text.count(self.begin) != 1 or text.count(self.end) != 1 or text.index(self.begin) > text.index(self.end):
+            raise SystemExit(f"{self.path}: expected one {self.begin} ... {self.end} pair of markers")
+        return slice(text.index(self.begin) + len(self.begin), text.index(self.end))
 
 
-def recipes_section(root: Path) -> list[str]:
-    """docs/variants.md: Eq. 12 recipes judged by Algorithm 2's exact output (benchmarks/bench_recipes.py)."""
-    import pandas as pd
-
-    lines = []
-    for path, draws in RECIPES.items():
-        t = pd.read_csv(root / path)
-        floor = pd.read_csv((root / path).with_suffix(".data.csv")).iloc[0]
-        target = float(floor["mode_err_target"])
-        t["meets"] = (t["w1_ratio"] <= 0.5) & (t["ks_ratio"] <= 0.5) & (t["mode_err"] <= target)
-        lines += [
-            f"`{path}`, trained on {draws}; per candidate: mean +- standard error over its replicates (max in "
-            "brackets); W1 and KS of the exact output over this mixture's floor medians at n = 30,000 (W1 "
-            f"{floor['w1_floor_median']:.4g}, KS {floor['ks_floor_median']:.4g}); the targets: both ratios <= 0.5 and "
-            f"mode error <= {target:.4f} (half the floor's p95). The {int(floor['n_train']):,} training draws themselves are at W1 "
-            f"{floor['w1_ratio']:.2f}, KS {floor['ks_ratio']:.2f} and mode error {floor['mode_err']:.4f} from the "
-            "truth (exact, in the same units).",
-            "",
-            "| candidate | overrides | replicates | train s | bound gap (nats) | W1 / floor median | KS / floor median "
-            "| mode error | meet all targets |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
-        for name, g in t.groupby("candidate", sort=False):
-
-            def ms(col: str, fmt: str, worst: bool = True) -> str:
-                v = g[col].to_numpy(dtype=float)
-                se = f" +- {v.std(ddof=1) / np.sqrt(v.size):{fmt}}" if v.size > 1 else ""
-                return f"{v.mean():{fmt}}{se}" + (f" ({v.max():{fmt}})" if worst and v.size > 1 else "")
-
-            over = ", ".join(f"{k}={v}" for k, v in json.loads(g["overrides"].iloc[0]).items()) or "-"
-            lines.append(
-                f"| {name} | {over} | {len(g)} | {g['train_seconds'].mean():.0f} | {ms('bound_gap', '.4f', False)} | "
-                f"{ms('w1_ratio', '.2f')} | {ms('ks_ratio', '.2f')} | {ms('mode_err', '.4f')} | "
-                f"{int(g['meets'].sum())} of {len(g)} |"
-            )
-        lines += ["", *recipes_verdicts(t), ""]
-    return lines[:-1]
+def _on(fn, *args) -> Callable[[Path], list[str]]:
+    return lambda root: fn(root, *args)
 
 
-def recipes_verdicts(t) -> list[str]:
-    """Each candidate's exact W1 ratio (the declared primary) against the baseline's, paired by
-    replicate (ddpm_lab.tools.verdicts, as `ddpm-lab compare` tests), Holm over the file's
-    candidates at family-wise ALPHA: one line naming the ones shown to differ."""
-    by = {
-        name: dict(zip(g["replicate"].astype(int), g["w1_ratio"].astype(float))) for name, g in t.groupby("candidate")
-    }
-    base = by.get("baseline", {})
-    tests = {n: difference(v, base) for n, v in by.items() if n != "baseline"}
-    tests = {n: x for n, x in tests.items() if x is not None and x.p is not None}
-    if not tests:
-        return ["No candidate has enough replicates beside the baseline's for a test."]
-    reject, adjusted = holm([x.p for x in tests.values()])
-    shown = [
-        f"{n} ({x.diff:+.2f}, {x.n} {'pairs' if x.method == 'paired' else 'runs, Welch'}, Holm p {a:.2g})"
-        for (n, x), r, a in zip(tests.items(), reject, adjusted)
-        if r
-    ]
-    family = f"these {len(tests)} candidates" if len(tests) > 1 else "this one candidate"
-    return [
-        f"Exact W1 ratio against the baseline's (the declared primary; paired by replicate where both have it, "
-        f"Holm over {family}, family-wise {ALPHA:.0%}): "
-        + ("shown to differ: " + "; ".join(shown) + "." if shown else "no difference shown.")
-        + " Not shown is no evidence of equality, least of all with 2 replicates."
-    ]
-
-
-RECIPES_SAMPLED = "benchmarks/results/recipes_1m_sampled.csv"
-
-
-def recipes_sampled_section(root: Path) -> list[str]:
-    """docs/variants.md: the default recipe judged by the study's own sampled judge, per replicate."""
-    import pandas as pd
-
-    t = pd.read_csv(root / RECIPES_SAMPLED)
-    lines = [
-        f"`{RECIPES_SAMPLED}`: each replicate of the default recipe ({', '.join(sorted(set(t['candidate'])))}) "
-        "judged twice, exactly (Algorithm 2's output propagated) and as the study judges it (3 seeds x 10,000 "
-        "draws pooled against the floor band: `bench_recipes.py --sampled`). Inside: every sampled ratio at most "
-        "its floor's p95 and the mode error at most the mode floor's p95.",
-        "",
-        "| replicate | exact W1 / floor median | exact KS / floor median | exact mode error "
-        "| sampled W1 / floor median | sampled KS / floor median | sampled mode error | sampled: inside |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for _, r in t.iterrows():
-        lines.append(
-            f"| {r['replicate']} | {r['w1_ratio']:.2f} | {r['ks_ratio']:.2f} | {r['mode_err']:.4f} "
-            f"| {r['sampled_w1_ratio']:.2f} | {r['sampled_ks_ratio']:.2f} | {r['sampled_mode_err']:.4f} "
-            f"| {'yes' if str(r['sampled_inside']) == 'True' else 'no'} |"
-        )
-    inside = int(t["sampled_inside"].astype(str).eq("True").sum())
-    lines += ["", f"Inside the floor band, sampled: {inside} of {len(t)} replicates."]
-    return lines
-
-
-BLOCKS = (
-    Block("README.md", "results-table", results_section),
-    Block("docs/variants.md", "replicates-commands", replicates_commands),
-    Block("docs/variants.md", "replicates-table", replicates_section),
-    Block("docs/estimators.md", "estimators-example", estimators_example),
-    Block("docs/estimators.md", "estimator-variance", estimator_variance_section),
-    Block("docs/images.md", "image-floor", image_floor_section),
-    Block("docs/images.md", "image-floor-calibration", image_floor_calibration),
-    Block("docs/variants.md", "candidates-commands", lambda root: replicates_commands(root, CANDIDATES)),
-    Block("docs/variants.md", "candidates-table", lambda root: replicates_section(root, CANDIDATES)),
-    Block("docs/variants.md", "candidates-time", train_time_section),
-    Block("docs/variants.md", "candidates-headline", candidates_headline),
-    Block("README.md", "candidates-headline", candidates_headline),
-    Block("docs/samplers.md", "hybrid-table", hybrid_section),
-    Block("docs/variants.md", "recipes-table", recipes_section),
-    Block("docs/variants.md", "recipes-sampled", recipes_sampled_section),
-    Block("docs/benchmarks.md", "benchmark-table", benchmark_section),
-    Block("docs/design_space.md", "design-space-commands", lambda root: replicates_commands(root, DESIGN)),
-    Block("docs/design_space.md", "design-space-headline", design_space_headline),
-    Block("README.md", "design-space-headline", design_space_headline),
-    Block("docs/design_space.md", "design-space-table", lambda root: replicates_section(root, DESIGN)),
-    Block("docs/design_space.md", "design-space-time", lambda root: train_time_section(root, DESIGN_TIME)),
-    Block("docs/design_space.md", "design-space-where", where_in_t_section),
-)
-
-
-def _span(text: str, block: Block) -> tuple[int, int]:
-    """Where the block's body lies in text (after the begin marker's line, up to the end marker)."""
-    if text.count(block.begin) != 1 or text.count(block.end) != 1 or text.index(block.begin) > text.index(block.end):
-        raise SystemExit(f"{block.path}: expected one {block.begin} ... {block.end} pair of markers")
-    return text.index(block.begin) + len(block.begin), text.index(block.end)
-
-
-def _replace(text: str, block: Block, body: list[str]) -> str:
-    start, stop = _span(text, block)
-    return text[:start] + "\n" + "\n".join(body) + "\n" + text[stop:]
+BLOCKS = tuple(Block(*b) for b in (
+    ("README.md", "results-setup", setup),
+    ("README.md", "results-bound", bound),
+    ("README.md", "results-sampled", sampled),
+    ("README.md", "results-images", images),
+    ("README.md", "candidates-headline", candidates),
+    ("README.md", "design-space-headline", design_space),
+    ("docs/benchmarks.md", "benchmark-table", benchmark_section),
+    ("docs/estimators.md", "estimators-example", estimators_example),
+    ("docs/estimators.md", "estimator-variance", estimator_variance),
+    ("docs/images.md", "image-floor", image_floor),
+    ("docs/images.md", "image-floor-calibration", _on(results_rows, "image-calibration", RES + "image_floor.json")),
+    ("docs/samplers.md", "sampler-orders", sampler_orders),
+    ("docs/samplers.md", "hybrid-table", hybrid),
+    ("docs/samplers.md", "hybrid-exact", hybrid_exact),
+    ("docs/samplers.md", "gap-shares", gap_shares_table),
+    ("docs/variants.md", "replicates-commands", _on(commands, REP + "eq12_vs_eq14.json")),
+    ("docs/variants.md", "replicates-table", _on(replicates, REP + "eq12_vs_eq14.json")),
+    ("docs/variants.md", "candidates-commands", _on(commands, REP + "eq12_candidates.json")),
+    ("docs/variants.md", "candidates-headline", candidates),
+    ("docs/variants.md", "candidates-time", _on(results_rows, "train-time", RES + "train_time.json")),
+    ("docs/variants.md", "candidates-table", _on(replicates, REP + "eq12_candidates.json")),
+    *(("docs/variants.md", f"recipes-{s}", _on(recipes, f"{RES}recipes{f}.csv")) for s, f in (("50k", ""), ("1m", "_1m"), ("two", "_two"), ("four", "_four"))),
+    ("docs/variants.md", "recipes-sampled", recipes_sampled),
+    ("docs/design_space.md", "design-space-commands", _on(commands, REP + "design_space.json")),
+    ("docs/design_space.md", "design-space-headline", design_space),
+    ("docs/design_space.md", "design-space-time", _on(results_rows, "train-time", RES + "train_time_design_space.json")),
+    ("docs/design_space.md", "design-space-table", _on(replicates, REP + "design_space.json")),
+    ("docs/design_space.md", "design-space-where", where_in_t),
+))  # fmt: skip
 
 
 def render_all(root: Path = ROOT) -> dict[str, str]:
     """{file: its text with every generated block rewritten}, for every file that holds a block."""
     out: dict[str, str] = {}
-    for block in BLOCKS:
-        if block.path not in out:
-            out[block.path] = (root / block.path).read_text()
-        out[block.path] = _replace(out[block.path], block, block.write(root))
+    for b in BLOCKS:
+        text = out.get(b.path) or (root / b.path).read_text()
+        at = b.body(text)
+        out[b.path] = text[: at.start] + "\n" + "".join(line + "\n" for line in b.write(root)) + text[at.stop :]
     return out
-
-
-def render(root: Path = ROOT) -> str:
-    """README.md with its generated blocks rewritten."""
-    return render_all(root)["README.md"]
 
 
 def stale_blocks(root: Path = ROOT) -> list[Block]:
     """The blocks whose text differs from what this script writes."""
     new = render_all(root)
-    stale = []
-    for block in BLOCKS:
-        old = (root / block.path).read_text()
-        a, b = _span(old, block), _span(new[block.path], block)
-        if old[a[0] : a[1]] != new[block.path][b[0] : b[1]]:
-            stale.append(block)
-    return stale
+    old = {path: (root / path).read_text() for path in new}
+    return [b for b in BLOCKS if old[b.path][b.body(old[b.path])] != new[b.path][b.body(new[b.path])]]
 
 
 def main(argv=None) -> None:
@@ -732,17 +460,11 @@ def main(argv=None) -> None:
     ap.add_argument("--check", action="store_true", help="exit 1 if any generated block is not what this script writes")
     ap.add_argument("--root", type=Path, default=ROOT)
     args = ap.parse_args(argv)
-    if args.check:
-        stale = stale_blocks(args.root)
-        for block in stale:
-            print(
-                f"{block.path}: the generated block {block.begin} is stale: run `python scripts/readme_results.py`",
-                file=sys.stderr,
-            )
-        if stale:
-            raise SystemExit(1)
-        return
-    for path, text in render_all(args.root).items():
+    for b in (stale := stale_blocks(args.root) if args.check else []):
+        print(f"{b.path}: the generated block {b.begin} is stale: run `python scripts/readme_results.py`", file=sys.stderr)  # fmt: skip
+    if stale:
+        raise SystemExit(1)
+    for path, text in [] if args.check else render_all(args.root).items():
         if (args.root / path).read_text() != text:
             (args.root / path).write_text(text)
 

@@ -43,7 +43,7 @@ def main(argv=None) -> None:
     )
     args = ap.parse_args(argv)
 
-    cfg = read(EvalConfig, load_params(args.params), "images_eval", args.params)
+    cfg = read(load_params(args.params), "images_eval", args.params, cls=EvalConfig)
     split = {k: read_array(args.data, key=k) for k in ("x_train", "y_train", "x_heldout", "y_heldout")}
     generated = read_array(args.samples, ndim=4, key="images")
     if generated.shape[1:] != split["x_train"].shape[1:]:
@@ -72,7 +72,7 @@ def main(argv=None) -> None:
         f"{'' if details['fd_inside_floor_band'] else ', ABOVE p95'}); "
         f"KID {h['kid']:.5f} +- {h['kid_se']:.5f} (floor p95 {h['kid_p95']:.5f}"
         f"{'' if details['kid_inside_floor_band'] else ', ABOVE p95'}); "
-        f"{h['digits']}/10 digits, confidence {h['confidence']:.3f}; classifier held-out accuracy "
+        f"{h['classes_present']}/{details['classes']['n_classes']} classes present, confidence {h['confidence']:.3f}; classifier held-out accuracy "
         f"{details['classifier']['heldout_accuracy']:.3f} (split {sp['features']} features / {sp['floor_pool']} "
         f"floor pool / {sp['reference']} reference); {mem['n_generated_closer_than_heldout_min']} samples "
         f"closer to train than any held-out image -> {args.out}, {args.details_out}"

@@ -36,8 +36,8 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     params = load_params(args.params)
-    dcfg = read(DiffusionConfig, params, "images_diffusion", args.params)
-    scfg = read(ImageSampleConfig, params, "images_sample", args.params)
+    dcfg = read(params, "images_diffusion", args.params, cls=DiffusionConfig)
+    scfg = read(params, "images_sample", args.params, cls=ImageSampleConfig)
     seed = fold_seed(scfg.seed, read_replicate(params, args.params))
     device = configure_torch(scfg.device, scfg.threads)
     model, config = load_trained_model(args.model, dcfg, lambda cfg: UNet(UNetConfig(**cfg)), "images_diffusion")

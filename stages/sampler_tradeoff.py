@@ -3,7 +3,7 @@ the Eq. 12 model loses the distribution.
 
 For every sampler of sampler_tradeoff.samplers and every S of sampler_tradeoff.steps, the Eq. 12
 model (models/eq12.pt) and the exact eps* (the oracle: discretisation error alone) draw n points
-from each seed, pooled and judged as compare_dist judges them (ddpm_lab.gmm.sweep); then the
+from each seed, pooled and judged as compare_dist judges them (ddpm_lab.gmm.tradeoff); then the
 hybrid-oracle diagnostic over the switch points sampler_tradeoff.hybrid_t0 (ddpm_lab.gmm.hybrid).
 Off by default (sampler_tradeoff.enabled false): the outputs then say how to run it. Writes
 metrics/sampler_tradeoff.json (per sampler, the smallest S whose W1 ratio is inside the band),
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import matplotlib
 
-from ddpm_lab.gmm import sweep
+from ddpm_lab.gmm import tradeoff
 from ddpm_lab.runtime.cli import run_stage
 from ddpm_lab.gmm.params import read
 from ddpm_lab.runtime.io import json_bytes, load_params, png_writer, write_outputs
@@ -44,8 +44,8 @@ def main(argv=None) -> None:
     cfg = read(params, "sampler_tradeoff", args.params)
     replicate = read_replicate(params, args.params)
     if not cfg.enabled:
-        head, details, fig = sweep.not_run_outputs()
-        hybrid_details, hybrid_fig = sweep.hybrid_not_run(enabled=False)
+        head, details, fig = tradeoff.not_run_outputs()
+        hybrid_details, hybrid_fig = tradeoff.hybrid_not_run(enabled=False)
     else:  # the disabled stage must take a second or two: what only sampling and plotting need is imported here
         import matplotlib.pyplot as plt
 
@@ -56,12 +56,12 @@ def main(argv=None) -> None:
         use_threads(cfg.threads)
         mixture = load_mixture(args.data / "mixture.json")
         diffusion = dcfg.build()
-        models = load_eps_predictors(args.models, sweep.MODELS, dcfg, mixture, diffusion.np["alphas_cumprod"])
-        head, table, hybrid = sweep.run_study(diffusion, models, mixture, cfg, replicate, args.models)
+        models = load_eps_predictors(args.models, tradeoff.MODELS, dcfg, mixture, diffusion.np["alphas_cumprod"])
+        head, table, hybrid = tradeoff.run_study(diffusion, models, mixture, cfg, replicate, args.models)
         details = table.to_csv(index=False).encode()
         fig = plots.sampler_tradeoff(table, dcfg.T, len(cfg.seeds), cfg.n, cfg.floor_draws)
         if hybrid is None:
-            hybrid_details, hybrid_fig = sweep.hybrid_not_run(enabled=True)
+            hybrid_details, hybrid_fig = tradeoff.hybrid_not_run(enabled=True)
         else:
             hybrid_details = hybrid.to_csv(index=False).encode()
             hybrid_fig = plots.hybrid_oracle(hybrid, dcfg.T, len(cfg.seeds), cfg.n, cfg.floor_draws)
@@ -76,11 +76,11 @@ def main(argv=None) -> None:
     )
     if not cfg.enabled:
         print(
-            f"sampler_tradeoff: disabled (sampler_tradeoff.enabled is false): nothing sampled; to run it: {sweep.ENABLE}"
+            f"sampler_tradeoff: disabled (sampler_tradeoff.enabled is false): nothing sampled; to run it: {tradeoff.ENABLE}"
         )
         return
     plt.close("all")
-    print("\n".join(sweep.summary_lines(head)))
+    print("\n".join(tradeoff.summary_lines(head)))
 
 
 if __name__ == "__main__":

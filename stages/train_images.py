@@ -3,10 +3,13 @@
 Params: `images_diffusion`, `images_model`, `images_train`, `replicate` (folded into
 images_train.seed, so into the resume fingerprint too). Writes the EMA model (a checkpoint
 with its config), the loss history CSV (step, loss) and a metrics JSON. Every
-images_train.checkpoint_every steps the whole training state goes to --resume (a `persist`
-output in dvc.yaml): a run that was interrupted continues from there, to the same final
-weights, when the params (threads included), the device type, the data and the training code
-(ddpm_lab.images.train.TRAINING_CODE) are unchanged; otherwise it starts over.
+images_train.checkpoint_every steps the whole training state goes to a scratch file named by
+the SHA-256 of the params (threads included), the device type, the data and the training code
+(ddpm_lab.images.train.TRAINING_CODE), under .cache/ddpm_lab/resume/ (ignored by git and DVC; no
+output in dvc.yaml, so DVC's run-cache restores the stage): a run that was interrupted continues
+from there, to the same final weights, when all of them are unchanged; otherwise it starts
+over. The file is removed once the outputs are written. --resume PATH names the file instead,
+and then keeps it after the run.
 --stop-at STEP ends the run (exit status 3) after the checkpoint at STEP, as an interruption would.
 
 images_train.nproc > 1: the stage checks its inputs, then launches itself as nproc ranks, as
@@ -38,7 +41,7 @@ def main(argv=None) -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--data", default="data/images/split.npz", type=Path)
     ap.add_argument("--model-out", default="models/images_unet.pt", type=Path)
-    ap.add_argument("--resume", default="models/images_resume.pt", type=Path)
+    ap.add_argument("--resume", type=Path, help="the resumable checkpoint, kept (default: a scratch file, removed)")
     ap.add_argument("--metrics-out", default="metrics/images_train.json", type=Path)
     ap.add_argument("--history-out", default="metrics/images_loss.csv", type=Path)
     ap.add_argument("--stop-at", type=int, default=0, help="stop after the checkpoint at this step")
@@ -46,13 +49,13 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     params = load_params(args.params)
-    dcfg = read(DiffusionConfig, params, "images_diffusion", args.params)
-    tcfg = read(ImageTrainConfig, params, "images_train", args.params)
+    dcfg = read(params, "images_diffusion", args.params, cls=DiffusionConfig)
+    tcfg = read(params, "images_train", args.params, cls=ImageTrainConfig)
     replicate = read_replicate(params, args.params)
     tcfg = dataclasses.replace(tcfg, seed=fold_seed(tcfg.seed, replicate))
     x_train = read_array(args.data, ndim=4, key="x_train")
     mcfg = read(
-        UNetConfig, params, "images_model", args.params, in_channels=x_train.shape[1], image_size=x_train.shape[2]
+        params, "images_model", args.params, cls=UNetConfig, in_channels=x_train.shape[1], image_size=x_train.shape[2]
     )
     run = run_training(
         x_train, dcfg, mcfg, tcfg, args.resume, relaunch=("stages.train_images", argv), stop_at=args.stop_at
@@ -60,6 +63,7 @@ def main(argv=None) -> None:
     if run is None:  # this process launched the ranks, or is a rank other than 0: rank 0 writes
         return
     write_outputs({args.model_out: run.model, args.metrics_out: run.metrics, args.history_out: run.history})
+    run.drop_scratch()
     print(run.line(args.model_out))
 
 

@@ -27,7 +27,9 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(autouse=True)
 def restore_process_settings():
     """Stages run in-process set process-wide state at their entry (torch's deterministic
-    algorithms and thread count, matplotlib's backend): put each back after every test."""
+    algorithms and thread count, matplotlib's backend): put each back after every test, and close
+    the figures a test left open (pyplot keeps them, and a stage that opens its 21st figure warns,
+    an error here: pytest.ini)."""
     import matplotlib
     import torch
 
@@ -38,6 +40,9 @@ def restore_process_settings():
         matplotlib.get_backend(),
     )
     yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
     torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
     torch.set_num_threads(saved[2])
     matplotlib.use(saved[3])

@@ -4,9 +4,9 @@ DVC really runs, stage runners with one-line-error checks, and the import closur
 
 from __future__ import annotations
 
-import ast
 import copy
 import importlib
+import importlib.util
 import os
 import re
 import shutil
@@ -91,9 +91,6 @@ TINY_GMM = {
 }
 
 
-PACKAGES = ("ddpm_lab", "stages")
-
-
 TINY_MODEL = {
     "base_channels": 8,
     "channel_mults": [1, 2],
@@ -128,42 +125,21 @@ def venv_env() -> dict:
     return {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
 
 
-def module_file(name: str) -> Path | None:
-    """The repository file of a dotted module name inside PACKAGES, or None."""
-    if name.split(".")[0] not in PACKAGES:
-        return None
-    path = ROOT / Path(*name.split("."))
-    if path.with_suffix(".py").is_file():
-        return path.with_suffix(".py")
-    return path / "__init__.py" if (path / "__init__.py").is_file() else None
+def _script(name: str):
+    """A script of scripts/ imported from its file, as a module of its own name (registered first,
+    as the importlib recipe does)."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
-def imports(path: Path) -> set[Path]:
-    """The project files imported by the source at path, anywhere in it (lazy imports included)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]  # `from pkg import module`
-        for name in names:
-            f = module_file(name)
-            if f is not None and f.name != "__init__.py":
-                found.add(f)
-    return found
-
-
-def closure(start: Path) -> set[str]:
-    """The repository files (relative paths) that the file at start imports, transitively, itself included."""
-    todo, seen = [start], set()
-    while todo:
-        f = todo.pop()
-        if f in seen:
-            continue
-        seen.add(f)
-        todo.extend(imports(f) - seen)
-    return {str(f.relative_to(ROOT)) for f in seen}
+# The import closure of a module, as dvc.yaml's code deps are written from it (scripts/gen_deps.py):
+# module_file(dotted name), imports(path) and closure(path), over this repository's ddpm_lab/ and stages/.
+GEN_DEPS = _script("gen_deps")
+module_file, imports, closure = GEN_DEPS.module_file, GEN_DEPS.imports, GEN_DEPS.closure
 
 
 def import_closure(module: str) -> set[str]:

@@ -11,21 +11,19 @@ computed once, in float64, and gathered through `_extract`. Works for any data s
 from __future__ import annotations
 
 import math
-from typing import Callable, ClassVar, Optional
+from typing import Annotated, Callable, ClassVar, Optional
 
 import numpy as np
 import torch
 
-from ddpm_lab.core import targets
+from ddpm_lab.core import targets, weightings
 from ddpm_lab.core.schedule import SCHEDULE_BETAS, SCHEDULES, make_betas
-from ddpm_lab.runtime.params import Count, require, require_memory, schema
+from ddpm_lab.runtime.params import Count, doc, require, require_memory, schema
 
 VARIANCES = ("beta", "beta_tilde")
 # Weightings of the noise loss, each a per-t weight c_t of E||eps - eps_theta||^2 (mse_weights), so
-# all share the minimiser eps*: Eq. 12's w_t; Eq. 14's 1/T (L_simple); min-SNR-gamma (Hang et al.
-# 2023: (1/T) min(SNR_t, gamma) / SNR_t for eps); target_mse, the plain unweighted MSE of whatever the
-# network predicts (ddpm_lab.core.targets: (1/T) / scale_t; for eps it is Eq. 14).
-WEIGHTINGS = ("eq12", "eq14", "min_snr", "target_mse")
+# all share the minimiser eps*: the registry of ddpm_lab/core/weightings.py.
+WEIGHTINGS = tuple(weightings.REGISTRY)
 # How the noise loss draws t for a minibatch, each unbiased for the same expectation: i.i.d. uniform
 # on 1..T; stratified (one uniform offset, B evenly spaced points, Kingma et al. 2021, App. I.1);
 # importance (t ~ p_t proportional to the weighting's w_t, each term divided by T p_t: Nichol &
@@ -46,13 +44,7 @@ ESTIMATORS = ("trajectory", "trajectory_kl", "subsampled")
 TERMS = ("log_ratio", "kl")  # the kind of term a subsampled estimator draws
 # Units of each objective's value: the bound (Eq. 3 / Eq. 5) in nats; Eq. 12 is the bound less
 # its constants; Eq. 14 (L_simple) is a plain squared error.
-LOSS_UNITS = {
-    "bound": "nats (bound)",
-    "eq12": "nats (bound, less constants)",
-    "eq14": "squared error per sample",
-    "min_snr": "weighted squared error per sample",
-    "target_mse": "squared error of the prediction target per sample",
-}
+LOSS_UNITS = {"bound": "nats (bound)"} | {name: w.unit for name, w in weightings.REGISTRY.items()}
 MIN_SNR_GAMMA = 5.0  # Hang et al. 2023's default
 
 EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -247,12 +239,7 @@ class GaussianDiffusion:
             err = stable + (err - stable).detach()
         if factor is not None:  # sum_t c_t * err_t in expectation, as below
             return factor.to(err) * err
-        if weighting == "eq14":
-            return err
-        if weighting == "eq12":
-            return self.T * self._extract("eq12_weights", t, err).view(-1) * err
-        c = torch.from_numpy(self.T * self.mse_weights(weighting, prediction, gamma))
-        return c[t.long().cpu() - 1].to(err) * err
+        return weightings.weighted(self, weighting, t, err, prediction, gamma)
 
     def reference_posterior_mean(self, x_t: torch.Tensor, t: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         """E[x_0 | x_t] under the empirical distribution of `reference` (R, ...): the weights
@@ -460,15 +447,8 @@ class GaussianDiffusion:
         1/T for "eq14" (L_simple with t uniform on 1..T), (1/T) min(SNR_t, gamma) / SNR_t for
         "min_snr" (Hang et al. 2023, Sec. 3.4, eps prediction; SNR_t = abar_t / (1 - abar_t)), and
         (1/T) / scale_t for "target_mse", the unweighted MSE of `prediction`'s target (ddpm_lab.core.targets)."""
-        if objective in ("eq12", "bound"):
-            return self.np["eq12_weights"][1:]
-        if objective == "eq14":
-            return np.full(self.T, 1.0 / self.T)
-        if objective == "min_snr":
-            snr = self.np["snr"][1:]
-            return np.minimum(snr, gamma) / snr / self.T
-        if objective == "target_mse":
-            return 1.0 / (self.T * targets.eps_scale(prediction, self.np["alphas_cumprod"][1:]))
+        if objective in weightings.REGISTRY or objective == "bound":
+            return weightings.REGISTRY["eq12" if objective == "bound" else objective].weights(self, prediction, gamma)
         raise ValueError(f"unknown objective {objective!r}: expected one of {', '.join(WEIGHTINGS)}, bound")
 
     def expected_loss(
@@ -499,15 +479,30 @@ class GaussianDiffusion:
 
 @schema
 class DiffusionConfig:
-    """Section `diffusion` (and `images_diffusion`): the forward process beta_1..beta_T and the
-    reverse variance. beta_start, beta_end: the linear schedule's first and last beta (numbers,
-    beta_start <= beta_end); the cosine schedule sets its own betas, so for it both must be null."""
+    """Section `diffusion` (and `images_diffusion`): the forward process beta_1..beta_T (Ho et al.
+    2020, Sec. 4) and the reverse variance."""
 
-    T: Count
-    schedule: str
-    beta_start: Optional[float]
-    beta_end: Optional[float]
-    variance: str
+    T: Annotated[Count, doc("timesteps T of the forward process")]
+    schedule: Annotated[
+        str,
+        doc(
+            "the betas (ddpm_lab/core/schedule.py): linear (Ho et al. 2020, from beta_start to beta_end) or "
+            "cosine (Nichol & Dhariwal 2021, Eq. 17: its own betas)",
+            choices=SCHEDULES,
+        ),
+    ]
+    beta_start: Annotated[
+        Optional[float],
+        doc("the linear schedule's first beta, in (0, 1) and <= beta_end; null with schedule cosine"),
+    ]
+    beta_end: Annotated[
+        Optional[float],
+        doc("the linear schedule's last beta, in (0, 1) and >= beta_start; null with schedule cosine"),
+    ]
+    variance: Annotated[
+        str,
+        doc("the reverse variance sigma_t^2: beta (beta_t) or beta_tilde (beta~_t, Eq. 7)", choices=VARIANCES),
+    ]
 
     # Bytes per timestep of GaussianDiffusion: 17 float64 coefficient arrays of length T + 1
     # plus their temporaries while they are computed.

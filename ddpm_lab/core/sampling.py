@@ -1,19 +1,20 @@
-"""Reverse sampling for any eps_model(x_t, t) and any shape (B, ...), one network call per step:
+"""Reverse sampling for any eps_model(x_t, t) and any shape (B, ...): a registry of samplers, each
+one loop function plus one `@register` entry (its label, network evaluations, published order and
+diffusers counterpart), read by the params schema, the figures, the benchmarks and the docs.
 
 - "ddpm" over all T steps: Algorithm 2 of Ho et al. 2020 (arXiv:2006.11239);
 - "ddpm" over S < T steps: ancestral sampling on a respaced subsequence of timesteps, with the
   betas recomputed from abar on the subsequence (Nichol & Dhariwal 2021, Sec. 4);
 - "ddim" over S steps with eta in [0, 1] (Song et al. 2021, Eq. 12 and 16): eta = 0 is
   deterministic given x_T; eta = 1 with S = T is Algorithm 2 with sigma_t^2 = beta~_t.
-
 - "euler" and "heun" over S steps: Euler and Heun (second order) on the probability-flow ODE,
   Karras et al. 2022 (EDM), Algorithm 1 without churn, on the VP process written in
   sigma_t = sqrt((1 - abar_t) / abar_t), where x~ = x_t / sqrt(abar_t) obeys dx~/dsigma = eps
   (Euler is then DDIM with eta 0, up to rounding; Heun costs 2 S - 1 network calls);
-- "dpmpp_2m" over S steps: DPM-Solver++(2M), Lu et al. 2022 ("DPM-Solver++", Algorithm 2, the
-  multistep second-order solver on x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), in
-  lambda_t = log(sqrt(abar_t) / sqrt(1 - abar_t))); first order at its first step and at the
-  last, to sigma = 0, whose result is x0_hat itself.
+- "dpmpp_2m" / "dpmpp_3m" over S steps: DPM-Solver++(2M) / (3M), Lu et al. 2022 ("DPM-Solver++",
+  Algorithm 2 and its third-order multistep form), on x0_hat = (x_t - sqrt(1 - abar_t) eps) /
+  sqrt(abar_t), in lambda_t = log(sqrt(abar_t) / sqrt(1 - abar_t)); each step uses the order its
+  history allows (first, then second, then third), and the last step, to sigma = 0, returns x0_hat.
 
 The subsequence is tau_i = round(i T / S), i = 1..S: evenly spaced, ending at T ("trailing"
 spacing; for S = T every t); the ODE samplers use the same noise levels and end at sigma = 0
@@ -23,28 +24,116 @@ noise, in the order of the steps, from the one generator (the ODE samplers add n
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Annotated
+
 import numpy as np
 import torch
 
-from ddpm_lab.runtime.params import Int, require, schema
+from ddpm_lab.runtime.params import Int, doc, require, schema
 from ddpm_lab.core.diffusion import EpsModel, GaussianDiffusion
 from ddpm_lab.runtime.cli import progress as progress_bar
 from ddpm_lab.runtime.seeds import fold_seed
 
-SAMPLERS = ("ddpm", "ddim", "euler", "heun", "dpmpp_2m")
-ODE_SAMPLERS = ("euler", "heun", "dpmpp_2m")  # deterministic given x_T
+
+@dataclass
+class Chain:
+    """What a sampler's loop gets: the diffusion, its config, the noise levels it visits (t: tau,
+    T first; levels: tau then 0), the chains' current x (its own: loops may write into it), the
+    network eps_at(x, t), the generator of the noise, the steps to iterate (wrapped in a progress
+    bar where asked) and keep(i, x), which records the chains before step i."""
+
+    diffusion: GaussianDiffusion
+    cfg: SamplerConfig
+    t: np.ndarray
+    x: torch.Tensor
+    eps_at: Callable
+    generator: torch.Generator
+    steps: Iterable[int]
+    keep: Callable[[int, torch.Tensor], None]
+
+    @property
+    def levels(self) -> np.ndarray:
+        return np.concatenate([self.t, [0]])
+
+    def ode_levels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(a, s, sigma) at the levels: a_t = sqrt(abar_t), s_t = sqrt(1 - abar_t), sigma_t = s_t / a_t
+        (sigma = 0 at t = 0)."""
+        abar = self.diffusion.np["alphas_cumprod"][self.levels]
+        a, s = np.sqrt(abar), np.sqrt(1.0 - abar)
+        return a, s, s / a
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """One registry entry: the loop `run(chain) -> x_0`, its label (figures, docs), whether it is
+    deterministic given x_T (an ODE solver), its order as published (None for the ancestral
+    samplers), its citation, its short name (run descriptions), its network evaluations for S
+    steps, its diffusers counterpart
+    (scheduler class name, keyword arguments, and whether the scheduler works on
+    x~ = x_t / sqrt(abar_t) rather than on x_t; ddpm_lab/tools/diffusers_ref.py builds it), and
+    describe(cfg, T), where the default "<short>, S of T steps[, N evaluations]" does not fit."""
+
+    name: str
+    label: str
+    run: Callable[[Chain], torch.Tensor]
+    ode: bool
+    order: int | None
+    cite: str
+    short: str = ""
+    evals: Callable[[int], int] = field(default=lambda S: S)
+    diffusers: tuple[str, dict, bool] | None = None
+    describe: Callable[[SamplerConfig, int], str] | None = None
+
+
+REGISTRY: dict[str, Sampler] = {}
+
+
+def register(name: str, label: str, **spec):
+    """`@register("euler", "Euler on the PF-ODE", ode=True, order=1, cite=...)` on a loop adds it to
+    REGISTRY under `name`: the params schema, the figures, the benchmarks and the docs read it."""
+
+    def add(run: Callable[[Chain], torch.Tensor]):
+        REGISTRY[name] = Sampler(name, label, run, **spec)
+        return run
+
+    return add
+
+
+def sampler_names() -> tuple[str, ...]:
+    """The registered samplers' names, in registration order."""
+    return tuple(REGISTRY)
 
 
 @schema
 class SamplerConfig:
-    """sampler: ddpm | ddim | euler | heun | dpmpp_2m; steps: S steps (noise levels), 0 or any
-    S >= T for T (every t), as sampler_tradeoff.steps above T are (network calls: S, or 2 S - 1
-    for heun); eta: DDIM's noise scale in [0, 1] (ddim only: ddpm's noise is set by
-    diffusion.variance)."""
+    """The reverse sampler and its steps (the sections `sample` and `images_sample`)."""
 
-    sampler: str = "ddpm"
-    steps: Int = 0
-    eta: float = 0.0
+    sampler: Annotated[
+        str,
+        doc(
+            "a sampler of REGISTRY: ddpm (Algorithm 2; respaced when steps < T), ddim (Song et al. 2021), or "
+            "an ODE sampler (docs/samplers.md)",
+            choices=REGISTRY,
+        ),
+    ] = "ddpm"
+    steps: Annotated[
+        Int,
+        doc(
+            "S, the noise levels visited, >= 0: 0 or any S >= T is T (every t), as sampler_tradeoff.steps "
+            "above T are; S < T: the subsequence round(i T / S) (network calls: the sampler's evals(S), "
+            "2 S - 1 for heun)"
+        ),
+    ] = 0
+    eta: Annotated[
+        float,
+        doc(
+            "DDIM's noise scale in [0, 1] (0: deterministic, 1: ancestral, = Algorithm 2 with beta~_t at "
+            "steps = T); 0 with every other sampler (ddpm's noise is set by diffusion.variance, the ODE "
+            "samplers add none)"
+        ),
+    ] = 0.0
 
     def __post_init__(self):
         require(self.sampler in SAMPLERS, "sampler", self.sampler, f"one of {', '.join(SAMPLERS)}")
@@ -64,18 +153,15 @@ class SamplerConfig:
         return min(self.steps or T, T)
 
     def nfe(self, T: int) -> int:
-        """Network evaluations per draw: S, or 2 S - 1 for Heun (two per step, one at the last)."""
-        S = self.n_steps(T)
-        return 2 * S - 1 if self.sampler == "heun" else S
+        """Network evaluations per draw: the registry's evals(S) (S; 2 S - 1 for Heun)."""
+        return REGISTRY[self.sampler].evals(self.n_steps(T))
 
     def describe(self, T: int) -> str:
-        S = self.n_steps(T)
-        if self.sampler == "ddpm":
-            return "Algorithm 2 (all T steps)" if S == T else f"respaced DDPM, {S} of {T} steps"
-        if self.sampler == "ddim":
-            return f"DDIM (eta = {self.eta:g}), {S} of {T} steps"
-        name = {"euler": "Euler (PF-ODE)", "heun": "Heun (PF-ODE)", "dpmpp_2m": "DPM-Solver++(2M)"}[self.sampler]
-        return f"{name}, {S} of {T} steps" + (f", {self.nfe(T)} evaluations" if self.sampler == "heun" else "")
+        spec, S = REGISTRY[self.sampler], self.n_steps(T)
+        if spec.describe is not None:
+            return spec.describe(self, T)
+        evals = f", {self.nfe(T)} evaluations" if self.nfe(T) != S else ""
+        return f"{spec.short}, {S} of {T} steps{evals}"
 
 
 def timestep_subsequence(T: int, S: int) -> np.ndarray:
@@ -151,7 +237,7 @@ def sample(
     x_T: torch.Tensor | None = None,
 ):
     """Draw x_0 for `shape` (B, ...) with `sampler` (default: Algorithm 2 over all T steps):
-    x_T ~ N(0, I); at each step x_prev = a_x x_t - a_eps eps_theta(x_t, t) + sigma z.
+    x_T ~ N(0, I), then the registered sampler's loop over the noise levels.
 
     record: how many of the B chains to keep a trajectory of, at every record_every-th step
     (and at the first t and at t = 0). progress: optional callable wrapping the steps.
@@ -160,84 +246,194 @@ def sample(
     Returns x_0: (B, ...) float32, and (ts, path) with ts: (K,) and path: (K, record, ...).
     """
     cfg = sampler or SamplerConfig()
-    if cfg.sampler in ODE_SAMPLERS:
-        return _sample_ode(diffusion, eps_model, shape, generator, record, record_every, progress, cfg, x_T)
-    c = step_coefficients(diffusion, cfg)
+    tau = timestep_subsequence(diffusion.T, cfg.n_steps(diffusion.T))[::-1]  # t at each step, T first
     x = torch.randn(shape, generator=generator) if x_T is None else x_T.clone()
-    z = torch.empty(shape)
-    eps_at = eps_caller(eps_model, c["t"], shape[0])
-    n_steps = len(c["t"])
-    keep = set(range(0, n_steps, record_every)) if record and record_every else set()
+    kept = set(range(0, len(tau), record_every)) if record and record_every else set()
     ts, path = [], []
-    steps = range(n_steps)
-    for i in progress(steps) if progress else steps:
-        t = int(c["t"][i])
-        if i in keep:
-            ts.append(t)
+
+    def keep(i: int, x: torch.Tensor) -> None:
+        if i in kept:
+            ts.append(int(tau[i]))
             path.append(x[:record].clone())
-        eps = eps_at(x, t)
-        x.mul_(float(c["a_x"][i])).sub_(eps, alpha=float(c["a_eps"][i]))  # in place: x is this sampler's own
-        if c["sigma"][i] > 0:
-            x.add_(torch.randn(shape, generator=generator, out=z), alpha=float(c["sigma"][i]))
-    if keep:
+
+    steps = range(len(tau))
+    chain = Chain(
+        diffusion,
+        cfg,
+        tau,
+        x,
+        eps_caller(eps_model, tau, shape[0]),
+        generator,
+        progress(steps) if progress else steps,
+        keep,
+    )
+    x = REGISTRY[cfg.sampler].run(chain)
+    if kept:
         ts.append(0)
         path.append(x[:record].clone())
     return x, (np.array(ts), torch.stack(path).numpy() if path else np.empty((0,)))
 
 
-def _sample_ode(diffusion, eps_model, shape, generator, record, record_every, progress, cfg: SamplerConfig, x_T=None):
-    """The ODE samplers of `sample` (euler, heun, dpmpp_2m), on the noise levels of the trailing
-    subsequence tau (T first) and then t = 0. With a_t = sqrt(abar_t), s_t = sqrt(1 - abar_t),
-    sigma_t = s_t / a_t and x~ = x_t / a_t (dx~/dsigma = eps, the probability-flow ODE):
-      euler:    x~' = x~ + (sigma' - sigma) eps(x_t, t)                       (EDM, Alg. 1, no churn)
-      heun:     the Euler x~' corrected with the mean of eps at both ends, where sigma' > 0;
-      dpmpp_2m: x_t' = (s'/s) x_t - a' (e^{-h} - 1) D, h = lambda' - lambda, D = x0_hat at t, or
-                (1 + 1/(2r)) x0_hat - 1/(2r) x0_hat_prev (r = h_prev / h) after the first step;
-                at t' = 0, x_0 = x0_hat.
-    x_T ~ N(0, I) is the only draw (none when x_T is given)."""
-    T = diffusion.T
-    tau = timestep_subsequence(T, cfg.n_steps(T))[::-1]
-    levels = np.concatenate([tau, [0]])  # t at each noise level, ending at x_0
-    abar = diffusion.np["alphas_cumprod"][levels]
-    a, s = np.sqrt(abar), np.sqrt(1.0 - abar)
-    sigma = s / a  # 0 at t = 0
-    eps_at = eps_caller(eps_model, tau, shape[0])
-    x = torch.randn(shape, generator=generator) if x_T is None else x_T.clone()
-    n_steps = len(tau)
-    keep = set(range(0, n_steps, record_every)) if record and record_every else set()
-    ts, path = [], []
-    x0_prev, h_prev = None, None
-    steps = range(n_steps)
-    for i in progress(steps) if progress else steps:
-        t, last = int(tau[i]), i == n_steps - 1
-        if i in keep:
-            ts.append(t)
-            path.append(x[:record].clone())
-        eps = eps_at(x, t)
-        if cfg.sampler == "dpmpp_2m":
-            x0_hat = torch.add(x, eps, alpha=-float(s[i])).div_(float(a[i]))
-            if last:  # sigma' = 0: x_0 is x0_hat (first order)
-                x = x0_hat
-                continue
-            h = float(np.log(a[i + 1] / s[i + 1]) - np.log(a[i] / s[i]))
-            d = x0_hat
-            if x0_prev is not None:  # second order from the previous step's x0_hat
-                r = h_prev / h
-                d = torch.mul(x0_hat, 1 + 1 / (2 * r)).add_(x0_prev, alpha=-1 / (2 * r))
-            x = torch.mul(x, float(s[i + 1] / s[i])).add_(d, alpha=-float(a[i + 1] * np.expm1(-h)))
-            x0_prev, h_prev = x0_hat, h
-            continue
-        # In x_t = a x~: x_t' = (a'/a) x_t + a' (sigma' - sigma) eps (Euler in x~); no op writes
-        # into x or eps (a network may hand back a tensor it keeps).
+def _ancestral(chain: Chain) -> torch.Tensor:
+    """ddpm and ddim: x_prev = a_x x_t - a_eps eps_theta(x_t, t) + sigma z (`step_coefficients`),
+    one N(0, I) draw per step with sigma > 0, in place (x is the sampler's own)."""
+    c = step_coefficients(chain.diffusion, chain.cfg)
+    x, z = chain.x, torch.empty(chain.x.shape)
+    for i in chain.steps:
+        chain.keep(i, x)
+        eps = chain.eps_at(x, int(c["t"][i]))
+        x.mul_(float(c["a_x"][i])).sub_(eps, alpha=float(c["a_eps"][i]))
+        if c["sigma"][i] > 0:
+            x.add_(torch.randn(x.shape, generator=chain.generator, out=z), alpha=float(c["sigma"][i]))
+    return x
+
+
+def _describe_ddpm(cfg: SamplerConfig, T: int) -> str:
+    S = cfg.n_steps(T)
+    return "Algorithm 2 (all T steps)" if S == T else f"respaced DDPM, {S} of {T} steps"
+
+
+register(
+    "ddpm",
+    "respaced DDPM (Algorithm 2 at S = T; Nichol & Dhariwal 2021)",
+    ode=False,
+    order=None,
+    cite="Ho et al. 2020, Algorithm 2; Nichol & Dhariwal 2021, Sec. 4",
+    diffusers=("DDPMScheduler", {"clip_sample": False}, False),
+    describe=_describe_ddpm,
+)(_ancestral)
+register(
+    "ddim",
+    "DDIM, eta = 0 (deterministic given x_T; Song et al. 2021)",
+    ode=False,
+    order=None,
+    cite="Song et al. 2021, Eq. 12 and 16",
+    diffusers=("DDIMScheduler", {"set_alpha_to_one": True, "clip_sample": False}, False),
+    describe=lambda cfg, T: f"DDIM (eta = {cfg.eta:g}), {cfg.n_steps(T)} of {T} steps",
+)(_ancestral)
+
+
+def _pf_ode(chain: Chain, heun: bool) -> torch.Tensor:
+    """Euler (and Heun's correction) on dx~/dsigma = eps, written in x_t = a x~:
+    x_t' = (a'/a) x_t + a' (sigma' - sigma) eps (EDM, Algorithm 1, no churn); Heun replaces eps
+    by the mean of eps at both ends where sigma' > 0. No op writes into x or eps (a network may
+    hand back a tensor it keeps)."""
+    a, _, sigma = chain.ode_levels()
+    x, last = chain.x, len(chain.t) - 1
+    for i in chain.steps:
+        chain.keep(i, x)
+        eps = chain.eps_at(x, int(chain.t[i]))
         ratio, step = float(a[i + 1] / a[i]), float(a[i + 1] * (sigma[i + 1] - sigma[i]))
-        if cfg.sampler == "heun" and not last:
-            eps_next = eps_at(torch.mul(x, ratio).add_(eps, alpha=step), int(levels[i + 1]))
+        if heun and i < last:
+            eps_next = chain.eps_at(torch.mul(x, ratio).add_(eps, alpha=step), int(chain.levels[i + 1]))
             eps = torch.add(eps, eps_next).mul_(0.5)  # the mean of eps at both ends
         x = torch.mul(x, ratio).add_(eps, alpha=step)
-    if keep:
-        ts.append(0)
-        path.append(x[:record].clone())
-    return x, (np.array(ts), torch.stack(path).numpy() if path else np.empty((0,)))
+    return x
+
+
+@register(
+    "euler",
+    "Euler on the probability-flow ODE (Karras et al. 2022)",
+    short="Euler (PF-ODE)",
+    ode=True,
+    order=1,
+    cite="Karras et al. 2022, Algorithm 1 without churn",
+    diffusers=("EulerDiscreteScheduler", {}, True),
+)
+def euler(chain: Chain) -> torch.Tensor:
+    return _pf_ode(chain, heun=False)
+
+
+@register(
+    "heun",
+    "Heun on the probability-flow ODE (Karras et al. 2022)",
+    short="Heun (PF-ODE)",
+    ode=True,
+    order=2,
+    cite="Karras et al. 2022, Algorithm 1 without churn",
+    evals=lambda S: 2 * S - 1,  # two per step, one at the last (to sigma = 0)
+    diffusers=("HeunDiscreteScheduler", {}, True),
+)
+def heun(chain: Chain) -> torch.Tensor:
+    return _pf_ode(chain, heun=True)
+
+
+def _dpmpp(chain: Chain, order: int) -> torch.Tensor:
+    """DPM-Solver++ multistep (Lu et al. 2022) up to `order`, on D = x0_hat, h = lambda' - lambda:
+      first order:  x_t' = (s'/s) x_t - a' (e^{-h} - 1) D0;
+      second order: D = (1 + 1/(2 r0)) D0 - 1/(2 r0) D0_prev, r0 = h_prev / h ("midpoint");
+      third order:  x_t' = (s'/s) x_t - a' phi1 D0 + a' (phi1 / h + 1) D1 - a' ((phi1 + h) / h^2 - 1/2) D2,
+                    phi1 = e^{-h} - 1, with D1, D2 the divided differences of the last three x0_hat
+                    (r0 = h_0 / h, r1 = h_1 / h);
+    each step at the highest order its history allows; at t' = 0, x_0 = x0_hat (first order)."""
+    a, s, _ = chain.ode_levels()
+    x, last = chain.x, len(chain.t) - 1
+    hist: list[tuple[torch.Tensor, float]] = []  # (x0_hat, h of the step that followed it), newest last
+    for i in chain.steps:
+        chain.keep(i, x)
+        eps = chain.eps_at(x, int(chain.t[i]))
+        x0_hat = torch.add(x, eps, alpha=-float(s[i])).div_(float(a[i]))
+        if i == last:  # sigma' = 0: x_0 is x0_hat (first order)
+            return x0_hat
+        h = float(np.log(a[i + 1] / s[i + 1]) - np.log(a[i] / s[i]))
+        if order >= 3 and len(hist) >= 2:
+            (m2, h1), (m1, h0) = hist[-2], hist[-1]
+            r0, r1, phi1 = h0 / h, h1 / h, float(np.expm1(-h))
+            d1_0, d1_1 = (x0_hat - m1) / r0, (m1 - m2) / r1
+            d1 = d1_0 + (r0 / (r0 + r1)) * (d1_0 - d1_1)
+            d2 = (d1_0 - d1_1) / (r0 + r1)
+            x = (
+                torch.mul(x, float(s[i + 1] / s[i]))
+                .add_(x0_hat, alpha=-float(a[i + 1] * phi1))
+                .add_(d1, alpha=float(a[i + 1] * (phi1 / h + 1.0)))
+                .add_(d2, alpha=-float(a[i + 1] * ((phi1 + h) / h**2 - 0.5)))
+            )
+        else:
+            d = x0_hat
+            if hist:  # second order from the previous step's x0_hat
+                r = hist[-1][1] / h
+                d = torch.mul(x0_hat, 1 + 1 / (2 * r)).add_(hist[-1][0], alpha=-1 / (2 * r))
+            x = torch.mul(x, float(s[i + 1] / s[i])).add_(d, alpha=-float(a[i + 1] * np.expm1(-h)))
+        hist = [*hist[-(order - 1) :], (x0_hat, h)] if order > 1 else []
+    return x
+
+
+_DPMPP = {
+    "algorithm_type": "dpmsolver++",
+    "solver_type": "midpoint",
+    "lower_order_final": False,
+    "final_sigmas_type": "zero",
+}
+
+
+@register(
+    "dpmpp_2m",
+    "DPM-Solver++(2M) (Lu et al. 2022)",
+    short="DPM-Solver++(2M)",
+    ode=True,
+    order=2,
+    cite="Lu et al. 2022 (DPM-Solver++), Algorithm 2",
+    diffusers=("DPMSolverMultistepScheduler", {**_DPMPP, "solver_order": 2}, False),
+)
+def dpmpp_2m(chain: Chain) -> torch.Tensor:
+    return _dpmpp(chain, order=2)
+
+
+@register(
+    "dpmpp_3m",
+    "DPM-Solver++(3M) (Lu et al. 2022)",
+    short="DPM-Solver++(3M)",
+    ode=True,
+    order=3,
+    cite="Lu et al. 2022 (DPM-Solver++), the third-order multistep solver",
+    diffusers=("DPMSolverMultistepScheduler", {**_DPMPP, "solver_order": 3}, False),
+)
+def dpmpp_3m(chain: Chain) -> torch.Tensor:
+    return _dpmpp(chain, order=3)
+
+
+SAMPLERS = tuple(REGISTRY)  # every registered sampler, in registration order
+ODE_SAMPLERS = tuple(name for name, spec in REGISTRY.items() if spec.ode)  # deterministic given x_T
 
 
 def sample_seeds(

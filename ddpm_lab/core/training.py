@@ -9,12 +9,12 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict
-from typing import Callable
+from typing import Annotated, Callable
 
 import numpy as np
 import torch
 
-from ddpm_lab.runtime.params import Count, ConfigError, Positive, Seed, Threads, require, schema
+from ddpm_lab.runtime.params import Count, ConfigError, Positive, Seed, Threads, doc, require, schema
 from ddpm_lab.core.diffusion import (
     ESTIMATORS,
     MIN_SNR_GAMMA,
@@ -38,21 +38,34 @@ class TrainingDiverged(ConfigError):
 
 @schema
 class TrainConfig:
-    """steps: optimiser steps; batch_size: x_0 per step; lr: peak Adam learning rate, decayed
-    to 0 along a cosine after warmup steps; ema_decay: of the EMA weights; grad_clip: max
-    gradient norm; log_every: steps per row of the loss history; seed: of the torch generator;
-    threads: torch CPU threads (0: torch's default). threads changes the bytes (the order of the
-    float sums of the backward pass), so it is a param: the same params give the same bytes."""
+    """Adam on a training objective with a cosine learning rate and EMA weights (the sections
+    `train_eq12`, `train_eq3` and `images_train`)."""
 
-    steps: Count = 3000
-    batch_size: Count = 512
-    lr: Positive = 2e-3
-    warmup: int = 100
-    ema_decay: float = 0.995
-    grad_clip: Positive = 1.0
-    log_every: Count = 10
-    seed: Seed = 0
-    threads: Threads = 1
+    steps: Annotated[Count, doc("optimiser steps")] = 3000
+    batch_size: Annotated[
+        Count, doc("x_0 per step (train_eq3: whole trajectories, each diffusion.T network evaluations)")
+    ] = 512
+    lr: Annotated[
+        Positive,
+        doc(
+            f"peak Adam learning rate, at most {LR_MAX:g} (Adam moves each weight by about lr per step): "
+            "linear warmup, then cosine decay to 0 at the last step"
+        ),
+    ] = 2e-3
+    warmup: Annotated[int, doc("steps of linear warmup of the learning rate, in [0, steps] (part of the steps)")] = 100
+    ema_decay: Annotated[float, doc("decay of the EMA weights (the saved model), in [0, 1)")] = 0.995
+    grad_clip: Annotated[Positive, doc("maximum gradient norm (larger gradients are scaled down to it)")] = 1.0
+    log_every: Annotated[Count, doc("steps per row of the loss history")] = 10
+    seed: Annotated[
+        Seed, doc("seed of the torch generator (minibatches, timesteps, noise); folded with `replicate`")
+    ] = 0
+    threads: Annotated[
+        Threads,
+        doc(
+            "torch CPU threads (0: torch's default); part of the result: the order of the float sums of the "
+            "backward pass depends on it, so the same params give the same bytes"
+        ),
+    ] = 1
 
     def __post_init__(self):
         require(
@@ -72,16 +85,36 @@ class TrainConfig:
 
 @schema
 class Eq12TrainConfig(TrainConfig):
-    """TrainConfig plus the weighting of the noise loss: "eq12" (Eq. 12), "eq14" (L_simple),
-    "min_snr" (min-SNR-gamma, gamma = min_snr_gamma) or "target_mse" (the plain MSE of the
-    network's prediction target): GaussianDiffusion.mse_weights; and how t is drawn per minibatch,
-    t_sampling: uniform | stratified | importance (the same expectation for each:
-    GaussianDiffusion.loss_eq12); and the regression target, target: sampled | stable (TARGETS)."""
+    """TrainConfig plus the noise loss (GaussianDiffusion.loss_eq12): its weighting over t, how t
+    is drawn, and the regression target."""
 
-    weighting: str = "eq12"
-    t_sampling: str = "uniform"
-    min_snr_gamma: Positive = MIN_SNR_GAMMA
-    target: str = "sampled"
+    weighting: Annotated[
+        str,
+        doc(
+            "weights of the noise loss over t (GaussianDiffusion.mse_weights): eq12 (Eq. 12), eq14 (L_simple, "
+            "Eq. 14), min_snr (min-SNR-gamma, Hang et al. 2023) or target_mse (the plain MSE of the network's "
+            "prediction target); all minimised by eps*",
+            choices=WEIGHTINGS,
+        ),
+    ] = "eq12"
+    t_sampling: Annotated[
+        str,
+        doc(
+            "how t is drawn per minibatch, each with the same expectation (GaussianDiffusion.loss_eq12)",
+            choices=T_SAMPLINGS,
+        ),
+    ] = "uniform"
+    min_snr_gamma: Annotated[
+        Positive, doc("gamma of weighting min_snr: weights min(SNR_t, gamma) / SNR_t on the eps error")
+    ] = MIN_SNR_GAMMA
+    target: Annotated[
+        str,
+        doc(
+            "the regression target: sampled (Eq. 12's eps) or stable (its posterior mean given x_t over the "
+            "minibatch's x_0, Xu et al. 2023: lower variance at large t, a bias of order 1 / batch_size)",
+            choices=TARGETS,
+        ),
+    ] = "sampled"
 
     def __post_init__(self):
         super().__post_init__()
@@ -92,14 +125,30 @@ class Eq12TrainConfig(TrainConfig):
 
 @schema
 class Eq3TrainConfig(TrainConfig):
-    """TrainConfig plus the estimator of the Eq. 3 bound (GaussianDiffusion.loss_bound):
-    "trajectory" (Eq. 3's log-ratios on one sampled trajectory, the default), "trajectory_kl"
-    (Eq. 5's KLs on the same trajectory) or "subsampled" (terms_per_trajectory = K of the T
-    terms, scaled by T / K, of the kind `term`: log_ratio or kl)."""
+    """TrainConfig plus the estimator of the Eq. 3 bound (GaussianDiffusion.loss_bound)."""
 
-    estimator: str = "trajectory"
-    terms_per_trajectory: int = 0
-    term: str = "kl"
+    estimator: Annotated[
+        str,
+        doc(
+            "trajectory (Eq. 3's log-ratios on one sampled trajectory), trajectory_kl (Eq. 5's KLs on the same "
+            "trajectory) or subsampled (terms_per_trajectory = K of the T terms, scaled by T / K)",
+            choices=ESTIMATORS,
+        ),
+    ] = "trajectory"
+    terms_per_trajectory: Annotated[
+        int,
+        doc(
+            "K, the terms per trajectory of estimator subsampled, in [1, diffusion.T] (K network evaluations "
+            "per row); 0 with the other estimators"
+        ),
+    ] = 0
+    term: Annotated[
+        str,
+        doc(
+            "the kind of the subsampled terms (read by estimator subsampled only): log_ratio (Eq. 3) or kl (Eq. 5)",
+            choices=TERMS,
+        ),
+    ] = "kl"
 
     def __post_init__(self):
         super().__post_init__()

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ddpm_lab.core.diffusion import LOSS_UNITS
+from ddpm_lab.core.sampling import REGISTRY
 from ddpm_lab.gmm.mixture import GaussianMixture
 from ddpm_lab.gmm.names import COLORS, EQ3, EQ12, HYBRID_COLORS, HYBRID_LABELS, HYBRIDS, MODEL_LOW, ORACLE
 from ddpm_lab.gmm.names import LABELS as NAMES
@@ -371,19 +372,14 @@ def eps_error_by_t(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     return fig
 
 
-TRADEOFF_STATS = {  # column of the sampler_tradeoff table -> the y-axis label of its row of panels
-    "w1": "W1 / floor median\n(exact CDF; 1 = an exact sampler)",
-    "ks": "KS / floor median\n(exact CDF; 1 = an exact sampler)",
-    "sliced_w1": "sliced W1 / floor median\n(random directions)",
-    "mode": "max mode-weight error\n(vs the assignment rule)",
-}
-TRADEOFF_SAMPLERS = {
-    "ddpm": "respaced DDPM (Algorithm 2 at S = T; Nichol & Dhariwal 2021)",
-    "ddim": "DDIM, eta = 0 (deterministic given x_T; Song et al. 2021)",
-    "euler": "Euler on the probability-flow ODE (Karras et al. 2022)",
-    "heun": "Heun on the probability-flow ODE (Karras et al. 2022)",
-    "dpmpp_2m": "DPM-Solver++(2M) (Lu et al. 2022)",
-}
+def tradeoff_stats() -> dict[str, str]:
+    """Column of the sampler_tradeoff table -> the y-axis label of its row of panels: every
+    registered statistic (ddpm_lab/gmm/distances.py), then the mode error."""
+    from ddpm_lab.gmm.distances import STATISTICS  # scipy: only when the sweep ran
+
+    return {name: st.axis for name, st in STATISTICS.items()} | {
+        "mode": "max mode-weight error\n(vs the assignment rule)"
+    }
 
 
 def _stat_columns(stat: str) -> tuple[str, str, str]:
@@ -429,7 +425,8 @@ def sampler_tradeoff(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_dr
     table: the stage's details (columns model, sampler, steps, <stat>, <stat>_ratio,
     <stat>_p05_ratio, <stat>_p95_ratio, mode_err, mode_p05, mode_p95, ...)."""
     samplers = list(dict.fromkeys(table["sampler"]))
-    stats = [s for s in TRADEOFF_STATS if s == "mode" or f"{s}_ratio" in table.columns]
+    labels = tradeoff_stats()
+    stats = [s for s in labels if s == "mode" or f"{s}_ratio" in table.columns]
     fig, axes = plt.subplots(
         len(stats),
         len(samplers),
@@ -463,9 +460,9 @@ def sampler_tradeoff(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_dr
             ax.minorticks_off()
             ax.grid(alpha=0.3, which="major")
             if i == 0:
-                ax.set_title(TRADEOFF_SAMPLERS.get(sampler, sampler), fontsize=10)
+                ax.set_title(REGISTRY[sampler].label if sampler in REGISTRY else sampler, fontsize=10)
             if j == 0:
-                ax.set_ylabel(TRADEOFF_STATS[stat], fontsize=9)
+                ax.set_ylabel(labels[stat], fontsize=9)
             if i == len(stats) - 1:
                 ax.set_xlabel("network evaluations per draw, NFE (log scale)")
     _legend_with_markers(fig, axes[0, 0], ncol=3)
@@ -485,8 +482,9 @@ def hybrid_oracle(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_draws
     """The hybrid-oracle diagnostic (ddpm_lab.gmm.hybrid): sample quality against the switch
     point t0, one row per statistic, both hybrids on one axis, the floor's 5-95% band shaded. A
     filled marker lies inside the band, an open one outside.
-    table: hybrid.hybrid_sweep's rows (columns hybrid, t0, <stat>_ratio, <stat>_p05_ratio, ...)."""
-    stats = [s for s in TRADEOFF_STATS if s == "mode" or f"{s}_ratio" in table.columns]
+    table: hybrid.hybrid_table's rows (columns hybrid, t0, <stat>_ratio, <stat>_p05_ratio, ...)."""
+    labels = tradeoff_stats()
+    stats = [s for s in labels if s == "mode" or f"{s}_ratio" in table.columns]
     fig, axes = plt.subplots(len(stats), 1, figsize=(8.4, 2.7 * len(stats) + 1.6), sharex=True, squeeze=False)
     for i, stat in enumerate(stats):
         ax = axes[i, 0]
@@ -509,7 +507,7 @@ def hybrid_oracle(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_draws
         ax.set_xscale("symlog", linthresh=10)
         ax.set_xlim(0, T)
         ax.grid(alpha=0.3)
-        ax.set_ylabel(TRADEOFF_STATS[stat], fontsize=9)
+        ax.set_ylabel(labels[stat], fontsize=9)
     axes[-1, 0].set_xlabel(f"t0: the switch point (symlog scale; t0 = 0 and t0 = T = {T} are the pure samplers)")
     _legend_with_markers(fig, axes[0, 0], ncol=2)
     height = fig.get_figheight()

@@ -46,7 +46,7 @@ __all__ = [
     "HybridEps",
     "gap_shares",
     "hybrid",
-    "hybrid_sweep",
+    "hybrid_table",
     "exact_columns",
     "switch_points",
 ]
@@ -137,7 +137,7 @@ def switch_points(t0s, T: int) -> list[int]:
     return sorted({min(int(t), T) for t in t0s})
 
 
-def hybrid_sweep(
+def hybrid_table(
     diffusion: GaussianDiffusion,
     model: EpsModel,
     oracle: EpsModel,
@@ -150,10 +150,9 @@ def hybrid_sweep(
 ) -> pd.DataFrame:
     """One row per hybrid and t0 of switch_points(t0s, T): Algorithm 2 over all T steps from each
     of seeds (n draws each, pooled), judged against `reference` (metrics.exact_reference of the
-    pooled size) as the sampler sweep judges them (ddpm_lab.gmm.sweep.table_row). Column `model_steps`:
+    pooled size) as the sampler trade-off judges them (ddpm_lab.gmm.metrics.table_row). Column `model_steps`:
     how many of the T steps the model takes."""
-    from ddpm_lab.gmm.metrics import compare_samples
-    from ddpm_lab.gmm.sweep import table_row
+    from ddpm_lab.gmm.metrics import compare_samples, table_row
 
     T = diffusion.T
     rows = []

@@ -17,7 +17,7 @@ import torch
 from pydantic import Field
 from scipy import integrate, special, stats
 
-from ddpm_lab.runtime.params import INT_MAX, Seed, require, require_memory, schema
+from ddpm_lab.runtime.params import INT_MAX, Seed, doc, require, require_memory, schema
 
 # |sum(weights) - 1| allowed in a mixture; within it the weights are renormalised (GMMConfig and
 # GaussianMixture both use this one tolerance, so what the config accepts the mixture accepts).
@@ -390,12 +390,32 @@ class GMMConfig:
     """Section `gmm`: the mixture p(x_0) = sum_k weights[k] N(means[k], stds[k]^2) (flat lists
     for 1-D, lists of D-lists for D > 1), how many train / held-out draws, and the seed."""
 
-    weights: Annotated[list[float], Field(min_length=1)]
-    means: Annotated[list[Union[float, list[float]]], Field(min_length=1)]
-    stds: Annotated[list[Union[float, list[float]]], Field(min_length=1)]
-    n_train: Annotated[int, Field(ge=2, le=INT_MAX)]
-    n_heldout: Annotated[int, Field(ge=2, le=INT_MAX)]
-    seed: Seed
+    weights: Annotated[list[float], Field(min_length=1), doc("the mixture weights: non-negative, summing to 1")]
+    means: Annotated[
+        list[Union[float, list[float]]],
+        Field(min_length=1),
+        doc(
+            "one mean per weight: numbers (1-D) or lists of D numbers (D > 1, e.g. [[x, y], ...]), each "
+            f"coordinate in [-{DATA_SCALE_MAX:g}, {DATA_SCALE_MAX:g}]"
+        ),
+    ]
+    stds: Annotated[
+        list[Union[float, list[float]]],
+        Field(min_length=1),
+        doc(
+            "one standard deviation per weight (per coordinate for D > 1), the same shape as means, each in "
+            f"[{1 / DATA_SCALE_MAX:g}, {DATA_SCALE_MAX:g}]"
+        ),
+    ]
+    n_train: Annotated[
+        int,
+        Field(ge=2, le=INT_MAX),
+        doc("training draws of x_0; their own distance from the truth is a floor for every model trained on them"),
+    ]
+    n_heldout: Annotated[
+        int, Field(ge=2, le=INT_MAX), doc("held-out draws of x_0: compare_dist estimates the bound on them")
+    ]
+    seed: Annotated[Seed, doc("seed of the draws (never folded with `replicate`: replicates share their data)")]
 
     def __post_init__(self):
         w = np.asarray(self.weights, dtype=np.float64)

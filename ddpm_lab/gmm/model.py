@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict
-from typing import Callable
+from typing import Annotated, Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 from ddpm_lab.core.targets import PREDICTIONS
-from ddpm_lab.runtime.params import F32, TRAIN_STATE, Count, require, schema
+from ddpm_lab.runtime.params import F32, TRAIN_STATE, Count, doc, require, schema
 from ddpm_lab.core.nn import timestep_embedding
 
 ROW_BLOCK_FLOATS = 65_536  # rows x width of one activation in a sampling block (256 KB: in L2 cache)
@@ -23,15 +23,20 @@ ROW_BLOCK_FLOATS = 65_536  # rows x width of one activation in a sampling block 
 
 @schema
 class MLPConfig:
-    """Section `model`. hidden: width; n_blocks: residual blocks; emb_dim: time-embedding
-    size; prediction: what the network outputs, eps | x0 | v (ddpm_lab.core.targets: every reader
-    converts it to eps); data_dim: D (taken from the data, not from params)."""
+    """Section `model`: eps_theta, a residual MLP with a sinusoidal time embedding."""
 
-    hidden: Count = 64
-    n_blocks: Count = 2
-    emb_dim: Count = 32
-    prediction: str = "eps"
-    data_dim: Count = 1
+    hidden: Annotated[Count, doc("width of the residual blocks")] = 64
+    n_blocks: Annotated[Count, doc("residual blocks")] = 2
+    emb_dim: Annotated[Count, doc("size of the sinusoidal time embedding")] = 32
+    prediction: Annotated[
+        str,
+        doc(
+            "what the network outputs: eps, x0 or v (Salimans & Ho 2022; ddpm_lab/core/targets.py); every "
+            "reader (the samplers, the bound, the exact measures) converts it to eps",
+            choices=PREDICTIONS,
+        ),
+    ] = "eps"
+    data_dim: Annotated[Count, doc("D, the dimension of the data: taken from the data, not from params")] = 1
 
     def __post_init__(self):
         require(self.prediction in PREDICTIONS, "prediction", self.prediction, f"one of {', '.join(PREDICTIONS)}")

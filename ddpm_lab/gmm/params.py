@@ -4,11 +4,14 @@ of the other sections (memory estimates, coupled keys). The schemas of the compo
 beside them: `gmm` (ddpm_lab/gmm/mixture.py), `model` (ddpm_lab/gmm/model.py), `diffusion`
 (ddpm_lab/core/diffusion.py), `train_eq12` and `train_eq3` (ddpm_lab/core/training.py).
 
-A stage reads a section with `read(params, section, source)`; the first stage of the branch,
-generate_gmm, checks every section with `check_all` before any work.
+A stage reads a section with `read(params, section, source)` (the signature of the image
+branch's read; the schema comes from SECTIONS); the first stage of the branch, generate_gmm,
+checks every section with `check_all` before any work.
 """
 
 from __future__ import annotations
+
+from typing import Annotated
 
 from ddpm_lab.core.diffusion import DiffusionConfig
 from ddpm_lab.core.sampling import SAMPLERS, SamplerConfig
@@ -25,6 +28,7 @@ from ddpm_lab.runtime.params import (
     NonEmpty,
     Seed,
     Threads,
+    doc,
     fits,
     from_section,
     other,
@@ -36,13 +40,16 @@ from ddpm_lab.runtime.params import (
 
 @schema(kw_only=True)
 class SampleConfig(SamplerConfig):
-    """Section `sample`: the sampler (SamplerConfig: sampler, steps, eta), n draws per seed, the
-    seeds, and the trajectories kept for the figures (every trajectory_every-th step)."""
+    """Section `sample`: reverse sampling of eq12, eq3 and the oracle eps* with the sampler of
+    SamplerConfig, the same seeds for each, and the trajectories kept for the figures."""
 
-    n: Int
-    seeds: NonEmpty[Int]
-    n_trajectories: Int
-    trajectory_every: Count
+    n: Annotated[Int, doc("draws per seed and model, >= 2")]
+    seeds: Annotated[
+        NonEmpty[Int],
+        doc("distinct non-negative seeds, n draws each (pooled by compare_dist), each folded with `replicate`"),
+    ]
+    n_trajectories: Annotated[Int, doc("reverse trajectories kept for the figures (first seed), in [1, n]")]
+    trajectory_every: Annotated[Count, doc("keep every trajectory_every-th timestep of those trajectories")]
     threads: Threads = 1
 
     def __post_init__(self):
@@ -64,16 +71,20 @@ class SampleConfig(SamplerConfig):
 
 @schema
 class CompareConfig:
-    """Section `compare_dist`: floor_draws exact samples per floor band (and multinomial draws for
-    the mode-error floor); directions random unit vectors of the sliced W1 (D > 1); nll_n
-    held-out rows for the paired bound estimate (0: all); nll_batch rows per batched call of T
-    evaluations each; seed."""
+    """Section `compare_dist`: the samples of `sample` against the truth, with the floors of the
+    exact samples, and the bound on held-out data (ddpm_lab/gmm/evaluate.py)."""
 
-    floor_draws: FloorDraws
-    directions: Count
-    nll_n: Int
-    nll_batch: Count
-    seed: Seed
+    floor_draws: Annotated[
+        FloorDraws,
+        doc(
+            "exact samples (of the pooled n of `sample`) per floor: its median and 5-95% band; also the "
+            "multinomial draws of the mode-error floor"
+        ),
+    ]
+    directions: Annotated[Count, doc("random unit directions of the sliced W1 (D > 1 only)")]
+    nll_n: Annotated[Int, doc("held-out rows for the paired bound estimate, in [0, gmm.n_heldout] (0: all)")]
+    nll_batch: Annotated[Count, doc("held-out rows per batched call (each row is diffusion.T network evaluations)")]
+    seed: Annotated[Seed, doc("seed of the bound's (x_t, eps) draws, the floors and the directions")]
     threads: Threads = 1
 
     def __post_init__(self):
@@ -82,17 +93,23 @@ class CompareConfig:
 
 @schema
 class PlotConfig:
-    """Section `plot`: histogram bins, moving-average window of the loss curves (rows), forward
-    paths drawn for the diffusion figure and the times it shows, as fractions of T in [0, 1]
-    (step round(f * T), so any T works; equal steps are shown once), figure dpi, seed.
-    n_forward_paths is checked against gmm.n_train and the memory by check_plot."""
+    """Section `plot`: the figures of the GMM branch. n_forward_paths is checked against
+    gmm.n_train and the memory by check_plot."""
 
-    bins: Int
-    smooth: Count
-    n_forward_paths: Count
-    forward_times: NonEmpty[float]
-    dpi: Int
-    seed: Seed
+    bins: Annotated[Int, doc(f"histogram bins, in [2, {BINS_MAX}]")]
+    smooth: Annotated[Count, doc("rows of the loss history in the moving average of the loss curves")]
+    n_forward_paths: Annotated[
+        Count, doc("forward paths drawn for the diffusion figure, at most gmm.n_train (they start at training draws)")
+    ]
+    forward_times: Annotated[
+        NonEmpty[float],
+        doc(
+            "times the diffusion figure shows, as fractions of diffusion.T in [0, 1] (step round(f * T), so any T "
+            f"works; equal steps are shown once; 0: x_0, 1: x_T); at most {PANELS_MAX} (one panel each)"
+        ),
+    ]
+    dpi: Annotated[Int, doc("resolution of the figures, in [20, 600]")]
+    seed: Annotated[Seed, doc("seed of the forward paths")]
 
     BINS_MAX = 10_000  # more bins than a figure has pixels show nothing more
     PANELS_MAX = 12  # the diffusion figure is 3 inches wide per forward time
@@ -120,22 +137,51 @@ class PlotConfig:
 
 @schema
 class TradeoffConfig:
-    """Section `sampler_tradeoff`: enabled; steps, the S values (>= 1; above diffusion.T: T);
-    samplers (ddpm: respaced DDPM; ddim: DDIM with eta 0; euler, heun, dpmpp_2m: the ODE samplers
-    of ddpm_lab.core.sampling); n draws per seed and the seeds
-    (pooled); floor_draws exact samples of the pooled n for the floor band; directions of the
-    sliced W1 (D > 1); seed of the floor and the directions; torch threads; hybrid_t0, the switch
-    points of the hybrid-oracle diagnostic (ddpm_lab.gmm.hybrid; [] skips it)."""
+    """Section `sampler_tradeoff`: sample quality against sampling steps S, for the eq12 model and
+    the oracle eps*, each sampler at each S (docs/samplers.md)."""
 
-    enabled: bool
-    steps: NonEmpty[Int]
-    samplers: NonEmpty[str]
-    n: Int
-    seeds: NonEmpty[Int]
-    floor_draws: FloorDraws
-    directions: Count
-    seed: Seed
-    hybrid_t0: list[Int]
+    enabled: Annotated[
+        bool,
+        doc(
+            "run the stage; off in the default study (`dvc exp run -S sampler_tradeoff.enabled=true`); the "
+            "section is checked either way"
+        ),
+    ]
+    steps: Annotated[
+        NonEmpty[Int],
+        doc(
+            "the S values, network calls per draw: distinct integers >= 1; values above diffusion.T are "
+            "replaced by T (once)"
+        ),
+    ]
+    samplers: Annotated[
+        NonEmpty[str],
+        doc(
+            "distinct samplers, each run at every S: ddpm is respaced DDPM (Algorithm 2 at S = T), ddim has eta "
+            "0, the ODE samplers are those of docs/samplers.md (euler = ddim up to rounding; heun: 2 S - 1 "
+            "evaluations)",
+            choices=SAMPLERS,
+        ),
+    ]
+    n: Annotated[Int, doc("draws per seed, for every sampler, S and model, >= 2")]
+    seeds: Annotated[
+        NonEmpty[Int],
+        doc(
+            "distinct non-negative seeds, pooled as in compare_dist, each folded with `replicate`; the same for "
+            "every sampler, S and model"
+        ),
+    ]
+    floor_draws: Annotated[FloorDraws, doc("exact samples (of the pooled n) for the floor: its median and 5-95% band")]
+    directions: Annotated[Count, doc("random unit directions of the sliced W1 (D > 1 only)")]
+    seed: Annotated[Seed, doc("seed of the floor and the directions")]
+    hybrid_t0: Annotated[
+        list[Int],
+        doc(
+            "switch points t0 of the hybrid-oracle diagnostic (ddpm_lab/gmm/hybrid.py: Algorithm 2 with the "
+            "model on one side of t0 and eps* on the other): distinct integers >= 0, values above diffusion.T "
+            "replaced by T; [] skips it"
+        ),
+    ]
     threads: Threads = 1
 
     def __post_init__(self):
@@ -173,19 +219,39 @@ class TradeoffConfig:
 
 @schema
 class EstimatorVarianceConfig:
-    """Section `estimator_variance`: enabled (off by default: stages/estimator_variance.py's ENABLE runs it); minibatches, independent minibatches per estimate (>= 3: the
-    jackknife error of a variance needs three); rows_trajectory, rows_subsampled, rows_eq12: x_0 rows
-    per minibatch for the T-evaluation estimators (trajectory, trajectory_kl), the subsampled ones and
-    Eq. 12; terms: the K values of the subsampled estimators (each with term log_ratio and kl; values
-    above diffusion.T replaced by T, once); seed of the minibatches; torch threads."""
+    """Section `estimator_variance`: the gradient noise of the bound's estimators per network
+    evaluation (docs/estimators.md)."""
 
-    enabled: bool
-    minibatches: Int
-    rows_trajectory: Int
-    rows_subsampled: Int
-    terms: NonEmpty[Int]
-    rows_eq12: Int
-    seed: Seed
+    enabled: Annotated[
+        bool,
+        doc(
+            "run the stage; off in the default study (`dvc exp run -S estimator_variance.enabled=true`); the "
+            "section is checked either way"
+        ),
+    ]
+    minibatches: Annotated[
+        Int,
+        doc(
+            "independent minibatches per estimate: the variance across them and its jackknife error, >= 3 "
+            "(the jackknife error of a variance needs three)"
+        ),
+    ]
+    rows_trajectory: Annotated[
+        Int,
+        doc("x_0 rows per minibatch of trajectory and trajectory_kl (each row: diffusion.T evaluations), >= 1"),
+    ]
+    rows_subsampled: Annotated[
+        Int, doc("x_0 rows per minibatch of the subsampled estimators (each row: K evaluations), >= 1")
+    ]
+    terms: Annotated[
+        NonEmpty[Int],
+        doc(
+            "the K values, timesteps per row of the subsampled estimators, each with term log_ratio and kl: "
+            "distinct integers >= 1; values above diffusion.T are replaced by T (once)"
+        ),
+    ]
+    rows_eq12: Annotated[Int, doc("x_0 rows per minibatch of Eq. 12 (each row: one evaluation, t uniform), >= 1")]
+    seed: Annotated[Seed, doc("seed of the minibatches (rows, trajectories, timesteps, noise)")]
     threads: Threads = 1
 
     def __post_init__(self):
@@ -432,11 +498,14 @@ SECTIONS = {
 }
 
 
-def read(params: dict, section: str, source: str = "params.yaml", **fixed):
+def read(params: dict, section: str, source: str = "params.yaml", *, cls: type | None = None, **fixed):
     """Section `section` of the GMM branch, validated with its needs, or ConfigError (one line).
-    fixed: facts of the data (model: data_dim)."""
-    cls, needs = SECTIONS[section]
-    return from_section(cls, params, section, source, needs=needs, **fixed)
+    cls: the section's schema, SECTIONS' by default (given, it must be that one); fixed: facts of
+    the data (model: data_dim). The same signature as ddpm_lab/images/params.py's read."""
+    schema_cls, needs = SECTIONS[section]
+    if cls is not None and cls is not schema_cls:
+        raise TypeError(f"section {section} has schema {schema_cls.__name__}, not {cls.__name__}")
+    return from_section(schema_cls, params, section, source, needs=needs, **fixed)
 
 
 def check_all(params: dict, source: str = "params.yaml") -> dict:

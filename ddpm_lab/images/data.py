@@ -19,11 +19,11 @@ import urllib.request
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, Optional
+from typing import Annotated, Callable, Optional
 
 import numpy as np
 
-from ddpm_lab.runtime.params import DataError, Int, Seed, require, schema
+from ddpm_lab.runtime.params import DataError, Int, Seed, doc, require, schema
 
 SOURCES = ("digits", "mnist", "fashion_mnist")
 
@@ -64,20 +64,30 @@ DEFAULT_MIRRORS = {
 
 @schema
 class ImageDataConfig:
-    """Section `images_data`. source: digits (scikit-learn's 1,797 8x8 digits, embedded) |
-    mnist | fashion_mnist (IDX files in `path`); path: folder of the IDX files, relative and
-    under data/raw/ (RAW_DIR, a dependency of prepare_images; null for digits); download: fetch
-    missing IDX files from `mirror` (null: the default mirror) and verify their MD5; n_heldout:
-    held-out images (digits: taken from the 1,797; IDX: from the t10k files); max_train: keep at
-    most this many training images (0: all); seed: of the split."""
+    """Section `images_data`: the images and their seeded train / held-out split, pixels scaled to
+    [-1, 1]."""
 
-    source: str = "digits"
-    path: Optional[str] = None
-    download: bool = False
-    mirror: Optional[str] = None
-    n_heldout: Int = 360
-    max_train: Int = 0
-    seed: Seed = 0
+    source: Annotated[
+        str,
+        doc(
+            "digits (scikit-learn's 1,797 8x8 digits, embedded), mnist or fashion_mnist (IDX files in path)",
+            choices=SOURCES,
+        ),
+    ] = "digits"
+    path: Annotated[
+        Optional[str],
+        doc(
+            f"folder of the IDX files, relative and under {RAW_DIR}/ (a dependency of prepare_images), e.g. "
+            f"{RAW_DIR}/mnist; null for digits"
+        ),
+    ] = None
+    download: Annotated[bool, doc("fetch missing IDX files from mirror, verifying their MD5")] = False
+    mirror: Annotated[Optional[str], doc("where download fetches from (null: the dataset's default mirror)")] = None
+    n_heldout: Annotated[
+        Int, doc("held-out images, >= 2 (digits: taken from the 1,797; IDX: drawn from the t10k files)")
+    ] = 360
+    max_train: Annotated[Int, doc("keep at most this many training images, >= 0 (0: all)")] = 0
+    seed: Annotated[Seed, doc("seed of the split (never folded with `replicate`: replicates share their data)")] = 0
 
     def __post_init__(self):
         require(self.source in SOURCES, "source", self.source, f"one of {', '.join(SOURCES)}")

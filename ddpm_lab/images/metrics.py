@@ -22,13 +22,14 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import asdict, field
+from typing import Annotated
 
 import numpy as np
 from scipy import linalg
 from threadpoolctl import threadpool_limits
 
-from ddpm_lab.runtime.params import Count, Int, NonEmpty, Seed, require, schema
-from ddpm_lab.runtime.stats import band
+from ddpm_lab.runtime.params import Count, Int, NonEmpty, Seed, doc, require, schema
+from ddpm_lab.runtime.stats import band, in_band
 
 
 def _psd_sqrt(c: np.ndarray) -> np.ndarray:
@@ -111,15 +112,21 @@ def _draws_band(values) -> dict:
     return {"draws": [float(x) for x in values], **band(values)}
 
 
+# The fields of the feature classifier, in ClassifierConfig and in section images_eval (EvalConfig).
+Hidden = Annotated[NonEmpty[Count], doc("hidden layer widths of the feature classifier; the last is the feature space")]
+Alpha = Annotated[float, doc("L2 penalty of the feature classifier, >= 0")]
+MaxIter = Annotated[Count, doc("at most this many Adam epochs of the feature classifier")]
+ClassifierSeed = Annotated[Seed, doc("seed of the feature classifier")]
+
+
 @schema
 class ClassifierConfig:
-    """The feature classifier: an MLP with hidden layer widths `hidden` (the last one is the
-    feature space), L2 penalty alpha, at most max_iter Adam epochs, seeded by seed."""
+    """The feature classifier: a scikit-learn MLP on flattened images."""
 
-    hidden: NonEmpty[Count] = field(default_factory=lambda: [128, 64])
-    alpha: float = 1e-3
-    max_iter: Count = 300
-    seed: Seed = 0
+    hidden: Hidden = field(default_factory=lambda: [128, 64])
+    alpha: Alpha = 1e-3
+    max_iter: MaxIter = 300
+    seed: ClassifierSeed = 0
 
     def __post_init__(self):
         require(self.alpha >= 0, "alpha", self.alpha, "a non-negative number")
@@ -127,21 +134,36 @@ class ClassifierConfig:
 
 @schema
 class EvalConfig:
-    """Section `images_eval`: the feature classifier (hidden, alpha, max_iter, seed; see
-    ClassifierConfig), fit on feature_share of the training images (0 < share < 1, stratified
-    by label; the rest are the floor pool, see evaluate_samples), floor_draws independent draws
-    for the floors of the Frechet distance and KID (>= 2; >= 100 advised: a value exchangeable
-    with m draws exceeds their interpolated 95th percentile with probability about 9.3% for
-    m = 20, 5.5% for m = 200), and bootstrap resamples of the generated and held-out features
-    for the bands of the generated values and the standard error of KID (>= 2; >= 100 advised)."""
+    """Section `images_eval`: the feature classifier of the metrics (ClassifierConfig) and the
+    draws of their floors and bands (evaluate_samples)."""
 
-    hidden: NonEmpty[Count] = field(default_factory=lambda: [128, 64])
-    alpha: float = 1e-3
-    max_iter: Count = 300
-    seed: Seed = 0
-    feature_share: float = 0.5
-    floor_draws: Int = 200
-    bootstrap: Int = 200
+    hidden: Hidden = field(default_factory=lambda: [128, 64])
+    alpha: Alpha = 1e-3
+    max_iter: MaxIter = 300
+    seed: ClassifierSeed = 0
+    feature_share: Annotated[
+        float,
+        doc(
+            "share of the training images that fit the classifier, strictly between 0 and 1 (stratified by "
+            "label); the rest are the floor pool, never seen by it"
+        ),
+    ] = 0.5
+    floor_draws: Annotated[
+        Int,
+        doc(
+            "pairs of disjoint n-sets of unseen real images (floor pool and held-out) for the floors of the "
+            "Frechet distance and KID: median and 5-95% band; >= 2, >= 100 advised (a value exchangeable with "
+            "m draws exceeds their interpolated 95th percentile with probability about 9.3% for m = 20, 5.5% "
+            "for m = 200)"
+        ),
+    ] = 200
+    bootstrap: Annotated[
+        Int,
+        doc(
+            "resamples of the generated and held-out features: the bands of the generated values and the "
+            "standard error of KID; >= 2, >= 100 advised"
+        ),
+    ] = 200
 
     def __post_init__(self):
         _ = self.classifier  # validates the classifier fields (one-line errors, as ClassifierConfig)
@@ -238,7 +260,7 @@ def memorisation(generated: np.ndarray, heldout: np.ndarray, train: np.ndarray) 
     }
 
 
-HEADLINE_KEYS = ("fd_ratio", "fd_p95", "kid", "kid_se", "kid_p95", "digits", "confidence")
+HEADLINE_KEYS = ("fd_ratio", "fd_p95", "kid", "kid_se", "kid_p95", "classes_present", "confidence")
 
 
 def floor_split(y_train: np.ndarray, feature_share: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -264,7 +286,7 @@ def evaluate_samples(
     y_heldout: np.ndarray,
     cfg: EvalConfig,
     rng: np.random.Generator,
-    n_classes: int = 10,
+    n_classes: int | None = None,
 ) -> tuple[dict, dict]:
     """Every image metric, each beside its floor: (headline, details).
 
@@ -311,12 +333,13 @@ def evaluate_samples(
 
     headline (HEADLINE_KEYS): fd_ratio = FD / median floor FD; fd_p95 = p95 floor FD / median
     floor FD (the ratio an exact generator reaches at its 95th percentile: fd_ratio <= fd_p95
-    means inside the floor band); kid, kid_se; kid_p95 = p95 of the floor KIDs; digits =
+    means inside the floor band); kid, kid_se; kid_p95 = p95 of the floor KIDs; classes_present =
     classes present among the generated images; confidence = mean classifier confidence on them.
     details: the rest (draws, bands, classifier, histograms, memorisation (against every
     training image), sizes, the split's sizes, config). rng draws the floor sets, the bootstrap
     resamples and the split (three independent child streams)."""
     with threadpool_limits(1):
+        n_classes = n_classes or int(max(y_train.max(), y_heldout.max())) + 1  # labels 0..K-1: K from the data
         return _evaluate(generated, x_train, y_train, x_heldout, y_heldout, cfg, rng, n_classes)
 
 
@@ -379,7 +402,7 @@ def _evaluate(generated, x_train, y_train, x_heldout, y_heldout, cfg, rng, n_cla
         "kid": kid_value,
         "kid_se": kid_se,
         "kid_p95": kid_band["p95"],
-        "digits": gen_cls["classes_present"],
+        "classes_present": gen_cls["classes_present"],
         "confidence": gen_cls["mean_confidence"],
     }
     details = {
@@ -404,15 +427,15 @@ def _evaluate(generated, x_train, y_train, x_heldout, y_heldout, cfg, rng, n_cla
             "bootstrap_mean": float(np.mean(kid_boot)),
         },
         "kid_floor": kid_band,
-        "fd_inside_floor_band": bool(fd <= fd_band["p95"]),
-        "kid_inside_floor_band": bool(kid_value <= kid_band["p95"]),
+        "fd_inside_floor_band": in_band(fd_band, fd),
+        "kid_inside_floor_band": in_band(kid_band, kid_value),
         "classifier": {
             "heldout_accuracy": clf.accuracy(x_heldout, y_heldout),
             "hidden": list(cfg.hidden),
             "feature_dim": int(cfg.hidden[-1]),
             "n_fit": int(len(feat)),
         },
-        "classes": {"generated": gen_cls, "heldout": ho_cls},
+        "classes": {"n_classes": n_classes, "generated": gen_cls, "heldout": ho_cls},
         "memorisation": memorisation(generated, x_heldout, x_train),
         "config": asdict(cfg),
     }

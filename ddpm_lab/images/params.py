@@ -4,10 +4,11 @@ sections (memory estimates, coupled keys). The schemas live beside their compone
 `images_model` (ddpm_lab/images/unet.py), `images_train` (ddpm_lab/images/train.py),
 `images_sample` (ddpm_lab/images/sample.py), `images_eval` (ddpm_lab/images/metrics.py).
 
-A stage reads a section with `read(cls, params, section, source)`: the section's schema with
-its needs. This module imports no job of the branch (training, sampling, metrics), so each
-stage still imports only its own job; the first stage, prepare_images, checks every section
-before any work (ddpm_lab/images/sections.py).
+A stage reads a section with `read(params, section, source, cls=Schema)` (the signature of the
+GMM branch's read): the section's schema with its needs. The stage names the schema because
+this module imports no job of the branch (training, sampling, metrics), so each stage still
+imports only its own job; the first stage, prepare_images, checks every section before any
+work (ddpm_lab/images/sections.py).
 """
 
 from __future__ import annotations
@@ -114,10 +115,13 @@ NEEDS = {
 }
 
 
-def read(cls, params: dict, section: str, source: str = "params.yaml", **fixed):
-    """Section `section` of the image branch as schema `cls`, validated with its needs, or
-    ConfigError (one line). images_model's in_channels and image_size come from
-    images_data.source unless given."""
+def read(params: dict, section: str, source: str = "params.yaml", *, cls: type | None = None, **fixed):
+    """Section `section` of the image branch as schema `cls` (required: the stage's own job
+    defines it), validated with its needs, or ConfigError (one line). images_model's in_channels
+    and image_size come from images_data.source unless given. The same signature as
+    ddpm_lab/gmm/params.py's read."""
+    if cls is None:
+        raise TypeError(f"read(params, {section!r}): the image branch needs cls=, the section's schema")
     if section == "images_model" and not fixed:
         fixed = model_fixed(params, source)
     return from_section(cls, params, section, source, needs=NEEDS.get(section), **fixed)

@@ -6,13 +6,13 @@ arrays out); the grid figure is in ddpm_lab/images/figures.py.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Annotated, Callable
 
 import numpy as np
 import torch
 
 from ddpm_lab.core.targets import as_eps_model
-from ddpm_lab.runtime.params import Int, Seed, Threads, require, schema
+from ddpm_lab.runtime.params import Int, Seed, Threads, doc, require, schema
 from ddpm_lab.core.diffusion import GaussianDiffusion
 from ddpm_lab.core.sampling import SamplerConfig, sample
 from ddpm_lab.runtime.torch_setup import DEVICES
@@ -20,13 +20,12 @@ from ddpm_lab.runtime.torch_setup import DEVICES
 
 @schema(kw_only=True)
 class ImageSampleConfig(SamplerConfig):
-    """Section `images_sample`: the sampler (SamplerConfig: sampler, steps, eta; by default
-    Algorithm 2 over all T steps), n_samples images (the first 64 make the 8 x 8 grid), seed of
-    the sampling generator, device, threads (as in images_train)."""
+    """Section `images_sample`: reverse sampling from the EMA weights with the sampler of
+    SamplerConfig (by default Algorithm 2 over all T steps)."""
 
-    n_samples: Int = 360
-    seed: Seed = 0
-    device: str = "auto"
+    n_samples: Annotated[Int, doc("images drawn, >= 64 (the first 64 make the 8 x 8 grid)")] = 360
+    seed: Annotated[Seed, doc("seed of the sampling generator; folded with `replicate`")] = 0
+    device: Annotated[str, doc("auto (cuda if present, else cpu), cpu or cuda", choices=DEVICES)] = "auto"
     threads: Threads = 1
 
     def __post_init__(self):

@@ -25,4 +25,4 @@ SECTIONS = {
 def check_all(params: dict, source: str = "params.yaml") -> dict:
     """Every section of the image branch with its needs, before any work: {section: config}, or
     the first failure as a ConfigError."""
-    return {section: read(cls, params, section, source) for section, cls in SECTIONS.items()}
+    return {section: read(params, section, source, cls=cls) for section, cls in SECTIONS.items()}

@@ -14,12 +14,12 @@ import hashlib
 import importlib
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable
 
 import numpy as np
 import torch
 
-from ddpm_lab.runtime.params import DataError, Int, require, schema
+from ddpm_lab.runtime.params import DataError, Int, doc, require, schema
 from ddpm_lab.core.diffusion import GaussianDiffusion
 from ddpm_lab.runtime.distributed import BACKENDS, NPROC_MAX, World
 from ddpm_lab.runtime.io import load_torch, torch_bytes
@@ -30,20 +30,30 @@ from ddpm_lab.runtime.torch_setup import DEVICES
 
 @schema
 class ImageTrainConfig(Eq12TrainConfig):
-    """Section `images_train`: the TrainConfig fields, weighting (eq14 = L_simple), plus
-    device: auto | cpu | cuda; threads: torch CPU threads (0: torch's default; bytes are
-    reproducible for a fixed count); checkpoint_every: steps between resumable checkpoints
-    (0: none); nproc: data-parallel processes (ddpm_lab.runtime.distributed; batch_size splits evenly
-    over them); backend: their torch.distributed backend (auto: nccl on CUDA, gloo on CPU).
-    device and checkpoint_every do not change the result on one device; threads can (the order
-    of float sums in CPU kernels), so it is part of the fingerprint. nproc and backend change
-    the result only by the order of float sums too (the global batch is the same), and are
-    left out of it, so a run resumes with any nproc."""
+    """Section `images_train`: the fields of Eq12TrainConfig (weighting eq14 is L_simple), plus
+    where and how the training runs. device and checkpoint_every do not change the result on one
+    device; threads can (the order of float sums in CPU kernels), so it is part of the fingerprint.
+    nproc and backend change the result only by the order of float sums too (the global batch is
+    the same), and are left out of it, so a run resumes with any nproc."""
 
-    device: str = "auto"
-    checkpoint_every: Int = 500
-    nproc: Int = 1
-    backend: str = "auto"
+    device: Annotated[str, doc("auto (cuda if present, else cpu), cpu or cuda", choices=DEVICES)] = "auto"
+    checkpoint_every: Annotated[
+        Int,
+        doc(
+            "steps between resumable checkpoints (a scratch file under .cache/ddpm_lab/resume/, keyed by params, data and code, removed when the stage completes), >= 0 (0: none)"
+        ),
+    ] = 500
+    nproc: Annotated[
+        Int,
+        doc(
+            f"data-parallel processes (DDP, ddpm_lab/runtime/distributed.py), in [1, {NPROC_MAX}], a divisor of "
+            "batch_size; > 1 launches the stage as nproc ranks, as torchrun does"
+        ),
+    ] = 1
+    backend: Annotated[
+        str,
+        doc("torch.distributed backend of nproc > 1: auto (nccl on CUDA, gloo on CPU), gloo or nccl", choices=BACKENDS),
+    ] = "auto"
 
     def __post_init__(self):
         super().__post_init__()
@@ -91,6 +101,7 @@ TRAINING_CODE = (
     "ddpm_lab.core.schedule",
     "ddpm_lab.core.diffusion",
     "ddpm_lab.core.targets",
+    "ddpm_lab.core.weightings",
     "ddpm_lab.core.nn",
     "ddpm_lab.images.unet",
     "ddpm_lab.core.training",

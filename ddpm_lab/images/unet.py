@@ -11,34 +11,41 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, field
+from typing import Annotated
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from ddpm_lab.core.targets import PREDICTIONS
-from ddpm_lab.runtime.params import F32, TRAIN_STATE, Count, NonEmpty, require, schema
+from ddpm_lab.runtime.params import F32, TRAIN_STATE, Count, NonEmpty, doc, require, schema
 from ddpm_lab.core.nn import timestep_embedding
 
 
 @schema
 class UNetConfig:
-    """Section `images_model`. base_channels: width of the first level; channel_mults: one
-    multiplier per resolution level (each level after the first halves H and W); num_res_blocks:
-    ResNet blocks per level; attn_heads: heads of the self-attention at the lowest resolution;
-    groups: GroupNorm groups (must divide every width); dropout: in each ResNet block; prediction:
-    what the network outputs, eps | x0 | v (ddpm_lab.core.targets). in_channels, image_size: taken
-    from the data, not from params."""
+    """Section `images_model`: the U-Net (sinusoidal time embedding, ResNet blocks, attention at the
+    lowest resolution, GroupNorm). in_channels and image_size are taken from the data."""
 
-    base_channels: Count = 32
-    channel_mults: NonEmpty[Count] = field(default_factory=lambda: [1, 2])
-    num_res_blocks: Count = 1
-    attn_heads: Count = 4
-    groups: Count = 8
-    dropout: float = 0.0
-    prediction: str = "eps"
-    in_channels: Count = 1
-    image_size: Count = 8
+    base_channels: Annotated[Count, doc("width of the first level")] = 32
+    channel_mults: Annotated[
+        NonEmpty[Count],
+        doc(
+            "one width multiplier per resolution level (each level after the first halves H and W; as many "
+            "levels as image_size can be halved)"
+        ),
+    ] = field(default_factory=lambda: [1, 2])
+    num_res_blocks: Annotated[Count, doc("ResNet blocks per level")] = 1
+    attn_heads: Annotated[
+        Count, doc("heads of the self-attention at the lowest resolution (a divisor of its width)")
+    ] = 4
+    groups: Annotated[Count, doc("GroupNorm groups (a divisor of every level's width)")] = 8
+    dropout: Annotated[float, doc("dropout in each ResNet block, in [0, 1)")] = 0.0
+    prediction: Annotated[
+        str, doc("what the network outputs (ddpm_lab/core/targets.py), as model.prediction", choices=PREDICTIONS)
+    ] = "eps"
+    in_channels: Annotated[Count, doc("image channels: taken from the data, not from params")] = 1
+    image_size: Annotated[Count, doc("image side in pixels: taken from the data, not from params")] = 8
 
     def __post_init__(self):
         mults = self.channel_mults

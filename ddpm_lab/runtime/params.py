@@ -6,6 +6,11 @@ It is defined beside the component it configures (DiffusionConfig in ddpm_lab/co
 MLPConfig in ddpm_lab/gmm/model.py, UNetConfig in ddpm_lab/images/unet.py, ...). Checks between
 fields stay in the schema's `__post_init__`, as `require(ok, key, value, expected)`.
 
+Every field says what it means in the schema itself, `name: Annotated[T, doc("...")]`: pydantic's
+description (and, for a fixed set of values, their choices); ddpm_lab/tools/params_doc.py writes
+docs/params.md from them. What a shared type's errors expect is its `Expected` marker, so that a
+field's description never changes an error.
+
 `from_section(cls, params, section)` builds a section and turns pydantic's first error into
 one line naming the key, the value and what was expected, e.g.
 "params.yaml: train_eq12.lr = -1.0: expected a positive number". Each branch's params module
@@ -58,15 +63,51 @@ def schema(cls=None, /, **kwargs):
     return wrap if cls is None else wrap(cls)
 
 
-# -- Types shared by the schemas; `description` is the "expected ..." of their errors ---------------
+@dataclasses.dataclass(frozen=True)
+class Expected:
+    """What a shared type's errors expect, in words: `Annotated[int, Field(ge=0), Expected("...")]`
+    (without it, an error names the type or its bound in words). Kept apart from the description,
+    which says what a field means (docs/params.md) and differs from field to field."""
+
+    text: str
+
+
+def doc(description: str, choices: typing.Iterable[str] | None = None):
+    """A field's description, and the values it takes when they are a fixed set (checked in the
+    schema's `__post_init__`): `mode: Annotated[str, doc("...", choices=MODES)]`. Validation and
+    errors are unchanged; docs/params.md shows both (ddpm_lab/tools/params_doc.py). choices are
+    read when asked (`choices_of`): a registry filled after the class is defined is complete."""
+    if choices is None:
+        return Field(description=description)
+
+    def add_choices(json_schema: dict) -> None:
+        json_schema["choices"] = list(choices)
+
+    return Field(description=description, json_schema_extra=add_choices)
+
+
+def choices_of(field) -> list[str] | None:
+    """The choices given to a field's `doc`, or None."""
+    if not callable(field.json_schema_extra):
+        return None
+    extra: dict = {}
+    field.json_schema_extra(extra)
+    return extra.get("choices")
+
+
+# -- Types shared by the schemas; `Expected` is the "expected ..." of their errors -------------------
 Int = Annotated[int, Field(ge=INT_MIN, le=INT_MAX)]
 Count = Annotated[int, Field(ge=1, le=INT_MAX)]  # "an integer >= 1"
-Seed = Annotated[int, Field(ge=0, le=INT_MAX, description="a non-negative integer")]
+Seed = Annotated[int, Field(ge=0, le=INT_MAX), Expected("a non-negative integer")]
 Threads = Annotated[
-    int, Field(ge=0, le=THREADS_MAX, description=f"an integer in [0, {THREADS_MAX}] (0: torch's default)")
+    int,
+    Field(ge=0, le=THREADS_MAX, description="torch CPU threads (0: torch's default)"),
+    Expected(f"an integer in [0, {THREADS_MAX}] (0: torch's default)"),
 ]
 FloorDraws = Annotated[
-    int, Field(ge=20, le=INT_MAX, description="an integer >= 20 (the 5-95% band of the floor needs at least 20 draws)")
+    int,
+    Field(ge=20, le=INT_MAX),
+    Expected("an integer >= 20 (the 5-95% band of the floor needs at least 20 draws)"),
 ]
 Positive = Annotated[float, Field(gt=0)]  # "a positive number"
 X = typing.TypeVar("X")
@@ -139,11 +180,12 @@ BOUNDS = {"greater_than_equal", "greater_than", "less_than_equal", "less_than"}
 
 
 def _expected(cls, err: dict) -> str:
-    """What a field's error expected: the field's description, else its type or its bound in words."""
+    """What a field's error expected: its type's `Expected`, else its type or its bound in words."""
     field = cls.__pydantic_fields__[err["loc"][0]]
     out_of_int64 = (err.get("ctx") or {}).get("le") == INT_MAX or (err.get("ctx") or {}).get("ge") == INT_MIN
-    if field.description and not out_of_int64:
-        return field.description
+    expected = next((m.text for m in field.metadata if isinstance(m, Expected)), None)
+    if expected and not out_of_int64:
+        return expected
     if err["type"] == "finite_number":
         return "a finite number"
     if err["type"] in BOUNDS:

@@ -134,22 +134,34 @@ def _f(x, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if isinstance(x, (int, float)) else html.escape(str(x))
 
 
+def gmm_statistics(headline: dict[str, dict]) -> list:
+    """The registered statistics (ddpm_lab/gmm/distances.py) that the GMM headline holds, in registry order."""
+    from ddpm_lab.gmm.distances import STATISTICS
+
+    return [st for name, st in STATISTICS.items() if any(f"{name}_ratio" in h for h in headline.values())]
+
+
 def gmm_rows(headline: dict[str, dict], details: dict[str, dict]) -> list[list[str]]:
-    """One row per GMM sampler: W1 and KS (value, ratio to the floor median, floor p95),
-    mode error vs the floor's p95, exact bound gap +- its quadrature error, held-out gap +- SE,
-    and the sampler's output distribution propagated exactly (1-D: KL, W1 and KS ratios, mode
-    error, each +- its grid error; n/a for D > 1)."""
-    rows = []
+    """One row per GMM sampler: each registered statistic (value, ratio to the floor median,
+    floor p95), mode error vs the floor's p95, exact bound gap +- its quadrature error, held-out
+    gap +- SE, and the sampler's output distribution propagated exactly (1-D: KL, W1 and KS
+    ratios, mode error, each +- its grid error; n/a for D > 1)."""
+    rows, stats = [], gmm_statistics(headline)
     for model in GMM_MODELS:
         h, d = headline.get(model), details.get(model)
         if h is None or d is None:
             continue
-        w1, ks, bound, paired = d["w1"], d["ks"], d["expected_bound"], d["heldout_paired_estimate"]
+        bound, paired = d["expected_bound"], d["heldout_paired_estimate"]
+        cells = [
+            f"{_f(d[st.name]['value'])} (ratio {_f(h[f'{st.name}_ratio'])}, floor p95 {_f(h[f'{st.name}_p95'])})"
+            if st.name in d
+            else "n/a"
+            for st in stats
+        ]
         rows.append(
             [
                 model,
-                f"{_f(w1['value'])} (ratio {_f(h['w1_ratio'])}, floor p95 {_f(h['w1_p95'])})",
-                f"{_f(ks['value'])} (ratio {_f(h['ks_ratio'])}, floor p95 {_f(h['ks_p95'])})",
+                *cells,
                 f"{_f(h['mode_err'])} (floor p95 {_f(h['mode_p95'])})",
                 f"{_f(bound['gap_to_oracle'])} ± {_f(bound['gap_err'], 2)}",
                 f"{_f(paired['gap_to_oracle'])} ± {_f(paired['gap_to_oracle_se'], 2)}",
@@ -186,7 +198,11 @@ def image_rows(headline: dict, details: dict) -> list[list[str]]:
             f"{_f(kid['value'])} ± {_f(kid['se'])}",
             f"floor p95 {_f(headline['kid_p95'])}; bootstrap [{_f(kid['bootstrap_p05'])}, {_f(kid['bootstrap_p95'])}]",
         ],
-        ["classifier confidence", _f(headline.get("confidence")), f"classes present {_f(headline.get('digits'))}"],
+        [
+            "classifier confidence",
+            _f(headline.get("confidence")),
+            f"classes present {_f(headline.get('classes_present'))}",
+        ],
     ]
 
 
@@ -264,8 +280,7 @@ def build_report(
         _table(
             [
                 "sampler",
-                "W1",
-                "KS",
+                *(st.label for st in gmm_statistics(gmm_headline)),
                 "mode error",
                 "bound gap (exact) ± err",
                 "bound gap (held-out) ± SE",

@@ -24,6 +24,9 @@ of the looks are pivotal (their law does not depend on the variance), so that di
 computed once by simulation (`SEQ_SIMS` draws, fixed seed). p_seq never grows as pairs are
 added, and P_0(p_seq <= a at any look up to N) = P_0(min over all N looks <= its a-quantile) = a;
 Holm over these p-values keeps the family-wise rate under any stopping rule within N.
+
+`rows` makes every test of a compare call (the variants of `ddpm_lab/tools/runs.py`) and gives
+each its verdict; `ddpm_lab/tools/render.py` prints them with the guarantee and its conditions.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower, TTestPower
+
+from ddpm_lab.runtime.params import DataError
+from ddpm_lab.tools.runs import metric_names
 
 ALPHA = 0.05  # family-wise error rate of the verdicts
 LEVEL = 0.95  # the raw intervals printed beside them, for reading
@@ -189,3 +195,69 @@ def replicates_for_power(test: Test, alpha: float, power: float = POWER) -> int 
     if not math.isfinite(n) or n > 10_000:
         return None
     return max(2, math.ceil(n))
+
+
+def mean_ci(values, level: float = LEVEL) -> tuple[float, float | None]:
+    """The mean and the half-width of its Student-t interval (None for n < 2)."""
+    x = np.asarray(values, dtype=float)
+    if x.size < 2:
+        return (float(x.mean()) if x.size else math.nan), None
+    return float(x.mean()), float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+
+
+def _vs_baseline(metric: str, i: int, v, base, level: float, sequential: int | None) -> Test | None:
+    try:
+        return difference(v.by_replicate(metric), base.by_replicate(metric), level, sequential)
+    except ValueError as e:
+        raise DataError(f"--sequential {sequential}: {metric} of v{i} ({v.name}): {e}") from None
+
+
+def rows(
+    variants: list,
+    level: float = LEVEL,
+    alpha: float = ALPHA,
+    primary: str | None = None,
+    sequential: int | None = None,
+    prospective: bool = True,
+) -> list[dict]:
+    """One row per (metric, variant): n, mean and its CI half-width; for a variant, its difference
+    from the baseline (variants[0]; paired or Welch: `difference`) with the raw interval and
+    p-value, the Holm-adjusted p-value over the family, and the verdict.
+
+    The family is every test made (all headline metrics x variants), or the tests of `primary`
+    alone; `differs` is True where Holm rejects at family-wise level alpha. With `sequential` = N
+    the p-values are group-sequential under a declared maximum of N pairs (only paired tests).
+    `prospective`: also estimate, for each difference not shown, the replicates that would show
+    it (`n_for_power`; no part of the verdicts, and the slow part of this function)."""
+    out = []
+    for metric in metric_names(variants):
+        for i, v in enumerate(variants):
+            x = v.values(metric)
+            if x.size == 0:
+                continue
+            m, half = mean_ci(x, level)
+            row = {"metric": metric, "id": f"v{i}", "variant": v.name, "n": int(x.size), "mean": m, "half": half}
+            row |= dict.fromkeys(("diff", "interval", "method", "pairs", "sd", "p", "p_adj"))
+            row |= {"tested": False, "differs": False, "verdict": "", "n_for_power": None}
+            test = _vs_baseline(metric, i, v, variants[0], level, sequential) if i else None
+            if test is not None:
+                row.update({k: getattr(test, k) for k in ("diff", "interval", "method", "sd", "p")})
+                row["pairs"] = test.n if test.method == "paired" else None
+            out.append(row)
+    family = [r for r in out if r["p"] is not None and (primary is None or r["metric"] == primary)]
+    reject, adjusted = holm([r["p"] for r in family], alpha)
+    for r, rej, adj in zip(family, reject, adjusted):
+        r.update(tested=True, differs=bool(rej), p_adj=float(adj))
+    proc = f"Holm {100 * alpha:g}%" if len(family) > 1 else f"{100 * alpha:g}%"
+    for r in (r for r in out if r["id"] != "v0"):
+        method = {"paired": "paired", "welch": "Welch", None: ""}[r["method"]]
+        if r["tested"]:
+            r["verdict"] = f"{'differs' if r['differs'] else 'not shown'} ({proc}, {method})"
+            if prospective and not r["differs"] and not sequential:
+                test = Test(r["method"], 0, r["diff"], r["interval"], r["p"], r["sd"])
+                r["n_for_power"] = replicates_for_power(test, alpha / len(family))
+        elif r["p"] is not None:
+            r["verdict"] = f"not tested (secondary; {method})"
+        else:
+            r["verdict"] = "no pairs: not tested" if sequential and r["n"] >= 2 else "n<2: not tested"
+    return out

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ddpm_lab.gmm import sweep
+from ddpm_lab.gmm import tradeoff
 from ddpm_lab.runtime.cli import run_stage
 from tests.helpers import expect_one_line_error, snapshot, tiny_params, write
 
@@ -82,11 +82,11 @@ def test_disabled_stage_samples_nothing_and_says_how_to_enable(tmp_path, monkeyp
     start = time.perf_counter()
     run_stage(STAGE.main, [])
     assert time.perf_counter() - start < 3.0  # about 0.3 s here, imports aside
-    assert sweep.ENABLE == "dvc exp run -S sampler_tradeoff.enabled=true"
-    assert sweep.ENABLE in capsys.readouterr().out
+    assert tradeoff.ENABLE == "dvc exp run -S sampler_tradeoff.enabled=true"
+    assert tradeoff.ENABLE in capsys.readouterr().out
     headline, details = read_outputs(tmp_path)
     assert headline == {}  # no headline column in `dvc metrics show` until it runs
-    assert details.to_dict("records") == [{"enabled": False, "how_to_enable": sweep.ENABLE}]
+    assert details.to_dict("records") == [{"enabled": False, "how_to_enable": tradeoff.ENABLE}]
     png = (tmp_path / OUTPUTS[2]).read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and b"matplotlib" not in png  # no version stamp
     first = snapshot(tmp_path)
@@ -193,7 +193,7 @@ BAD = [
         "samplers",
         ["ddpm", "plms"],
         r"sampler_tradeoff\.samplers = \['ddpm', 'plms'\]: expected distinct names among "
-        r"ddpm, ddim, euler, heun, dpmpp_2m",
+        r"ddpm, ddim, euler, heun, dpmpp_2m, dpmpp_3m",
     ),
     ("n", 1, r"sampler_tradeoff\.n = 1: expected an integer >= 2"),
     ("n", 10**12, r"sampler_tradeoff\.n = 1000000000000: expected at most [\d,]+ draws per seed"),

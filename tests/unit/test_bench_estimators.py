@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from benchmarks import harness
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "bench_estimators.py"
 
@@ -41,8 +43,6 @@ def apply_sets(params: dict, command: str) -> dict:
 
 
 def test_dvc_command_round_trips():
-    dvc_command = load_script(SCRIPT).dvc_command
-
     updates = {
         "sample": {"seeds": [0, 1]},
         "train_eq3": {
@@ -53,7 +53,7 @@ def test_dvc_command_round_trips():
             "batch_size": 64,
         },
     }
-    cmd = dvc_command(updates, "train_eq3")
+    cmd = harness.dvc_command(harness.dotted(updates), "train_eq3")
     assert cmd.endswith(" train_eq3") and "-S train_eq3.term=log_ratio" in cmd and "-S 'sample.seeds=[0,1]'" in cmd
     params = apply_sets(yaml.safe_load((ROOT / "params.yaml").read_text()), cmd)
     for section, values in updates.items():

@@ -243,6 +243,22 @@ def test_json_format_is_one_object_per_metric_and_variant(tmp_path, capsys):
     assert all(isinstance(o["differs"], bool) for o in out)
 
 
+@pytest.mark.parametrize("sequential", [None, 8])
+def test_every_format_names_the_conditions_of_its_guarantee(tmp_path, capsys, sequential):
+    """The family-wise rate holds under stated conditions: text, JSON and HTML each name them."""
+    args = ["--runs", str(REPLICATES)] + (["--sequential", str(sequential)] if sequential else [])
+    printed = {}
+    for fmt in ("text", "json"):
+        compare.main(args + ["--out", str(tmp_path / f"{fmt}.html"), "--format", fmt])
+        printed[fmt] = capsys.readouterr().out
+    conditions = {o["conditions"] for o in json.loads(printed["json"])}
+    assert len(conditions) == 1
+    looks = ("prefix", f"N = {sequential} was declared before the first") if sequential else ("fixed before looking",)
+    for text in (printed["text"], conditions.pop(), (tmp_path / "text.html").read_text()):
+        flat = " ".join(text.split())  # the terminal legend is wrapped
+        assert all(c in flat for c in ("paired differences are symmetric", "Gaussian", "shares its seeds") + looks)
+
+
 @pytest.mark.parametrize(
     "args,message",
     [

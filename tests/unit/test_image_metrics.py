@@ -246,7 +246,9 @@ def copies_eval(digits):
 def test_memorisation_flags_copies_of_training_images(copies_eval):
     h, d = copies_eval
     assert set(h) == set(HEADLINE_KEYS)
-    assert h["digits"] == 10 and d["classes"]["generated"]["classes_present"] == 10
+    assert (
+        h["classes_present"] == 10 and d["classes"]["generated"]["classes_present"] == 10 == d["classes"]["n_classes"]
+    )
     assert d["memorisation"]["generated_nn_min"] == 0.0
     assert d["memorisation"]["n_generated_closer_than_heldout_min"] == 360
 
@@ -289,7 +291,7 @@ def test_fresh_real_images_land_inside_the_floor_band(fresh_eval):
     assert fl["p05"] / fl["median"] <= h["fd_ratio"] <= h["fd_p95"]
     assert d["fd_inside_floor_band"] and d["kid_inside_floor_band"]
     assert d["kid_floor"]["p05"] <= h["kid"] <= h["kid_p95"]
-    assert h["digits"] == 10
+    assert h["classes_present"] == 10
     assert d["memorisation"]["generated_nn_min"] > 0  # no copies here
 
 
@@ -396,7 +398,7 @@ def test_stage_writes_headline_and_details(tmp_path, digits):
     assert (
         sorted(headline)
         == sorted(HEADLINE_KEYS)
-        == sorted(["fd_ratio", "fd_p95", "kid", "kid_se", "kid_p95", "digits", "confidence"])
+        == sorted(["fd_ratio", "fd_p95", "kid", "kid_se", "kid_p95", "classes_present", "confidence"])
     )
     assert details["steps"] == 50 and details["sampler"] == "DDIM (eta = 0), 50 of 1000 steps"
     assert "DDIM (eta = 0), 50 of 1000 steps: FD ratio" in proc.stdout

@@ -42,7 +42,7 @@ def test_interrupted_then_resumed_training_gives_identical_weights():
     saved = []
 
     def interrupt_at_5(state):
-        saved.append(torch_bytes(state))  # what the stage writes to models/images_resume.pt
+        saved.append(torch_bytes(state))  # what the stage writes to its resumable checkpoint
         raise Interrupted
 
     with pytest.raises(Interrupted):
@@ -183,10 +183,11 @@ def test_dvc_repro_image_branch(dvc_repo):
         "metrics/images.json",
         "metrics/images_loss.csv",
         "models/images_unet.pt",
-        "models/images_resume.pt",
         "data/images/samples.npz",
     ):
         assert (dvc_repo.path / f).is_file(), f
+    # The resumable checkpoint is scratch, no output: removed once the stage's outputs are written.
+    assert not (dvc_repo.path / ".cache").exists() and not (dvc_repo.path / "models/images_resume.pt").exists()
     headline = json.loads((dvc_repo.path / "metrics/images.json").read_text())
     assert sorted(headline) == sorted(HEADLINE_KEYS)  # Algorithm 2: no `steps` column
     details = json.loads((dvc_repo.path / "metrics/details/images.json").read_text())
@@ -230,11 +231,10 @@ def test_dvc_repro_image_branch(dvc_repo):
     )
     assert (dvc_repo.path / "models/images_unet.pt").read_bytes() == before
 
-    # Two processes under dvc (images_train.nproc: 2, the resumable state removed so that it
-    # trains from step 0): train_images alone reruns, through the launcher, to the same weights
-    # up to the order of float sums.
+    # Two processes under dvc (images_train.nproc: 2; no resumable state is left of the finished
+    # run, so it trains from step 0): train_images alone reruns, through the launcher, to the same
+    # weights up to the order of float sums.
     one = torch.load(dvc_repo.path / "models/images_unet.pt", weights_only=True)["state_dict"]
-    (dvc_repo.path / "models/images_resume.pt").unlink()
     dvc_repo.set_params({"images_train": {"nproc": 2, "lr": TINY_TRAIN["lr"]}})
     proc = dvc_repo.dvc("repro", "train_images")
     assert re.findall(r"Running stage '(\w+)'", proc.stdout) == ["train_images"], proc.stdout
@@ -242,6 +242,7 @@ def test_dvc_repro_image_branch(dvc_repo):
     assert "launching 2 processes (gloo, cpu)" in said and "training from step 0" in said, said
     two = torch.load(dvc_repo.path / "models/images_unet.pt", weights_only=True)["state_dict"]
     assert max(((two[k] - one[k]).abs().max() / one[k].abs().max()).item() for k in one) <= 1e-4
+    assert not (dvc_repo.path / ".cache").exists()  # rank 0 removed the scratch checkpoint
     assert json.loads((dvc_repo.path / "metrics/details/images_train.json").read_text())["processes"] == 2
 
 

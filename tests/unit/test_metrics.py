@@ -11,18 +11,17 @@ import pytest
 from scipy import integrate, special, stats
 
 from ddpm_lab.gmm.mixture import GaussianMixture
-from ddpm_lab.gmm.metrics import (
-    assigned_weights,
-    compare_samples,
+from ddpm_lab.gmm.distances import (
+    STATISTICS,
+    exact_cvm,
     exact_ks,
     exact_w1,
     floor_draws,
-    mode_error_draws,
-    mode_weights,
     project,
     random_directions,
     statistics,
 )
+from ddpm_lab.gmm.metrics import assigned_weights, compare_samples, mode_error_draws, mode_weights
 from ddpm_lab.runtime.stats import band
 
 MIX = GaussianMixture([0.3, 0.5, 0.2], [-4.0, 0.0, 3.0], [0.5, 0.8, 0.4])
@@ -107,11 +106,30 @@ def test_exact_ks_is_the_largest_gap_at_the_sorted_points():
     assert exact_ks(np.full(5, 100.0), MIX) == pytest.approx(1.0)  # all mass left of the points
 
 
+def test_exact_cvm_is_the_closed_form_sum_over_the_sorted_points():
+    # n int (F_n - F)^2 dF = 1/(12 n) + sum_i ((2i - 1)/(2n) - F(x_(i)))^2 (Anderson 1962, Eq. 2):
+    # the same sum scipy computes, here written out; float rounding only.
+    x = MIX.sample(400, np.random.default_rng(8))[:, 0]
+    f = MIX.marginal_cdf(np.sort(x))
+    i = np.arange(1, x.size + 1)
+    direct = 1 / (12 * x.size) + np.sum(((2 * i - 1) / (2 * x.size) - f) ** 2)
+    assert exact_cvm(x, MIX) == pytest.approx(direct, rel=1e-12)
+    # Under the null n * omega^2 has mean 1/6 (Anderson & Darling 1952): 200 exact samples of n = 400,
+    # mean within 4 standard errors (the statistic's variance is 1/45 - 1/(60 n) ~ 0.022).
+    rng = np.random.default_rng(9)
+    null = [exact_cvm(MIX.sample(400, rng)[:, 0], MIX) for _ in range(200)]
+    assert abs(np.mean(null) - 1 / 6) < 4 * math.sqrt(1 / 45 / 200)
+    # A shifted sample is far outside: its statistic grows like n.
+    assert exact_cvm(x + 1.0, MIX) > 20 * np.quantile(null, 0.95)
+
+
 def test_exact_distances_reject_bad_input():
     with pytest.raises(ValueError, match="mixture1d"):
         exact_w1(np.zeros(3), CORNERS)
     with pytest.raises(ValueError, match="mixture1d"):
         exact_ks(np.zeros(3), CORNERS)
+    with pytest.raises(ValueError, match="mixture1d"):
+        exact_cvm(np.zeros(3), CORNERS)
     with pytest.raises(ValueError, match="^x: expected a 1-D"):
         exact_w1(np.zeros((3, 1)), MIX)
     with pytest.raises(ValueError, match="^x: contains non-finite"):
@@ -159,15 +177,16 @@ def test_random_directions_are_seeded_unit_vectors_uniform_on_the_sphere():
 def test_statistics_keys_and_their_definitions():
     rng = np.random.default_rng(6)
     x1 = MIX.sample(500, rng)
-    assert set(statistics(x1, MIX)) == {"w1", "ks"}
-    assert set(statistics(x1, MIX, random_directions(1, 4, rng))) == {"w1", "ks"}  # D = 1: no slices
+    assert set(statistics(x1, MIX)) == {"w1", "ks", "cvm"}
+    assert set(statistics(x1, MIX, random_directions(1, 4, rng))) == {"w1", "ks", "cvm"}  # D = 1: no slices
     s1 = statistics(x1, MIX)
     assert s1["w1"] == pytest.approx(exact_w1(x1[:, 0], MIX), rel=1e-12)
     assert s1["ks"] == exact_ks(x1[:, 0], MIX)
     x2 = CORNERS.sample(500, rng)
     marg = [project(CORNERS, e) for e in np.eye(2)]
     s2 = statistics(x2, CORNERS, np.eye(2))  # slicing along the axes reproduces the marginals
-    assert set(s2) == {"w1", "ks", "sliced_w1"}
+    assert set(s2) == {"w1", "ks", "sliced_w1", "cvm"}
+    assert s2["cvm"] == max(exact_cvm(x2[:, d], marg[d]) for d in range(2))
     w1s = [exact_w1(x2[:, d], marg[d]) for d in range(2)]
     assert s2["w1"] == pytest.approx(np.mean(w1s), rel=1e-12)
     assert s2["sliced_w1"] == pytest.approx(s2["w1"], rel=1e-12)
@@ -192,7 +211,7 @@ def test_band_is_median_and_5_95_percentiles():
 def test_floor_band_covers_exact_samples_and_flags_a_shift():
     rng = np.random.default_rng(7)
     floors = floor_draws(MIX, 2000, 200, rng)
-    assert set(floors) == {"w1", "ks"} and floors["w1"].shape == (200,)
+    assert set(floors) == set(STATISTICS) - {"sliced_w1"} and floors["w1"].shape == (200,)
     # Fresh exact samples of the same n land in [p05, p95] with probability 0.9; over 50 of them
     # the fraction has SE sqrt(0.09/50) = 0.04, and 200 floor draws move each percentile by ~1.5%
     # coverage: >= 0.75 is ~3.5 SE below 0.9.
@@ -226,7 +245,7 @@ def test_sliced_w1_sees_the_joint_structure_the_marginals_miss():
     u = random_directions(2, 64, rng)
     n = 2000
     floors = floor_draws(CORNERS, n, 30, rng, u)
-    assert set(floors) == {"w1", "ks", "sliced_w1"}
+    assert set(floors) == set(STATISTICS)
     pi, pi_se = assigned_weights(CORNERS, rng, 200_000)
     headline, details = compare_samples(
         DIAG.sample(n, rng)[None], CORNERS, floors, pi, pi_se, mode_error_draws(pi, n, 500, rng), u
@@ -337,7 +356,7 @@ def test_compare_samples_on_exact_samples_sits_in_the_floor_band(mixture, direct
     mode_floor = mode_error_draws(pi, s * n, 2000, rng)
     samples = np.stack([mixture.sample(n, rng) for _ in range(s)])
     headline, details = compare_samples(samples, mixture, floors, pi, pi_se, mode_floor, directions)
-    names = ["w1", "ks"] + (["sliced_w1"] if directions is not None else [])
+    names = [name for name in STATISTICS if directions is not None or name != "sliced_w1"]  # every registered one
     assert set(headline) == {f"{a}_{b}" for a in names for b in ("ratio", "p95")} | {"mode_err", "mode_p95"}
     for name in names:
         d = details[name]

@@ -114,3 +114,20 @@ def test_unet_parameters_on_the_meta_device_are_the_real_networks(sizes):
     cfg = UNetConfig(**sizes)
     assert config_parameters(cfg) == sum(p.numel() for p in UNet(cfg).parameters())
     assert torch.empty(1).device.type == "cpu"
+
+
+def test_both_branches_read_a_section_with_one_signature():
+    import inspect
+
+    from ddpm_lab.images import params as images_read
+    from ddpm_lab.images.metrics import EvalConfig
+
+    assert inspect.signature(gmm_params.read) == inspect.signature(images_read.read)
+    assert gmm_params.read(PARAMS, "compare_dist", cls=gmm_params.CompareConfig) == gmm_params.read(
+        PARAMS, "compare_dist"
+    )
+    assert images_read.read(PARAMS, "images_eval", cls=EvalConfig).floor_draws == PARAMS["images_eval"]["floor_draws"]
+    with pytest.raises(TypeError, match="compare_dist has schema CompareConfig, not PlotConfig"):
+        gmm_params.read(PARAMS, "compare_dist", cls=gmm_params.PlotConfig)
+    with pytest.raises(TypeError, match="needs cls="):
+        images_read.read(PARAMS, "images_eval")

@@ -1,5 +1,6 @@
 """The generated blocks of README.md and docs/ (results, replicates and benchmark tables, quoted figures) are
-what scripts/readme_results.py writes from params.yaml, metrics/ and benchmarks/."""
+what scripts/readme_results.py writes from params.yaml, metrics/ and benchmarks/: tables and numbers only,
+their columns following the registries (ddpm_lab.gmm.distances.STATISTICS)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from ddpm_lab.gmm.distances import STATISTICS
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "readme_results.py"
@@ -96,6 +99,56 @@ def test_missing_markers_are_named(tmp_path, capsys):
     page.write_text(page.read_text().replace(block.end, ""))
     with pytest.raises(SystemExit, match=f"docs/benchmarks.md: expected one {block.begin}"):
         RR.main(["--check", "--root", str(root)])
+
+
+def test_blocks_hold_no_prose():
+    """A block holds tables, code and numbers; the sentences that read them are Markdown around its markers.
+    (The hybrid-oracle block of docs/samplers.md, another page's, still writes its own sentences.)"""
+    for b in RR.BLOCKS:
+        if b.name == "hybrid-table":
+            continue
+        fenced = False
+        for line in b.write(ROOT):
+            fenced ^= line.startswith("```")
+            assert fenced or line.startswith(("|", "```")) or not line, f"{b.path}: {b.name}: {line[:80]}"
+
+
+def _sampled_block(root: Path) -> str:
+    block = next(b for b in RR.BLOCKS if b.name == "results-sampled")
+    return "\n".join(block.write(root))
+
+
+def test_distribution_table_follows_the_registered_statistics(tmp_path):
+    """The README's distribution table has a column for each statistic of STATISTICS that metrics/dist_*.json
+    hold (`<name>_ratio`, `<name>_p95`), labelled by the registry, in its order; a statistic one file lacks is
+    "-" in that row, and one no file holds has no column. A statistic the metrics gain makes the block stale."""
+    for rel in ("metrics", "README.md", "params.yaml"):
+        (shutil.copytree if (ROOT / rel).is_dir() else shutil.copy2)(ROOT / rel, tmp_path / rel)
+    files = sorted((tmp_path / "metrics").glob("dist_*.json"))
+    held = [s for s in STATISTICS.values() if any(f"{s.name}_ratio" in json.loads(f.read_text()) for f in files)]
+    header = _sampled_block(tmp_path).splitlines()[0]
+    assert [s for s in STATISTICS.values() if f"| {s.label} / floor |" in header] == held
+    # one file loses a statistic: its row shows "-", the column stays
+    lost, path = held[0], files[0]
+    m = json.loads(path.read_text())
+    del m[f"{lost.name}_ratio"], m[f"{lost.name}_p95"]
+    path.write_text(json.dumps(m))
+    row = next(
+        line for line in _sampled_block(tmp_path).splitlines() if line.startswith(f"| {RR.LABELS[path.stem[5:]]} |")
+    )
+    assert row.split(" | ")[1 + held.index(lost)] == "-", row
+    # every file gains a registered statistic none held: a column of its own, and the README goes stale
+    new = next((s for s in STATISTICS.values() if s not in held), None)
+    if new is None:
+        pytest.skip("every registered statistic is already in the metrics")
+    for f in files:
+        m = json.loads(f.read_text())
+        f.write_text(json.dumps(m | {f"{new.name}_ratio": 1.0, f"{new.name}_p95": 1.5}))
+    assert f"| {new.label} / floor |" in _sampled_block(tmp_path).splitlines()[0]
+    assert "1.00 (inside; p95 1.50)" in _sampled_block(tmp_path)
+    text = (tmp_path / "README.md").read_text()
+    block = next(b for b in RR.BLOCKS if b.name == "results-sampled")
+    assert text[block.body(text)].strip() != _sampled_block(tmp_path).strip()
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from scipy import stats
 
 from ddpm_lab.core.diffusion import GaussianDiffusion
 from ddpm_lab.gmm.mixture import GaussianMixture, OracleEps
-from ddpm_lab.gmm.metrics import floor_draws, statistics
+from ddpm_lab.gmm.distances import floor_draws, statistics
 from ddpm_lab.runtime.stats import band
 from ddpm_lab.gmm.model import EpsMLP, MLPConfig
 from ddpm_lab.core.sampling import sample

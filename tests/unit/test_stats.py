@@ -20,7 +20,8 @@ def test_mean_se_and_band():
         mean_se([])
     b = band(np.arange(101.0))
     assert b == {"median": 50.0, "p05": 5.0, "p95": 95.0}
-    assert in_band(b, 5.0) and in_band(b, 95.0) and in_band(b, 50) and not in_band(b, 4.99) and not in_band(b, 96)
+    assert in_band(b, 5.0) and in_band(b, 95.0) and in_band(b, 50) and not in_band(b, 96) and not in_band(b, 95.01)
+    assert in_band(b, 4.99) and in_band(b, 0.0)  # one-sided: at or below p95, lower is better
     assert isinstance(in_band(b, np.float64(50.0)), bool)
 
 

@@ -1,4 +1,4 @@
-"""ddpm_lab.gmm.sweep (the library of stage sampler_tradeoff) on tiny inputs: a table row from
+"""ddpm_lab.gmm.tradeoff (the library of stage sampler_tradeoff) on tiny inputs: a table row from
 compare_samples' output, the headline and its summary lines, the not-run outputs, and the sweep
 itself (the oracle eps* and a tiny untrained network at T = 10). The stage end to end:
 tests/stage/test_sampler_tradeoff.py."""
@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from ddpm_lab.core.diffusion import DiffusionConfig
-from ddpm_lab.gmm import sweep
+from ddpm_lab.gmm import tradeoff
+from ddpm_lab.gmm.metrics import table_row
 from ddpm_lab.gmm.mixture import GaussianMixture, OracleEps
 from ddpm_lab.gmm.model import EpsMLP, MLPConfig
 from ddpm_lab.gmm.params import TradeoffConfig
@@ -49,7 +50,7 @@ def judged(ratio: float, inside: bool, sliced: bool = False) -> tuple[dict, dict
 
 
 def test_table_row_reads_every_statistic_and_its_band():
-    row = sweep.table_row("eq12", "ddim", 20, *judged(1.2, True))
+    row = table_row("eq12", "ddim", 20, *judged(1.2, True))
     assert row == {
         "model": "eq12",
         "sampler": "ddim",
@@ -72,38 +73,38 @@ def test_table_row_reads_every_statistic_and_its_band():
         "n_pooled": 80,
     }
     assert list(row)[:4] == ["model", "sampler", "steps", "nfe_per_draw"]  # the CSV's column order
-    assert "sliced_w1_ratio" in sweep.table_row("oracle", "ddpm", 5, *judged(0.9, True, sliced=True))
+    assert "sliced_w1_ratio" in table_row("oracle", "ddpm", 5, *judged(0.9, True, sliced=True))
 
 
 def test_headline_smallest_S_inside_per_sampler_and_model():
     rows = []
     for sampler in ("ddpm", "ddim"):
         for S, inside in ((10, False), (50, True), (100, True)):
-            rows.append(sweep.table_row("eq12", sampler, S, *judged(S / 50, inside and sampler == "ddpm")))
-            rows.append(sweep.table_row("oracle", sampler, S, *judged(1.0, inside)))
-    head = sweep.headline(pd.DataFrame(rows))
+            rows.append(table_row("eq12", sampler, S, *judged(S / 50, inside and sampler == "ddpm")))
+            rows.append(table_row("oracle", sampler, S, *judged(1.0, inside)))
+    head = tradeoff.headline(pd.DataFrame(rows))
     assert head == {
         "enabled": True,
         "ddpm": {"eq12_min_S": 50, "oracle_min_S": 50, "eq12_w1_S50": 1.0},
         "ddim": {"eq12_min_S": None, "oracle_min_S": 50, "eq12_w1_S50": 1.0},
     }
-    lines = sweep.summary_lines(head)
+    lines = tradeoff.summary_lines(head)
     assert lines == [
-        "sampler_tradeoff: ddpm: W1 inside the floor's 5-95% band from S = 50 (eq12 model), S = 50 "
+        "sampler_tradeoff: ddpm: W1 inside the floor's band (at or below its p95) from S = 50 (eq12 model), S = 50 "
         "(oracle); eq12 W1 x1.00 at S = 50",
-        "sampler_tradeoff: ddim: W1 inside the floor's 5-95% band from S = None (eq12 model), S = 50 "
+        "sampler_tradeoff: ddim: W1 inside the floor's band (at or below its p95) from S = None (eq12 model), S = 50 "
         "(oracle); eq12 W1 x1.00 at S = 50",
     ]
     # Without S = HEADLINE_S among the steps: no W1 ratio at it, in the headline or its lines.
-    without = sweep.headline(pd.DataFrame([r for r in rows if r["steps"] != sweep.HEADLINE_S]))
+    without = tradeoff.headline(pd.DataFrame([r for r in rows if r["steps"] != tradeoff.HEADLINE_S]))
     assert without["ddpm"] == {"eq12_min_S": 100, "oracle_min_S": 100}
-    assert not any("at S =" in line for line in sweep.summary_lines(without))
+    assert not any("at S =" in line for line in tradeoff.summary_lines(without))
 
 
 def test_not_run_outputs_say_how_to_enable():
-    head, details, fig = sweep.not_run_outputs()
-    assert head == {} and details == f"enabled,how_to_enable\nfalse,{sweep.ENABLE}\n".encode()
-    assert any(sweep.ENABLE in t.get_text() for t in fig.texts)
+    head, details, fig = tradeoff.not_run_outputs()
+    assert head == {} and details == f"enabled,how_to_enable\nfalse,{tradeoff.ENABLE}\n".encode()
+    assert any(tradeoff.ENABLE in t.get_text() for t in fig.texts)
 
 
 def test_sweep_one_row_per_sampler_steps_and_model(capsys):
@@ -112,7 +113,7 @@ def test_sweep_one_row_per_sampler_steps_and_model(capsys):
         "eq12": EpsMLP.seeded(MLPConfig(hidden=8, n_blocks=1, emb_dim=4, data_dim=1), 0).eval(),
         "oracle": OracleEps(MIXTURE, diffusion.np["alphas_cumprod"]),
     }
-    table = sweep.sweep(diffusion, models, MIXTURE, CFG, 0, Path("models"))
+    table = tradeoff.tradeoff_table(diffusion, models, MIXTURE, CFG, 0, Path("models"))
     out = capsys.readouterr().out
     assert "steps [2, 10, 50] at diffusion.T = 10: [2, 10]" in out  # clamped to T, deduplicated
     assert list(zip(table["sampler"], table["steps"], table["model"])) == [
@@ -121,14 +122,14 @@ def test_sweep_one_row_per_sampler_steps_and_model(capsys):
     assert (table["n_pooled"] == 80).all() and (table["nfe_per_draw"] == table["steps"]).all()
     assert table["w1_p95_ratio"].nunique() == 1  # one floor for every row
     # The same draws on a rerun: seeded by the seeds (and the replicate) only.
-    assert table.equals(sweep.sweep(diffusion, models, MIXTURE, CFG, 0, Path("models")))
-    assert not table.equals(sweep.sweep(diffusion, models, MIXTURE, CFG, 1, Path("models")))
+    assert table.equals(tradeoff.tradeoff_table(diffusion, models, MIXTURE, CFG, 0, Path("models")))
+    assert not table.equals(tradeoff.tradeoff_table(diffusion, models, MIXTURE, CFG, 1, Path("models")))
 
 
 def test_sweep_refuses_non_finite_draws():
     diffusion = DCFG.build()
     nan_model = lambda x, t: torch.full_like(x, float("nan"))  # noqa: E731
     with pytest.raises(DataError, match=r"^models/eq12\.pt: DDIM \(eta = 0\), 2 of 10 steps drew non-finite values"):
-        sweep.sweep(diffusion, {"eq12": nan_model}, MIXTURE, CFG, 0, Path("models"))
+        tradeoff.tradeoff_table(diffusion, {"eq12": nan_model}, MIXTURE, CFG, 0, Path("models"))
     with pytest.raises(DataError, match=r"^the oracle eps\*: DDIM"):
-        sweep.sweep(diffusion, {"oracle": nan_model}, MIXTURE, CFG, 0, Path("models"))
+        tradeoff.tradeoff_table(diffusion, {"oracle": nan_model}, MIXTURE, CFG, 0, Path("models"))

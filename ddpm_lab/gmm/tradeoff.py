@@ -27,7 +27,6 @@ from ddpm_lab.core.sampling import SamplerConfig, sample_seeds
 from ddpm_lab.gmm.names import EQ12, ORACLE
 from ddpm_lab.runtime.not_run import not_run_details, not_run_figure
 from ddpm_lab.runtime.params import DataError
-from ddpm_lab.runtime.stats import in_band
 
 if TYPE_CHECKING:
     from ddpm_lab.gmm.mixture import GaussianMixture
@@ -36,42 +35,11 @@ if TYPE_CHECKING:
 ENABLE = "dvc exp run -S sampler_tradeoff.enabled=true"
 HEADLINE_S = 50  # the headline's W1 ratio at this S, when it is one of the steps
 MODELS = (EQ12, ORACLE)  # the trained Eq. 12 model and the exact eps*
-STATISTICS = ("w1", "ks", "sliced_w1")  # compare_samples' statistics with a floor band (sliced_w1: D > 1)
-
-
-def table_row(name: str, sampler: str, S: int, headline: dict, details: dict, nfe: int | None = None) -> dict:
-    """One row of the details table from compare_samples' (headline, details); nfe: the network
-    evaluations per draw (default S; Heun's 2 S - 1)."""
-    row = {"model": name, "sampler": sampler, "steps": S, "nfe_per_draw": nfe or S}
-    for stat in STATISTICS:
-        if stat in details:
-            d = details[stat]
-            row.update(
-                {
-                    stat: d["value"],
-                    f"{stat}_ratio": d["ratio"],
-                    f"{stat}_p05_ratio": d["floor_ratio"]["p05"],
-                    f"{stat}_p95_ratio": d["floor_ratio"]["p95"],
-                    f"{stat}_inside": d["inside_band"],
-                }
-            )
-    band = details["mode"]["mode_band"]
-    err = headline["mode_err"]
-    row.update(
-        {
-            "mode_err": err,
-            "mode_p05": band["p05"],
-            "mode_p95": band["p95"],
-            "mode_inside": in_band(band, err),
-            "n_pooled": details["n_pooled"],
-        }
-    )
-    return row
 
 
 def headline(table: pd.DataFrame) -> dict:
     """The headline of the details table: per sampler, the smallest S whose W1 ratio lies inside
-    the floor's 5-95% band, for the Eq. 12 model and for the oracle (None if no S does), and the
+    the floor's band (at or below its p95: runtime.stats.in_band), for the Eq. 12 model and for the oracle (None if no S does), and the
     model's W1 ratio at S = HEADLINE_S when that S was run."""
     out = {"enabled": True}
     for sampler, part in table.groupby("sampler", sort=False):
@@ -86,7 +54,7 @@ def headline(table: pd.DataFrame) -> dict:
     return out
 
 
-def sweep_reference(mixture: GaussianMixture, cfg: TradeoffConfig) -> dict:
+def tradeoff_reference(mixture: GaussianMixture, cfg: TradeoffConfig) -> dict:
     """One floor for every row: exact samples of the pooled size (seeds x n), as in compare_dist
     (numpy generator cfg.seed)."""
     from ddpm_lab.gmm.metrics import exact_reference  # scipy: only when enabled
@@ -96,7 +64,7 @@ def sweep_reference(mixture: GaussianMixture, cfg: TradeoffConfig) -> dict:
     )
 
 
-def sweep(
+def tradeoff_table(
     diffusion: GaussianDiffusion,
     models: dict,
     mixture: GaussianMixture,
@@ -107,9 +75,9 @@ def sweep(
 ) -> pd.DataFrame:
     """The details table: one row per sampler of cfg.samplers, S of cfg.step_counts(T) and
     eps-predictor of models ({name: eps_model}, in that order), the draws of cfg.seeds pooled and
-    judged against one floor (`reference`, by default sweep_reference(mixture, cfg)). A model that
+    judged against one floor (`reference`, by default tradeoff_reference(mixture, cfg)). A model that
     draws non-finite values is a DataError naming its checkpoint in models_dir."""
-    from ddpm_lab.gmm.metrics import compare_samples  # scipy: only when enabled
+    from ddpm_lab.gmm.metrics import compare_samples, table_row  # scipy: only when enabled
 
     T = diffusion.T
     steps = cfg.step_counts(T)
@@ -118,7 +86,7 @@ def sweep(
             f"sampler_tradeoff: steps {cfg.steps} at diffusion.T = {T}: {steps} "
             f"(values above T replaced by T, duplicates dropped, ascending)"
         )
-    reference = reference or sweep_reference(mixture, cfg)
+    reference = reference or tradeoff_reference(mixture, cfg)
     rows = []
     for sampler in cfg.samplers:
         for S in steps:
@@ -160,15 +128,15 @@ def run_study(
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame | None]:
     """The enabled stage's study against one floor: the sampler sweep (its headline and details
     table) and, unless cfg.hybrid_t0 is empty, the hybrid-oracle diagnostic's table
-    (ddpm_lab.gmm.hybrid.hybrid_sweep; None when skipped)."""
-    from ddpm_lab.gmm.hybrid import hybrid_sweep
+    (ddpm_lab.gmm.hybrid.hybrid_table; None when skipped)."""
+    from ddpm_lab.gmm.hybrid import hybrid_table
 
-    reference = sweep_reference(mixture, cfg)
-    table = sweep(diffusion, models, mixture, cfg, replicate, models_dir, reference)
+    reference = tradeoff_reference(mixture, cfg)
+    table = tradeoff_table(diffusion, models, mixture, cfg, replicate, models_dir, reference)
     hybrid = None
     if cfg.hybrid_t0:
         model, oracle = models[EQ12], models[ORACLE]
-        hybrid = hybrid_sweep(diffusion, model, oracle, mixture, cfg.hybrid_t0, cfg.seeds, cfg.n, reference, replicate)
+        hybrid = hybrid_table(diffusion, model, oracle, mixture, cfg.hybrid_t0, cfg.seeds, cfg.n, reference, replicate)
     return headline(table), table, hybrid
 
 
@@ -177,7 +145,7 @@ def summary_lines(head: dict) -> list[str]:
     each model, and the model's W1 ratio at S = HEADLINE_S when that S was run."""
     at = f"{EQ12}_w1_S{HEADLINE_S}"
     return [
-        f"sampler_tradeoff: {sampler}: W1 inside the floor's 5-95% band from S = {h[f'{EQ12}_min_S']} "
+        f"sampler_tradeoff: {sampler}: W1 inside the floor's band (at or below its p95) from S = {h[f'{EQ12}_min_S']} "
         f"(eq12 model), S = {h[f'{ORACLE}_min_S']} (oracle)"
         + (f"; eq12 W1 x{h[at]:.2f} at S = {HEADLINE_S}" if at in h else "")
         for sampler, h in head.items()
