@@ -448,11 +448,15 @@ def render_all(root: Path = ROOT) -> dict[str, str]:
     return out
 
 
+def differing(old: dict[str, str], new: dict[str, str]) -> list[Block]:
+    """The blocks whose text in old ({file: text}) differs from new (render_all)."""
+    return [b for b in BLOCKS if old[b.path][b.body(old[b.path])] != new[b.path][b.body(new[b.path])]]
+
+
 def stale_blocks(root: Path = ROOT) -> list[Block]:
     """The blocks whose text differs from what this script writes."""
     new = render_all(root)
-    old = {path: (root / path).read_text() for path in new}
-    return [b for b in BLOCKS if old[b.path][b.body(old[b.path])] != new[b.path][b.body(new[b.path])]]
+    return differing({path: (root / path).read_text() for path in new}, new)
 
 
 def main(argv=None) -> None:

@@ -75,19 +75,32 @@ def test_every_marker_is_a_known_block():
         assert text.count(b.begin) == 1 and text.count(b.end) == 1, f"{b.path}: {b.name}"
 
 
-@pytest.mark.stage  # renders every block once per block: seconds each, so not in the fast default tier
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, str]:
+    """Every page with its blocks as the script writes them today (rendered once)."""
+    return RR.render_all(ROOT)
+
+
 @pytest.mark.parametrize("block", RR.BLOCKS, ids=lambda b: f"{b.path}:{b.name}")
-def test_check_covers_every_block(tmp_path, capsys, block):
-    """--check fails, naming the file and the block, when any one block's text differs from what it writes."""
+def test_check_covers_every_block(rendered, block):
+    """Any one block's text edited by hand is named stale, and only that block."""
+    pages = dict(rendered)
+    pages[block.path] = pages[block.path].replace(block.begin, block.begin + "\nedited by hand", 1)
+    assert RR.differing(pages, rendered) == [block]
+    assert RR.differing(rendered, rendered) == []
+
+
+def test_check_names_a_stale_block_and_writing_restores_it(tmp_path, capsys):
+    """On disk, end to end: --check fails naming the file and the block; writing makes it current again."""
+    block = RR.BLOCKS[0]
     root = copy_inputs(tmp_path)  # current, as test_readme_numbers_are_what_the_script_writes checks
     page = root / block.path
     text = page.read_text()
     page.write_text(text.replace(block.begin, block.begin + "\nedited by hand", 1))
     code, err = check_in_process(root, capsys)
     assert code == 1 and block.path in err and block.begin in err and "stale" in err, err
-    # the other blocks are still current: only this one is named
-    assert err.count("stale") == 1, err
-    RR.main(["--root", str(root)])  # regenerating makes it current again, and restores the file
+    assert err.count("stale") == 1, err  # the other blocks are still current: only this one is named
+    RR.main(["--root", str(root)])
     assert check_in_process(root, capsys)[0] == 0
     assert page.read_text() == text
 
@@ -152,23 +165,22 @@ def test_distribution_table_follows_the_registered_statistics(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_changed_metric_makes_the_readme_stale(tmp_path):
-    copy_inputs(tmp_path)
-    assert check(tmp_path).returncode == 0
+def test_a_changed_metric_makes_the_readme_stale(tmp_path, capsys):
+    copy_inputs(tmp_path)  # current, as test_readme_numbers_are_what_the_script_writes checks
     path = tmp_path / "metrics" / "dist_eq12.json"
     m = json.loads(path.read_text())
     m["w1_ratio"] += 0.5
     path.write_text(json.dumps(m))
-    proc = check(tmp_path)
-    assert proc.returncode == 1 and "stale" in proc.stderr and "README.md" in proc.stderr
+    code, err = check_in_process(tmp_path, capsys)
+    assert code == 1 and "stale" in err and "README.md" in err
     # a benchmark row feeds the docs' benchmark table
     path = tmp_path / "benchmarks" / "results" / "gmm.json"
     bench = json.loads(path.read_text())
     bench["rows"][0]["measured"] = "0.1 s"
     path.write_text(json.dumps(bench))
-    proc = check(tmp_path)
-    assert proc.returncode == 1 and "docs/benchmarks.md" in proc.stderr
+    code, err = check_in_process(tmp_path, capsys)
+    assert code == 1 and "docs/benchmarks.md" in err
     # Regenerating makes them current again.
-    subprocess.run([sys.executable, str(SCRIPT), "--root", str(tmp_path)], check=True)
-    assert check(tmp_path).returncode == 0
+    RR.main(["--root", str(tmp_path)])
+    assert check_in_process(tmp_path, capsys)[0] == 0
     assert "| gmm | " + bench["rows"][0]["what"] + " | 0.1 s |" in (tmp_path / "docs" / "benchmarks.md").read_text()
