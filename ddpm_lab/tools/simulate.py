@@ -1,11 +1,11 @@
 """Simulated comparisons for calibrating the verdicts of `ddpm_lab.tools.compare` (A/A and power).
 
 A simulated study has a baseline and one variant, each run for replicates 0..n-1, with every
-headline metric of `compare.HEADLINE`. As in the real pipeline, replicate r of both shares its
+headline metric of `runs.HEADLINE` (ddpm_lab/tools/runs.py). As in the real pipeline, replicate r of both shares its
 seeds (`ddpm_lab/runtime/seeds.py`), modelled as a shared per-replicate effect: metric j of replicate r
 is u_rj + e_rj (+ effect_j for the variant), u ~ N(0, rho), e ~ N(0, 1 - rho) independent, so
 that the correlation of replicate-matched runs is rho. The runs go through the real code path:
-`compare.group` then `compare.rows`, the functions the command line uses.
+`runs.group` then `verdicts.rows`, the functions the command line uses.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def study(
 
 
 def verdicts(runs: list, **how) -> dict:
-    """{metric: differs} of the variant, through `compare.rows` (prospective counts skipped)."""
+    """{metric: differs} of the variant, through `verdicts.rows` (prospective counts skipped)."""
     return {r["metric"]: r["differs"] for r in rows(group(runs), prospective=False, **how) if r["id"] == "v1"}
 
 

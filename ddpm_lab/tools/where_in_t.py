@@ -66,7 +66,7 @@ def table(gaps: dict[str, dict], level: float = LEVEL, alpha: float = ALPHA) -> 
 
 
 def read_runs(variants: list[Variant], t0s, repo: str | None = None) -> dict[str, dict]:
-    """{variant name: {replicate: range_gaps}} for the runs of `variants` (ddpm_lab.tools.compare.group
+    """{variant name: {replicate: range_gaps}} for the runs of `variants` (ddpm_lab.tools.runs.group
     of a saved replicates file or of `dvc exp show`), each run's per-t table read at its rev from
     the DVC repository `repo` (default: the working directory's)."""
     import dvc.api

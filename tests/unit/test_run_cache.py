@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from tests.helpers import ROOT
+from tests.unit.test_train_run import _inputs  # the tiny U-Net run of the resume tests
 
 STAGES = {n: s.get("do", s) for n, s in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()}
 
@@ -124,23 +125,6 @@ def test_no_stage_persists_an_out():
         s: why for s, spec in STAGES.items() if (why := [w for w in run_cache_blockers(spec) if "persist" in w])
     }
     assert persisted == {}
-
-
-def _inputs(**train):
-    import numpy as np
-
-    from ddpm_lab.core.diffusion import DiffusionConfig
-    from ddpm_lab.images.train import ImageTrainConfig
-    from ddpm_lab.images.unet import UNetConfig
-    from tests.helpers import TINY_DIFFUSION, TINY_MODEL, TINY_TRAIN
-
-    x = np.random.default_rng(0).uniform(-1, 1, size=(32, 1, 8, 8)).astype(np.float32)
-    return (
-        x,
-        DiffusionConfig(**TINY_DIFFUSION),
-        UNetConfig(**TINY_MODEL, in_channels=1, image_size=8),
-        ImageTrainConfig(**{**TINY_TRAIN, "grad_clip": 1.0, "seed": 0, "weighting": "eq14", **train}),
-    )
 
 
 @pytest.mark.usefixtures("one_torch_thread")
