@@ -350,7 +350,7 @@ def hybrid(root: Path) -> list[str]:
     def drawn(x) -> str:
         return " | ".join(f"{x[k]:{f}}" + ("" if x[k.split("_")[0] + "_inside"] else "*") for k, f in fmt.items())
 
-    floor = {"t0": "floor p95", "low": f"{r['w1_p95_ratio']:.2f} | {r['ks_p95_ratio']:.2f} | {r['mode_p95']:.4f}"}
+    floor = {"t0": "floor p95", "low": f"{r['w1_p95']:.2f} | {r['ks_p95']:.2f} | {r['mode_p95']:.4f}"}
     return table("hybrid", [*by_t0(low, high, drawn), floor | {"high": floor["low"]}], n_pooled=r["n_pooled"])
 
 

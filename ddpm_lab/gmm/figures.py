@@ -386,7 +386,7 @@ def _stat_columns(stat: str) -> tuple[str, str, str]:
     """The (value, floor p05, floor p95) columns of a statistic of the sweep tables."""
     if stat == "mode":
         return "mode_err", "mode_p05", "mode_p95"
-    return f"{stat}_ratio", f"{stat}_p05_ratio", f"{stat}_p95_ratio"
+    return f"{stat}_ratio", f"{stat}_p05", f"{stat}_p95"
 
 
 def _floor_band(ax, first: pd.Series, stat: str, band_label: str, median_label: str) -> None:
@@ -423,7 +423,7 @@ def sampler_tradeoff(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_dr
     beside the Eq. 12 model (network + discretisation), the floor's 5-95% band shaded, its median
     dashed. A filled marker lies inside the band, an open one outside.
     table: the stage's details (columns model, sampler, steps, <stat>, <stat>_ratio,
-    <stat>_p05_ratio, <stat>_p95_ratio, mode_err, mode_p05, mode_p95, ...)."""
+    <stat>_p05, <stat>_p95, mode_err, mode_p05, mode_p95, ...)."""
     samplers = list(dict.fromkeys(table["sampler"]))
     labels = tradeoff_stats()
     stats = [s for s in labels if s == "mode" or f"{s}_ratio" in table.columns]
@@ -482,7 +482,7 @@ def hybrid_oracle(table: pd.DataFrame, T: int, n_seeds: int, n: int, floor_draws
     """The hybrid-oracle diagnostic (ddpm_lab.gmm.hybrid): sample quality against the switch
     point t0, one row per statistic, both hybrids on one axis, the floor's 5-95% band shaded. A
     filled marker lies inside the band, an open one outside.
-    table: hybrid.hybrid_table's rows (columns hybrid, t0, <stat>_ratio, <stat>_p05_ratio, ...)."""
+    table: hybrid.hybrid_table's rows (columns hybrid, t0, <stat>_ratio, <stat>_p05, ...)."""
     labels = tradeoff_stats()
     stats = [s for s in labels if s == "mode" or f"{s}_ratio" in table.columns]
     fig, axes = plt.subplots(len(stats), 1, figsize=(8.4, 2.7 * len(stats) + 1.6), sharex=True, squeeze=False)

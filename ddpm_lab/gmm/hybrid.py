@@ -180,7 +180,7 @@ def hybrid_table(
             rows.append(r)
             print(
                 f"hybrid_oracle: {LABELS[kind]}, t0 = {t0}: W1 x{r['w1_ratio']:.2f}, KS x{r['ks_ratio']:.2f} "
-                f"(floor p95 x{r['w1_p95_ratio']:.2f}, x{r['ks_p95_ratio']:.2f}), mode error {r['mode_err']:.4f} "
+                f"(floor p95 x{r['w1_p95']:.2f}, x{r['ks_p95']:.2f}), mode error {r['mode_err']:.4f} "
                 f"(p95 {r['mode_p95']:.4f})"
             )
     return pd.DataFrame(rows)

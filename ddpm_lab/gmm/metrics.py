@@ -245,8 +245,10 @@ def compare_samples(
 
 def table_row(name: str, sampler: str, S: int, headline: dict, details: dict, nfe: int | None = None) -> dict:
     """One row of a details table (stage sampler_tradeoff, the hybrid diagnostic) from
-    compare_samples' (headline, details); nfe: the network
-    evaluations per draw (default S; Heun's 2 S - 1)."""
+    compare_samples' (headline, details); nfe: the network evaluations per draw (default S;
+    Heun's 2 S - 1). Per registered statistic: its value, <stat>_ratio, <stat>_p05 and <stat>_p95
+    (the floor's percentiles over its median: the headline's names, one name per quantity) and
+    <stat>_inside (runtime.stats.in_band)."""
     row = {"model": name, "sampler": sampler, "steps": S, "nfe_per_draw": nfe or S}
     for stat in STATISTICS:  # every registered statistic with a floor band (sliced_w1: D > 1)
         if stat in details:
@@ -255,8 +257,8 @@ def table_row(name: str, sampler: str, S: int, headline: dict, details: dict, nf
                 {
                     stat: d["value"],
                     f"{stat}_ratio": d["ratio"],
-                    f"{stat}_p05_ratio": d["floor_ratio"]["p05"],
-                    f"{stat}_p95_ratio": d["floor_ratio"]["p95"],
+                    f"{stat}_p05": d["floor_ratio"]["p05"],
+                    f"{stat}_p95": d["floor_ratio"]["p95"],
                     f"{stat}_inside": d["inside_band"],
                 }
             )

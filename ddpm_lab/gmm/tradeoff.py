@@ -111,7 +111,7 @@ def tradeoff_table(
                 rows.append(r)
                 print(
                     f"sampler_tradeoff: {scfg.describe(T)}, {name}: W1 x{r['w1_ratio']:.2f}, "
-                    f"KS x{r['ks_ratio']:.2f} (floor p95 x{r['w1_p95_ratio']:.2f}, x{r['ks_p95_ratio']:.2f}), "
+                    f"KS x{r['ks_ratio']:.2f} (floor p95 x{r['w1_p95']:.2f}, x{r['ks_p95']:.2f}), "
                     f"mode error {r['mode_err']:.4f} (p95 {r['mode_p95']:.4f})"
                     + (f", sliced W1 x{r['sliced_w1_ratio']:.2f}" if "sliced_w1_ratio" in r else "")
                 )

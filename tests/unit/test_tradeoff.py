@@ -58,13 +58,13 @@ def test_table_row_reads_every_statistic_and_its_band():
         "nfe_per_draw": 20,
         "w1": pytest.approx(0.12),
         "w1_ratio": 1.2,
-        "w1_p05_ratio": 0.7,
-        "w1_p95_ratio": 1.4,
+        "w1_p05": 0.7,
+        "w1_p95": 1.4,
         "w1_inside": True,
         "ks": pytest.approx(0.12),
         "ks_ratio": 1.2,
-        "ks_p05_ratio": 0.7,
-        "ks_p95_ratio": 1.4,
+        "ks_p05": 0.7,
+        "ks_p95": 1.4,
         "ks_inside": True,
         "mode_err": 0.05,
         "mode_p05": 0.01,
@@ -120,7 +120,7 @@ def test_sweep_one_row_per_sampler_steps_and_model(capsys):
         (s, S, m) for s in ("ddim", "ddpm") for S in (2, 10) for m in ("eq12", "oracle")
     ]
     assert (table["n_pooled"] == 80).all() and (table["nfe_per_draw"] == table["steps"]).all()
-    assert table["w1_p95_ratio"].nunique() == 1  # one floor for every row
+    assert table["w1_p95"].nunique() == 1  # one floor for every row
     # The same draws on a rerun: seeded by the seeds (and the replicate) only.
     assert table.equals(tradeoff.tradeoff_table(diffusion, models, MIXTURE, CFG, 0, Path("models")))
     assert not table.equals(tradeoff.tradeoff_table(diffusion, models, MIXTURE, CFG, 1, Path("models")))
