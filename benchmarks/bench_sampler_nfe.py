@@ -6,7 +6,8 @@ ddpm_lab.core.sampling.SAMPLERS and steps S in STEPS (a temporary params copy; t
 diagnostic off; the tracked outputs untouched), on models/ and data/gmm/ of the current study.
 Writes the details table to benchmarks/results/sampler_nfe.csv, the figure to
 docs/figures/sampler_nfe.png and, with --write, benchmarks/results/sampler_nfe.json: per sampler
-and eps-predictor, the smallest NFE whose W1 and KS ratios both lie inside the floor's 5-95% band.
+and eps-predictor, the smallest NFE whose W1 and KS ratios both lie inside the floor's band (at
+or below its p95: runtime.stats.in_band).
 
     .venv/bin/python benchmarks/bench_sampler_nfe.py --write
 """

@@ -88,8 +88,8 @@ hybrid: | t0 ({n_pooled:,.0f} pooled draws per row) | model at t <= t0: W1 | KS 
 | {t0} | {low} | {high} |
 hybrid-exact: | t0 (grid error at most {err:.0e} in the ratios) | model at t <= t0: KL (nats) | W1 | KS | mode error | model at t > t0: KL (nats) | W1 | KS | mode error |
 | {t0} | {low} | {high} |
-orders: | sampler | published order | error at S = {steps} | measured order, S -> 2 S for S = {doubled} |
-| {name} | {published_order} | {err} | {measured} |
+orders: | sampler | published order | error at S = {steps} | measured order, S -> 2 S for S = {doubled} | cosine schedule, error at S = 10 |
+| {name} | {published_order} | {err} | {measured} | {cosine_error_S10:.2g} |
 gap-shares: | t | mean w_t | mean e_t | w_t e_t summed (nats) | share of the gap |
 | {t_from}-{t_to} | {mean_w:.4f} | {mean_e:.5f} | {gap:.5f} | {share:.1%} |
 """)}  # fmt: skip

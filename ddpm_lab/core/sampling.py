@@ -313,11 +313,22 @@ register(
 )(_ancestral)
 
 
+HEUN_MAX_RATIO = 100.0  # sigma / sigma' above which Heun averages in x0_hat instead (_pf_ode)
+
+
 def _pf_ode(chain: Chain, heun: bool) -> torch.Tensor:
     """Euler (and Heun's correction) on dx~/dsigma = eps, written in x_t = a x~:
     x_t' = (a'/a) x_t + a' (sigma' - sigma) eps (EDM, Algorithm 1, no churn); Heun replaces eps
-    by the mean of eps at both ends where sigma' > 0. No op writes into x or eps (a network may
-    hand back a tensor it keeps)."""
+    by the mean of eps at both ends where sigma' > 0.
+
+    Heun on a step with sigma / sigma' > HEUN_MAX_RATIO: with D = x~ - sigma eps (x0_hat), eps at
+    the far end is eps + (D - D') / sigma' up to the change of x~ - D, so the trapezoid amplifies
+    the change of D by sigma / sigma' (2e4 / 6.3 on the cosine schedule's first step at S = 10:
+    Heun's error 2.75 against Euler's 0.19). There the same two evaluations are averaged in D,
+    and the step is the exact one for a constant D, x~' = D_mean + (sigma' / sigma)(x~ - D_mean)
+    (the data-prediction form of Lu et al. 2022): error 0.093. Only a huge sigma_T makes such a
+    step (the linear schedule's largest ratio is 2.7, at S = 10), so elsewhere Heun is EDM's, and
+    diffusers'. No op writes into x or eps (a network may hand back a tensor it keeps)."""
     a, _, sigma = chain.ode_levels()
     x, last = chain.x, len(chain.t) - 1
     for i in chain.steps:
@@ -325,7 +336,15 @@ def _pf_ode(chain: Chain, heun: bool) -> torch.Tensor:
         eps = chain.eps_at(x, int(chain.t[i]))
         ratio, step = float(a[i + 1] / a[i]), float(a[i + 1] * (sigma[i + 1] - sigma[i]))
         if heun and i < last:
-            eps_next = chain.eps_at(torch.mul(x, ratio).add_(eps, alpha=step), int(chain.levels[i + 1]))
+            x_next = torch.mul(x, ratio).add_(eps, alpha=step)
+            eps_next = chain.eps_at(x_next, int(chain.levels[i + 1]))
+            if sigma[i] / sigma[i + 1] > HEUN_MAX_RATIO:
+                d_mean = torch.add(x, eps, alpha=-float(a[i] * sigma[i])).div_(float(a[i]))
+                d_mean.add_(torch.add(x_next, eps_next, alpha=-float(a[i + 1] * sigma[i + 1])).div_(float(a[i + 1])))
+                d_mean.mul_(0.5)  # the mean of x0_hat at both ends
+                shrink = float(sigma[i + 1] / sigma[i])
+                x = torch.mul(x, float(a[i + 1] / a[i]) * shrink).add_(d_mean, alpha=float(a[i + 1]) * (1 - shrink))
+                continue
             eps = torch.add(eps, eps_next).mul_(0.5)  # the mean of eps at both ends
         x = torch.mul(x, ratio).add_(eps, alpha=step)
     return x
