@@ -241,10 +241,20 @@ SCREENSHOT_RECORD = "images/screenshots.json"
 
 
 def screenshot_sources(root: Path, name: str) -> dict[str, str]:
-    """{source: md5} of the files screenshot `name` shows, under root."""
+    """{source: md5} of the files screenshot `name` shows, under root: of a YAML file, the md5 of its
+    values (sorted JSON), so that a comment edited in params.yaml leaves the picture current."""
     import hashlib
+    import json
 
-    return {p: hashlib.md5((root / p).read_bytes()).hexdigest() for p in SCREENSHOT_SOURCES[name]}
+    import yaml
+
+    def digest(path: Path) -> str:
+        data = path.read_bytes()
+        if path.suffix == ".yaml":
+            data = json.dumps(yaml.safe_load(data), sort_keys=True).encode()
+        return hashlib.md5(data).hexdigest()
+
+    return {p: digest(root / p) for p in SCREENSHOT_SOURCES[name]}
 
 
 def stale_screenshots(root: Path) -> list[str]:

@@ -22,3 +22,15 @@ def test_a_changed_metric_makes_its_screenshot_stale(tmp_path):
         f.write("151,2.5\n")
     stale = stale_screenshots(tmp_path)
     assert len(stale) == 2 and all("metrics/loss_eq3.csv changed" in line for line in stale)
+
+
+def test_a_comment_in_params_leaves_the_report_current_and_a_value_does_not(tmp_path):
+    for rel in {p for ps in SCREENSHOT_SOURCES.values() for p in ps} | {SCREENSHOT_RECORD}:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / rel, tmp_path / rel)
+    params = tmp_path / "params.yaml"
+    params.write_text(params.read_text() + "# a comment the picture cannot show\n")
+    assert stale_screenshots(tmp_path) == []
+    params.write_text(params.read_text().replace("replicate: 0", "replicate: 1", 1))
+    stale = stale_screenshots(tmp_path)
+    assert len(stale) == 1 and "images/report.png is stale: params.yaml changed" in stale[0]
