@@ -126,7 +126,7 @@ def run_study(
     replicate: int,
     models_dir: Path,
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame | None]:
-    """The enabled stage's study against one floor: the sampler sweep (its headline and details
+    """The enabled stage's study against one floor: the sampler table (its headline and details
     table) and, unless cfg.hybrid_t0 is empty, the hybrid-oracle diagnostic's table
     (ddpm_lab.gmm.hybrid.hybrid_table; None when skipped)."""
     from ddpm_lab.gmm.hybrid import hybrid_table

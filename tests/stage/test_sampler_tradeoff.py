@@ -4,7 +4,7 @@ Off by default: then it samples nothing and its outputs say how to run it. On ti
 with betas rescaled by 1000 / T, so that x_T is close to N(0, I) as at T = 1000; a 3-step eq12
 model): one row per sampler, S and model, S clamped to T and deduplicated, the oracle at S = T
 near the floor, the same bytes on a rerun. Bad params: one line, nothing written. The library's
-parts on their own: tests/unit/test_sweep.py.
+parts on their own: tests/unit/test_tradeoff.py.
 """
 
 from __future__ import annotations

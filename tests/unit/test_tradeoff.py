@@ -1,5 +1,5 @@
 """ddpm_lab.gmm.tradeoff (the library of stage sampler_tradeoff) on tiny inputs: a table row from
-compare_samples' output, the headline and its summary lines, the not-run outputs, and the sweep
+compare_samples' output, the headline and its summary lines, the not-run outputs, and the table
 itself (the oracle eps* and a tiny untrained network at T = 10). The stage end to end:
 tests/stage/test_sampler_tradeoff.py."""
 
@@ -107,7 +107,7 @@ def test_not_run_outputs_say_how_to_enable():
     assert any(tradeoff.ENABLE in t.get_text() for t in fig.texts)
 
 
-def test_sweep_one_row_per_sampler_steps_and_model(capsys):
+def test_table_one_row_per_sampler_steps_and_model(capsys):
     diffusion = DCFG.build()
     models = {
         "eq12": EpsMLP.seeded(MLPConfig(hidden=8, n_blocks=1, emb_dim=4, data_dim=1), 0).eval(),
@@ -126,7 +126,7 @@ def test_sweep_one_row_per_sampler_steps_and_model(capsys):
     assert not table.equals(tradeoff.tradeoff_table(diffusion, models, MIXTURE, CFG, 1, Path("models")))
 
 
-def test_sweep_refuses_non_finite_draws():
+def test_table_refuses_non_finite_draws():
     diffusion = DCFG.build()
     nan_model = lambda x, t: torch.full_like(x, float("nan"))  # noqa: E731
     with pytest.raises(DataError, match=r"^models/eq12\.pt: DDIM \(eta = 0\), 2 of 10 steps drew non-finite values"):
