@@ -272,3 +272,21 @@ def stale_screenshots(root: Path) -> list[str]:
                 f"UPDATE_SCREENSHOTS=1 pytest -m slow tests/slow/test_browser.py"
             )
     return lines
+
+
+def tiny_unet_inputs(**train):
+    """(x_train, DiffusionConfig, UNetConfig, ImageTrainConfig) of a tiny U-Net run on 32 seeded 8x8 images,
+    with train's changes to the TINY_TRAIN section: the inputs of ddpm_lab.images.train_run.run_training."""
+    import numpy as np
+
+    from ddpm_lab.core.diffusion import DiffusionConfig
+    from ddpm_lab.images.train import ImageTrainConfig
+    from ddpm_lab.images.unet import UNetConfig
+
+    x = np.random.default_rng(0).uniform(-1, 1, size=(32, 1, 8, 8)).astype(np.float32)
+    return (
+        x,
+        DiffusionConfig(**TINY_DIFFUSION),
+        UNetConfig(**TINY_MODEL, in_channels=1, image_size=8),
+        ImageTrainConfig(**{**TINY_TRAIN, "grad_clip": 1.0, "seed": 0, "weighting": "eq14", **train}),
+    )

@@ -24,8 +24,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.helpers import ROOT
-from tests.unit.test_train_run import _inputs  # the tiny U-Net run of the resume tests
+from tests.helpers import ROOT, tiny_unet_inputs
 
 STAGES = {n: s.get("do", s) for n, s in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()}
 
@@ -137,25 +136,25 @@ def test_the_resumable_state_is_a_scratch_file_per_variant_removed_when_done(tmp
     from ddpm_lab.runtime.distributed import EXIT_STOPPED
 
     module = ("stages.train_images", [])
-    full = run_training(*_inputs(), tmp_path / "full.pt", relaunch=module)
+    full = run_training(*tiny_unet_inputs(), tmp_path / "full.pt", relaunch=module)
     assert full.scratch is None  # a named file is the caller's: kept
     full.drop_scratch()
     assert (tmp_path / "full.pt").is_file()
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as e:
-        run_training(*_inputs(), None, relaunch=module, stop_at=5)
+        run_training(*tiny_unet_inputs(), None, relaunch=module, stop_at=5)
     assert e.value.code == EXIT_STOPPED
     (scratch,) = RESUME_DIR.glob("*.pt")
     assert "training from step 0" in capsys.readouterr().err
 
-    other = run_training(*_inputs(lr=0.003), None, relaunch=module)  # another variant: its own file
+    other = run_training(*tiny_unet_inputs(lr=0.003), None, relaunch=module)  # another variant: its own file
     assert other.scratch != scratch and other.scratch.is_file() and scratch.is_file()
     assert f"no checkpoint at {other.scratch}: training from step 0" in capsys.readouterr().err
     other.drop_scratch()
     assert not other.scratch.exists() and scratch.is_file()
 
-    resumed = run_training(*_inputs(), None, relaunch=module)
+    resumed = run_training(*tiny_unet_inputs(), None, relaunch=module)
     assert resumed.scratch == scratch
     assert f"train_images: resuming from {scratch} at step 5" in capsys.readouterr().err
     assert (resumed.model, resumed.metrics, resumed.history) == (full.model, full.metrics, full.history)

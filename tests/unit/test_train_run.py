@@ -7,15 +7,11 @@ from __future__ import annotations
 import io
 import json
 
-import numpy as np
 import pytest
 import torch
 
-from ddpm_lab.core.diffusion import DiffusionConfig
 from ddpm_lab.images import train_run
-from ddpm_lab.images.train import ImageTrainConfig
 from ddpm_lab.images.train_run import run_training
-from ddpm_lab.images.unet import UNetConfig
 from ddpm_lab.runtime import distributed
 from ddpm_lab.runtime.distributed import (
     EXIT_PEER_LOST,
@@ -27,7 +23,7 @@ from ddpm_lab.runtime.distributed import (
     rank_run,
 )
 from ddpm_lab.runtime.params import ConfigError, DataError
-from tests.helpers import TINY_DIFFUSION, TINY_MODEL, TINY_TRAIN
+from tests.helpers import TINY_DIFFUSION, tiny_unet_inputs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 MODULE = ("stages.train_images", ["--some", "argv"])
@@ -136,19 +132,9 @@ def test_other_failures_are_raised_as_they_are(group, world, error):
     assert group == ([("join", 0, "gloo")] if world.size > 1 else []) + [("leave",)]
 
 
-def _inputs(**train):
-    x = np.random.default_rng(0).uniform(-1, 1, size=(32, 1, 8, 8)).astype(np.float32)
-    return (
-        x,
-        DiffusionConfig(**TINY_DIFFUSION),
-        UNetConfig(**TINY_MODEL, in_channels=1, image_size=8),
-        ImageTrainConfig(**{**TINY_TRAIN, "grad_clip": 1.0, "seed": 0, "weighting": "eq14", **train}),
-    )
-
-
 def test_run_training_returns_the_outputs_and_writes_the_checkpoint(tmp_path, capsys):
     resume = tmp_path / "resume.pt"
-    run = run_training(*_inputs(), resume, relaunch=MODULE)
+    run = run_training(*tiny_unet_inputs(), resume, relaunch=MODULE)
     assert f"train_images: no checkpoint at {resume}: training from step 0" in capsys.readouterr().err
     assert torch.load(resume, weights_only=True)["state"]["step"] == 12
     metrics = json.loads(run.metrics)
@@ -163,13 +149,13 @@ def test_run_training_returns_the_outputs_and_writes_the_checkpoint(tmp_path, ca
 
 
 def test_run_training_stops_after_a_checkpoint_and_resumes_to_the_same_bytes(tmp_path, capsys):
-    full = run_training(*_inputs(), tmp_path / "full.pt", relaunch=MODULE)
+    full = run_training(*tiny_unet_inputs(), tmp_path / "full.pt", relaunch=MODULE)
     resume = tmp_path / "resume.pt"
     with pytest.raises(SystemExit) as e:
-        run_training(*_inputs(), resume, relaunch=MODULE, stop_at=5)
+        run_training(*tiny_unet_inputs(), resume, relaunch=MODULE, stop_at=5)
     assert e.value.code == EXIT_STOPPED
     assert f"train_images: stopped after the checkpoint at step 5 -> {resume}" in capsys.readouterr().err
-    resumed = run_training(*_inputs(), resume, relaunch=MODULE)
+    resumed = run_training(*tiny_unet_inputs(), resume, relaunch=MODULE)
     assert f"train_images: resuming from {resume} at step 5" in capsys.readouterr().err
     assert (resumed.model, resumed.metrics, resumed.history) == (full.model, full.metrics, full.history)
 
@@ -178,7 +164,7 @@ def test_run_training_with_nproc_launches_the_stage_and_trains_nothing(tmp_path,
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     calls = []
     monkeypatch.setattr(train_run, "launch_ranks", lambda *args: calls.append(args))
-    assert run_training(*_inputs(nproc=2, backend="gloo"), tmp_path / "resume.pt", relaunch=MODULE) is None
+    assert run_training(*tiny_unet_inputs(nproc=2, backend="gloo"), tmp_path / "resume.pt", relaunch=MODULE) is None
     assert calls == [(2, *MODULE, torch.device("cpu"), "gloo", "train_images", tmp_path / "resume.pt")]
     assert not (tmp_path / "resume.pt").exists()
 
@@ -187,4 +173,4 @@ def test_run_training_under_a_launcher_of_another_size_is_a_config_error(tmp_pat
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "0")
     with pytest.raises(ConfigError, match="images_train.nproc = 1: expected the launcher's WORLD_SIZE = 2"):
-        run_training(*_inputs(), tmp_path / "resume.pt", relaunch=MODULE)
+        run_training(*tiny_unet_inputs(), tmp_path / "resume.pt", relaunch=MODULE)
