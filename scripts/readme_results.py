@@ -78,6 +78,8 @@ image-floor: | real images | training | held out | classifier fit on (feature_sh
 | {n_real:,} | {n_train:,} | {n_heldout:,} | {split[features]:,} ({config[feature_share]:g}) | {split[floor_pool]:,} | {split[reference]:,} | {n_floor} | {n_compared:,} |
 image-calibration: | measure | share of {splits} splits [95% Clopper-Pearson] (count) | nominal |
 | {what} | {measured} | {target} |
+image-reference: | measure, floor, sets | rate per reference over {draws} sets: min-max (mean; references above it) | target (Holm over {references} references) |
+| {what} | {measured} | {target} |
 recipes-data: | training draws | floor median: @ | mode-error target | training draws: @ / floor median | training draws: mode error |
 | {n_train:,.0f} | {@_floor_median:.4g} | {mode_err_target:.4f} | {@_ratio:.2f} | {mode_err:.4f} |
 recipes: | candidate | overrides | replicates | train s | bound gap (nats) | @ / floor median | mode error | meet all targets | exact {primary} differs from the baseline's (Holm over {tests}) |
@@ -418,6 +420,7 @@ BLOCKS = tuple(Block(*b) for b in (
     ("docs/estimators.md", "estimator-variance", estimator_variance),
     ("docs/images.md", "image-floor", image_floor),
     ("docs/images.md", "image-floor-calibration", _on(results_rows, "image-calibration", RES + "image_floor.json")),
+    ("docs/images.md", "image-floor-reference", _on(results_rows, "image-reference", RES + "image_floor_reference.json")),
     ("docs/samplers.md", "sampler-orders", sampler_orders),
     ("docs/samplers.md", "hybrid-table", hybrid),
     ("docs/samplers.md", "hybrid-exact", hybrid_exact),

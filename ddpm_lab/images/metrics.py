@@ -278,6 +278,19 @@ def floor_split(y_train: np.ndarray, feature_share: float, rng: np.random.Genera
     return np.flatnonzero(to_features), np.flatnonzero(~to_features)
 
 
+def floor_draws(f_unseen: np.ndarray, n: int, draws: int, rng: np.random.Generator) -> tuple[list, list]:
+    """The floor: (FD values, KID values) between two disjoint sets of n rows of f_unseen (M, D),
+    the features of real images the classifier never saw, drawn anew (without replacement) for each
+    of `draws` values."""
+    fd, kid_values = [], []
+    for _ in range(draws):
+        ab = rng.choice(len(f_unseen), size=2 * n, replace=False)
+        a, b = f_unseen[ab[:n]], f_unseen[ab[n:]]
+        fd.append(frechet_distance(a, b))
+        kid_values.append(_kid_from_kernels(polynomial_kernel(a, a), polynomial_kernel(b, b), polynomial_kernel(a, b)))
+    return fd, kid_values
+
+
 def evaluate_samples(
     generated: np.ndarray,
     x_train: np.ndarray,
@@ -382,12 +395,7 @@ def _evaluate(generated, x_train, y_train, x_heldout, y_heldout, cfg, rng, n_cla
                 np.bincount(j, minlength=n).astype(np.float64),
             )
         )
-    fd_floor, kid_floor = [], []
-    for _ in range(cfg.floor_draws):
-        ab = floor_rng.choice(len(f_floor), size=2 * n, replace=False)
-        a, b = f_floor[ab[:n]], f_floor[ab[n:]]
-        fd_floor.append(frechet_distance(a, b))
-        kid_floor.append(_kid_from_kernels(polynomial_kernel(a, a), polynomial_kernel(b, b), polynomial_kernel(a, b)))
+    fd_floor, kid_floor = floor_draws(f_floor, n, cfg.floor_draws, floor_rng)
     fd_band, kid_band = _draws_band(fd_floor), _draws_band(kid_floor)
     fd_p05_b, fd_p95_b = np.percentile(fd_boot, [5, 95])
     kid_p05_b, kid_p95_b = np.percentile(kid_boot, [5, 95])
