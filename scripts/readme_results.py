@@ -78,6 +78,8 @@ image-floor: | real images | training | held out | classifier fit on (feature_sh
 | {n_real:,} | {n_train:,} | {n_heldout:,} | {split[features]:,} ({config[feature_share]:g}) | {split[floor_pool]:,} | {split[reference]:,} | {n_floor} | {n_compared:,} |
 image-calibration: | measure | share of {splits} splits [95% Clopper-Pearson] (count) | nominal |
 | {what} | {measured} | {target} |
+variance: | schedule | S | beta_t | beta~_t | optimal per t | optimal per x_t | error, at most |
+| {schedule} | {steps} | {beta:.4f} | {beta_tilde:.4f} | {optimal_t:.4f} | {optimal_xt:.4f} | {err:.0e} |
 image-reference: | measure, floor, sets | rate per reference over {draws} sets: min-max (mean; references above it) | target (Holm over {references} references) |
 | {what} | {measured} | {target} |
 recipes-data: | training draws | floor median: @ | mode-error target | training draws: @ / floor median | training draws: mode error |
@@ -275,6 +277,12 @@ def results_rows(root: Path, name: str, rel: str) -> list[str]:
     return table(name, b["rows"], **b)
 
 
+def variance(root: Path) -> list[str]:
+    """The oracle's exact bound under each reverse variance, per schedule and respaced S."""
+    b = load(root, f"{RES}variance.json")
+    return table("variance", b["table"], **b)
+
+
 def estimators_example(root: Path) -> list[str]:
     """The benchmark's best Eq. 3 run within 2x W beside Eq. 12's, and the command that reproduces it."""
     b = load(root, f"{RES}estimators.json")
@@ -422,6 +430,7 @@ BLOCKS = tuple(Block(*b) for b in (
     ("docs/images.md", "image-floor-calibration", _on(results_rows, "image-calibration", RES + "image_floor.json")),
     ("docs/images.md", "image-floor-reference", _on(results_rows, "image-reference", RES + "image_floor_reference.json")),
     ("docs/samplers.md", "sampler-orders", sampler_orders),
+    ("docs/variance.md", "variance-bounds", variance),
     ("docs/samplers.md", "hybrid-table", hybrid),
     ("docs/samplers.md", "hybrid-exact", hybrid_exact),
     ("docs/samplers.md", "gap-shares", gap_shares_table),

@@ -1,0 +1,75 @@
+"""Benchmark of the reverse variance, exact: the expected bound (Eq. 5, nats) of the mixture's
+optimal mean under each variance (beta_t, beta~_t, the optimal per t of Bao et al. 2022, Theorem 1,
+and the optimal per x_t), for ancestral sampling on S respaced steps of the linear and cosine
+schedules of params.yaml's T (ddpm_lab.gmm.variance). Quadrature over the exact q(x_t) in 1-D
+(each bound's error is the quadrature's estimate); a second or so per row.
+
+    python benchmarks/bench_variance.py [--steps 10 25 50 100 1000] [--write benchmarks/results/variance.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from ddpm_lab.core.diffusion import DiffusionConfig
+from ddpm_lab.gmm.mixture import GaussianMixture, GMMConfig
+from ddpm_lab.gmm.variance import CHOICES, oracle_bounds, respaced
+from ddpm_lab.runtime.params import from_section
+
+if __package__:  # python -m benchmarks.bench_variance
+    from . import harness
+else:  # python benchmarks/bench_variance.py
+    import harness
+
+SCHEDULES = {"linear": {"beta_start": 0.0001, "beta_end": 0.02}, "cosine": {"beta_start": None, "beta_end": None}}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, nargs="+", default=[10, 25, 50, 100, 1000], help="respaced step counts S")
+    ap.add_argument("--params", type=Path, default=harness.PARAMS)
+    ap.add_argument("--write", type=Path, help="keep the rows here (benchmarks/results/variance.json)")
+    args = ap.parse_args(argv)
+    params = harness.read_params(args.params)
+    gmm = from_section(GMMConfig, params, "gmm", str(args.params))
+    mixture = GaussianMixture(gmm.weights, gmm.means, gmm.stds)
+    t0, rows, table = time.perf_counter(), harness.Rows(widths=(44, 60)), []
+    for schedule, betas in SCHEDULES.items():
+        section = {**params["diffusion"], "schedule": schedule, **betas}
+        diffusion = from_section(DiffusionConfig, {"diffusion": section}, "diffusion", str(args.params)).build()
+        for S in args.steps:
+            if not 1 <= S <= diffusion.T:
+                ap.error(f"--steps {S}: expected 1 <= S <= diffusion.T = {diffusion.T}")
+            bounds = oracle_bounds(respaced(diffusion, S), mixture)
+            record = {"schedule": schedule, "steps": S, **{c: bounds[c]["bound"] for c in CHOICES}}
+            record["err"] = max(bounds[c]["err"] for c in CHOICES)
+            table.append(record)
+            ordered = (
+                bounds["optimal_xt"]["bound"]
+                <= bounds["optimal_t"]["bound"]
+                <= min(bounds["beta"]["bound"], bounds["beta_tilde"]["bound"])
+            )
+            rows.add(
+                f"{schedule}, S = {S}: bound (nats) beta / beta~ / opt t / opt x_t",
+                " / ".join(f"{bounds[c]['bound']:.4f}" for c in CHOICES) + f" (+- {record['err']:.0e})",
+                "opt x_t <= opt t <= min(beta, beta~)",
+                ordered,
+            )
+    print(f"bench_variance: {len(table)} rows in {time.perf_counter() - t0:.0f} s")
+    if args.write:
+        doc = {
+            "benchmark": "variance",
+            "cpus": os.cpu_count(),
+            "T": params["diffusion"]["T"],
+            "rows": rows,
+            "table": table,
+        }
+        harness.write_results(args.write, doc, indent=1)
+        print(f"wrote {args.write}")
+
+
+if __name__ == "__main__":
+    main()

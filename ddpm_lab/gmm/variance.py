@@ -1,0 +1,144 @@
+"""The reverse variance, exactly: the expected bound (Eq. 5) of the mixture's optimal mean under
+each choice of sigma_t^2, including the best one per t and the best one per x_t.
+
+For the mean mu*(x_t) = E[mu~_t(x_t, x_0) | x_t] (the oracle eps*, Eq. 11) and an isotropic
+reverse variance s = sigma_t^2, the expected KL term of Eq. 5 at t >= 2 is
+
+    L_{t-1}(s) = D/2 (beta~_t / s - 1 - log(beta~_t / s)) + c_t^2 m_t / (2 s),
+
+with c_t^2 = beta_t^2 / (alpha_t (1 - abar_t)) (mu~ - mu* = -c_t (eps - eps*)) and m_t the
+mixture's least noise error E||eps - eps*(x_t)||^2 (GaussianMixture.eps_mmse); at t = 1 the
+decoder term is L_0(s) = D/2 log(2 pi s) + c_1^2 m_1 / (2 s). Setting dL/ds = 0:
+
+    s*_t = beta~_t + c_t^2 m_t / D                                          (optimal per t)
+
+which is Bao et al. 2022 (Analytic-DPM), Theorem 1, for DDPM's lambda_t^2 = beta~_t, written with
+m_t / D = 1 - (1 - abar_t) E||grad log q_t(x_t)||^2 / D; there L_{t-1}(s*) = D/2 log(s*_t / beta~_t).
+Per x_t, the same minimisation conditional on x_t gives the variance of the exact posterior
+Var(x_{t-1} | x_t) averaged over dimensions (it is a Gaussian mixture, not a Gaussian):
+
+    s*_t(x_t) = beta~_t + c_t^2 v_t(x_t) / D,  v_t(x_t) = E[||eps - eps*(x_t)||^2 | x_t],
+
+and L_{t-1} = D/2 E_q log(s*_t(x_t) / beta~_t), the least any isotropic Gaussian kernel with the
+best mean can lose at t. By Jensen (log is concave) it is at most the per-t optimum's, which is at
+most that of beta_t and of beta~_t. What it still loses is the gap between the Gaussian kernel and
+the mixture posterior itself.
+
+Everything is a quadrature over the exact q(x_t) in 1-D (GaussianMixture.marginal_expectation: an
+error estimate, valid for smooth integrands) and Monte Carlo with its standard error for D > 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ddpm_lab.core.diffusion import GaussianDiffusion
+from ddpm_lab.gmm.mixture import GaussianMixture
+from ddpm_lab.runtime.stats import weighted_sum
+
+CHOICES = ("beta", "beta_tilde", "optimal_t", "optimal_xt")
+
+
+def noise_coef2(diffusion: GaussianDiffusion) -> np.ndarray:
+    """c_t^2 = beta_t^2 / (alpha_t (1 - abar_t)) for t = 1..T (T,): mu~_t - mu_theta = -c_t (eps - eps_theta)."""
+    b, a, abar = (diffusion.np[k][1:] for k in ("betas", "alphas", "alphas_cumprod"))
+    return b**2 / (a * (1.0 - abar))
+
+
+def optimal_sigma2(diffusion: GaussianDiffusion, mmse: np.ndarray, D: int) -> np.ndarray:
+    """s*_t = beta~_t + c_t^2 mmse_t / D for t = 1..T (T,): Analytic-DPM's optimal per-t variance
+    (Bao et al. 2022, Theorem 1, lambda_t^2 = beta~_t), mmse_t = E||eps - eps*||^2 summed over D."""
+    return diffusion.np["posterior_variance"][1:] + noise_coef2(diffusion) * np.asarray(mmse) / D
+
+
+def bound_terms(diffusion: GaussianDiffusion, sigma2: np.ndarray, mmse: np.ndarray, D: int) -> np.ndarray:
+    """The expected terms of Eq. 5 for the optimal mean and reverse variances sigma2 (t = 1..T, (T,)):
+    entry 0 is L_0 (the continuous decoder N(mu*, sigma_1^2 I)), entry t - 1 is L_{t-1}. (T,)"""
+    s, bt, c2 = np.asarray(sigma2, dtype=np.float64), diffusion.np["posterior_variance"][1:], noise_coef2(diffusion)
+    terms = c2 * np.asarray(mmse) / (2.0 * s)
+    r = bt[1:] / s[1:]
+    terms[1:] += 0.5 * D * (r - 1.0 - np.log(r))
+    terms[0] += 0.5 * D * math.log(2.0 * math.pi * s[0])
+    return terms
+
+
+def posterior_eps_variance(mixture: GaussianMixture, x_t: torch.Tensor, alpha_bar) -> torch.Tensor:
+    """v_t(x_t) = E[||eps - eps*(x_t)||^2 | x_t], summed over D, for x_t (B, D) and alpha_bar ((B,) or
+    scalar). Given component k, eps and x_t are jointly Gaussian: E[eps | x_t, k] = sqrt(1 - abar)
+    (x_t - sqrt(abar) m_k) / var_k and Var(eps | x_t, k) = 1 - (1 - abar) / var_k per dimension,
+    var_k = abar s_k^2 + 1 - abar; the mixture's is the responsibilities' mixture of these. (B,) float64"""
+    log_comp, diff, var_t = mixture._marginal_components(x_t, alpha_bar)
+    resp = torch.softmax(log_comp, dim=1)[:, :, None]  # (B, K, 1)
+    one_minus = 1.0 - torch.as_tensor(alpha_bar, dtype=torch.float64).reshape(-1, 1, 1)
+    mean_k = one_minus.sqrt() * diff / var_t  # (B, K, D)
+    second = (resp * (1.0 - one_minus / var_t + mean_k**2)).sum(1)  # E[eps_d^2 | x_t]: (B, D)
+    mean = (resp * mean_k).sum(1)
+    return (second - mean**2).sum(1).clamp_min(0.0)
+
+
+def per_xt_terms(
+    diffusion: GaussianDiffusion, mixture: GaussianMixture, rng: np.random.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The expected Eq. 5 terms of the oracle with the best isotropic variance per x_t (entry 0: L_0,
+    entry t - 1: L_{t-1}), and their errors: t >= 2: D/2 E log(1 + c_t^2 v_t(x_t) / (D beta~_t));
+    t = 1: D/2 E log(2 pi e c_1^2 v_1(x_1) / D). (T,), (T,)"""
+    D, T = mixture.dim, diffusion.T
+    abar = torch.from_numpy(diffusion.np["alphas_cumprod"][1:])
+    c2 = torch.from_numpy(noise_coef2(diffusion))
+    bt = torch.from_numpy(diffusion.np["posterior_variance"][1:])
+
+    def term(x, i):
+        v = posterior_eps_variance(mixture, x, abar[i])
+        first = i == 0
+        inner = torch.where(
+            first, 2 * math.pi * math.e * c2[i] * v / D, 1.0 + c2[i] * v / (D * bt[i].clamp_min(1e-300))
+        )
+        return 0.5 * D * torch.log(inner)
+
+    return mixture.marginal_expectation(term, diffusion.np["alphas_cumprod"][1 : T + 1], rng)
+
+
+def oracle_bounds(
+    diffusion: GaussianDiffusion,
+    mixture: GaussianMixture,
+    mmse: tuple[np.ndarray, np.ndarray] | None = None,
+    rng: np.random.Generator | None = None,
+) -> dict:
+    """The exact expected bound (Eq. 5, nats) of the oracle mean under each reverse variance of
+    CHOICES, with its error: {choice: {"bound", "err", "sigma2" (T,) or None}}. mmse: the mixture's
+    (eps_mmse values, errors), computed here when not given. The bound's L_T and the per-t terms
+    follow GaussianDiffusion.expected_bound, whose "beta" and "beta_tilde" variances are its own."""
+    D, mc = mixture.dim, mixture.dim > 1
+    abar = diffusion.np["alphas_cumprod"][1:]
+    m, m_err = mmse if mmse is not None else mixture.eps_mmse(abar, rng)
+    prior = float(diffusion.prior_kl(mixture.second_moment(), D))
+    out = {}
+    for choice in ("beta", "beta_tilde", "optimal_t"):
+        if choice == "optimal_t":
+            s = optimal_sigma2(diffusion, m, D)
+            slope = noise_coef2(diffusion) / (2.0 * s)  # dL/dm at s*: the s-derivative vanishes there
+        else:
+            s = GaussianDiffusion(diffusion.np["betas"][1:], choice).np["sigma2"][1:]
+            slope = noise_coef2(diffusion) / (2.0 * s)
+        total = prior + float(bound_terms(diffusion, s, m, D).sum())
+        out[choice] = {"bound": total, "err": weighted_sum(slope, m, m_err, mc)[1], "sigma2": s}
+    terms, errs = per_xt_terms(diffusion, mixture, rng)
+    out["optimal_xt"] = {
+        "bound": prior + float(terms.sum()),
+        "err": weighted_sum(np.ones_like(errs), terms, errs, mc)[1],
+        "sigma2": None,
+    }
+    return out
+
+
+def respaced(diffusion: GaussianDiffusion, S: int) -> GaussianDiffusion:
+    """The S-step process on the sampler's subsequence tau_i = round(i T / S) (timestep_subsequence):
+    betas 1 - abar_{tau_i} / abar_{tau_{i-1}} (Nichol & Dhariwal 2021, Sec. 4), so that its bound is
+    that of respaced ancestral sampling (Algorithm 2 on the subsequence)."""
+    from ddpm_lab.core.sampling import timestep_subsequence
+
+    abar = diffusion.np["alphas_cumprod"][np.concatenate([[0], timestep_subsequence(diffusion.T, S)])]
+    return GaussianDiffusion(1.0 - abar[1:] / abar[:-1], diffusion.variance)
