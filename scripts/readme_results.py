@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import shlex
 import sys
@@ -52,6 +53,7 @@ images: | measure | generated (n = {n_generated}) | floor ({n_floor} draws of {n
 | nearest training image (pixel distance, min) | {memorisation[generated_nn_min]:.2f} | {memorisation[heldout_nn_min]:.2f} |  |  |
 | samples closer to one than any held-out image | {memorisation[n_generated_closer_than_heldout_min]} |  |  |  |
 | the classifier's held-out accuracy (fit on {split[features]} training images) |  | {classifier[heldout_accuracy]:.3f} |  |  |
+| the model's bound on the held-out images (Eq. 5, decoder Eq. 13, {bound[levels]} levels): bits/dim +- SE |  | {h[bits_per_dim]:.4f} +- {h[bits_per_dim_se]:.4f} (uniform: {uniform_bpd:.3f}) |  |  |
 benchmarks: | benchmark | what | measured | target | |
 | {benchmark} | {what} | {measured} | {target} | {ok} |
 replicates: | metric | variant | n (of {runs} runs) | mean +- 95% CI | difference vs baseline [95% CI] | p (Holm-adjusted over {tests} tests) | verdict |
@@ -187,6 +189,7 @@ def images(root: Path) -> list[str]:
     side = {True: "inside", False: "above"}
     d |= {"h": h, "n_floor": len(d["fd_floor"]["draws"]), "fd_band": side[d["fd_inside_floor_band"]]}
     d["kid_band"] = side[d["kid_inside_floor_band"]]
+    d["uniform_bpd"] = math.log2(d["bound"]["levels"])  # every level equally likely
     if abs(h["kid"] - d["kid_floor"]["p95"]) <= h["kid_se"]:
         d["kid_band"] += "; within one SE of p95: undecided"
     return table("images", [d], **d)

@@ -290,3 +290,23 @@ def tiny_unet_inputs(**train):
         UNetConfig(**TINY_MODEL, in_channels=1, image_size=8),
         ImageTrainConfig(**{**TINY_TRAIN, "grad_clip": 1.0, "seed": 0, "weighting": "eq14", **train}),
     )
+
+
+def write_tiny_unet(path, seed: int = 0):
+    """An untrained tiny U-Net checkpoint (TINY_MODEL, TINY_DIFFUSION, 1x8x8 images) at path, as
+    train_images writes one: what stages that load the model (sample_images, evaluate_images) read."""
+    import torch
+
+    from ddpm_lab.core.diffusion import DiffusionConfig
+    from ddpm_lab.images.unet import UNet, UNetConfig
+    from ddpm_lab.runtime.io import save_checkpoint_bytes
+    from ddpm_lab.runtime.params import to_dict
+
+    torch.manual_seed(seed)
+    ucfg = UNetConfig(**TINY_MODEL, in_channels=1, image_size=8)
+    config = {
+        "diffusion": to_dict(DiffusionConfig(**TINY_DIFFUSION)),
+        "model": ucfg.to_dict(),
+        "image_shape": [1, 8, 8],
+    }
+    Path(path).write_bytes(save_checkpoint_bytes(UNet(ucfg).state_dict(), config))

@@ -26,6 +26,8 @@ import numpy as np
 from ddpm_lab.runtime.params import DataError, Int, Seed, doc, require, schema
 
 SOURCES = ("digits", "mnist", "fashion_mnist")
+# Each source's pixel values are 0..PIXEL_MAX: its M + 1 quantisation levels (the decoder's bins, ddpm_lab.images.likelihood).
+PIXEL_MAX = {"digits": 16, "mnist": 255, "fashion_mnist": 255}
 
 # The IDX folder (images_data.path) must lie under this folder, relative to the repository
 # root: dvc.yaml lists it as a dependency of prepare_images, so a changed file reruns it.
@@ -278,7 +280,7 @@ def load_split(cfg: ImageDataConfig, opener: Callable = urllib.request.urlopen) 
         from sklearn.datasets import load_digits  # ships with scikit-learn: no network
 
         digits = load_digits()
-        x = to_unit_range(digits.images, 16.0)  # pixel values are 0..16
+        x = to_unit_range(digits.images, float(PIXEL_MAX["digits"]))  # pixel values are 0..16
         y = digits.target.astype(np.int64)
         if cfg.n_heldout >= x.shape[0] - 1:
             raise DataError(
@@ -300,7 +302,11 @@ def load_split(cfg: ImageDataConfig, opener: Callable = urllib.request.urlopen) 
             )
         held = rng.permutation(img_te.shape[0])[: cfg.n_heldout]
         train = rng.permutation(img_tr.shape[0])
-        x_tr, x_ho, y_ho = to_unit_range(img_tr[train], 255.0), to_unit_range(img_te[held], 255.0), y_te[held]
+        x_tr, x_ho, y_ho = (
+            to_unit_range(img_tr[train], float(PIXEL_MAX[cfg.source])),
+            to_unit_range(img_te[held], float(PIXEL_MAX[cfg.source])),
+            y_te[held],
+        )
         y_tr = y_tr[train]
     if cfg.max_train:
         x_tr, y_tr = x_tr[: cfg.max_train], y_tr[: cfg.max_train]

@@ -182,7 +182,8 @@ def _exact_cell(exact: dict | None) -> str:
 
 
 def image_rows(headline: dict, details: dict) -> list[list[str]]:
-    """FD (value, ratio to the floor median with the floor's 5-95% band, bootstrap band), KID +- SE."""
+    """FD (value, ratio to the floor median with the floor's 5-95% band, bootstrap band), KID +- SE,
+    the classifier's confidence and, where evaluate_images wrote it, the model's bound in bits/dim."""
     if not headline or not details:
         return []
     fd, floor, kid = details["fd"], details["fd_floor"], details["kid"]
@@ -203,7 +204,17 @@ def image_rows(headline: dict, details: dict) -> list[list[str]]:
             _f(headline.get("confidence")),
             f"classes present {_f(headline.get('classes_present'))}",
         ],
-    ]
+    ] + (
+        [
+            [
+                "bound on held-out images (bits/dim)",
+                f"{_f(headline['bits_per_dim'])} ± {_f(headline['bits_per_dim_se'])}",
+                f"Eq. 5 with the discretised decoder (Eq. 13), {details['bound']['levels']} levels",
+            ]
+        ]
+        if "bits_per_dim" in headline and "bound" in details
+        else []
+    )
 
 
 def git_commit(root: str | Path) -> str:

@@ -16,6 +16,7 @@ import yaml
 from ddpm_lab.runtime.params import ConfigError, from_section
 from ddpm_lab.images.data import ImageDataConfig, load_split
 from ddpm_lab.images.metrics import (
+    BOUND_KEYS,
     HEADLINE_KEYS,
     ClassifierConfig,
     EvalConfig,
@@ -31,7 +32,9 @@ from ddpm_lab.images.metrics import (
     nearest_distances,
     polynomial_kernel,
 )
-from tests.helpers import stages
+from tests.helpers import ROOT as REPO_ROOT, TINY_DIFFUSION, stages, write_tiny_unet
+
+REPO_PARAMS = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -347,7 +350,7 @@ def test_floor_band_and_bootstrap_band(copies_eval):
 @pytest.mark.stage
 def test_stage_writes_headline_and_details(tmp_path, digits):
     """`python -m stages.evaluate_images` on a small split writes both files; the headline holds
-    exactly the seven headline keys; a second run (in process) gives the same bytes."""
+    exactly the seven headline keys and the bound's two; a second run (in process) gives the same bytes."""
     np.savez(
         tmp_path / "split.npz",
         x_train=digits.x_train[:300],
@@ -362,10 +365,19 @@ def test_stage_writes_headline_and_details(tmp_path, digits):
         T=np.array(1000),
         sampler=np.array("DDIM (eta = 0), 50 of 1000 steps"),
     )
+    write_tiny_unet(tmp_path / "unet.pt")
     (tmp_path / "params.yaml").write_text(
-        yaml.safe_dump({"images_eval": {**EVAL, "hidden": [16], "max_iter": 30, "floor_draws": 10, "bootstrap": 20}})
+        yaml.safe_dump(
+            {
+                "images_eval": {**EVAL, "hidden": [16], "max_iter": 30, "floor_draws": 10, "bootstrap": 20},
+                "images_diffusion": TINY_DIFFUSION,
+                **{k: REPO_PARAMS[k] for k in ("images_data", "images_sample")},
+            }
+        )
     )
     args = [
+        "--model",
+        str(tmp_path / "unet.pt"),
         "--params",
         str(tmp_path / "params.yaml"),
         "--data",
@@ -395,11 +407,13 @@ def test_stage_writes_headline_and_details(tmp_path, digits):
     headline = json.loads((tmp_path / "m/images.json").read_text())
     details = json.loads((tmp_path / "m/details/images.json").read_text())
     # the steps are a param and a detail, not a headline column (`dvc metrics show` stays under 270 columns)
-    assert (
-        sorted(headline)
-        == sorted(HEADLINE_KEYS)
-        == sorted(["fd_ratio", "fd_p95", "kid", "kid_se", "kid_p95", "classes_present", "confidence"])
+    assert sorted(headline) == sorted(HEADLINE_KEYS + BOUND_KEYS)
+    assert sorted(HEADLINE_KEYS) == sorted(
+        ["fd_ratio", "fd_p95", "kid", "kid_se", "kid_p95", "classes_present", "confidence"]
     )
+    assert BOUND_KEYS == ("bits_per_dim", "bits_per_dim_se") and headline["bits_per_dim_se"] > 0
+    assert details["bound"]["levels"] == 17 and details["bound"]["n_images"] == 60 and details["bound"]["dims"] == 64
+    assert "bits/dim (17 levels)" in proc.stdout
     assert details["steps"] == 50 and details["sampler"] == "DDIM (eta = 0), 50 of 1000 steps"
     assert "DDIM (eta = 0), 50 of 1000 steps: FD ratio" in proc.stdout
     assert details["n_compared"] == 50 and len(details["fd_floor"]["draws"]) == 10
