@@ -1,8 +1,10 @@
 """Benchmark of the reverse variance, exact: the expected bound (Eq. 5, nats) of the mixture's
 optimal mean under each variance (beta_t, beta~_t, the optimal per t of Bao et al. 2022, Theorem 1,
 and the optimal per x_t), for ancestral sampling on S respaced steps of the linear and cosine
-schedules of params.yaml's T (ddpm_lab.gmm.variance). Quadrature over the exact q(x_t) in 1-D
-(each bound's error is the quadrature's estimate); a second or so per row.
+schedules of params.yaml's T (ddpm_lab.gmm.variance); and the distribution that respaced
+ancestral sampling with the exact eps* outputs under the three variances a sampler can use, computed
+exactly (ddpm_lab.gmm.propagate: KL(q || p) and W1 against the mixture, each with its grid error).
+Quadrature over the exact q(x_t) in 1-D (each bound's error is the quadrature's estimate).
 
     python benchmarks/bench_variance.py [--steps 10 25 50 100 1000] [--write benchmarks/results/variance.json]
 """
@@ -16,7 +18,10 @@ from pathlib import Path
 
 from ddpm_lab.core.diffusion import DiffusionConfig
 from ddpm_lab.gmm.mixture import GaussianMixture, GMMConfig
-from ddpm_lab.gmm.variance import CHOICES, oracle_bounds, respaced
+from ddpm_lab.core.sampling import SamplerConfig
+from ddpm_lab.gmm.mixture import OracleEps
+from ddpm_lab.gmm.propagate import measures
+from ddpm_lab.gmm.variance import CHOICES, diffusion_for, oracle_bounds, respaced
 from ddpm_lab.runtime.params import from_section
 
 if __package__:  # python -m benchmarks.bench_variance
@@ -24,6 +29,7 @@ if __package__:  # python -m benchmarks.bench_variance
 else:  # python benchmarks/bench_variance.py
     import harness
 
+SAMPLED = ("beta", "beta_tilde", "optimal")  # the variances a sampler can use (diffusion.variance)
 SCHEDULES = {"linear": {"beta_start": 0.0001, "beta_end": 0.02}, "cosine": {"beta_start": None, "beta_end": None}}
 
 
@@ -36,7 +42,7 @@ def main(argv=None) -> None:
     params = harness.read_params(args.params)
     gmm = from_section(GMMConfig, params, "gmm", str(args.params))
     mixture = GaussianMixture(gmm.weights, gmm.means, gmm.stds)
-    t0, rows, table = time.perf_counter(), harness.Rows(widths=(44, 60)), []
+    t0, rows, table, exact = time.perf_counter(), harness.Rows(widths=(44, 60)), [], []
     for schedule, betas in SCHEDULES.items():
         section = {**params["diffusion"], "schedule": schedule, **betas}
         diffusion = from_section(DiffusionConfig, {"diffusion": section}, "diffusion", str(args.params)).build()
@@ -47,6 +53,24 @@ def main(argv=None) -> None:
             record = {"schedule": schedule, "steps": S, **{c: bounds[c]["bound"] for c in CHOICES}}
             record["err"] = max(bounds[c]["err"] for c in CHOICES)
             table.append(record)
+            out = {"schedule": schedule, "steps": S}
+            for variance in SAMPLED:
+                d = diffusion_for(DiffusionConfig(**{**section, "variance": variance}), mixture)
+                m, _ = measures(
+                    d, OracleEps(mixture, d.np["alphas_cumprod"]), SamplerConfig(sampler="ddpm", steps=S), mixture
+                )
+                o = m["output"]
+                out |= {
+                    f"{variance}_kl": o["kl"],
+                    f"{variance}_w1": o["w1"],
+                    f"{variance}_err": max(o["kl_err"], o["w1_err"]),
+                }
+            exact.append(out)
+            print(
+                f"  {schedule}, S = {S}: exact output of ddpm with eps*, KL / W1: "
+                + ", ".join(f"{v} {out[v + '_kl']:.4f} / {out[v + '_w1']:.4f}" for v in SAMPLED),
+                flush=True,
+            )
             ordered = (
                 bounds["optimal_xt"]["bound"]
                 <= bounds["optimal_t"]["bound"]
@@ -66,6 +90,7 @@ def main(argv=None) -> None:
             "T": params["diffusion"]["T"],
             "rows": rows,
             "table": table,
+            "exact_output": exact,
         }
         harness.write_results(args.write, doc, indent=1)
         print(f"wrote {args.write}")

@@ -24,6 +24,7 @@ from ddpm_lab.gmm.names import ALL_MODELS, MODELS, ORACLE
 from ddpm_lab.gmm.propagate import curve
 from ddpm_lab.runtime.io import json_bytes, load_params, read_array, read_json, write_outputs
 from ddpm_lab.runtime.params import DataError
+from ddpm_lab.gmm.variance import diffusion_for
 from ddpm_lab.gmm.artifacts import load_eps_predictors, load_mixture, read_eps_error, read_sampler_config, read_samples
 from ddpm_lab.runtime.torch_setup import use_threads
 
@@ -47,7 +48,7 @@ def main(argv=None) -> None:
     mixture = load_mixture(args.data / "mixture.json")
     entropy = float(read_json(args.data / "mixture.json")["entropy"])
     heldout = read_array(args.data / "heldout.npy", ndim=2)
-    diffusion = dcfg.build()
+    diffusion = diffusion_for(dcfg, mixture)
     models = load_eps_predictors(args.models, ALL_MODELS, dcfg, mixture, diffusion.np["alphas_cumprod"])
     samples = read_samples(args.samples, models, mixture.dim)
     tables = {name: read_eps_error(args.eps_error / f"eps_error_{name}.csv", dcfg.T) for name in MODELS}

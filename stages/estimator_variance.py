@@ -63,7 +63,11 @@ def main(argv=None) -> None:
         use_threads(cfg.threads)
         torch.use_deterministic_algorithms(True)
         points = gn.load_points(args.models, dcfg, mcfg, args.params)
-        table, ests = gn.measure(points, dcfg.build(), data, cfg)
+        from ddpm_lab.gmm.artifacts import load_mixture
+        from ddpm_lab.gmm.variance import diffusion_for
+
+        diffusion = diffusion_for(dcfg, load_mixture(args.data / "mixture.json"))
+        table, ests = gn.measure(points, diffusion, data, cfg)
         head = gn.headline(table)
         details = table.to_csv(index=False, float_format="%.6g").encode()
         fig = figure(table, ests, dcfg.T, cfg.minibatches)

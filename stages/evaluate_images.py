@@ -95,7 +95,7 @@ def main(argv=None) -> None:
         progress("evaluate_images: bound over t"),
     )
     bound = likelihood.bits_per_dim(terms, int(np.prod(split["x_heldout"].shape[1:])))
-    headline = {**headline, "bits_per_dim": bound["bits_per_dim"], "bits_per_dim_se": bound["bits_per_dim_se"]}
+    headline = {**headline, "bpd": bound["bits_per_dim"], "bpd_se": bound["bits_per_dim_se"]}
     details = {**details, "sampler": sampler, "steps": steps, "bound": {**bound, "levels": max_value + 1}}
     write_outputs({args.out: json_bytes(headline), args.details_out: json_bytes(details)})
     h, fl, mem, sp = headline, details["fd_floor"], details["memorisation"], details["split"]

@@ -20,6 +20,7 @@ from ddpm_lab.runtime.cli import run_stage
 from ddpm_lab.gmm.params import read
 from ddpm_lab.runtime.io import load_params, png_writer, read_array, read_csv, read_json, read_sampler, write_outputs
 from ddpm_lab.gmm.artifacts import load_mixture, read_eps_error, read_exact_curve
+from ddpm_lab.gmm.variance import diffusion_for
 from ddpm_lab.gmm.names import ALL_MODELS, MODELS, ORACLE
 
 
@@ -38,7 +39,7 @@ def main(argv=None) -> None:
     cfg = read(params, "plot", args.params)
     mixture = load_mixture(args.data / "mixture.json")
     train = read_array(args.data / "train.npy", ndim=2)
-    diffusion = dcfg.build()
+    diffusion = diffusion_for(dcfg, mixture)
 
     figs = {"gmm_dist": plots.gmm_dist(mixture, train, cfg.bins)}
     x0 = torch.as_tensor(train[: cfg.n_forward_paths])

@@ -23,6 +23,7 @@ from ddpm_lab.runtime.io import load_params, npz_bytes, write_outputs
 from ddpm_lab.core.sampling import sample_seeds
 from ddpm_lab.runtime.seeds import read_replicate
 from ddpm_lab.gmm.artifacts import load_eps_predictors, load_mixture, sampler_arrays
+from ddpm_lab.gmm.variance import diffusion_for, diffusion_of_model
 from ddpm_lab.runtime.torch_setup import use_threads
 
 
@@ -42,7 +43,12 @@ def main(argv=None) -> None:
     use_threads(cfg.threads)
     names = [args.name] if args.name else list(ALL_MODELS)
     mixture = load_mixture(args.data / "mixture.json") if ORACLE in names else None
-    diffusion = dcfg.build()
+    # sigma_t^2 of variance optimal: the oracle's from the mixture, a model's from its checkpoint (the same numbers)
+    diffusion = (
+        diffusion_for(dcfg, mixture)
+        if mixture is not None
+        else diffusion_of_model(dcfg, args.models / f"{names[0]}.pt")
+    )
     samplers = load_eps_predictors(args.models, names, dcfg, mixture, diffusion.np["alphas_cumprod"])
 
     outputs = {}

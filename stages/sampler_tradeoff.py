@@ -51,11 +51,12 @@ def main(argv=None) -> None:
 
         from ddpm_lab.gmm import figures as plots
         from ddpm_lab.gmm.artifacts import load_eps_predictors, load_mixture
+        from ddpm_lab.gmm.variance import diffusion_for
         from ddpm_lab.runtime.torch_setup import use_threads
 
         use_threads(cfg.threads)
         mixture = load_mixture(args.data / "mixture.json")
-        diffusion = dcfg.build()
+        diffusion = diffusion_for(dcfg, mixture)
         models = load_eps_predictors(args.models, tradeoff.MODELS, dcfg, mixture, diffusion.np["alphas_cumprod"])
         head, table, hybrid = tradeoff.run_study(diffusion, models, mixture, cfg, replicate, args.models)
         details = table.to_csv(index=False).encode()

@@ -24,6 +24,7 @@ from ddpm_lab.gmm.names import MODELS
 from ddpm_lab.gmm.train import train_on_mixture
 from ddpm_lab.runtime.seeds import fold_seed, read_replicate
 from ddpm_lab.gmm.artifacts import load_mixture
+from ddpm_lab.gmm.variance import diffusion_for
 from ddpm_lab.runtime.torch_setup import keep_freed_memory, use_threads
 
 
@@ -55,8 +56,11 @@ def main(argv=None) -> None:
             f"{args.data}/mixture.json (rerun generate_gmm)"
         )
 
-    run = train_on_mixture(obj, dcfg.build(), mcfg, tcfg, data, mixture, progress=progress(f"train_{obj}"))
+    diffusion = diffusion_for(dcfg, mixture)
+    run = train_on_mixture(obj, diffusion, mcfg, tcfg, data, mixture, progress=progress(f"train_{obj}"))
     config = {"objective": obj, "diffusion": to_dict(dcfg), "model": mcfg.to_dict(), "train": tcfg.to_dict()}
+    if dcfg.variance == "optimal":  # the model carries its sigma_t^2, as it carries its diffusion (stage sample)
+        config["noise_error"] = diffusion.np["noise_error"][1:].tolist()
     write_outputs(
         {
             args.model_out or Path(f"models/{obj}.pt"): save_checkpoint_bytes(run.ema.state_dict(), config),

@@ -20,7 +20,7 @@ from ddpm_lab.core import targets, weightings
 from ddpm_lab.core.schedule import SCHEDULE_BETAS, SCHEDULES, make_betas
 from ddpm_lab.runtime.params import Count, doc, require, require_memory, schema
 
-VARIANCES = ("beta", "beta_tilde")
+VARIANCES = ("beta", "beta_tilde", "optimal")
 # Weightings of the noise loss, each a per-t weight c_t of E||eps - eps_theta||^2 (mse_weights), so
 # all share the minimiser eps*: the registry of ddpm_lab/core/weightings.py.
 WEIGHTINGS = tuple(weightings.REGISTRY)
@@ -59,11 +59,17 @@ def normal_log_prob(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> t
 class GaussianDiffusion:
     """DDPM maths for a fixed schedule beta_1..beta_T and reverse variance sigma_t^2.
 
-    variance: "beta" (sigma_t^2 = beta_t) or "beta_tilde" (sigma_t^2 = beta~_t, Eq. 7; at t = 1,
-    where beta~_1 = 0, the value beta~_2 is used, as in Nichol & Dhariwal 2021).
+    variance: "beta" (sigma_t^2 = beta_t), "beta_tilde" (sigma_t^2 = beta~_t, Eq. 7; at t = 1,
+    where beta~_1 = 0, the value beta~_2 is used, as in Nichol & Dhariwal 2021), or "optimal":
+    sigma_t^2 = beta~_t + c_t^2 m_t with c_t^2 = beta_t^2 / (alpha_t (1 - abar_t)) and m_t = mmse_t / D
+    clipped to [0, 1], the optimal per-t variance of Bao et al. 2022 (Analytic-DPM), Theorem 1, for
+    the noise error mmse (T,) (E||eps - eps*(x_t)||^2 summed over the D = dim coordinates; the
+    data defines it: ddpm_lab/gmm/variance.py). Respaced samplers recompute it on their steps from m_t.
     """
 
-    def __init__(self, betas: np.ndarray, variance: str = "beta"):
+    def __init__(
+        self, betas: np.ndarray, variance: str = "beta", mmse: np.ndarray | None = None, dim: int | None = None
+    ):
         betas = np.asarray(betas, dtype=np.float64)
         if betas.ndim != 1 or betas.size < 1:
             raise ValueError(f"betas must be a non-empty 1-D array, got shape {betas.shape}")
@@ -84,11 +90,21 @@ class GaussianDiffusion:
         beta_tilde = (1.0 - abar_prev) / one_minus * b
         coef_x0 = np.sqrt(abar_prev) * b / one_minus
         coef_xt = np.sqrt(a) * (1.0 - abar_prev) / one_minus
+        m = np.zeros(T + 1)  # m_t = mmse_t / D (variance "optimal" only)
         if variance == "beta":
             sigma2 = b.copy()
-        else:
+        elif variance == "beta_tilde":
             sigma2 = beta_tilde.copy()
             sigma2[1] = beta_tilde[2] if T >= 2 else b[1]
+        else:
+            if mmse is None or dim is None or np.shape(mmse) != (T,) or not np.all(np.isfinite(mmse)):
+                raise ValueError(
+                    f"variance optimal needs the noise error per t: mmse of shape ({T},) and dim, got "
+                    f"{None if mmse is None else np.shape(mmse)} and {dim} (ddpm_lab.gmm.variance.diffusion_for)"
+                )
+            m[1:] = np.clip(np.asarray(mmse, dtype=np.float64) / dim, np.finfo(np.float64).tiny, 1.0)
+            sigma2 = beta_tilde.copy()
+            sigma2[1:] += b[1:] ** 2 / (a[1:] * one_minus[1:]) * m[1:]
         sigma2[0] = 1.0  # unused; keeps logs finite
         # Eq. 12 weight: beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t))
         weight = b**2 / (2.0 * sigma2 * a * one_minus)
@@ -106,6 +122,7 @@ class GaussianDiffusion:
             posterior_mean_coef2=coef_xt,
             sigma2=sigma2,
             eq12_weights=weight,
+            noise_error=m,  # m_t = mmse_t / D of variance "optimal" (zeros otherwise)
             # Eq. 11: eps coefficient beta_t / sqrt(1 - abar_t)
             eps_coef=b / np.sqrt(one_minus),
             snr=abar / one_minus,  # SNR_t = abar_t / (1 - abar_t) (index 0: unused)
@@ -501,7 +518,12 @@ class DiffusionConfig:
     ]
     variance: Annotated[
         str,
-        doc("the reverse variance sigma_t^2: beta (beta_t) or beta_tilde (beta~_t, Eq. 7)", choices=VARIANCES),
+        doc(
+            "the reverse variance sigma_t^2: beta (beta_t), beta_tilde (beta~_t, Eq. 7) or optimal (Analytic-DPM's "
+            "optimal per-t variance, Bao et al. 2022, Thm 1, computed exactly from the mixture's noise error; GMM "
+            "branch only, docs/variance.md)",
+            choices=VARIANCES,
+        ),
     ]
 
     # Bytes per timestep of GaussianDiffusion: 17 float64 coefficient arrays of length T + 1
@@ -535,6 +557,9 @@ class DiffusionConfig:
             "T", self.T, lambda t: (t + 1) * self.STEP_BYTES, "the schedule's coefficient arrays", " timesteps"
         )
 
-    def build(self) -> GaussianDiffusion:
-        """The GaussianDiffusion of this config."""
-        return GaussianDiffusion(make_betas(self.schedule, self.T, self.beta_start, self.beta_end), self.variance)
+    def betas(self) -> np.ndarray:
+        return make_betas(self.schedule, self.T, self.beta_start, self.beta_end)
+
+    def build(self, mmse: np.ndarray | None = None, dim: int | None = None) -> GaussianDiffusion:
+        """The GaussianDiffusion of this config (variance optimal: with the data's mmse (T,) and dim)."""
+        return GaussianDiffusion(self.betas(), self.variance, mmse, dim)

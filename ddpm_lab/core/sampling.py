@@ -177,8 +177,9 @@ def step_coefficients(diffusion: GaussianDiffusion, cfg: SamplerConfig) -> dict:
 
     ddpm (Eq. 11 on the subsequence): alpha_i = abar_t / abar_s, beta_i = 1 - alpha_i;
       a_x = 1 / sqrt(alpha_i), a_eps = beta_i / (sqrt(1 - abar_t) sqrt(alpha_i)); sigma^2 = beta_i
-      or beta~_i = (1 - abar_s) / (1 - abar_t) beta_i (diffusion.variance; at the last step,
-      where beta~ = 0, no noise is added anyway, as in Algorithm 2).
+      or beta~_i = (1 - abar_s) / (1 - abar_t) beta_i, or beta~_i + beta_i^2 / (alpha_i (1 - abar_t)) m_t
+      (diffusion.variance; optimal: m_t = mmse_t / D, Bao et al. 2022); the last step (to x_0) adds
+      no noise, as in Algorithm 2.
     ddim (Song et al. 2021, Eq. 12): x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t),
       x_s = sqrt(abar_s) x0_hat + sqrt(1 - abar_s - sigma^2) eps + sigma z, with
       sigma = eta sqrt((1 - abar_s) / (1 - abar_t)) sqrt(1 - abar_t / abar_s) (Eq. 16).
@@ -197,6 +198,8 @@ def step_coefficients(diffusion: GaussianDiffusion, cfg: SamplerConfig) -> dict:
             alpha = ab_t / ab_s
             beta = 1.0 - alpha
             sigma2 = beta if diffusion.variance == "beta" else (1.0 - ab_s) / (1.0 - ab_t) * beta
+            if diffusion.variance == "optimal":  # beta~_i + c_i^2 m_t on the step (Bao et al. 2022, Thm 1)
+                sigma2 = sigma2 + beta**2 / (alpha * (1.0 - ab_t)) * diffusion.np["noise_error"][tau]
         a_x = 1.0 / np.sqrt(alpha)
         a_eps = beta / (np.sqrt(1.0 - ab_t) * np.sqrt(alpha))
         sigma = np.sqrt(sigma2)

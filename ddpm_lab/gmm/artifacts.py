@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ddpm_lab.runtime.params import DataError
-from ddpm_lab.core.diffusion import DiffusionConfig, EpsModel
+from ddpm_lab.core.diffusion import DiffusionConfig, EpsModel, GaussianDiffusion
 from ddpm_lab.core.sampling import SamplerConfig
 from ddpm_lab.core.targets import as_eps_model
 from ddpm_lab.gmm.mixture import GaussianMixture, OracleEps
@@ -35,7 +35,7 @@ def load_eps_model(path, diffusion: DiffusionConfig) -> EpsModel:
     """The eps-model of a train_eq12 / train_eq3 checkpoint: its network itself when it predicts eps,
     else that network's output converted to eps (ddpm_lab.core.targets.EpsFromTarget)."""
     net = load_eps_net(path, diffusion)
-    return as_eps_model(net, net.config.prediction, diffusion.build().np["alphas_cumprod"])
+    return as_eps_model(net, net.config.prediction, GaussianDiffusion(diffusion.betas()).np["alphas_cumprod"])
 
 
 def load_eps_predictors(models, names, dcfg: DiffusionConfig, mixture: GaussianMixture | None, alphas_cumprod) -> dict:

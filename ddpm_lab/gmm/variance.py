@@ -35,7 +35,7 @@ import math
 import numpy as np
 import torch
 
-from ddpm_lab.core.diffusion import GaussianDiffusion
+from ddpm_lab.core.diffusion import DiffusionConfig, GaussianDiffusion
 from ddpm_lab.gmm.mixture import GaussianMixture
 from ddpm_lab.runtime.stats import weighted_sum
 
@@ -50,7 +50,8 @@ def noise_coef2(diffusion: GaussianDiffusion) -> np.ndarray:
 
 def optimal_sigma2(diffusion: GaussianDiffusion, mmse: np.ndarray, D: int) -> np.ndarray:
     """s*_t = beta~_t + c_t^2 mmse_t / D for t = 1..T (T,): Analytic-DPM's optimal per-t variance
-    (Bao et al. 2022, Theorem 1, lambda_t^2 = beta~_t), mmse_t = E||eps - eps*||^2 summed over D."""
+    (Bao et al. 2022, Theorem 1, lambda_t^2 = beta~_t), mmse_t = E||eps - eps*||^2 summed over D.
+    GaussianDiffusion(variance="optimal") holds the same, mmse_t / D clipped to [0, 1]."""
     return diffusion.np["posterior_variance"][1:] + noise_coef2(diffusion) * np.asarray(mmse) / D
 
 
@@ -137,8 +138,42 @@ def oracle_bounds(
 def respaced(diffusion: GaussianDiffusion, S: int) -> GaussianDiffusion:
     """The S-step process on the sampler's subsequence tau_i = round(i T / S) (timestep_subsequence):
     betas 1 - abar_{tau_i} / abar_{tau_{i-1}} (Nichol & Dhariwal 2021, Sec. 4), so that its bound is
-    that of respaced ancestral sampling (Algorithm 2 on the subsequence)."""
+    that of respaced ancestral sampling (Algorithm 2 on the subsequence); variance optimal keeps
+    m_t = mmse_t / D at the kept t."""
     from ddpm_lab.core.sampling import timestep_subsequence
 
-    abar = diffusion.np["alphas_cumprod"][np.concatenate([[0], timestep_subsequence(diffusion.T, S)])]
-    return GaussianDiffusion(1.0 - abar[1:] / abar[:-1], diffusion.variance)
+    tau = timestep_subsequence(diffusion.T, S)
+    abar = diffusion.np["alphas_cumprod"][np.concatenate([[0], tau])]
+    mmse = diffusion.np["noise_error"][tau] if diffusion.variance == "optimal" else None
+    return GaussianDiffusion(1.0 - abar[1:] / abar[:-1], diffusion.variance, mmse, 1 if mmse is not None else None)
+
+
+MMSE_SEED = 0  # D > 1: the seed of the Monte-Carlo draws of the mixture's mmse, the same in every stage
+
+
+def diffusion_for(dcfg: DiffusionConfig, mixture: GaussianMixture) -> GaussianDiffusion:
+    """The GMM branch's GaussianDiffusion for section `diffusion`: with variance optimal, sigma_t^2
+    from the mixture's own noise error mmse_t (GaussianMixture.eps_mmse: quadrature in 1-D, Monte
+    Carlo seeded by MMSE_SEED for D > 1), the same for every model, as beta~_t is."""
+    if dcfg.variance != "optimal":
+        return dcfg.build()
+    abar = np.cumprod(1.0 - dcfg.betas())
+    mmse, _ = mixture.eps_mmse(abar, np.random.default_rng(MMSE_SEED))
+    return dcfg.build(mmse, mixture.dim)
+
+
+def diffusion_of_model(dcfg: DiffusionConfig, path) -> GaussianDiffusion:
+    """diffusion_for as the training stage built it for the checkpoint at path: with variance
+    optimal, from the noise error m_t = mmse_t / D the checkpoint carries (stage train), so that
+    sampling a model reads only its checkpoint."""
+    if dcfg.variance != "optimal":
+        return dcfg.build()
+    from ddpm_lab.runtime.io import load_checkpoint
+    from ddpm_lab.runtime.params import DataError
+
+    config, _ = load_checkpoint(path)
+    if "noise_error" not in config:
+        raise DataError(
+            f"{path}: no noise_error for diffusion.variance = optimal: expected a model trained with it (rerun with dvc repro)"
+        )
+    return dcfg.build(np.asarray(config["noise_error"], dtype=np.float64), 1)

@@ -261,8 +261,9 @@ def memorisation(generated: np.ndarray, heldout: np.ndarray, train: np.ndarray) 
 
 
 HEADLINE_KEYS = ("fd_ratio", "fd_p95", "kid", "kid_se", "kid_p95", "classes_present", "confidence")
-# What evaluate_images adds beside them: the model's bound on the held-out images (ddpm_lab.images.likelihood).
-BOUND_KEYS = ("bits_per_dim", "bits_per_dim_se")
+# What evaluate_images adds beside them: the model's bound on the held-out images in bits/dim, with its
+# standard error (ddpm_lab.images.likelihood; "bpd" as in improved-diffusion).
+BOUND_KEYS = ("bpd", "bpd_se")
 
 
 def floor_split(y_train: np.ndarray, feature_share: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,17 @@ from __future__ import annotations
 import dataclasses
 
 from ddpm_lab.images.unet import UNetConfig, activations, config_parameters, state_bytes
-from ddpm_lab.runtime.params import F32, F64, TRAIN_STATE, fits, from_section, other, require_fits, require_memory
+from ddpm_lab.runtime.params import (
+    F32,
+    F64,
+    TRAIN_STATE,
+    fits,
+    from_section,
+    other,
+    require,
+    require_fits,
+    require_memory,
+)
 
 # Image shape (channels, side) of each images_data.source, known before any data is read.
 IMAGE_SHAPES = {"digits": (1, 8), "mnist": (1, 28), "fashion_mnist": (1, 28)}
@@ -106,8 +116,18 @@ def check_images_eval(cfg, params: dict, source: str) -> None:
     require_fits("hidden", cfg.hidden, need, "the feature classifier and the features of every image")
 
 
+def check_images_diffusion(cfg, params: dict, source: str) -> None:
+    require(
+        cfg.variance != "optimal",
+        "variance",
+        cfg.variance,
+        "beta or beta_tilde (optimal needs the data's exact noise error, which only the GMM branch has)",
+    )
+
+
 # section -> its needs
 NEEDS = {
+    "images_diffusion": check_images_diffusion,
     "images_model": check_images_model,
     "images_train": check_images_train,
     "images_sample": check_images_sample,

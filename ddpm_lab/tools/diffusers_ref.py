@@ -39,6 +39,10 @@ def diffusers_scheduler(sampler: str, betas: np.ndarray, steps: int, variance: s
             f"sampler = {sampler!r}: expected one of {', '.join(counterparts())} (those with a diffusers counterpart)"
         )
     cls, kwargs, _ = REGISTRY[sampler].diffusers
+    if cls == "DDPMScheduler" and variance not in FIXED:
+        raise ValueError(
+            f"variance = {variance!r}: DDPMScheduler has no counterpart; expected one of {', '.join(FIXED)}"
+        )
     if cls == "DDPMScheduler":
         kwargs = {**kwargs, "variance_type": FIXED[variance]}
     s = getattr(diffusers, cls)(

@@ -208,11 +208,11 @@ def image_rows(headline: dict, details: dict) -> list[list[str]]:
         [
             [
                 "bound on held-out images (bits/dim)",
-                f"{_f(headline['bits_per_dim'])} ± {_f(headline['bits_per_dim_se'])}",
+                f"{_f(headline['bpd'])} ± {_f(headline['bpd_se'])}",
                 f"Eq. 5 with the discretised decoder (Eq. 13), {details['bound']['levels']} levels",
             ]
         ]
-        if "bits_per_dim" in headline and "bound" in details
+        if "bpd" in headline and "bound" in details
         else []
     )
 

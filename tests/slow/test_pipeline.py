@@ -73,11 +73,11 @@ def test_gmm_branch_end_to_end(dvc_repo):
         assert ex["decoder"]["kl_within_upper"], ex["decoder"]
         assert 0 < ex["decoder"]["kl"] <= ex["decoder"]["kl_upper"] + ex["decoder"]["kl_upper_err"]
         assert m["exact_w1_ratio"] == pytest.approx(ex["output"]["w1"] / d["w1"]["floor"]["median"])
-    # Headline numbers only: the metrics table lists no details file and stays within 300 columns
-    # (each registered statistic adds two, about 25 characters: docs/index.md).
+    # Headline numbers only: the metrics table lists no details file and stays within 320 columns
+    # (each registered statistic adds two, about 25 characters: docs/index.md; the image bound two).
     shown = dvc_repo.dvc("metrics", "show").stdout
     assert "metrics/dist_eq12.json" in shown and "details" not in shown and "train_eq12" not in shown
-    assert max(map(len, shown.splitlines())) <= 300, shown
+    assert max(map(len, shown.splitlines())) <= 320, shown
 
     # Nothing to do on a second run.
     assert ran(dvc_repo.dvc("repro", "plot")) == []

@@ -44,7 +44,7 @@ BAD = [
     ("diffusion.beta_end", 1.5, r"diffusion\.beta_end = 1\.5: expected a number in \(0, 1\)"),
     ("diffusion.beta_start", 0.0, r"diffusion\.beta_start = 0\.0: expected a number in \(0, 1\)"),
     ("diffusion.schedule", "quadratic", r"diffusion\.schedule = 'quadratic': expected one of linear, cosine"),
-    ("diffusion.variance", "fixed", r"diffusion\.variance = 'fixed': expected one of beta, beta_tilde"),
+    ("diffusion.variance", "fixed", r"diffusion\.variance = 'fixed': expected one of beta, beta_tilde, optimal"),
     ("train_eq12.weighting", "eq13", r"train_eq12\.weighting = 'eq13': expected one of eq12, eq14"),
     ("train_eq12.lr", -0.1, r"train_eq12\.lr = -0\.1: expected a positive number"),
     ("train_eq3.stepz", 3, r"train_eq3\.stepz is not a known key: expected one of steps, "),

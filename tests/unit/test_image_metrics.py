@@ -411,7 +411,7 @@ def test_stage_writes_headline_and_details(tmp_path, digits):
     assert sorted(HEADLINE_KEYS) == sorted(
         ["fd_ratio", "fd_p95", "kid", "kid_se", "kid_p95", "classes_present", "confidence"]
     )
-    assert BOUND_KEYS == ("bits_per_dim", "bits_per_dim_se") and headline["bits_per_dim_se"] > 0
+    assert BOUND_KEYS == ("bpd", "bpd_se") and headline["bpd_se"] > 0
     assert details["bound"]["levels"] == 17 and details["bound"]["n_images"] == 60 and details["bound"]["dims"] == 64
     assert "bits/dim (17 levels)" in proc.stdout
     assert details["steps"] == 50 and details["sampler"] == "DDIM (eta = 0), 50 of 1000 steps"

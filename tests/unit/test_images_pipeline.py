@@ -15,7 +15,7 @@ import yaml
 
 from ddpm_lab.runtime.params import ConfigError, DataError, from_section
 from ddpm_lab.core.diffusion import DiffusionConfig
-from ddpm_lab.images.metrics import HEADLINE_KEYS
+from ddpm_lab.images.metrics import BOUND_KEYS, HEADLINE_KEYS
 from ddpm_lab.images.sample import ImageSampleConfig, sample_images
 from ddpm_lab.images.train import TRAINING_CODE, ImageTrainConfig, load_resume, resume_bytes, train_unet
 from ddpm_lab.runtime.io import torch_bytes
@@ -189,7 +189,7 @@ def test_dvc_repro_image_branch(dvc_repo):
     # The resumable checkpoint is scratch, no output: removed once the stage's outputs are written.
     assert not (dvc_repo.path / ".cache").exists() and not (dvc_repo.path / "models/images_resume.pt").exists()
     headline = json.loads((dvc_repo.path / "metrics/images.json").read_text())
-    assert sorted(headline) == sorted(HEADLINE_KEYS)  # Algorithm 2: no `steps` column
+    assert sorted(headline) == sorted(HEADLINE_KEYS + BOUND_KEYS)  # Algorithm 2: no `steps` column
     details = json.loads((dvc_repo.path / "metrics/details/images.json").read_text())
     assert details["branch"] == "images" and details["n_generated"] == 100
     T = TINY_PARAMS["images_diffusion"]["T"]
