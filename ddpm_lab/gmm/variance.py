@@ -177,3 +177,70 @@ def diffusion_of_model(dcfg: DiffusionConfig, path) -> GaussianDiffusion:
             f"{path}: no noise_error for diffusion.variance = optimal: expected a model trained with it (rerun with dvc repro)"
         )
     return dcfg.build(np.asarray(config["noise_error"], dtype=np.float64), 1)
+
+
+def learned_sigma2(diffusion: GaussianDiffusion, v: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """improved-diffusion's learned variance (Nichol & Dhariwal 2021, Eq. 15): Sigma_theta =
+    exp(v log beta_t + (1 - v) log beta~_t), v the network's output, with beta~_1 (= 0) replaced by
+    beta~_2 as they do (posterior_log_variance_clipped). v, t broadcast; float64."""
+    bt = torch.from_numpy(diffusion.np["posterior_variance"].copy())
+    if diffusion.T >= 2:
+        bt[1] = bt[2]
+    else:
+        bt[1] = float(diffusion.np["betas"][1])
+    idx = t.long()
+    log_b, log_bt = torch.log(torch.from_numpy(diffusion.np["betas"])[idx]), torch.log(bt[idx])
+    return torch.exp(v.double() * log_b + (1.0 - v.double()) * log_bt)
+
+
+def model_bound_terms(
+    diffusion: GaussianDiffusion,
+    mixture: GaussianMixture,
+    eps_model,
+    sigma2_model,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The exact expected Eq. 5 terms (entry 0: L_0, entry t - 1: L_{t-1}) of a model with noise
+    prediction eps_model(x_t, t) and an isotropic variance sigma2_model(x_t, t) > 0 that may depend
+    on x_t (a learned Sigma), with their errors. Given x_t, x_0 follows the exact posterior, so
+
+        E[L_{t-1} | x_t] = D/2 (beta~_t / s - 1 - log(beta~_t / s)) + c_t^2 (v_t(x_t) + ||eps* - eps_theta||^2) / (2 s),
+        E[L_0 | x_1]     = D/2 log(2 pi s) + c_1^2 (v_1(x_1) + ||eps* - eps_theta||^2) / (2 s),
+
+    s = sigma2_model(x_t, t), v_t the posterior noise variance (posterior_eps_variance): the mean
+    error splits into the posterior's own spread and the model's distance from eps*. Averaged over
+    the exact q(x_t) by GaussianMixture.marginal_expectation (quadrature in 1-D, Monte Carlo for
+    D > 1). eps_model and sigma2_model take (x_t (B, D) float64, t (B,) long) and return (B, D)
+    and (B,) or (B, 1). Returns ((T,), (T,))."""
+    D = mixture.dim
+    abar = torch.from_numpy(diffusion.np["alphas_cumprod"][1:])
+    c2 = torch.from_numpy(noise_coef2(diffusion))
+    bt = torch.from_numpy(diffusion.np["posterior_variance"][1:])
+
+    def term(x, i):
+        t = i + 1
+        s = sigma2_model(x, t).double().reshape(-1)
+        err = posterior_eps_variance(mixture, x, abar[i]) + (
+            mixture.eps_star(x, abar[i]) - eps_model(x, t).double()
+        ).pow(2).sum(1)
+        b = bt[i]
+        safe = torch.where(i == 0, torch.ones_like(b), b)
+        kl = 0.5 * D * (safe / s - 1.0 - torch.log(safe / s))
+        decoder = 0.5 * D * torch.log(2 * math.pi * s)
+        return torch.where(i == 0, decoder, kl) + c2[i] * err / (2.0 * s)
+
+    return mixture.marginal_expectation(term, diffusion.np["alphas_cumprod"][1:], rng)
+
+
+def model_bound(
+    diffusion: GaussianDiffusion,
+    mixture: GaussianMixture,
+    eps_model,
+    sigma2_model,
+    rng: np.random.Generator | None = None,
+) -> tuple[float, float]:
+    """The exact expected bound (Eq. 5, nats) of a model with an x_t-dependent variance, with its
+    error: L_T (closed form) plus the sum of model_bound_terms."""
+    terms, errs = model_bound_terms(diffusion, mixture, eps_model, sigma2_model, rng)
+    total, err = weighted_sum(np.ones_like(terms), terms, errs, mixture.dim > 1)
+    return float(diffusion.prior_kl(mixture.second_moment(), mixture.dim)) + total, err
