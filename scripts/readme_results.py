@@ -84,6 +84,8 @@ variance: | schedule | S | beta_t | beta~_t | optimal per t | optimal per x_t | 
 | {schedule} | {steps} | {beta:.4f} | {beta_tilde:.4f} | {optimal_t:.4f} | {optimal_xt:.4f} | {err:.0e} |
 variance-exact: | schedule | S | KL(q \|\| p): beta_t | beta~_t | optimal | W1: beta_t | beta~_t | optimal | grid error, at most |
 | {schedule} | {steps} | {beta_kl:.3g} | {beta_tilde_kl:.3g} | {optimal_kl:.3g} | {beta_w1:.4f} | {beta_tilde_w1:.4f} | {optimal_w1:.4f} | {err:.0e} |
+variance-model: | S | beta_t | beta~_t | optimal (the data's mmse_t) | Analytic-DPM's estimate from the model | optimal for the model (mmse_t + e_t) |
+| {steps} | {beta:.4f} | {beta_tilde:.4f} | {optimal (data):.4f} | {Analytic-DPM estimate:.4f} | {optimal (model):.4f} |
 image-reference: | measure, floor, sets | rate per reference over {draws} sets: min-max (mean; references above it) | target (Holm over {references} references) |
 | {what} | {measured} | {target} |
 recipes-data: | training draws | floor median: @ | mode-error target | training draws: @ / floor median | training draws: mode error |
@@ -295,6 +297,12 @@ def variance_exact(root: Path) -> list[str]:
     return table("variance-exact", rows, **b)
 
 
+def variance_model(root: Path) -> list[str]:
+    """The trained model's exact bound under each variance, per respaced S."""
+    b = load(root, f"{RES}variance.json")["trained_model"]
+    return table("variance-model", b["by_steps"], **b)
+
+
 def estimators_example(root: Path) -> list[str]:
     """The benchmark's best Eq. 3 run within 2x W beside Eq. 12's, and the command that reproduces it."""
     b = load(root, f"{RES}estimators.json")
@@ -444,6 +452,7 @@ BLOCKS = tuple(Block(*b) for b in (
     ("docs/samplers.md", "sampler-orders", sampler_orders),
     ("docs/variance.md", "variance-bounds", variance),
     ("docs/variance.md", "variance-exact", variance_exact),
+    ("docs/variance.md", "variance-model", variance_model),
     ("docs/samplers.md", "hybrid-table", hybrid),
     ("docs/samplers.md", "hybrid-exact", hybrid_exact),
     ("docs/samplers.md", "gap-shares", gap_shares_table),

@@ -244,3 +244,45 @@ def model_bound(
     terms, errs = model_bound_terms(diffusion, mixture, eps_model, sigma2_model, rng)
     total, err = weighted_sum(np.ones_like(terms), terms, errs, mixture.dim > 1)
     return float(diffusion.prior_kl(mixture.second_moment(), mixture.dim)) + total, err
+
+
+@torch.no_grad()
+def analytic_dpm_mmse(
+    diffusion: GaussianDiffusion, eps_model, x0: np.ndarray, per_t: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Analytic-DPM's estimate of mmse_t from a trained model (Bao et al. 2022, Eq. 8 and Sec. 3):
+    E_q ||grad log q_t||^2 by the model's score over data, which in eps terms is
+    mmse_t ~= D - E||eps_theta(x_t, t)||^2, x_t ~ q(x_t | x_0) for per_t rows of x0 (N, D) drawn with
+    replacement from rng, the same draws at every t. Clipped to [0, D], as GaussianDiffusion clips.
+    Returns (estimate (T,), its standard error (T,)); eps_model takes float32 (B, D) and t (B,)."""
+    D, T = x0.shape[1], diffusion.T
+    rows = torch.from_numpy(x0[rng.integers(len(x0), size=per_t)]).float()
+    noise = torch.from_numpy(rng.standard_normal((T, per_t, D))).float()
+    est, se = np.empty(T), np.empty(T)
+    for t in range(1, T + 1):
+        tt = torch.full((per_t,), t, dtype=torch.long)
+        sq = eps_model(diffusion.q_sample(rows, tt, noise[t - 1]), tt).double().pow(2).sum(1)
+        est[t - 1], se[t - 1] = D - float(sq.mean()), float(sq.std() / math.sqrt(per_t))
+    return np.clip(est, 0.0, D), se
+
+
+def model_bounds(
+    diffusion: GaussianDiffusion, mixture: GaussianMixture, error: np.ndarray, estimate: np.ndarray
+) -> dict:
+    """The exact expected bound (nats) of a trained model with a fixed-per-t variance, given its
+    per-t mean squared noise error `error` = mmse_t + e_t (T,), under each variance: beta_t, beta~_t,
+    the data's optimum (diffusion_for: mmse_t), Analytic-DPM's estimate from the model
+    (`estimate` of mmse_t: analytic_dpm_mmse) and the model's own optimum (its error in place of
+    mmse_t). {name: bound}."""
+    D, betas = mixture.dim, diffusion.np["betas"][1:]
+    prior = float(diffusion.prior_kl(mixture.second_moment(), D))
+    abar = diffusion.np["alphas_cumprod"][1:]
+    data, _ = mixture.eps_mmse(abar, np.random.default_rng(MMSE_SEED))
+    sigma2 = {
+        "beta": GaussianDiffusion(betas, "beta").np["sigma2"][1:],
+        "beta_tilde": GaussianDiffusion(betas, "beta_tilde").np["sigma2"][1:],
+        "optimal (data)": GaussianDiffusion(betas, "optimal", data, D).np["sigma2"][1:],
+        "Analytic-DPM estimate": GaussianDiffusion(betas, "optimal", estimate, D).np["sigma2"][1:],
+        "optimal (model)": GaussianDiffusion(betas, "optimal", error, D).np["sigma2"][1:],
+    }
+    return {name: prior + float(bound_terms(diffusion, s, error, D).sum()) for name, s in sigma2.items()}

@@ -153,3 +153,23 @@ def test_model_bound_of_a_learned_sigma_agrees_with_monte_carlo():
         total += float(per.mean())
         var += float(per.var() / n)
     assert abs(exact - total) < 4 * math.sqrt(var) + err, (exact, total, math.sqrt(var))
+
+
+def test_analytic_dpm_estimate_of_the_exact_denoiser_is_the_mmse(mmse):
+    """Bao et al.'s estimate D - E||eps_theta||^2 with eps_theta = eps* and data from the mixture: the
+    exact mmse_t within 4 standard errors at every t."""
+    ab = torch.from_numpy(DIFF.np["alphas_cumprod"])
+    eps_star = lambda x, t: MIX.eps_star(x.double(), ab[t]).float()  # noqa: E731
+    x0 = MIX.sample(5000, np.random.default_rng(0))
+    est, se = V.analytic_dpm_mmse(DIFF, eps_star, x0, 20_000, np.random.default_rng(1))
+    assert np.all(np.abs(est - mmse[0]) < 4 * se + 1e-6)
+
+
+def test_model_bounds_are_least_at_the_models_own_optimum(mmse):
+    error = mmse[0] + np.linspace(0.2, 0.0, DIFF.T)  # a model that errs most at small t
+    out = V.model_bounds(DIFF, MIX, error, mmse[0])
+    assert out["optimal (model)"] == min(out.values())
+    assert out["beta"] == pytest.approx(DIFF.expected_bound(error, MIX.second_moment(), 1), rel=1e-12)
+    assert out["optimal (data)"] == pytest.approx(out["Analytic-DPM estimate"], rel=1e-12)  # the estimate given exactly
+    exact = V.model_bounds(DIFF, MIX, mmse[0], mmse[0])
+    assert exact["optimal (model)"] == pytest.approx(exact["optimal (data)"], rel=1e-12)
