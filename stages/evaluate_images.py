@@ -26,18 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-import torch
-
 from ddpm_lab.core.diffusion import DiffusionConfig
-from ddpm_lab.core.targets import as_eps_model
 from ddpm_lab.images import likelihood
 from ddpm_lab.images.data import PIXEL_MAX, ImageDataConfig
 from ddpm_lab.images.metrics import EvalConfig, evaluate_samples
 from ddpm_lab.images.params import read
 from ddpm_lab.images.sample import ImageSampleConfig
-from ddpm_lab.images.unet import UNet, UNetConfig
 from ddpm_lab.runtime.cli import progress, run_stage
-from ddpm_lab.runtime.io import json_bytes, load_params, load_trained_model, read_array, read_sampler, write_outputs
+from ddpm_lab.runtime.io import json_bytes, load_params, read_array, read_sampler, write_outputs
 from ddpm_lab.runtime.params import DataError
 from ddpm_lab.runtime.torch_setup import configure_torch
 
@@ -81,22 +77,11 @@ def main(argv=None) -> None:
     steps, sampler = int(read_array(args.samples, ndim=0, key="steps")), read_sampler(args.samples)  # how drawn
     likelihood.check_levels(split["x_heldout"], max_value, f"{args.data}: x_heldout")
     device = configure_torch(scfg.device, scfg.threads)
-    model, _ = load_trained_model(args.model, dcfg, lambda c: UNet(UNetConfig(**c)), "images_diffusion")
-    diffusion, model = dcfg.build(), model.to(device)
-    eps_model = as_eps_model(
-        lambda x, t: model(x.to(device), t.to(device)).cpu(), model.config.prediction, diffusion.np["alphas_cumprod"]
+    bound = likelihood.heldout_bound(
+        args.model, dcfg, split["x_heldout"], max_value, device, cfg.seed, progress("evaluate_images: bound over t")
     )
-    terms = likelihood.bound_terms(
-        diffusion,
-        eps_model,
-        torch.from_numpy(split["x_heldout"]),
-        max_value,
-        torch.Generator().manual_seed(cfg.seed),
-        progress("evaluate_images: bound over t"),
-    )
-    bound = likelihood.bits_per_dim(terms, int(np.prod(split["x_heldout"].shape[1:])))
     headline = {**headline, "bpd": bound["bits_per_dim"], "bpd_se": bound["bits_per_dim_se"]}
-    details = {**details, "sampler": sampler, "steps": steps, "bound": {**bound, "levels": max_value + 1}}
+    details = {**details, "sampler": sampler, "steps": steps, "bound": bound}
     write_outputs({args.out: json_bytes(headline), args.details_out: json_bytes(details)})
     h, fl, mem, sp = headline, details["fd_floor"], details["memorisation"], details["split"]
     med = fl["median"]

@@ -99,6 +99,24 @@ def bound_terms(
     return {k: v.numpy() for k, v in {"prior": prior, "diffusion": kl_sum, "decoder": decoder, "total": total}.items()}
 
 
+def heldout_bound(model_path, dcfg, x_heldout: np.ndarray, max_value: int, device, seed: int, progress=None) -> dict:
+    """bits_per_dim of the U-Net checkpoint at model_path (trained under dcfg, the images_diffusion
+    section) on the held-out images (N, C, H, W), its noise from a generator seeded with seed, the
+    network on device; with the decoder's level count."""
+    from ddpm_lab.core.targets import as_eps_model
+    from ddpm_lab.images.unet import UNet, UNetConfig
+    from ddpm_lab.runtime.io import load_trained_model
+
+    model, _ = load_trained_model(model_path, dcfg, lambda c: UNet(UNetConfig(**c)), "images_diffusion")
+    diffusion, model = dcfg.build(), model.to(device)
+    eps_model = as_eps_model(
+        lambda x, t: model(x.to(device), t.to(device)).cpu(), model.config.prediction, diffusion.np["alphas_cumprod"]
+    )
+    x0 = torch.from_numpy(np.asarray(x_heldout, dtype=np.float32))
+    terms = bound_terms(diffusion, eps_model, x0, max_value, torch.Generator().manual_seed(seed), progress)
+    return {**bits_per_dim(terms, int(np.prod(x0.shape[1:]))), "levels": max_value + 1}
+
+
 def bits_per_dim(terms: dict[str, np.ndarray], D: int) -> dict:
     """Mean bound in bits per dimension over the images, with its standard error, and each part's mean."""
     scale = 1.0 / (D * math.log(2.0))
