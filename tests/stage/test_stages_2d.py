@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import yaml
 from tests.helpers import run_gmm_stages, tiny_params
 
 
-def test_two_dimensional_mixture_runs_through_every_stage(tmp_path, monkeypatch):
+@pytest.mark.parametrize("variance", ["beta", "optimal"])
+def test_two_dimensional_mixture_runs_through_every_stage(tmp_path, monkeypatch, variance):
+    """Every GMM stage on a 2-D mixture; with variance optimal its sigma_t^2 comes from a Monte-Carlo mmse."""
     monkeypatch.chdir(tmp_path)
-    p = tiny_params()
+    p = tiny_params(**{"diffusion.variance": variance})
     p["gmm"].update(weights=[0.5, 0.5], means=[[-2.0, 0.0], [2.0, 1.0]], stds=[[0.5, 1.0], [0.7, 0.3]])
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
     run_gmm_stages()
