@@ -16,7 +16,8 @@ from typing import Annotated, Callable, ClassVar, Optional
 import numpy as np
 import torch
 
-from ddpm_lab.core import targets, weightings
+from ddpm_lab.core import estimators, targets, weightings
+from ddpm_lab.core.estimators import normal_log_prob
 from ddpm_lab.core.schedule import SCHEDULE_BETAS, SCHEDULES, make_betas
 from ddpm_lab.runtime.params import Count, doc, require, require_memory, schema
 
@@ -37,23 +38,14 @@ T_SAMPLINGS = ("uniform", "stratified", "importance")
 # empirical distribution, "stable" up to a bias of order 1/B; its variance at large t, where the
 # sampled eps is almost independent of x_t, falls with B.
 TARGETS = ("sampled", "stable")
-# Unbiased estimators of the Eq. 3 bound (loss_bound): today's log-ratios on a whole sampled
-# trajectory; the same trajectory with each term's expectation given (x_t, x_0) (Eq. 5's KLs);
-# K of the T terms of a trajectory, drawn without replacement and scaled by T / K.
-ESTIMATORS = ("trajectory", "trajectory_kl", "subsampled")
-TERMS = ("log_ratio", "kl")  # the kind of term a subsampled estimator draws
+# Unbiased estimators of the Eq. 3 bound (loss_bound): the registry of ddpm_lab/core/estimators.py.
+ESTIMATORS = tuple(estimators.REGISTRY)
 # Units of each objective's value: the bound (Eq. 3 / Eq. 5) in nats; Eq. 12 is the bound less
 # its constants; Eq. 14 (L_simple) is a plain squared error.
 LOSS_UNITS = {"bound": "nats (bound)"} | {name: w.unit for name, w in weightings.REGISTRY.items()}
 MIN_SNR_GAMMA = 5.0  # Hang et al. 2023's default
 
 EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def normal_log_prob(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
-    """log N(x; mean, var I), summed over all but the first dimension. Returns (B,)."""
-    lp = -0.5 * (math.log(2 * math.pi) + torch.log(var) + (x - mean) ** 2 / var)
-    return lp.flatten(1).sum(1)
 
 
 class GaussianDiffusion:
@@ -305,17 +297,14 @@ class GaussianDiffusion:
         return (-log_prior - (log_p - log_q).view(B, T).sum(1)).to(x0.dtype)
 
     # -- estimators of the bound ------------------------------------------------------------
-    def evaluations(self, estimator: str, terms: int = 0) -> int:
-        """Network evaluations per row of loss_bound: T for the whole-trajectory estimators, K = terms
-        for the subsampled one."""
-        if estimator not in ESTIMATORS:
+    def _estimator(self, estimator: str) -> estimators.Estimator:
+        if estimator not in estimators.REGISTRY:
             raise ValueError(f"unknown estimator {estimator!r}: expected one of {', '.join(ESTIMATORS)}")
-        return self.T if estimator != "subsampled" else self._check_terms(terms)
+        return estimators.REGISTRY[estimator]
 
-    def _check_terms(self, terms: int) -> int:
-        if not (isinstance(terms, int) and 1 <= terms <= self.T):
-            raise ValueError(f"terms must be an integer in [1, T = {self.T}], got {terms!r}")
-        return terms
+    def evaluations(self, estimator: str, terms: int = 0) -> int:
+        """Network evaluations per row of loss_bound (the estimator's registry entry)."""
+        return self._estimator(estimator).evaluations(self, terms)
 
     def loss_bound(
         self,
@@ -327,49 +316,9 @@ class GaussianDiffusion:
         term: str = "kl",
     ) -> torch.Tensor:
         """An unbiased estimate of the bound on -log p_theta(x_0) (Eq. 3 = Eq. 5 in expectation),
-        in nats, per row of x0. Returns (B,).
-
-        "trajectory": loss_eq3, the log-ratios of Eq. 3 on one sampled forward trajectory.
-        "trajectory_kl": the same trajectory (the same generator draws) and the same T network
-          evaluations, each term replaced by its expectation given (x_t, x_0): Eq. 5's closed-form
-          KLs at the trajectory's x_t (`_bound_at`): each term Rao-Blackwellised on its own, which
-          need not lower the variance of the sum (the log-ratios of one trajectory partly cancel).
-        "subsampled": K = terms distinct timesteps per row, drawn uniformly without replacement,
-          their terms scaled by T / K (K network evaluations). term "kl": Eq. 5's KL terms at
-          x_t ~ q(x_t | x_0), jointly from one trajectory (`_walk`), plus L_T in closed form;
-          term "log_ratio": Eq. 3's log-ratio terms on the pairs (x_{t-1}, x_t) of one trajectory,
-          plus -log p(x_T) at the same trajectory's end.
-        """
-        if estimator == "trajectory":
-            return self.loss_eq3(eps_model, x0, generator)
-        if estimator == "trajectory_kl":
-            xs = self.q_trajectory(x0, generator)  # (B, T+1, ...), the draws loss_eq3 makes
-            t = torch.arange(1, self.T + 1).expand(x0.shape[0], -1)
-            return self._bound_at(eps_model, x0, xs[:, 1:], t, scale=1.0)
-        if estimator != "subsampled":
-            raise ValueError(f"unknown estimator {estimator!r}: expected one of {', '.join(ESTIMATORS)}")
-        K = self._check_terms(terms)
-        if term not in TERMS:
-            raise ValueError(f"unknown term {term!r}: expected one of {', '.join(TERMS)}")
-        B = x0.shape[0]
-        # K distinct timesteps per row, ascending: the first K of a random permutation of 1..T
-        t = torch.sort(torch.rand((B, self.T), generator=generator).argsort(1)[:, :K] + 1, dim=1).values
-        if term == "kl":
-            return self._bound_at(eps_model, x0, self._walk(x0, t, generator), t, scale=self.T / K)
-        # the pairs (x_{t-1}, x_t) and x_T of one trajectory: the walk at t - 1, t (and T), in order
-        pts = torch.cat([torch.stack([t - 1, t], dim=2).flatten(1), torch.full((B, 1), self.T)], dim=1)
-        xp = self._walk(x0, pts, generator)  # (B, 2K + 1, ...)
-        x_prev, x_t = xp[:, 0 : 2 * K : 2].flatten(0, 1), xp[:, 1 : 2 * K : 2].flatten(0, 1)
-        tt = t.flatten()
-        eps = eps_model(x_t.to(x0.dtype), tt).double()
-        mean, var = self.p_mean_variance(eps, x_t, tt)
-        log_p = normal_log_prob(x_prev, mean, var)  # log p_theta(x_{t-1} | x_t)
-        log_q = normal_log_prob(
-            x_t, self._extract("sqrt_alphas", tt, x_t) * x_prev, self._extract("betas", tt, x_t).expand_as(x_t)
-        )  # Eq. 2
-        x_T = xp[:, -1]
-        log_prior = normal_log_prob(x_T, torch.zeros_like(x_T), torch.ones_like(x_T))
-        return (-log_prior - (self.T / K) * (log_p - log_q).view(B, K).sum(1)).to(x0.dtype)
+        in nats, per row of x0, by `estimator` of ddpm_lab/core/estimators.py (terms and term:
+        the subsampled estimator's K and kind of term). Returns (B,)."""
+        return self._estimator(estimator).estimate(self, eps_model, x0, generator, terms, term)
 
     def _walk(self, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """One forward trajectory (Eq. 2) per row, observed at the non-decreasing timesteps t: (B, P)
@@ -526,7 +475,7 @@ class DiffusionConfig:
         ),
     ]
 
-    # Bytes per timestep of GaussianDiffusion: 17 float64 coefficient arrays of length T + 1
+    # Bytes per timestep of GaussianDiffusion: 18 float64 coefficient arrays of length T + 1
     # plus their temporaries while they are computed.
     STEP_BYTES: ClassVar[int] = 8 * 28
 

@@ -20,10 +20,10 @@ from ddpm_lab.core.diffusion import (
     MIN_SNR_GAMMA,
     T_SAMPLINGS,
     TARGETS,
-    TERMS,
     WEIGHTINGS,
     GaussianDiffusion,
 )
+from ddpm_lab.core.estimators import TERMS
 from ddpm_lab.core.targets import as_eps_model
 from ddpm_lab.runtime.stats import mean_se
 

@@ -59,7 +59,8 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from ddpm_lab.core.diffusion import TERMS, DiffusionConfig, GaussianDiffusion
+from ddpm_lab.core.diffusion import DiffusionConfig, GaussianDiffusion
+from ddpm_lab.core.estimators import TERMS
 from ddpm_lab.core.targets import as_eps_model
 from ddpm_lab.gmm.artifacts import load_eps_net
 from ddpm_lab.gmm.model import EpsMLP, MLPConfig

@@ -102,6 +102,7 @@ TRAINING_CODE = (
     "ddpm_lab.core.diffusion",
     "ddpm_lab.core.targets",
     "ddpm_lab.core.weightings",
+    "ddpm_lab.core.estimators",
     "ddpm_lab.core.nn",
     "ddpm_lab.images.unet",
     "ddpm_lab.core.training",

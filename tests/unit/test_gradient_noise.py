@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 import torch
 
-from ddpm_lab.core.diffusion import TERMS, DiffusionConfig
+from ddpm_lab.core.diffusion import DiffusionConfig
+from ddpm_lab.core.estimators import TERMS
 from ddpm_lab.gmm import gradient_noise as gn
 from ddpm_lab.gmm.gradient_noise_figure import estimator_variance as figure
 from ddpm_lab.gmm.model import EpsMLP, MLPConfig
