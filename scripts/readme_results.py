@@ -80,9 +80,9 @@ image-floor: | real images | training | held out | classifier fit on (feature_sh
 | {n_real:,} | {n_train:,} | {n_heldout:,} | {split[features]:,} ({config[feature_share]:g}) | {split[floor_pool]:,} | {split[reference]:,} | {n_floor} | {n_compared:,} |
 image-calibration: | measure | share of {splits} splits [95% Clopper-Pearson] (count) | nominal |
 | {what} | {measured} | {target} |
-variance: | schedule | S | beta_t | beta~_t | optimal per t | optimal per x_t | error, at most |
+variance: | schedule | S | beta_t | beta~_t | optimal per t | optimal per x_t | quadrature error estimate (largest in the row) |
 | {schedule} | {steps} | {beta:.4f} | {beta_tilde:.4f} | {optimal_t:.4f} | {optimal_xt:.4f} | {err:.0e} |
-variance-exact: | schedule | S | KL(q \|\| p): beta_t | beta~_t | optimal | W1: beta_t | beta~_t | optimal | grid error, at most |
+variance-exact: | schedule | S | KL(q \|\| p): beta_t | beta~_t | optimal | W1: beta_t | beta~_t | optimal | grid error (largest in the row) |
 | {schedule} | {steps} | {beta_kl:.3g} | {beta_tilde_kl:.3g} | {optimal_kl:.3g} | {beta_w1:.4f} | {beta_tilde_w1:.4f} | {optimal_w1:.4f} | {err:.0e} |
 variance-model: | S | beta_t | beta~_t | optimal (the data's mmse_t) | Analytic-DPM's estimate from the model | optimal for the model (mmse_t + e_t) |
 | {steps} | {beta:.4f} | {beta_tilde:.4f} | {optimal (data):.4f} | {Analytic-DPM estimate:.4f} | {optimal (model):.4f} |
