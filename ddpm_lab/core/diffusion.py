@@ -287,14 +287,9 @@ class GaussianDiffusion:
         x_prev = xs[:, :-1].flatten(0, 1)  # (B*T, ...): x_{t-1}
         x_t = xs[:, 1:].flatten(0, 1)  # (B*T, ...): x_t
         t = torch.arange(1, T + 1).repeat(B)  # (B*T,), matches flatten(0, 1) order
-        eps = eps_model(x_t.to(x0.dtype), t).double()
-        mean, var = self.p_mean_variance(eps, x_t, t)
-        log_p = normal_log_prob(x_prev, mean, var)  # log p_theta(x_{t-1} | x_t)
-        log_q = normal_log_prob(
-            x_t, self._extract("sqrt_alphas", t, x_t) * x_prev, self._extract("betas", t, x_t).expand_as(x_t)
-        )  # Eq. 2
+        ratios = estimators.log_ratios(self, eps_model, x_prev, x_t, t, x0.dtype)
         log_prior = normal_log_prob(xs[:, T], torch.zeros_like(xs[:, T]), torch.ones_like(xs[:, T]))
-        return (-log_prior - (log_p - log_q).view(B, T).sum(1)).to(x0.dtype)
+        return (-log_prior - ratios.view(B, T).sum(1)).to(x0.dtype)
 
     # -- estimators of the bound ------------------------------------------------------------
     def _estimator(self, estimator: str) -> estimators.Estimator:

@@ -28,6 +28,18 @@ def normal_log_prob(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> t
     return lp.flatten(1).sum(1)
 
 
+def log_ratios(diffusion: GaussianDiffusion, eps_model, x_prev, x_t, t, dtype) -> torch.Tensor:
+    """Eq. 3's terms log p_theta(x_{t-1} | x_t) - log q(x_t | x_{t-1}) (Eq. 2) at the pairs
+    (x_prev, x_t) (N, ...) float64 of timesteps t (N,), the network seeing x_t in dtype. Returns (N,)."""
+    eps = eps_model(x_t.to(dtype), t).double()
+    mean, var = diffusion.p_mean_variance(eps, x_t, t)
+    log_p = normal_log_prob(x_prev, mean, var)  # log p_theta(x_{t-1} | x_t)
+    log_q = normal_log_prob(
+        x_t, diffusion._extract("sqrt_alphas", t, x_t) * x_prev, diffusion._extract("betas", t, x_t).expand_as(x_t)
+    )  # Eq. 2
+    return log_p - log_q
+
+
 @dataclass(frozen=True)
 class Estimator:
     """One registry entry: estimate(diffusion, eps_model, x0, generator, terms, term) -> (B,) nats;
@@ -100,13 +112,7 @@ def subsampled(diffusion: GaussianDiffusion, eps_model, x0, generator, terms: in
     pts = torch.cat([torch.stack([t - 1, t], dim=2).flatten(1), torch.full((B, 1), T)], dim=1)
     xp = d._walk(x0, pts, generator)  # (B, 2K + 1, ...)
     x_prev, x_t = xp[:, 0 : 2 * K : 2].flatten(0, 1), xp[:, 1 : 2 * K : 2].flatten(0, 1)
-    tt = t.flatten()
-    eps = eps_model(x_t.to(x0.dtype), tt).double()
-    mean, var = d.p_mean_variance(eps, x_t, tt)
-    log_p = normal_log_prob(x_prev, mean, var)  # log p_theta(x_{t-1} | x_t)
-    log_q = normal_log_prob(
-        x_t, d._extract("sqrt_alphas", tt, x_t) * x_prev, d._extract("betas", tt, x_t).expand_as(x_t)
-    )  # Eq. 2
+    ratios = log_ratios(d, eps_model, x_prev, x_t, t.flatten(), x0.dtype)
     x_T = xp[:, -1]
     log_prior = normal_log_prob(x_T, torch.zeros_like(x_T), torch.ones_like(x_T))
-    return (-log_prior - (T / K) * (log_p - log_q).view(B, K).sum(1)).to(x0.dtype)
+    return (-log_prior - (T / K) * ratios.view(B, K).sum(1)).to(x0.dtype)
