@@ -37,6 +37,9 @@ from ddpm_lab.runtime.params import (
     schema,
 )
 
+# compare_dist and sampler_tradeoff: the directions of the sliced W1 (ddpm_lab.gmm.distances).
+Directions = Annotated[Count, doc("random unit directions of the sliced W1 (D > 1 only)")]
+
 
 @schema(kw_only=True)
 class SampleConfig(SamplerConfig):
@@ -81,7 +84,7 @@ class CompareConfig:
             "multinomial draws of the mode-error floor"
         ),
     ]
-    directions: Annotated[Count, doc("random unit directions of the sliced W1 (D > 1 only)")]
+    directions: Directions
     nll_n: Annotated[Int, doc("held-out rows for the paired bound estimate, in [0, gmm.n_heldout] (0: all)")]
     nll_batch: Annotated[Count, doc("held-out rows per batched call (each row is diffusion.T network evaluations)")]
     seed: Annotated[Seed, doc("seed of the bound's (x_t, eps) draws, the floors and the directions")]
@@ -172,7 +175,7 @@ class TradeoffConfig:
         ),
     ]
     floor_draws: Annotated[FloorDraws, doc("exact samples (of the pooled n) for the floor: its median and 5-95% band")]
-    directions: Annotated[Count, doc("random unit directions of the sliced W1 (D > 1 only)")]
+    directions: Directions
     seed: Annotated[Seed, doc("seed of the floor and the directions")]
     hybrid_t0: Annotated[
         list[Int],

@@ -120,10 +120,9 @@ def oracle_bounds(
     for choice in ("beta", "beta_tilde", "optimal_t"):
         if choice == "optimal_t":
             s = optimal_sigma2(diffusion, m, D)
-            slope = noise_coef2(diffusion) / (2.0 * s)  # dL/dm at s*: the s-derivative vanishes there
         else:
             s = GaussianDiffusion(diffusion.np["betas"][1:], choice).np["sigma2"][1:]
-            slope = noise_coef2(diffusion) / (2.0 * s)
+        slope = noise_coef2(diffusion) / (2.0 * s)  # dL/dm (at s*, where dL/ds = 0, the same)
         total = prior + float(bound_terms(diffusion, s, m, D).sum())
         out[choice] = {"bound": total, "err": weighted_sum(slope, m, m_err, mc)[1], "sigma2": s}
     terms, errs = per_xt_terms(diffusion, mixture, rng)
