@@ -100,6 +100,10 @@ hybrid-exact: | t0 (grid error at most {err:.0e} in the ratios) | model at t <= 
 | {t0} | {low} | {high} |
 orders: | sampler | published order | error at S = {steps} | measured order, S -> 2 S for S = {doubled} | cosine schedule, error at S = 10 |
 | {name} | {published_order} | {err} | {measured} | {cosine_error_S10:.2g} |
+table2-gmm: | row ({reps} replicates each; mean +- 95% CI, * differs from the first row, Holm over {tests} tests) | exact bound gap (nats) | exact KL (nats) | W1 / floor median | KS / floor median | respaced DDPM: S inside the band |
+| {variant} | {bound_gap} | {exact_kl} | {w1_ratio} | {ks_ratio} | {nfe} |
+table2-images: | row ({reps} replicates each; mean +- 95% CI, * differs from the first row, Holm over {tests} tests) | bits/dim | FD / floor median | KID (x 1e3) |
+| {variant} | {bpd} | {fd_ratio} | {kid} |
 gap-shares: | t | mean w_t | mean e_t | w_t e_t summed (nats) | share of the gap |
 | {t_from}-{t_to} | {mean_w:.4f} | {mean_e:.5f} | {gap:.5f} | {share:.1%} |
 """)}  # fmt: skip
@@ -432,6 +436,34 @@ class Block(NamedTuple):
         return slice(text.index(self.begin) + len(self.begin), text.index(self.end))
 
 
+TABLE2 = {"gmm": {"bound_gap": ".4f", "exact_kl": ".2e", "w1_ratio": ".2f", "ks_ratio": ".2f", "nfe": ".0f"},
+          "images": {"bpd": ".3f", "fd_ratio": ".2f", "kid": ".2f"}}  # fmt: skip
+
+
+def table2(root: Path, branch: str) -> list[str]:
+    """Ho et al.'s Table 2 over replicates (benchmarks/bench_table2.py): each row's mean and interval per column,
+    marked where the compare tool's Holm-corrected test finds it differs from the first row."""
+    if not (root / RES / f"table2_{branch}.json").exists():
+        run = f"python benchmarks/bench_table2.py --branch {branch} --write {RES}table2_{branch}.json"
+        return [f"| not measured yet: `{run}` |", "|---|"]
+    b = load(root, f"{RES}table2_{branch}.json")
+    cells, records = TABLE2[branch], []
+    for name in b["variants"]:
+        rec = {"variant": name}
+        for metric, fmt in cells.items():
+            r = next((v for v in b["verdicts"] if v["variant"] == name and v["metric"] == metric), None)
+            runs = sum(run["variant"] == name for run in b["runs"])
+            if r is None:
+                rec[metric] = f"none of {runs} runs"
+                continue
+            half = "" if r["half"] is None else f" +- {r['half']:{fmt}}"
+            some = f" ({r['n']} of {runs} runs)" if r["n"] < runs else ""
+            rec[metric] = f"{r['mean']:{fmt}}{half}{' *' if r['differs'] else ''}{some}"
+        records.append(rec)
+    tests = sum(bool(v["tested"]) for v in b["verdicts"])
+    return table(f"table2-{branch}", records, reps=b["replicates"], tests=tests)
+
+
 def _on(fn, *args) -> Callable[[Path], list[str]]:
     return lambda root: fn(root, *args)
 
@@ -441,7 +473,6 @@ BLOCKS = tuple(Block(*b) for b in (
     ("README.md", "results-bound", bound),
     ("README.md", "results-sampled", sampled),
     ("README.md", "results-images", images),
-    ("README.md", "candidates-headline", candidates),
     ("README.md", "design-space-headline", design_space),
     ("docs/benchmarks.md", "benchmark-table", benchmark_section),
     ("docs/estimators.md", "estimators-example", estimators_example),
@@ -453,6 +484,9 @@ BLOCKS = tuple(Block(*b) for b in (
     ("docs/variance.md", "variance-bounds", variance),
     ("docs/variance.md", "variance-exact", variance_exact),
     ("docs/variance.md", "variance-model", variance_model),
+    ("docs/variance.md", "table2-gmm", _on(table2, "gmm")),
+    ("docs/variance.md", "table2-images", _on(table2, "images")),
+    ("README.md", "table2-gmm", _on(table2, "gmm")),
     ("docs/samplers.md", "hybrid-table", hybrid),
     ("docs/samplers.md", "hybrid-exact", hybrid_exact),
     ("docs/samplers.md", "gap-shares", gap_shares_table),

@@ -150,12 +150,10 @@ def import_closure(module: str) -> set[str]:
 DEFAULTS = load_params(ROOT / "params.yaml")
 
 
-def tiny_params(**changes) -> dict:
-    """Default params, small enough to run in a second, with {"section.key": value} changes
-    (value None deletes the key)."""
-    p = copy.deepcopy(DEFAULTS)
-    for section, values in TINY_GMM.items():
-        p[section].update(values)
+def defaults_with(changes: dict, base: dict | None = None) -> dict:
+    """A copy of params.yaml's defaults (or of base) with {"section.key": value} changes (value None
+    deletes the key)."""
+    p = copy.deepcopy(DEFAULTS if base is None else base)
     for dotted, value in changes.items():
         section, key = dotted.split(".")
         if value is None:
@@ -163,6 +161,15 @@ def tiny_params(**changes) -> dict:
         else:
             p[section][key] = value
     return p
+
+
+def tiny_params(**changes) -> dict:
+    """Default params, small enough to run in a second, with {"section.key": value} changes
+    (value None deletes the key)."""
+    p = copy.deepcopy(DEFAULTS)
+    for section, values in TINY_GMM.items():
+        p[section].update(values)
+    return defaults_with(changes, p)
 
 
 STAGE_OF = {

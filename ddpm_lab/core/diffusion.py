@@ -46,6 +46,15 @@ LOSS_UNITS = {"bound": "nats (bound)"} | {name: w.unit for name, w in weightings
 MIN_SNR_GAMMA = 5.0  # Hang et al. 2023's default
 
 EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+HYBRID_LAMBDA = 0.001  # Nichol & Dhariwal 2021, Sec. 3.1: L_hybrid = L_simple + lambda L_vlb
+
+
+def clipped_beta_tilde(beta_tilde: np.ndarray, betas: np.ndarray) -> np.ndarray:
+    """beta~_t (T + 1,) with beta~_1 = 0 replaced by beta~_2 (beta_1 when T = 1) and index 0 by 1."""
+    out = beta_tilde.copy()
+    out[0] = 1.0
+    out[1] = beta_tilde[2] if beta_tilde.size > 2 else betas[1]
+    return out
 
 
 class GaussianDiffusion:
@@ -113,6 +122,10 @@ class GaussianDiffusion:
             posterior_mean_coef1=coef_x0,
             posterior_mean_coef2=coef_xt,
             sigma2=sigma2,
+            # the ends of a learned variance's interpolation (learned_sigma2): log beta_t, and log beta~_t with
+            # beta~_1 = 0 replaced by beta~_2 (Nichol & Dhariwal 2021's posterior_log_variance_clipped)
+            log_beta=np.log(np.where(np.arange(T + 1) == 0, 1.0, b)),
+            log_beta_tilde=np.log(clipped_beta_tilde(beta_tilde, b)),
             eq12_weights=weight,
             noise_error=m,  # m_t = mmse_t / D of variance "optimal" (zeros otherwise)
             # Eq. 11: eps coefficient beta_t / sqrt(1 - abar_t)
@@ -180,10 +193,37 @@ class GaussianDiffusion:
         return mean, self._extract("posterior_variance", t, x_t).expand_as(x_t)
 
     # -- reverse process -----------------------------------------------------------------
-    def p_mean_variance(self, eps: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor):
-        """Eq. 11: mu_theta = (x_t - beta_t / sqrt(1 - abar_t) eps_theta) / sqrt(alpha_t); var sigma_t^2."""
+    def p_mean_variance(self, eps: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, v: torch.Tensor | None = None):
+        """Eq. 11: mu_theta = (x_t - beta_t / sqrt(1 - abar_t) eps_theta) / sqrt(alpha_t); var sigma_t^2, or
+        the learned Sigma_theta of v (learned_sigma2) when the model outputs one."""
         mean = (x_t - self._extract("eps_coef", t, x_t) * eps) / self._extract("sqrt_alphas", t, x_t)
+        if v is not None:
+            return mean, self.learned_sigma2(v, t)
         return mean, self._extract("sigma2", t, x_t).expand_as(x_t)
+
+    def learned_sigma2(self, v: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """A learned diagonal variance (Nichol & Dhariwal 2021, Eq. 15): Sigma_theta(x_t, t) =
+        exp(v log beta_t + (1 - v) log beta~_t), v the network's second output (any real: v outside
+        [0, 1] extrapolates), beta~_1 = 0 replaced by beta~_2 as they do. v: (B, ...), t: (B,); float64."""
+        v = v.double()
+        lb, lbt = self._extract("log_beta", t, v), self._extract("log_beta_tilde", t, v)
+        return torch.exp(v * lb + (1.0 - v) * lbt)
+
+    def model_terms(
+        self, t: torch.Tensor, noise: torch.Tensor, eps: torch.Tensor, sigma2: torch.Tensor
+    ) -> torch.Tensor:
+        """Eq. 5's term of each row for a Gaussian reverse kernel N(mu_theta, diag(sigma2)) with
+        mu~_t - mu_theta = -c_t (noise - eps), c_t^2 = beta_t^2 / (alpha_t (1 - abar_t)) (Eq. 11):
+        t >= 2: L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p_theta) = 1/2 sum_d (r - 1 - log r + c_t^2 (noise - eps)_d^2
+        / sigma2_d), r = beta~_t / sigma2_d; t = 1: L_0 = -log N(x_0; mu_theta, diag(sigma2)) =
+        1/2 sum_d (log(2 pi sigma2_d) + c_1^2 (noise - eps)_d^2 / sigma2_d) (continuous data).
+        t: (B,), the others (B, ...), float64. Returns (B,)."""
+        c2 = self._extract("eps_coef", t, noise) ** 2 / self._extract("alphas", t, noise)
+        fit = c2 * (noise - eps) ** 2 / sigma2
+        r = self._extract("posterior_variance", t, noise) / sigma2
+        first = (t == 1).to(noise.device).view(-1, *([1] * (noise.dim() - 1)))
+        spread = torch.where(first, torch.log(2 * math.pi * sigma2), r - 1.0 - torch.log(r.clamp_min(1e-300)))
+        return 0.5 * (spread + fit).flatten(1).sum(1)
 
     # -- objectives ----------------------------------------------------------------------
     def loss_eq12(
@@ -197,6 +237,8 @@ class GaussianDiffusion:
         prediction: str = "eps",
         gamma: float = MIN_SNR_GAMMA,
         target: str = "sampled",
+        learned_variance: bool = False,
+        hybrid_lambda: float = HYBRID_LAMBDA,
     ) -> torch.Tensor:
         """Noise-prediction loss, one (t, eps) draw per x_0. Returns (B,), or the losses of
         x0[rows] only: t and eps are drawn for all B rows either way (data-parallel ranks draw
@@ -214,6 +256,11 @@ class GaussianDiffusion:
         over all B rows of x0 (reference_posterior_mean), and its value is still the sampled
         target's loss (the difference enters without a gradient), so logged losses and their
         floors keep their meaning while the gradient is the stable field's.
+        learned_variance: eps_model also outputs v (ddpm_lab.core.targets.split_variance), trained by
+        weighting "hybrid" only: L_hybrid = L_simple + lambda L_vlb (Nichol & Dhariwal 2021, Sec. 3.1),
+        here per row ||eps - eps_theta||^2 + hybrid_lambda * T * L_{t-1} (model_terms: the term of Eq. 5
+        at the row's t, with the mean's eps_theta detached, so L_vlb trains Sigma_theta only), t drawn
+        uniformly (or stratified) as they do for L_hybrid; both parts summed over dimensions.
         """
         if weighting not in WEIGHTINGS:
             raise ValueError(f"unknown weighting {weighting!r}: expected one of {', '.join(WEIGHTINGS)}")
@@ -222,6 +269,13 @@ class GaussianDiffusion:
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}: expected one of {', '.join(TARGETS)}")
         targets.check_prediction(prediction)
+        if (weighting == "hybrid") != learned_variance:
+            raise ValueError(
+                f"weighting {weighting!r} with learned_variance {learned_variance}: a learned variance is trained by "
+                "weighting hybrid, and weighting hybrid needs one"
+            )
+        if weighting == "hybrid" and t_sampling == "importance":
+            raise ValueError("weighting hybrid draws t uniform or stratified (Nichol & Dhariwal 2021), not importance")
         B, reference = x0.shape[0], x0
         factor = None
         if t_sampling == "uniform":
@@ -236,7 +290,7 @@ class GaussianDiffusion:
             x0, t, noise = x0[rows], t[rows], noise[rows]
             factor = None if factor is None else factor[rows]
         x_t = self.q_sample(x0, t, noise)
-        out = eps_model(x_t, t)
+        out, v = targets.split_variance(eps_model(x_t, t), learned_variance)
         a, s = self._extract("sqrt_alphas_cumprod", t, x0), self._extract("sqrt_one_minus_alphas_cumprod", t, x0)
         scale = 1.0 if prediction == "eps" else self._extract(f"scale_{prediction}", t, x0)
         # the target's own squared error, times scale_t: the eps-space error
@@ -248,7 +302,12 @@ class GaussianDiffusion:
             err = stable + (err - stable).detach()
         if factor is not None:  # sum_t c_t * err_t in expectation, as below
             return factor.to(err) * err
-        return weightings.weighted(self, weighting, t, err, prediction, gamma)
+        loss = weightings.weighted(self, weighting, t, err, prediction, gamma)
+        if v is not None:  # L_hybrid's L_vlb part: the bound's term at t, Sigma_theta's gradient only
+            eps_fixed = targets.to_eps(prediction, out.detach(), x_t, a, s).double()
+            vlb = self.model_terms(t, noise.double(), eps_fixed, self.learned_sigma2(v, t))
+            loss = loss + (hybrid_lambda * self.T) * vlb.to(loss)
+        return loss
 
     def reference_posterior_mean(self, x_t: torch.Tensor, t: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         """E[x_0 | x_t] under the empirical distribution of `reference` (R, ...): the weights
@@ -354,7 +413,11 @@ class GaussianDiffusion:
             noise = (xt - self._extract("sqrt_alphas_cumprod", tt, xt) * x0_rep) / self._extract(
                 "sqrt_one_minus_alphas_cumprod", tt, xt
             )
-        eps = eps_model(xt.to(x0.dtype), tt).double()
+        eps, v = targets.eps_and_v(eps_model, xt.to(x0.dtype), tt)
+        eps = eps.double()
+        if v is not None:  # a learned Sigma: each term in full (model_terms), the constants included
+            terms = self.model_terms(tt, noise, eps, self.learned_sigma2(v, tt)).view(B, K).sum(1)
+            return (self.prior_kl(x0d.flatten(1).pow(2).sum(1), D) + scale * terms).to(x0.dtype)
         sq = ((noise - eps) ** 2).flatten(1).sum(1)
         kl_eps = (self._t["eq12_weights"][tt] * sq).view(B, K).sum(1)
         return (self.prior_kl(x0d.flatten(1).pow(2).sum(1), D) + scale * kl_eps + self.bound_constant(D)).to(x0.dtype)

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ddpm_lab.core import targets
+
 if TYPE_CHECKING:
     from ddpm_lab.core.diffusion import GaussianDiffusion
 
@@ -31,8 +33,8 @@ def normal_log_prob(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> t
 def log_ratios(diffusion: GaussianDiffusion, eps_model, x_prev, x_t, t, dtype) -> torch.Tensor:
     """Eq. 3's terms log p_theta(x_{t-1} | x_t) - log q(x_t | x_{t-1}) (Eq. 2) at the pairs
     (x_prev, x_t) (N, ...) float64 of timesteps t (N,), the network seeing x_t in dtype. Returns (N,)."""
-    eps = eps_model(x_t.to(dtype), t).double()
-    mean, var = diffusion.p_mean_variance(eps, x_t, t)
+    eps, v = targets.eps_and_v(eps_model, x_t.to(dtype), t)
+    mean, var = diffusion.p_mean_variance(eps.double(), x_t, t, v)
     log_p = normal_log_prob(x_prev, mean, var)  # log p_theta(x_{t-1} | x_t)
     log_q = normal_log_prob(
         x_t, diffusion._extract("sqrt_alphas", t, x_t) * x_prev, diffusion._extract("betas", t, x_t).expand_as(x_t)

@@ -42,7 +42,8 @@ class Chain:
     """What a sampler's loop gets: the diffusion, its config, the noise levels it visits (t: tau,
     T first; levels: tau then 0), the chains' current x (its own: loops may write into it), the
     network eps_at(x, t), the generator of the noise, the steps to iterate (wrapped in a progress
-    bar where asked) and keep(i, x), which records the chains before step i."""
+    bar where asked) and keep(i, x), which records the chains before step i; eps_v_at(x, t) -> (eps, v)
+    where the model has a learned variance (None otherwise: ddpm reads its sigma from v)."""
 
     diffusion: GaussianDiffusion
     cfg: SamplerConfig
@@ -52,6 +53,7 @@ class Chain:
     generator: torch.Generator
     steps: Iterable[int]
     keep: Callable[[int, torch.Tensor], None]
+    eps_v_at: Callable | None = None
 
     @property
     def levels(self) -> np.ndarray:
@@ -179,7 +181,9 @@ def step_coefficients(diffusion: GaussianDiffusion, cfg: SamplerConfig) -> dict:
       a_x = 1 / sqrt(alpha_i), a_eps = beta_i / (sqrt(1 - abar_t) sqrt(alpha_i)); sigma^2 = beta_i
       or beta~_i = (1 - abar_s) / (1 - abar_t) beta_i, or beta~_i + beta_i^2 / (alpha_i (1 - abar_t)) m_t
       (diffusion.variance; optimal: m_t = mmse_t / D, Bao et al. 2022); the last step (to x_0) adds
-      no noise, as in Algorithm 2.
+      no noise, as in Algorithm 2. log_beta, log_beta_tilde: the ends of a learned variance on the
+      step, sigma^2 = exp(v log beta_i + (1 - v) log beta~_i) (Nichol & Dhariwal 2021, Eq. 15, with the
+      respaced betas as in their Sec. 4; beta~_1 = 0 replaced by beta~_2 at S = T).
     ddim (Song et al. 2021, Eq. 12): x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t),
       x_s = sqrt(abar_s) x0_hat + sqrt(1 - abar_s - sigma^2) eps + sigma z, with
       sigma = eta sqrt((1 - abar_s) / (1 - abar_t)) sqrt(1 - abar_t / abar_s) (Eq. 16).
@@ -204,12 +208,25 @@ def step_coefficients(diffusion: GaussianDiffusion, cfg: SamplerConfig) -> dict:
         a_eps = beta / (np.sqrt(1.0 - ab_t) * np.sqrt(alpha))
         sigma = np.sqrt(sigma2)
         sigma[-1] = 0.0  # the last step (to x_0) adds no noise
+        if S == T:
+            log_beta, log_beta_tilde = diffusion.np["log_beta"][tau], diffusion.np["log_beta_tilde"][tau]
+        else:
+            bt = (1.0 - ab_s) / (1.0 - ab_t) * beta
+            log_beta, log_beta_tilde = np.log(beta), np.log(np.where(bt > 0, bt, beta))  # bt = 0: last step only
+        extra = {"log_beta": log_beta, "log_beta_tilde": log_beta_tilde}
     else:
         sigma = cfg.eta * np.sqrt((1.0 - ab_s) / (1.0 - ab_t) * (1.0 - ab_t / ab_s))
         # x_s = sqrt(ab_s / ab_t) x_t + (sqrt(1 - ab_s - sigma^2) - sqrt(ab_s (1 - ab_t) / ab_t)) eps
         a_x = np.sqrt(ab_s / ab_t)
         a_eps = np.sqrt(ab_s * (1.0 - ab_t) / ab_t) - np.sqrt(np.maximum(1.0 - ab_s - sigma**2, 0.0))
-    return {"t": tau, "a_x": a_x, "a_eps": a_eps, "sigma": sigma}
+        extra = {}
+    return {"t": tau, "a_x": a_x, "a_eps": a_eps, "sigma": sigma, **extra}
+
+
+def learned_sigma(c: dict, i: int, v: torch.Tensor) -> torch.Tensor:
+    """sigma of step i (step_coefficients c of ddpm) for a model's learned-variance output v:
+    sqrt(exp(v log beta_i + (1 - v) log beta~_i)), in v's dtype."""
+    return torch.exp(0.5 * (v.double() * c["log_beta"][i] + (1.0 - v.double()) * c["log_beta_tilde"][i])).to(v.dtype)
 
 
 def eps_caller(eps_model: EpsModel, ts, batch: int):
@@ -225,6 +242,18 @@ def eps_caller(eps_model: EpsModel, ts, batch: int):
         return eps_model(x, t_batch.fill_(t))
 
     return eps_at
+
+
+def eps_v_caller(eps_model, ts, batch: int):
+    """eps_v_at(x, t) -> (eps, v) like eps_caller, for a model with a learned variance
+    (ddpm_lab.core.targets.EpsFromTarget); None for every other model."""
+    if not getattr(eps_model, "learned_variance", False):
+        return None
+    fast = getattr(eps_model, "sampling_eps_v", None)
+    if fast is not None:
+        return fast(ts)
+    t_batch = torch.empty(batch, dtype=torch.long)
+    return lambda x, t: eps_model.eps_v(x, t_batch[: x.shape[0]].fill_(t))
 
 
 @torch.inference_mode()
@@ -269,6 +298,7 @@ def sample(
         generator,
         progress(steps) if progress else steps,
         keep,
+        eps_v_caller(eps_model, tau, shape[0]),
     )
     x = REGISTRY[cfg.sampler].run(chain)
     if kept:
@@ -279,15 +309,25 @@ def sample(
 
 def _ancestral(chain: Chain) -> torch.Tensor:
     """ddpm and ddim: x_prev = a_x x_t - a_eps eps_theta(x_t, t) + sigma z (`step_coefficients`),
-    one N(0, I) draw per step with sigma > 0, in place (x is the sampler's own)."""
+    one N(0, I) draw per step with sigma > 0, in place (x is the sampler's own). ddpm with a model
+    that learned its variance takes sigma from it (learned_sigma), element by element; ddim's sigma
+    is set by eta, so ddim ignores a learned variance."""
     c = step_coefficients(chain.diffusion, chain.cfg)
     x, z = chain.x, torch.empty(chain.x.shape)
+    learned = chain.eps_v_at is not None and chain.cfg.sampler == "ddpm"
     for i in chain.steps:
         chain.keep(i, x)
-        eps = chain.eps_at(x, int(c["t"][i]))
+        if learned:
+            eps, v = chain.eps_v_at(x, int(c["t"][i]))
+        else:
+            eps = chain.eps_at(x, int(c["t"][i]))
         x.mul_(float(c["a_x"][i])).sub_(eps, alpha=float(c["a_eps"][i]))
         if c["sigma"][i] > 0:
-            x.add_(torch.randn(x.shape, generator=chain.generator, out=z), alpha=float(c["sigma"][i]))
+            torch.randn(x.shape, generator=chain.generator, out=z)
+            if learned:
+                x.add_(z * learned_sigma(c, i, v))
+            else:
+                x.add_(z, alpha=float(c["sigma"][i]))
     return x
 
 

@@ -71,19 +71,35 @@ def eps_scale(prediction: str, alphas_cumprod: np.ndarray) -> np.ndarray:
     return abar.copy()
 
 
+def split_variance(out: torch.Tensor, learned_variance: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A network output split into (target, v) along dim 1 when it also outputs the variance's
+    interpolation v (improved-diffusion's learned Sigma, Nichol & Dhariwal 2021, Eq. 15: twice the
+    channels, the target first), else (out, None)."""
+    if not learned_variance:
+        return out, None
+    target_part, v = out.chunk(2, dim=1)
+    return target_part, v
+
+
 class EpsFromTarget:
     """An eps-model (x_t, t) -> eps from a network `net` that predicts `prediction`, for a diffusion
     with alphas_cumprod (T + 1,) indexed by t (abar_0 = 1). t is a (B,) long tensor or an int. Keeps
-    the network's fast fixed-t path (`sampling_eps`, ddpm_lab.core.sampling.eps_caller) when it has one."""
+    the network's fast fixed-t path (`sampling_eps`, ddpm_lab.core.sampling.eps_caller) when it has one.
 
-    def __init__(self, net, prediction: str, alphas_cumprod: np.ndarray):
+    learned_variance: the network also outputs v (split_variance); calling the model still gives
+    eps, and `eps_v(x_t, t)` / `sampling_eps_v(ts)` give (eps, v), from which
+    GaussianDiffusion.learned_sigma2 makes Sigma_theta (the samplers and the bound read it)."""
+
+    def __init__(self, net, prediction: str, alphas_cumprod: np.ndarray, learned_variance: bool = False):
         check_prediction(prediction)
-        self.net, self.prediction = net, prediction
+        self.net, self.prediction, self.learned_variance = net, prediction, learned_variance
         abar = np.asarray(alphas_cumprod, dtype=np.float64)
         self._a = torch.from_numpy(np.sqrt(abar))
         self._s = torch.from_numpy(np.sqrt(1.0 - abar))
         if hasattr(net, "sampling_eps"):
             self.sampling_eps = self._sampling_eps
+            if learned_variance:
+                self.sampling_eps_v = self._sampling_eps_v
 
     def _coef(self, t, like: torch.Tensor):
         if isinstance(t, int):
@@ -95,17 +111,27 @@ class EpsFromTarget:
             self._s[idx].to(like).view(shape),
         )
 
-    def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
+    def eps_v(self, x_t: torch.Tensor, t) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(eps, v) at x_t (v None without a learned variance)."""
         out = self.net(x_t, t if not isinstance(t, int) else torch.full((x_t.shape[0],), t, dtype=torch.long))
-        return to_eps(self.prediction, out, x_t, *self._coef(t, x_t))
+        out, v = split_variance(out, self.learned_variance)
+        return to_eps(self.prediction, out, x_t, *self._coef(t, x_t)), v
 
-    def _sampling_eps(self, ts) -> Callable[[torch.Tensor, int], torch.Tensor]:
+    def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        return self.eps_v(x_t, t)[0]
+
+    def _sampling_eps_v(self, ts) -> Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor | None]]:
         inner = self.net.sampling_eps(ts)
 
-        def eps(x: torch.Tensor, t: int) -> torch.Tensor:
-            return to_eps(self.prediction, inner(x, t), x, *self._coef(int(t), x))
+        def eps_v(x: torch.Tensor, t: int):
+            out, v = split_variance(inner(x, t), self.learned_variance)
+            return to_eps(self.prediction, out, x, *self._coef(int(t), x)), v
 
-        return eps
+        return eps_v
+
+    def _sampling_eps(self, ts) -> Callable[[torch.Tensor, int], torch.Tensor]:
+        inner = self._sampling_eps_v(ts)
+        return lambda x, t: inner(x, t)[0]
 
     def __getattr__(self, name):  # config, parameters(), eval(), ... of the network
         net = self.__dict__.get("net")
@@ -114,7 +140,19 @@ class EpsFromTarget:
         return getattr(net, name)
 
 
-def as_eps_model(net, prediction: str, alphas_cumprod: np.ndarray):
-    """net itself for "eps" (the same object, the same bytes), else EpsFromTarget."""
+def as_eps_model(net, prediction: str, alphas_cumprod: np.ndarray, learned_variance: bool | None = None):
+    """net itself for "eps" without a learned variance (the same object, the same bytes), else
+    EpsFromTarget. learned_variance None: the network config's `learned_variance` (False if it has none)."""
     check_prediction(prediction)
-    return net if prediction == "eps" else EpsFromTarget(net, prediction, alphas_cumprod)
+    if learned_variance is None:
+        learned_variance = bool(getattr(getattr(net, "config", None), "learned_variance", False))
+    if prediction == "eps" and not learned_variance:
+        return net
+    return EpsFromTarget(net, prediction, alphas_cumprod, learned_variance)
+
+
+def eps_and_v(eps_model, x_t: torch.Tensor, t) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(eps, v) of any eps-model: v None unless it has a learned variance (EpsFromTarget.eps_v)."""
+    if getattr(eps_model, "learned_variance", False):
+        return eps_model.eps_v(x_t, t)
+    return eps_model(x_t, t), None

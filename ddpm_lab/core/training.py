@@ -17,6 +17,7 @@ import torch
 from ddpm_lab.runtime.params import Count, ConfigError, Positive, Seed, Threads, doc, require, schema
 from ddpm_lab.core.diffusion import (
     ESTIMATORS,
+    HYBRID_LAMBDA,
     MIN_SNR_GAMMA,
     T_SAMPLINGS,
     TARGETS,
@@ -115,10 +116,24 @@ class Eq12TrainConfig(TrainConfig):
             choices=TARGETS,
         ),
     ] = "sampled"
+    hybrid_lambda: Annotated[
+        float,
+        doc(
+            "lambda of weighting hybrid, >= 0: L_simple + lambda T L_{t-1} with the mean held fixed in the "
+            "second term (Nichol & Dhariwal 2021, Sec. 3.1: 0.001); read by weighting hybrid only"
+        ),
+    ] = HYBRID_LAMBDA
 
     def __post_init__(self):
         super().__post_init__()
         require(self.weighting in WEIGHTINGS, "weighting", self.weighting, f"one of {', '.join(WEIGHTINGS)}")
+        require(self.hybrid_lambda >= 0, "hybrid_lambda", self.hybrid_lambda, "a number >= 0 (0: L_simple alone)")
+        require(
+            self.weighting != "hybrid" or self.t_sampling != "importance",
+            "t_sampling",
+            self.t_sampling,
+            "uniform or stratified with weighting hybrid (Nichol & Dhariwal 2021 draw t uniformly for L_hybrid)",
+        )
         require(self.t_sampling in T_SAMPLINGS, "t_sampling", self.t_sampling, f"one of {', '.join(T_SAMPLINGS)}")
         require(self.target in TARGETS, "target", self.target, f"one of {', '.join(TARGETS)}")
 
@@ -182,20 +197,25 @@ def tail_loss(history: np.ndarray, fraction: float = 0.1) -> tuple[float, float 
 
 
 def objective_loss(
-    diffusion: GaussianDiffusion, cfg: Eq12TrainConfig | Eq3TrainConfig, prediction: str = "eps"
+    diffusion: GaussianDiffusion,
+    cfg: Eq12TrainConfig | Eq3TrainConfig,
+    prediction: str = "eps",
+    learned_variance: bool = False,
 ) -> Callable:
     """The objective of a training section as loss_fn(model, x0, generator) -> (B,): the noise loss
     with cfg.weighting (Eq12TrainConfig), or cfg's estimator of the Eq. 3 bound (Eq3TrainConfig), for
     a model that outputs `prediction` (ddpm_lab.core.targets): the noise loss on that target's own
-    squared error, the bound on the eps the output converts to."""
+    squared error, the bound on the eps the output converts to. learned_variance: the model also
+    outputs v (L_hybrid for the noise loss; the bound trains Sigma_theta through its own terms)."""
     if isinstance(cfg, Eq12TrainConfig):
         weighting, t_sampling, gamma, target = cfg.weighting, cfg.t_sampling, cfg.min_snr_gamma, cfg.target
+        lam = cfg.hybrid_lambda
         return lambda m, x0, g: diffusion.loss_eq12(
-            m, x0, g, weighting, t_sampling=t_sampling, prediction=prediction, gamma=gamma, target=target
+            m, x0, g, weighting, None, t_sampling, prediction, gamma, target, learned_variance, lam
         )
     abar = diffusion.np["alphas_cumprod"]
     return lambda m, x0, g: diffusion.loss_bound(
-        as_eps_model(m, prediction, abar), x0, g, cfg.estimator, cfg.terms_per_trajectory, cfg.term
+        as_eps_model(m, prediction, abar, learned_variance), x0, g, cfg.estimator, cfg.terms_per_trajectory, cfg.term
     )
 
 

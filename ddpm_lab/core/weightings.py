@@ -67,6 +67,17 @@ def eq14(diffusion: GaussianDiffusion, prediction: str, gamma: float) -> np.ndar
 
 
 @weighting(
+    "hybrid",
+    "L_simple + lambda T L_{t-1} per sample",
+    "Nichol & Dhariwal 2021, Sec. 3.1 (L_hybrid): Eq. 14's 1/T on the eps error, plus lambda times the bound's term "
+    "at t for the learned variance, the mean held fixed (GaussianDiffusion.loss_eq12)",
+    apply=lambda d, t, err: err,
+)
+def hybrid(diffusion: GaussianDiffusion, prediction: str, gamma: float) -> np.ndarray:
+    return np.full(diffusion.T, 1.0 / diffusion.T)
+
+
+@weighting(
     "min_snr",
     "weighted squared error per sample",
     "Hang et al. 2023, Sec. 3.4: (1/T) min(SNR_t, gamma) / SNR_t for eps, SNR_t = abar_t / (1 - abar_t)",

@@ -3,7 +3,8 @@
 
 - the exact expected Eq. 5 bound and its gap to the oracle's, sum_t w_t e_t, from the per-t
   excess errors e_t that the training stages measured on the saved models (quadrature in 1-D,
-  Monte Carlo with its standard error for D > 1: ddpm_lab.gmm.exact.expected_bounds), beside the
+  Monte Carlo with its standard error for D > 1: ddpm_lab.gmm.exact.expected_bounds; a model with
+  a learned variance: its own bound, ddpm_lab.gmm.variance.model_bound, less the oracle's), beside the
   held-out paired Monte-Carlo estimate of the same gap, which must agree with it within its
   standard error;
 - W1 and KS against the exact CDF (D > 1: per coordinate, plus sliced W1 over random directions) of
@@ -35,6 +36,7 @@ from ddpm_lab.gmm.exact import expected_bounds, heldout_gap
 from ddpm_lab.gmm.metrics import compare_samples, exact_reference
 from ddpm_lab.gmm.mixture import GaussianMixture
 from ddpm_lab.gmm.names import ORACLE
+from ddpm_lab.gmm.variance import model_bound
 
 if TYPE_CHECKING:
     from ddpm_lab.gmm.params import CompareConfig
@@ -116,6 +118,10 @@ def judge_samplers(
     # The exact expected bound (Eq. 5) of each saved model: the oracle's plus sum_t w_t e_t.
     oracle_bound, oracle_bound_err, gaps = expected_bounds(diffusion, mixture, tables)
     gaps[ORACLE] = (0.0, 0.0)
+    for name, m in models.items():  # a learned Sigma: its own exact bound (ddpm_lab.gmm.variance.model_bound)
+        if getattr(m, "learned_variance", False):
+            bound, bound_err = model_bound(diffusion, mixture, m, rng=np.random.default_rng([cfg.seed, 3]))
+            gaps[name] = (bound - oracle_bound, bound_err + oracle_bound_err)
 
     # The same gap estimated on held-out data, paired (same x_t and eps draws for every model).
     x0 = torch.as_tensor(heldout, dtype=torch.float32)

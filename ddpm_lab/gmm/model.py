@@ -36,6 +36,14 @@ class MLPConfig:
             choices=PREDICTIONS,
         ),
     ] = "eps"
+    learned_variance: Annotated[
+        bool,
+        doc(
+            "the network also outputs v, a diagonal reverse variance Sigma = exp(v log beta_t + (1 - v) log beta~_t) "
+            "(Nichol & Dhariwal 2021, Eq. 15), read by ddpm sampling and the bound instead of diffusion.variance; "
+            "trained by train_eq12.weighting hybrid and by every Eq. 3 estimator (docs/variance.md)"
+        ),
+    ] = False
     data_dim: Annotated[Count, doc("D, the dimension of the data: taken from the data, not from params")] = 1
 
     def __post_init__(self):
@@ -56,7 +64,7 @@ class ResidualBlock(nn.Module):
 
 
 class EpsMLP(nn.Module):
-    """eps_theta: x_t (B, D), t (B,) long -> (B, D)."""
+    """eps_theta: x_t (B, D), t (B,) long -> (B, D), or (B, 2 D) with config.learned_variance (the target, then v)."""
 
     def __init__(self, config: MLPConfig):
         super().__init__()
@@ -65,7 +73,8 @@ class EpsMLP(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(config.emb_dim, H), nn.SiLU(), nn.Linear(H, H))
         self.inp = nn.Linear(config.data_dim, H)
         self.blocks = nn.ModuleList(ResidualBlock(H) for _ in range(config.n_blocks))
-        self.out = nn.Linear(H, config.data_dim)
+        # the target, then (learned_variance) v: ddpm_lab.core.targets.split_variance
+        self.out = nn.Linear(H, config.data_dim * (2 if config.learned_variance else 1))
 
     @classmethod
     def seeded(cls, config: MLPConfig, seed: int) -> "EpsMLP":
@@ -103,7 +112,7 @@ class EpsMLP(nn.Module):
             temb = table[row[t]].unsqueeze(0)
             if x.shape[0] <= block:
                 return self._trunk(x, temb)
-            out = torch.empty_like(x)
+            out = x.new_empty((x.shape[0], self.out.out_features))
             for xs, o in zip(x.split(block), out.split(block)):
                 o.copy_(self._trunk(xs, temb))
             return out
@@ -135,5 +144,9 @@ def row_bytes(cfg: MLPConfig, grad: bool) -> int:
     """Activations of EpsMLP per input row (float32). Training (grad): about six H-vectors per
     block kept for the backward pass, and as much again for their gradients; without gradients
     only a few H-vectors are alive at once. Plus the time embedding, the input and the output."""
-    per = (2 * cfg.hidden * (6 * cfg.n_blocks + 4) if grad else 4 * cfg.hidden) + cfg.emb_dim + 4 * cfg.data_dim
+    per = (
+        (2 * cfg.hidden * (6 * cfg.n_blocks + 4) if grad else 4 * cfg.hidden)
+        + cfg.emb_dim
+        + 4 * cfg.data_dim * (2 if cfg.learned_variance else 1)
+    )
     return F32 * per

@@ -309,6 +309,14 @@ def check_train_eq12(cfg: Eq12TrainConfig, params: dict, source: str) -> None:
     gmm, m = _gmm_and_model(params, source)
     if m is None:
         return
+    require(
+        (cfg.weighting == "hybrid") == m.learned_variance,
+        "weighting",
+        cfg.weighting,
+        "hybrid with model.learned_variance true (L_hybrid is what trains the variance)"
+        if m.learned_variance
+        else "a weighting other than hybrid with model.learned_variance false (hybrid trains a learned variance)",
+    )
     row = row_bytes(m, grad=True) + 2 * I64 + 3 * F32 * m.data_dim
     # The stable target's (batch_size, batch_size) logits and weights (reference_posterior_mean):
     # its cost grows with the square of the batch.
@@ -347,6 +355,14 @@ def check_train_eq3(cfg: Eq3TrainConfig, params: dict, source: str) -> None:
 def check_sample(cfg: SampleConfig, params: dict, source: str) -> None:
     d = other(DiffusionConfig, params, "diffusion", source)
     gmm, m = _gmm_and_model(params, source)
+    if m is not None:
+        require(
+            cfg.sampler == "ddpm" or not m.learned_variance,
+            "sampler",
+            cfg.sampler,
+            "ddpm with model.learned_variance true (only ddpm reads the learned variance: ddim's is set by eta, "
+            "the ODE samplers add no noise)",
+        )
     if gmm is None:
         return
     D, S = gmm.dim, len(cfg.seeds)

@@ -46,7 +46,15 @@ import torch
 from scipy.special import ndtr
 
 from ddpm_lab.core.diffusion import EpsModel, GaussianDiffusion
-from ddpm_lab.core.sampling import ODE_SAMPLERS, SamplerConfig, eps_caller, sample, step_coefficients
+from ddpm_lab.core.sampling import (
+    ODE_SAMPLERS,
+    SamplerConfig,
+    eps_caller,
+    eps_v_caller,
+    learned_sigma,
+    sample,
+    step_coefficients,
+)
 from ddpm_lab.gmm.artifacts import EXACT_CURVE_COLUMNS
 from ddpm_lab.gmm.metrics import assigned_weights, assignment_intervals
 from ddpm_lab.gmm.mixture import GaussianMixture, OracleEps
@@ -106,19 +114,45 @@ class Propagated:
     folds: int
 
 
-def kernel_sigmas(diffusion: GaussianDiffusion, sampler: SamplerConfig, decoder: bool = False) -> np.ndarray:
+def learns_variance(eps_model, sampler: SamplerConfig) -> bool:
+    """Whether the sampler's kernels take their sigma from the model (ddpm with a learned variance)."""
+    return sampler.sampler == "ddpm" and bool(getattr(eps_model, "learned_variance", False))
+
+
+def kernel_sigmas(
+    diffusion: GaussianDiffusion, sampler: SamplerConfig, decoder: bool = False, eps_model=None, span=None
+) -> np.ndarray:
     """The positive sigmas of the sampler's Gaussian-kernel steps (empty for a deterministic chain);
-    with decoder, the bound's sigma_1 of the last step too (`propagate`)."""
+    with decoder, the bound's sigma_1 of the last step too (`propagate`). A model with a learned
+    variance: the least sigma of each step over nodes spanning `span` (lo, hi), at the fixed steps'
+    spacing (its v is smooth in x_t)."""
     if sampler.sampler in ODE_SAMPLERS:
         return np.empty(0)
-    s = step_coefficients(diffusion, sampler)["sigma"]
-    if decoder:
+    c = step_coefficients(diffusion, sampler)
+    s = c["sigma"]
+    if learns_variance(eps_model, sampler):
+        x = np.arange(span[0], span[1], max(float(s[s > 0].min()), 1e-3) / NODES_PER_SIGMA)
+        eps_v = _Float64Eps(eps_model, x.size).sampling_eps_v(c["t"])
+        xt = torch.from_numpy(x)[:, None]
+        with torch.inference_mode():
+            least = [
+                float(learned_sigma(c, i, eps_v(xt, int(c["t"][i]))[1]).min()) if s[i] > 0 else 0.0
+                for i in range(len(s))
+            ]
+            if decoder:
+                least.append(float(learned_sigma(c, len(s) - 1, eps_v(xt, 1)[1]).min()))
+        s = np.asarray(least)
+    elif decoder:
         s = np.append(s, math.sqrt(diffusion.np["sigma2"][1]))
     return s[s > 0]
 
 
 def grid_for(
-    mixture: GaussianMixture, diffusion: GaussianDiffusion, sampler: SamplerConfig, decoder: bool = False
+    mixture: GaussianMixture,
+    diffusion: GaussianDiffusion,
+    sampler: SamplerConfig,
+    decoder: bool = False,
+    eps_model=None,
 ) -> Grid:
     """The grid of `propagate`, sized to the mixture and the sampler, never to the defaults.
 
@@ -126,17 +160,18 @@ def grid_for(
     (sigma_min: the smallest kernel's, s_min: the narrowest component's std), spanning SPAN_STDS
     stds beyond every component of q(x_0) and of p(x_T) = N(0, 1). A deterministic chain (DDIM with
     eta 0, the ODE samplers): nodes of x_T on [-SPAN_STDS, SPAN_STDS], MAP_REFINE times finer than
-    s_min / NODES_PER_STD, since the map stretches them where the output density is low."""
+    s_min / NODES_PER_STD, since the map stretches them where the output density is low. A model
+    with a learned variance (eps_model): sigma_min is the least its v gives over the span."""
     if mixture.dim != 1:
         raise ValueError(f"mixture: grid propagation is 1-D, got D = {mixture.dim}")
     m, s = mixture.means[:, 0], mixture.stds[:, 0]
-    sig = kernel_sigmas(diffusion, sampler, decoder)
+    lo = min(-SPAN_STDS, float(np.min(m - SPAN_STDS * s)))
+    hi = max(SPAN_STDS, float(np.max(m + SPAN_STDS * s)))
+    sig = kernel_sigmas(diffusion, sampler, decoder, eps_model, (lo, hi))
     h = float(s.min()) / NODES_PER_STD
     if not sig.size:
         return Grid(-SPAN_STDS, SPAN_STDS, h / MAP_REFINE, tails=True)
     h = min(h, float(sig.min()) / NODES_PER_SIGMA)
-    lo = min(-SPAN_STDS, float(np.min(m - SPAN_STDS * s)))
-    hi = max(SPAN_STDS, float(np.max(m + SPAN_STDS * s)))
     return Grid(lo, hi, h)
 
 
@@ -155,6 +190,38 @@ class _Float64Eps:
     def sampling_eps(self, ts):
         inner = eps_caller(self.eps_model, ts, self.batch)
         return lambda x, t: inner(x.to(self.dtype), t).double()
+
+    def sampling_eps_v(self, ts):
+        """(eps, v) at the nodes, float64, for a model with a learned variance."""
+        inner = eps_v_caller(self.eps_model, ts, self.batch)
+
+        def eps_v(x, t):
+            eps, v = inner(x.to(self.dtype), t)
+            return eps.double(), v.double()
+
+        return eps_v
+
+
+def _kernel_step_nodes(p: np.ndarray, mu: np.ndarray, sigma: np.ndarray, lo: float, h: float) -> np.ndarray:
+    """(1) by the trapezoid rule with a sigma of each source node (a learned variance):
+    p'(x_j) = h sum_i p_i N(x_j; mu_i, sigma_i^2), each kernel cut at KERNEL_STDS sigma_i, summed
+    directly over each kernel's band of nodes (the convolution of _kernel_step needs one sigma)."""
+    n = p.size
+    out = np.zeros(n)
+    src = np.flatnonzero(p > 0)
+    if not src.size:
+        return out
+    band = int(math.ceil(KERNEL_STDS * float(sigma[src].max()) / h))
+    k = np.arange(-band, band + 1)
+    rows = max(1, (1 << 21) // k.size)  # sources per chunk: about 2M kernel values at once
+    for a in range(0, src.size, rows):
+        i = src[a : a + rows]
+        j = np.rint((mu[i] - lo) / h).astype(np.int64)[:, None] + k
+        z = (lo + j * h - mu[i, None]) / sigma[i, None]
+        w = (h * p[i] / (math.sqrt(2 * math.pi) * sigma[i]))[:, None] * np.exp(-0.5 * z * z)
+        ok = (j >= 0) & (j < n) & (np.abs(z) <= KERNEL_STDS)
+        out += np.bincount(j[ok], weights=w[ok], minlength=n)
+    return out
 
 
 def _kernel_step(p: np.ndarray, mu: np.ndarray, lo: float, sigma: float, h: float) -> np.ndarray:
@@ -256,7 +323,8 @@ def propagate(
     x = torch.from_numpy(xs)
     p = np.exp(-0.5 * xs * xs) / math.sqrt(2 * math.pi)  # p(x_T) = N(0, 1)
     eps64 = _Float64Eps(eps_model, xs.size)
-    if not kernel_sigmas(diffusion, sampler).size:  # one deterministic map of x_T: the sampler's own code
+    if sampler.sampler in ODE_SAMPLERS or not np.any(step_coefficients(diffusion, sampler)["sigma"] > 0):
+        # one deterministic map of x_T: the sampler's own code
         y, _ = sample(diffusion, eps64, (xs.size, 1), None, sampler=sampler, x_T=x[:, None], progress=progress)
         return {"output": _pushforward(xs, p, y[:, 0].numpy())}
     c = step_coefficients(diffusion, sampler)
@@ -265,21 +333,30 @@ def propagate(
     n_kernel = int(np.argmax(sigma <= 0)) if np.any(sigma <= 0) else n_steps
     if np.any(sigma[n_kernel:] > 0):
         raise ValueError("propagate: a noisy step after a deterministic one (expected kernels, then maps)")
-    eps_at = eps64.sampling_eps(c["t"])
+    learned = learns_variance(eps_model, sampler)
+    eps_at = eps64.sampling_eps_v(c["t"]) if learned else eps64.sampling_eps(c["t"])
 
-    def mean(i: int, source: torch.Tensor) -> torch.Tensor:  # mu = a_x x_t - a_eps eps(x_t, t)
-        return float(c["a_x"][i]) * source - float(c["a_eps"][i]) * eps_at(source[:, None], int(c["t"][i]))[:, 0]
+    def mean_sigma(i: int, source: torch.Tensor):  # mu = a_x x_t - a_eps eps(x_t, t); a learned sigma at x_t
+        out = eps_at(source[:, None], int(c["t"][i]))
+        eps, v = out if learned else (out, None)
+        mu = float(c["a_x"][i]) * source - float(c["a_eps"][i]) * eps[:, 0]
+        return mu, None if v is None else learned_sigma(c, i, v[:, 0]).numpy()
+
+    def kernel(i: int, fixed_sigma: float) -> np.ndarray:
+        mu, sig = mean_sigma(i, x)
+        if sig is None:
+            return _kernel_step(p, mu.numpy(), grid.lo, fixed_sigma, grid.h)
+        return _kernel_step_nodes(p, mu.numpy(), sig, grid.lo, grid.h)
 
     steps = range(n_steps)
     y = x
     for i in progress(steps) if progress else steps:
         if i < n_kernel:
-            p = _kernel_step(p, mean(i, x).numpy(), grid.lo, float(sigma[i]), grid.h)
+            p = kernel(i, float(sigma[i]))
         else:
             if decoder and i == n_steps - 1:
-                sigma_1 = math.sqrt(diffusion.np["sigma2"][1])
-                out_decoder = _on_nodes(xs, _kernel_step(p, mean(i, x).numpy(), grid.lo, sigma_1, grid.h))
-            y = mean(i, y)
+                out_decoder = _on_nodes(xs, kernel(i, math.sqrt(diffusion.np["sigma2"][1])))
+            y = mean_sigma(i, y)[0]
     out = {"output": _on_nodes(xs, p) if n_kernel == n_steps else _pushforward(xs, p, y.numpy())}
     if decoder:
         out["decoder"] = out_decoder
@@ -324,7 +401,7 @@ def measures(
     q), kl_unresolved_q_mass (q's mass where p is not resolved, beyond the nodes or underflowed:
     KL leaves it out), mass_lost, folds, grid: {h, nodes, lo, hi}}. err = |value at h - value at 2h| (module
     docstring). Returns (that dict, {which: the Propagated on the fine grid})."""
-    grid = grid_for(mixture, diffusion, sampler, decoder)
+    grid = grid_for(mixture, diffusion, sampler, decoder, eps_model)
     pi, _ = assigned_weights(mixture)
     intervals = assignment_intervals(mixture)
     fine = propagate(diffusion, eps_model, sampler, grid, decoder, progress)

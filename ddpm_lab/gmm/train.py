@@ -36,6 +36,7 @@ from ddpm_lab.gmm.exact import measure_model
 from ddpm_lab.gmm.mixture import GaussianMixture
 from ddpm_lab.gmm.model import EpsMLP, MLPConfig
 from ddpm_lab.gmm.names import EQ3, EQ12
+from ddpm_lab.gmm.variance import learned_measure
 
 
 @dataclass
@@ -68,7 +69,7 @@ def train_on_mixture(
     then estimates the bound in nats without bias, on one axis and one floor (the oracle's bound)
     with the Eq. 3 estimators; the saved model is then measured in the bound's units too."""
     model = EpsMLP.seeded(mcfg, tcfg.seed)
-    loss_fn = objective_loss(diffusion, tcfg, mcfg.prediction)
+    loss_fn = objective_loss(diffusion, tcfg, mcfg.prediction, mcfg.learned_variance)
     weighting = objective_name(tcfg)  # the weighting of the noise loss, or the estimator of the bound
     torch.use_deterministic_algorithms(True)
     ema, history = train(model, loss_fn, torch.as_tensor(data, dtype=torch.float32), tcfg, progress=progress)
@@ -80,14 +81,19 @@ def train_on_mixture(
         )
     # The saved (EMA) model measured exactly: per-t excess errors e_t over the least error mmse_t.
     # Measured as the eps it predicts (ddpm_lab.core.targets), in the objective's own weights.
+    eps_model = as_eps_model(ema, mcfg.prediction, diffusion.np["alphas_cumprod"])
+    rng = np.random.default_rng([tcfg.seed, 2])
     exact, by_t = measure_model(
         mixture,
         diffusion,
-        as_eps_model(ema, mcfg.prediction, diffusion.np["alphas_cumprod"]),
+        eps_model,
         "bound" if in_bound else weighting,
-        np.random.default_rng([tcfg.seed, 2]),
+        rng,
         weights=None if in_bound else (mcfg.prediction, tcfg.min_snr_gamma),
     )
+    if mcfg.learned_variance:  # the bound and the floors of a learned Sigma (ddpm_lab.gmm.variance)
+        lam = getattr(tcfg, "hybrid_lambda", 0.0)
+        exact = learned_measure(exact, diffusion, mixture, eps_model, "bound" if in_bound else weighting, lam, rng)
     tail, tail_se = tail_loss(history)
     metrics = {
         **exact,

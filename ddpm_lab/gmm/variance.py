@@ -66,38 +66,47 @@ def bound_terms(diffusion: GaussianDiffusion, sigma2: np.ndarray, mmse: np.ndarr
     return terms
 
 
-def posterior_eps_variance(mixture: GaussianMixture, x_t: torch.Tensor, alpha_bar) -> torch.Tensor:
+def posterior_eps_variance(
+    mixture: GaussianMixture, x_t: torch.Tensor, alpha_bar, per_dim: bool = False
+) -> torch.Tensor:
     """v_t(x_t) = E[||eps - eps*(x_t)||^2 | x_t], summed over D, for x_t (B, D) and alpha_bar ((B,) or
     scalar). Given component k, eps and x_t are jointly Gaussian: E[eps | x_t, k] = sqrt(1 - abar)
     (x_t - sqrt(abar) m_k) / var_k and Var(eps | x_t, k) = 1 - (1 - abar) / var_k per dimension,
-    var_k = abar s_k^2 + 1 - abar; the mixture's is the responsibilities' mixture of these. (B,) float64"""
+    var_k = abar s_k^2 + 1 - abar; the mixture's is the responsibilities' mixture of these. (B,)
+    float64, or per_dim: each dimension's (B, D)."""
     log_comp, diff, var_t = mixture._marginal_components(x_t, alpha_bar)
     resp = torch.softmax(log_comp, dim=1)[:, :, None]  # (B, K, 1)
     one_minus = 1.0 - torch.as_tensor(alpha_bar, dtype=torch.float64).reshape(-1, 1, 1)
     mean_k = one_minus.sqrt() * diff / var_t  # (B, K, D)
     second = (resp * (1.0 - one_minus / var_t + mean_k**2)).sum(1)  # E[eps_d^2 | x_t]: (B, D)
     mean = (resp * mean_k).sum(1)
+    if per_dim:
+        return (second - mean**2).clamp_min(0.0)
     return (second - mean**2).sum(1).clamp_min(0.0)
 
 
 def per_xt_terms(
-    diffusion: GaussianDiffusion, mixture: GaussianMixture, rng: np.random.Generator | None = None
+    diffusion: GaussianDiffusion,
+    mixture: GaussianMixture,
+    rng: np.random.Generator | None = None,
+    diagonal: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The expected Eq. 5 terms of the oracle with the best isotropic variance per x_t (entry 0: L_0,
     entry t - 1: L_{t-1}), and their errors: t >= 2: D/2 E log(1 + c_t^2 v_t(x_t) / (D beta~_t));
-    t = 1: D/2 E log(2 pi e c_1^2 v_1(x_1) / D). (T,), (T,)"""
+    t = 1: D/2 E log(2 pi e c_1^2 v_1(x_1) / D). diagonal: the best diagonal variance per x_t (the
+    family of a learned Sigma, Nichol & Dhariwal 2021), each dimension d with its own v_{t,d}:
+    1/2 sum_d E log(1 + c_t^2 v_{t,d} / beta~_t) (the same in 1-D). (T,), (T,)"""
     D, T = mixture.dim, diffusion.T
     abar = torch.from_numpy(diffusion.np["alphas_cumprod"][1:])
     c2 = torch.from_numpy(noise_coef2(diffusion))
     bt = torch.from_numpy(diffusion.np["posterior_variance"][1:])
 
     def term(x, i):
-        v = posterior_eps_variance(mixture, x, abar[i])
-        first = i == 0
-        inner = torch.where(
-            first, 2 * math.pi * math.e * c2[i] * v / D, 1.0 + c2[i] * v / (D * bt[i].clamp_min(1e-300))
-        )
-        return 0.5 * D * torch.log(inner)
+        v = posterior_eps_variance(mixture, x, abar[i], per_dim=diagonal).reshape(x.shape[0], -1)
+        n = 1 if diagonal else D  # the dimensions that share one variance
+        first, c, b = (i == 0)[:, None], c2[i][:, None], bt[i][:, None]
+        inner = torch.where(first, 2 * math.pi * math.e * c * v / n, 1.0 + c * v / (n * b.clamp_min(1e-300)))
+        return 0.5 * n * torch.log(inner).sum(1)
 
     return mixture.marginal_expectation(term, diffusion.np["alphas_cumprod"][1 : T + 1], rng)
 
@@ -178,18 +187,20 @@ def diffusion_of_model(dcfg: DiffusionConfig, path) -> GaussianDiffusion:
     return dcfg.build(np.asarray(config["noise_error"], dtype=np.float64), 1)
 
 
-def learned_sigma2(diffusion: GaussianDiffusion, v: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """improved-diffusion's learned variance (Nichol & Dhariwal 2021, Eq. 15): Sigma_theta =
-    exp(v log beta_t + (1 - v) log beta~_t), v the network's output, with beta~_1 (= 0) replaced by
-    beta~_2 as they do (posterior_log_variance_clipped). v, t broadcast; float64."""
-    bt = torch.from_numpy(diffusion.np["posterior_variance"].copy())
-    if diffusion.T >= 2:
-        bt[1] = bt[2]
-    else:
-        bt[1] = float(diffusion.np["betas"][1])
-    idx = t.long()
-    log_b, log_bt = torch.log(torch.from_numpy(diffusion.np["betas"])[idx]), torch.log(bt[idx])
-    return torch.exp(v.double() * log_b + (1.0 - v.double()) * log_bt)
+def _conditional_terms(diffusion: GaussianDiffusion, mixture: GaussianMixture, x, i, eps, sigma2) -> torch.Tensor:
+    """E[term of Eq. 5 | x_t] (model_bound_terms) at x_t = x (B, D) of the timesteps i + 1 (B,), for
+    a model's eps (B, D) and variance sigma2 ((B,), (B, 1) or (B, D)) there. (B,) float64"""
+    D = mixture.dim
+    abar = torch.from_numpy(diffusion.np["alphas_cumprod"][1:])
+    c2 = torch.from_numpy(noise_coef2(diffusion))
+    bt = torch.from_numpy(diffusion.np["posterior_variance"][1:])
+    s = sigma2.double().reshape(x.shape[0], -1).expand(x.shape[0], D)
+    err = posterior_eps_variance(mixture, x, abar[i], per_dim=True) + (mixture.eps_star(x, abar[i]) - eps).pow(2)
+    first, b = (i == 0)[:, None], bt[i][:, None]
+    safe = torch.where(first, torch.ones_like(b), b)
+    kl = 0.5 * (safe / s - 1.0 - torch.log(safe / s))
+    decoder = 0.5 * torch.log(2 * math.pi * s)
+    return (torch.where(first, decoder, kl) + c2[i][:, None] * err / (2.0 * s)).sum(1)
 
 
 def model_bound_terms(
@@ -200,8 +211,9 @@ def model_bound_terms(
     rng: np.random.Generator | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The exact expected Eq. 5 terms (entry 0: L_0, entry t - 1: L_{t-1}) of a model with noise
-    prediction eps_model(x_t, t) and an isotropic variance sigma2_model(x_t, t) > 0 that may depend
-    on x_t (a learned Sigma), with their errors. Given x_t, x_0 follows the exact posterior, so
+    prediction eps_model(x_t, t) and a variance sigma2_model(x_t, t) > 0 that may depend on x_t (a
+    learned Sigma; isotropic (B,) or (B, 1), or diagonal (B, D): each dimension's terms below summed),
+    with their errors. Given x_t, x_0 follows the exact posterior, so
 
         E[L_{t-1} | x_t] = D/2 (beta~_t / s - 1 - log(beta~_t / s)) + c_t^2 (v_t(x_t) + ||eps* - eps_theta||^2) / (2 s),
         E[L_0 | x_1]     = D/2 log(2 pi s) + c_1^2 (v_1(x_1) + ||eps* - eps_theta||^2) / (2 s),
@@ -209,24 +221,33 @@ def model_bound_terms(
     s = sigma2_model(x_t, t), v_t the posterior noise variance (posterior_eps_variance): the mean
     error splits into the posterior's own spread and the model's distance from eps*. Averaged over
     the exact q(x_t) by GaussianMixture.marginal_expectation (quadrature in 1-D, Monte Carlo for
-    D > 1). eps_model and sigma2_model take (x_t (B, D) float64, t (B,) long) and return (B, D)
-    and (B,) or (B, 1). Returns ((T,), (T,))."""
-    D = mixture.dim
-    abar = torch.from_numpy(diffusion.np["alphas_cumprod"][1:])
-    c2 = torch.from_numpy(noise_coef2(diffusion))
-    bt = torch.from_numpy(diffusion.np["posterior_variance"][1:])
+    D > 1). eps_model and sigma2_model take (x_t (B, D) float64, t (B,) long or int) and return (B, D)
+    and (B,), (B, 1) or (B, D). Returns ((T,), (T,))."""
 
     def term(x, i):
-        t = i + 1
-        s = sigma2_model(x, t).double().reshape(-1)
-        err = posterior_eps_variance(mixture, x, abar[i]) + (
-            mixture.eps_star(x, abar[i]) - eps_model(x, t).double()
-        ).pow(2).sum(1)
-        b = bt[i]
-        safe = torch.where(i == 0, torch.ones_like(b), b)
-        kl = 0.5 * D * (safe / s - 1.0 - torch.log(safe / s))
-        decoder = 0.5 * D * torch.log(2 * math.pi * s)
-        return torch.where(i == 0, decoder, kl) + c2[i] * err / (2.0 * s)
+        return _conditional_terms(diffusion, mixture, x, i, eps_model(x, i + 1).double(), sigma2_model(x, i + 1))
+
+    return mixture.marginal_expectation(term, diffusion.np["alphas_cumprod"][1:], rng)
+
+
+def learned_bound_terms(
+    diffusion: GaussianDiffusion, mixture: GaussianMixture, eps_model, rng: np.random.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """model_bound_terms of a network with a learned variance (ddpm_lab.core.targets.EpsFromTarget:
+    eps and Sigma_theta = GaussianDiffusion.learned_sigma2 of its v from one call), the network seeing
+    x_t in float32; in 1-D the integrand is taken at the rounded x_t as a whole, as
+    GaussianMixture.eps_error does (and for the same reason)."""
+    ab = torch.from_numpy(diffusion.np["alphas_cumprod"][1:])
+
+    def term(x, i):
+        x32 = x.float()
+        eps, v = eps_model.eps_v(x32, i + 1)
+        sigma2 = diffusion.learned_sigma2(v, i + 1)
+        if mixture.dim > 1:
+            return _conditional_terms(diffusion, mixture, x, i, eps.double(), sigma2)
+        x_in = x32.double()
+        ratio = (mixture.marginal_log_prob(x_in, ab[i]) - mixture.marginal_log_prob(x, ab[i])).exp()
+        return _conditional_terms(diffusion, mixture, x_in, i, eps.double(), sigma2) * ratio
 
     return mixture.marginal_expectation(term, diffusion.np["alphas_cumprod"][1:], rng)
 
@@ -235,12 +256,16 @@ def model_bound(
     diffusion: GaussianDiffusion,
     mixture: GaussianMixture,
     eps_model,
-    sigma2_model,
+    sigma2_model=None,
     rng: np.random.Generator | None = None,
 ) -> tuple[float, float]:
     """The exact expected bound (Eq. 5, nats) of a model with an x_t-dependent variance, with its
-    error: L_T (closed form) plus the sum of model_bound_terms."""
-    terms, errs = model_bound_terms(diffusion, mixture, eps_model, sigma2_model, rng)
+    error: L_T (closed form) plus the sum of model_bound_terms (sigma2_model None: the model's own
+    learned variance, learned_bound_terms)."""
+    if sigma2_model is None:
+        terms, errs = learned_bound_terms(diffusion, mixture, eps_model, rng)
+    else:
+        terms, errs = model_bound_terms(diffusion, mixture, eps_model, sigma2_model, rng)
     total, err = weighted_sum(np.ones_like(terms), terms, errs, mixture.dim > 1)
     return float(diffusion.prior_kl(mixture.second_moment(), mixture.dim)) + total, err
 
@@ -285,3 +310,43 @@ def model_bounds(
         "optimal (model)": GaussianDiffusion(betas, "optimal", error, D).np["sigma2"][1:],
     }
     return {name: prior + float(bound_terms(diffusion, s, error, D).sum()) for name, s in sigma2.items()}
+
+
+def learned_measure(
+    summary: dict,
+    diffusion: GaussianDiffusion,
+    mixture: GaussianMixture,
+    eps_model,
+    objective: str,
+    hybrid_lambda: float,
+    rng: np.random.Generator | None = None,
+) -> dict:
+    """ddpm_lab.gmm.exact.measure_model's summary of a network with a learned variance, completed:
+    its exact expected bound (learned_bound_terms) beside the least a diagonal Gaussian kernel with
+    the best mean can reach (per_xt_terms, diagonal), and the objective's floor and expected value
+    made whole. objective "bound" (Eq. 3): both are bounds; "hybrid" (L_hybrid): the summary's
+    L_simple part plus hybrid_lambda times the sum of the terms (L_T left out: the loss has none)."""
+    mc = mixture.dim > 1
+    prior = float(diffusion.prior_kl(mixture.second_moment(), mixture.dim))
+    model, model_err = learned_bound_terms(diffusion, mixture, eps_model, rng)
+    floor, floor_err = per_xt_terms(diffusion, mixture, rng, diagonal=True)
+    ones = np.ones_like(model)
+    bound, bound_err = weighted_sum(ones, model, model_err, mc)
+    best, best_err = weighted_sum(ones, floor, floor_err, mc)
+    gap, gap_err = weighted_sum(ones, model - floor, model_err + floor_err, mc)
+    out = dict(summary, exact_bound=prior + bound, exact_bound_err=bound_err, variance="learned")
+    if objective == "bound":
+        out.update(loss_floor=prior + best, loss_floor_err=best_err)
+        out.update(
+            saved_model_expected_loss=prior + bound, saved_model_excess_loss=gap, saved_model_excess_loss_err=gap_err
+        )
+    elif objective == "hybrid":
+        lam = hybrid_lambda
+        out.update(loss_floor=summary["loss_floor"] + lam * best)
+        out.update(loss_floor_err=summary["loss_floor_err"] + lam * best_err)
+        out.update(saved_model_expected_loss=summary["saved_model_expected_loss"] + lam * bound)
+        out.update(saved_model_excess_loss=summary["saved_model_excess_loss"] + lam * gap)
+        out.update(saved_model_excess_loss_err=summary["saved_model_excess_loss_err"] + lam * gap_err)
+    else:
+        raise ValueError(f"learned_measure: objective {objective!r}: expected bound or hybrid")
+    return out

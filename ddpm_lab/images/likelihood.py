@@ -10,9 +10,12 @@ For a held-out image x_0 with D pixels, the bound on -log p_theta(x_0) is
     L_0     = -log p_theta(x_0 | x_1) = -sum_d log int_{delta_-(x_0d)}^{delta_+(x_0d)} N(x; mu_theta(x_1, 1)_d, sigma_1^2) dx,
 
 each L_{t-1} at one x_t ~ q(x_t | x_0) (as improved-diffusion's calc_bpd_loop does, every t for
-every image). The decoder's bins follow the data's own quantisation: pixel values 0..M scaled to
-[-1, 1] (ddpm_lab.images.data.to_unit_range) lie on M + 1 levels 2 k / M - 1, and the bin of a
-level is +- 1/M around it, the two end bins running to -inf and +inf (Eq. 13). The 8x8 digits
+every image). sigma_t^2 is the diffusion's fixed variance, or, for a U-Net with
+images_model.learned_variance, its own Sigma_theta(x_t, t) = exp(v log beta_t + (1 - v) log beta~_t)
+pixel by pixel (Nichol & Dhariwal 2021, Eq. 15), in every L_{t-1} and in L_0 (sigma_1^2 from v at
+t = 1). The decoder's bins follow the data's own quantisation: pixel values 0..M scaled to [-1, 1]
+(ddpm_lab.images.data.to_unit_range) lie on M + 1 levels 2 k / M - 1, and the bin of a level is
++- 1/M around it, the two end bins running to -inf and +inf (Eq. 13). The 8x8 digits
 take M = 16 (17 levels), MNIST and Fashion-MNIST M = 255. Bits per dimension: L / (D log 2).
 The standard error is that of the mean over the held-out images (one draw of every x_t each).
 """
@@ -26,6 +29,7 @@ import numpy as np
 import torch
 
 from ddpm_lab.core.diffusion import GaussianDiffusion
+from ddpm_lab.core.targets import eps_and_v
 from ddpm_lab.runtime.params import DataError
 
 
@@ -74,7 +78,9 @@ def bound_terms(
 ) -> dict[str, np.ndarray]:
     """Per image of x0 (N, ...) in [-1, 1]: {"prior": L_T, "diffusion": sum_{t>=2} L_{t-1}, "decoder":
     L_0, "total"}, in nats, (N,) float64 each. eps_model(x_t, t) -> eps, float32 in and out; the noise of
-    every x_t comes from `generator` (t = T first), so a seed gives the same bound on any device.
+    every x_t comes from `generator` (t = T first), so a seed gives the same bound on any device. A model
+    with a learned variance (ddpm_lab.core.targets.eps_and_v) sets sigma_t^2 per element of each L_{t-1} and
+    of L_0 by its v (GaussianDiffusion.learned_sigma2); every other model, diffusion.sigma2.
     progress wraps the iterable of timesteps (a tqdm bar, say)."""
     x0 = x0.float()
     n, dims = x0.shape[0], tuple(range(1, x0.dim()))
@@ -87,7 +93,8 @@ def bound_terms(
         t = torch.full((n,), t_int, dtype=torch.long)
         noise = torch.randn(x0.shape, generator=generator)
         x_t = diffusion.q_sample(x0, t, noise)
-        mean, var = diffusion.p_mean_variance(eps_model(x_t, t).float(), x_t, t)
+        eps, v = eps_and_v(eps_model, x_t, t)  # v: None, or a learned Sigma_theta's (var then per element)
+        mean, var = diffusion.p_mean_variance(eps.float(), x_t, t, None if v is None else v.float())
         mean, var = mean.double(), var.double()
         if t_int == 1:
             decoder = -discretised_gaussian_log_likelihood(x0, mean, var, max_value).sum(dims)
@@ -110,7 +117,10 @@ def heldout_bound(model_path, dcfg, x_heldout: np.ndarray, max_value: int, devic
     model, _ = load_trained_model(model_path, dcfg, lambda c: UNet(UNetConfig(**c)), "images_diffusion")
     diffusion, model = dcfg.build(), model.to(device)
     eps_model = as_eps_model(
-        lambda x, t: model(x.to(device), t.to(device)).cpu(), model.config.prediction, diffusion.np["alphas_cumprod"]
+        lambda x, t: model(x.to(device), t.to(device)).cpu(),
+        model.config.prediction,
+        diffusion.np["alphas_cumprod"],
+        model.config.learned_variance,
     )
     x0 = torch.from_numpy(np.asarray(x_heldout, dtype=np.float32))
     terms = bound_terms(diffusion, eps_model, x0, max_value, torch.Generator().manual_seed(seed), progress)

@@ -78,6 +78,14 @@ def check_images_train(cfg, params: dict, source: str) -> None:
     u = _unet(params, source)
     if u is None:
         return
+    require(
+        (cfg.weighting == "hybrid") == u.learned_variance,
+        "weighting",
+        cfg.weighting,
+        "hybrid with images_model.learned_variance true (L_hybrid is what trains the variance)"
+        if u.learned_variance
+        else "a weighting other than hybrid with images_model.learned_variance false (hybrid trains a learned variance)",
+    )
     n_params, acts = config_parameters(u), activations(u)
     # Training keeps the activations for the backward pass and their gradients: about 3x.
     require_memory(
@@ -93,6 +101,13 @@ def check_images_sample(cfg, params: dict, source: str) -> None:
     u = _unet(params, source)
     if u is None:
         return
+    require(
+        cfg.sampler == "ddpm" or not u.learned_variance,
+        "sampler",
+        cfg.sampler,
+        "ddpm with images_model.learned_variance true (only ddpm reads the learned variance: ddim's is set by "
+        "eta, the ODE samplers add no noise)",
+    )
     n_params, acts = config_parameters(u), activations(u)
     pixels = u.in_channels * u.image_size**2
     # Without gradients only the skip connections and a few working tensors are alive: about a third.

@@ -47,13 +47,15 @@ def sample_images(
     """`sampler` (default Algorithm 2) with eps_theta = model on device, n images of image_shape (C, H, W); the
     noise is drawn on the CPU generator, so a seed gives the same x_T on any device. Returns
     x_0 clipped to the data range [-1, 1], (n, C, H, W) float32. The U-Net's output is its
-    config.prediction, converted to eps (ddpm_lab.core.targets)."""
+    config.prediction, converted to eps (ddpm_lab.core.targets); with config.learned_variance, sampler
+    ddpm draws with the U-Net's own Sigma (ddpm_lab.core.sampling.learned_sigma), the others ignore it."""
     model = model.to(device).eval()
 
     def net(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return model(x.to(device), t.to(device)).cpu()
 
-    eps_model = as_eps_model(net, model.config.prediction, diffusion.np["alphas_cumprod"])
+    cfg = model.config  # net is a plain function: the wrapper is told of a learned variance here
+    eps_model = as_eps_model(net, cfg.prediction, diffusion.np["alphas_cumprod"], cfg.learned_variance)
 
     x0, _ = sample(diffusion, eps_model, (n, *image_shape), generator, progress=progress, sampler=sampler)
     return x0.clamp(-1.0, 1.0).numpy().astype(np.float32)

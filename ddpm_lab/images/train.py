@@ -158,7 +158,8 @@ def train_unet(
     world: World = World(),
 ):
     """L_simple (Eq. 14, or the weighting tcfg.weighting names) training of a seeded U-Net, which
-    predicts mcfg.prediction (ddpm_lab.core.targets), on
+    predicts mcfg.prediction (ddpm_lab.core.targets), and with mcfg.learned_variance also v (weighting
+    hybrid: L_simple + hybrid_lambda T L_{t-1}, the mean held fixed in the second term), on
     x_train (N, C, H, W) in [-1, 1], with EMA. Returns (ema UNet on cpu, history (S, 2)).
     world: this process's rank among tcfg.nproc; each rank evaluates its shard of every
     global batch (ddpm_lab.runtime.distributed), and all end with the same weights."""
@@ -168,8 +169,9 @@ def train_unet(
     data = torch.as_tensor(x_train, dtype=torch.float32).to(device)
     rows = world.shard(tcfg.batch_size) if world.size > 1 else None
     loss_fn = lambda m, x0, g: diffusion.loss_eq12(  # noqa: E731
-        m, x0, g, tcfg.weighting, rows, tcfg.t_sampling, mcfg.prediction, tcfg.min_snr_gamma, tcfg.target
-    )
+        m, x0, g, tcfg.weighting, rows, tcfg.t_sampling, mcfg.prediction, tcfg.min_snr_gamma, tcfg.target,
+        mcfg.learned_variance, tcfg.hybrid_lambda,
+    )  # fmt: skip
     ema, history = train(
         model,
         loss_fn,

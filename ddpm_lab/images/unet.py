@@ -4,7 +4,8 @@ The architecture of Ho et al. 2020 (arXiv:2006.11239, Appendix B), a PixelCNN++-
 U-Net, scaled down for 8x8 digits: a sinusoidal time embedding fed to every ResNet block,
 group normalisation, self-attention at the lowest resolution, skip connections from each
 down level to its up level. It knows nothing about diffusion: it maps (x, t) to a tensor
-of x's shape. Also here: `resolve_device`, the one place a device name becomes a device.
+of x's shape (twice its channels with a learned variance: the target, then v). Also here:
+`resolve_device`, the one place a device name becomes a device.
 """
 
 from __future__ import annotations
@@ -44,6 +45,15 @@ class UNetConfig:
     prediction: Annotated[
         str, doc("what the network outputs (ddpm_lab/core/targets.py), as model.prediction", choices=PREDICTIONS)
     ] = "eps"
+    learned_variance: Annotated[
+        bool,
+        doc(
+            "the network also outputs v beside its target (twice in_channels channels, the target first), a "
+            "diagonal reverse variance Sigma = exp(v log beta_t + (1 - v) log beta~_t) (Nichol & Dhariwal 2021, "
+            "Eq. 15), read by images_sample.sampler ddpm and the bound in bits/dim instead of "
+            "images_diffusion.variance; trained by images_train.weighting hybrid"
+        ),
+    ] = False
     in_channels: Annotated[Count, doc("image channels: taken from the data, not from params")] = 1
     image_size: Annotated[Count, doc("image side in pixels: taken from the data, not from params")] = 8
 
@@ -69,6 +79,11 @@ class UNetConfig:
             f"at most as many levels as image_size = {self.image_size} can be halved "
             f"({len(mults) - 1} halvings need a multiple of {down})",
         )
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of the output: the target, then (learned_variance) v (ddpm_lab.core.targets.split_variance)."""
+        return self.in_channels * (2 if self.learned_variance else 1)
 
     @property
     def emb_dim(self) -> int:
@@ -126,7 +141,8 @@ class AttnBlock(nn.Module):
 
 
 class UNet(nn.Module):
-    """eps_theta: x (B, C, H, W) float, t (B,) long -> (B, C, H, W).
+    """eps_theta: x (B, C, H, W) float, t (B,) long -> (B, C, H, W), or (B, 2 C, H, W) with
+    config.learned_variance (the target, then v).
 
     Levels l = 0..L-1 at resolution image_size / 2^l with width base_channels * channel_mults[l];
     the lowest level's blocks, and the middle (ResBlock, attention, ResBlock), attend."""
@@ -167,7 +183,7 @@ class UNet(nn.Module):
                     nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(ch, ch, 3, padding=1))
                 )  # double H, W
         self.norm_out = nn.GroupNorm(G, ch)
-        self.conv_out = nn.Conv2d(ch, cfg.in_channels, 3, padding=1)
+        self.conv_out = nn.Conv2d(ch, cfg.out_channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
 
@@ -232,11 +248,13 @@ def state_bytes(cfg: UNetConfig) -> int:
 
 def activations(cfg: UNetConfig) -> int:
     """float32 activations per image in one forward pass, roughly: about 8 tensors of each
-    ResBlock's width at each level's resolution, and the attention maps at the lowest one."""
+    ResBlock's width at each level's resolution, the attention maps at the lowest one, and the
+    v output of a learned variance (none without one)."""
     L, R = len(cfg.channel_mults), cfg.num_res_blocks
     side_low = max(1, cfg.image_size // 2 ** (L - 1))
     acts = sum(
         8 * (2 * R + 1) * cfg.base_channels * mult * max(1, cfg.image_size // 2**lvl) ** 2
         for lvl, mult in enumerate(cfg.channel_mults)
     )
-    return acts + (2 * R + 2) * cfg.attn_heads * side_low**4
+    v_out = (cfg.out_channels - cfg.in_channels) * cfg.image_size**2
+    return acts + (2 * R + 2) * cfg.attn_heads * side_low**4 + v_out

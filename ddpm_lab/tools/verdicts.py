@@ -219,6 +219,7 @@ def rows(
     primary: str | None = None,
     sequential: int | None = None,
     prospective: bool = True,
+    metrics: list[str] | None = None,
 ) -> list[dict]:
     """One row per (metric, variant): n, mean and its CI half-width; for a variant, its difference
     from the baseline (variants[0]; paired or Welch: `difference`) with the raw interval and
@@ -228,9 +229,10 @@ def rows(
     alone; `differs` is True where Holm rejects at family-wise level alpha. With `sequential` = N
     the p-values are group-sequential under a declared maximum of N pairs (only paired tests).
     `prospective`: also estimate, for each difference not shown, the replicates that would show
-    it (`n_for_power`; no part of the verdicts, and the slow part of this function)."""
+    it (`n_for_power`; no part of the verdicts, and the slow part of this function). metrics: the
+    metrics to test (default: the headline metrics the runs have, runs.metric_names)."""
     out = []
-    for metric in metric_names(variants):
+    for metric in metrics if metrics is not None else metric_names(variants):
         for i, v in enumerate(variants):
             x = v.values(metric)
             if x.size == 0:

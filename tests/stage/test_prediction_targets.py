@@ -58,7 +58,7 @@ def test_gmm_stages_with_another_target(tmp_path, monkeypatch, changes):
         (
             "train_eq12.weighting",
             "snr",
-            r"train_eq12\.weighting = 'snr': expected one of eq12, eq14, min_snr, target_mse",
+            r"train_eq12\.weighting = 'snr': expected one of eq12, eq14, hybrid, min_snr, target_mse",
         ),
         ("train_eq12.min_snr_gamma", 0, r"train_eq12\.min_snr_gamma = 0: expected a positive number"),
     ],

@@ -103,6 +103,7 @@ def test_bad_image_configs(cls, raw, match):
             "t_sampling": "uniform",
             "min_snr_gamma": 5.0,
             "target": "sampled",
+            "hybrid_lambda": 0.001,
         },
         ImageSampleConfig: {
             "sampler": "ddpm",

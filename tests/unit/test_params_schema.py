@@ -71,7 +71,7 @@ def test_unknown_missing_and_fixed_keys():
     with pytest.raises(
         ConfigError,
         match=r"^params\.yaml: model\.width is not a known key: expected one of "
-        r"hidden, n_blocks, emb_dim, prediction$",
+        r"hidden, n_blocks, emb_dim, prediction, learned_variance$",
     ):
         gmm_params.read(p, "model", data_dim=1)
     p = copy.deepcopy(PARAMS)

@@ -102,6 +102,7 @@ def test_bad_config_is_one_line_naming_key(raw, match):
         "groups": 8,
         "dropout": 0.0,
         "prediction": "eps",
+        "learned_variance": False,
         **raw,
     }
     with pytest.raises(ConfigError, match=match):

@@ -130,7 +130,7 @@ def test_model_bound_of_a_learned_sigma_agrees_with_monte_carlo():
     d = GaussianDiffusion(make_betas("linear", 20, 1e-3, 0.3), "beta")
     ab = torch.from_numpy(d.np["alphas_cumprod"])
     eps = lambda x, t: 0.8 * MIX.eps_star(x, ab[t]) + 0.05 * torch.sin(x)  # noqa: E731
-    sig = lambda x, t: V.learned_sigma2(d, 0.5 + 0.3 * torch.tanh(x[:, 0]), t)  # noqa: E731
+    sig = lambda x, t: d.learned_sigma2(0.5 + 0.3 * torch.tanh(x[:, 0]), t)  # noqa: E731
     exact, err = V.model_bound(d, MIX, eps, sig)
     g = np.random.default_rng(3)
     n, total, var = 200_000, 0.0, 0.0
