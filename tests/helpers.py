@@ -99,6 +99,7 @@ TINY_MODEL = {
     "groups": 4,
     "dropout": 0.0,
     "prediction": "eps",
+    "learned_variance": False,
 }
 
 

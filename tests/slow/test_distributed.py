@@ -52,6 +52,7 @@ def _setup(tmp: Path, **train) -> Path:
             "t_sampling": "uniform",
             "min_snr_gamma": 5.0,
             "target": "sampled",
+            "hybrid_lambda": 0.001,
             **train,
         },
     }
