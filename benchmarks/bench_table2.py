@@ -84,7 +84,9 @@ def main(argv=None) -> None:
     ap.add_argument("--replicates", type=int, default=5, help="replicate runs per row (>= 2 for the tests)")
     ap.add_argument("--jobs", type=int, default=1, help="runs at once (gmm: one torch thread each; images: copies)")
     ap.add_argument("--write", type=Path, help="keep the runs and the table here (benchmarks/results/table2_*.json)")
-    ap.add_argument("--runs", type=Path, help="the runs of an earlier --write: the tests again, no training")
+    ap.add_argument(
+        "--runs", type=Path, help="the runs of an earlier --write: the tests again (images: + the missing runs)"
+    )
     args = ap.parse_args(argv)
     if args.replicates < 2:
         ap.error(f"--replicates {args.replicates}: expected >= 2 (the paired tests need two runs per row)")
@@ -98,11 +100,11 @@ def main(argv=None) -> None:
         table, target = verdicts(records, VARIANTS, METRICS, "bound_gap")
         what, fmt = "bound_gap, nats", "+.5f"
     else:
-        jobs = [(name, r) for r in range(args.replicates) for name in IMAGE_VARIANTS]
+        done = {(r["variant"], r["replicate"]) for r in saved or []}  # --runs: only the runs it lacks
+        jobs = [(name, r) for r in range(args.replicates) for name in IMAGE_VARIANTS if (name, r) not in done]
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            records = saved or [
-                r for part in pool.map(image_runs, [jobs[i :: args.jobs] for i in range(args.jobs)]) for r in part
-            ]
+            parts = pool.map(image_runs, [jobs[i :: args.jobs] for i in range(args.jobs)]) if jobs else []
+            records = (saved or []) + [r for part in parts for r in part]
         table, target = verdicts(records, IMAGE_VARIANTS, IMAGE_METRICS, "bpd")
         what, fmt = "bits/dim", "+.4f"
     lo, hi = target.interval

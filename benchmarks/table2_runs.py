@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 import time
 
 import numpy as np
@@ -120,7 +121,11 @@ def image_runs(jobs: list[tuple[str, int]]) -> list[dict]:
     with harness.study_copy(prefix="bench_table2_") as study:
         for name, r in jobs:
             study.set_params({**IMAGE_VARIANTS[name], **IMAGE_THREADS, "replicate": r})
-            seconds = study.repro("evaluate_images")
+            try:
+                seconds = study.repro("evaluate_images")
+            except subprocess.CalledProcessError as e:  # once more, after a transient failure (a DVC lock, say)
+                print(f"  {name}, replicate {r}: dvc repro failed ({e.returncode}); once more", flush=True)
+                seconds = study.repro("evaluate_images")
             m = json.loads((study.path / "metrics" / "images.json").read_text())
             out.append({"variant": name, "replicate": r, **m, "seconds": seconds})
             print(
