@@ -119,8 +119,13 @@ def image_runs(jobs: list[tuple[str, int]]) -> list[dict]:
     there, so every number is the pipeline's own (metrics/images.json)."""
     out = []
     with harness.study_copy(prefix="bench_table2_") as study:
+        # Study.set_params edits the copy's current params.yaml: every key a row changes is set each run,
+        # to the row's value or back to params.yaml's, so no row inherits the previous run's
+        defaults = harness.read_params()
+        keys = {k for over in IMAGE_VARIANTS.values() for k in over}
+        reset = {k: defaults[k.split(".")[0]][k.split(".")[1]] for k in keys}
         for name, r in jobs:
-            study.set_params({**IMAGE_VARIANTS[name], **IMAGE_THREADS, "replicate": r})
+            study.set_params({**reset, **IMAGE_VARIANTS[name], **IMAGE_THREADS, "replicate": r})
             try:
                 seconds = study.repro("evaluate_images")
             except subprocess.CalledProcessError as e:  # once more, after a transient failure (a DVC lock, say)
