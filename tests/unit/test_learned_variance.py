@@ -172,18 +172,16 @@ def test_hybrid_trains_v_through_l_vlb_only():
 
 
 def test_hybrid_floor_is_the_best_diagonal_kernel():
-    """The learned-variance floor (per_xt_terms, diagonal) is the least bound: eps* with the per-x_t
-    posterior variance reaches it, and it lies below the per-t optimum."""
+    """The learned-variance floor (per_xt_terms, diagonal): in 1-D the isotropic per-x_t optimum; in
+    2-D, on the same Monte-Carlo draws, below it (each coordinate takes its own variance)."""
     d = diffusion(T=20)
     terms, _ = V.per_xt_terms(d, MIX, diagonal=True)
     iso, _ = V.per_xt_terms(d, MIX)
     assert np.allclose(terms, iso, rtol=1e-12)  # 1-D: diagonal is isotropic
     mix2 = GaussianMixture([0.5, 0.5], [[-1.0, 0.5], [1.0, -0.5]], [[0.3, 0.9], [0.5, 0.4]])
-    rng = np.random.default_rng(0)
-    diag, d_err = V.per_xt_terms(d, mix2, np.random.default_rng(0), diagonal=True)
-    iso2, i_err = V.per_xt_terms(d, mix2, np.random.default_rng(0))
+    diag, _ = V.per_xt_terms(d, mix2, np.random.default_rng(0), diagonal=True)
+    iso2, _ = V.per_xt_terms(d, mix2, np.random.default_rng(0))
     assert diag.sum() < iso2.sum()  # the same draws: a diagonal variance per x_t beats an isotropic one
-    assert rng is not None
 
 
 @pytest.mark.parametrize(
