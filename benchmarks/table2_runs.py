@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 import time
 
 import numpy as np
@@ -126,11 +125,7 @@ def image_runs(jobs: list[tuple[str, int]]) -> list[dict]:
         reset = {k: defaults[k.split(".")[0]][k.split(".")[1]] for k in keys}
         for name, r in jobs:
             study.set_params({**reset, **IMAGE_VARIANTS[name], **IMAGE_THREADS, "replicate": r})
-            try:
-                seconds = study.repro("evaluate_images")
-            except subprocess.CalledProcessError as e:  # once more, after a transient failure (a DVC lock, say)
-                print(f"  {name}, replicate {r}: dvc repro failed ({e.returncode}); once more", flush=True)
-                seconds = study.repro("evaluate_images")
+            seconds = study.repro("evaluate_images")
             m = json.loads((study.path / "metrics" / "images.json").read_text())
             out.append({"variant": name, "replicate": r, **m, "seconds": seconds})
             print(
