@@ -85,26 +85,26 @@ def main(argv=None) -> None:
     ap.add_argument("--jobs", type=int, default=1, help="runs at once (gmm: one torch thread each; images: copies)")
     ap.add_argument("--write", type=Path, help="keep the runs and the table here (benchmarks/results/table2_*.json)")
     ap.add_argument(
-        "--runs", type=Path, help="the runs of an earlier --write: the tests again (images: + the missing runs)"
+        "--runs", type=Path, help="the runs of an earlier --write: the tests again, after running the runs it lacks"
     )
     args = ap.parse_args(argv)
     if args.replicates < 2:
         ap.error(f"--replicates {args.replicates}: expected >= 2 (the paired tests need two runs per row)")
-    saved = json.loads(args.runs.read_text())["runs"] if args.runs else None
+    saved = json.loads(args.runs.read_text())["runs"] if args.runs else []
+    done = {(r["variant"], r["replicate"]) for r in saved}  # --runs: only the runs it lacks
+    variants = VARIANTS if args.branch == "gmm" else IMAGE_VARIANTS
+    jobs = [(name, r) for r in range(args.replicates) for name in variants if (name, r) not in done]
     if args.branch == "gmm":
         params = harness.read_params(args.params)
         gmm_params.read(params, "gmm")  # a bad params file fails here, before any training
-        jobs = [(name, r) for r in range(args.replicates) for name in VARIANTS]
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            records = saved or list(pool.map(one_run, [params] * len(jobs), *zip(*jobs)))
+            records = saved + (list(pool.map(one_run, [params] * len(jobs), *zip(*jobs))) if jobs else [])
         table, target = verdicts(records, VARIANTS, METRICS, "bound_gap")
         what, fmt = "bound_gap, nats", "+.5f"
     else:
-        done = {(r["variant"], r["replicate"]) for r in saved or []}  # --runs: only the runs it lacks
-        jobs = [(name, r) for r in range(args.replicates) for name in IMAGE_VARIANTS if (name, r) not in done]
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             parts = pool.map(image_runs, [jobs[i :: args.jobs] for i in range(args.jobs)]) if jobs else []
-            records = (saved or []) + [r for part in parts for r in part]
+            records = saved + [r for part in parts for r in part]
         table, target = verdicts(records, IMAGE_VARIANTS, IMAGE_METRICS, "bpd")
         what, fmt = "bits/dim", "+.4f"
     lo, hi = target.interval

@@ -104,6 +104,10 @@ table2-gmm: | row ({reps} replicates each; mean +- 95% CI, * differs from the fi
 | {variant} | {bound_gap} | {exact_kl} | {w1_ratio} | {ks_ratio} | {nfe} |
 table2-images: | row ({reps} replicates each; mean +- 95% CI, * differs from the first row, Holm over {tests} tests) | bits/dim | FD / floor median | KID (x 1e3) |
 | {variant} | {bpd} | {fd_ratio} | {kid} |
+learned-variance: | train_eq12.steps | learned Sigma | fixed beta_t: exact bound gap (nats) | learned: exact bound gap | learned - fixed, paired over {reps} replicates [95% CI] (* Holm over {tests} tests) | training s: fixed / learned (mean; {cpus} cores, 2 runs at once) |
+| {steps:,} | {row} | {gap_fixed:.5f} | {gap_learned:.5f} | {test} | {seconds_fixed:.0f} / {seconds_learned:.0f} |
+nfe-variance: | model | reverse variance | smallest S inside the band (W1 and KS) | W1 / floor median, exact, at S = 10 | 25 | 50 | 100 |
+| {model} | {variance} | {first} | {w10:.2f} | {w25:.2f} | {w50:.2f} | {w100:.2f} |
 gap-shares: | t | mean w_t | mean e_t | w_t e_t summed (nats) | share of the gap |
 | {t_from}-{t_to} | {mean_w:.4f} | {mean_e:.5f} | {gap:.5f} | {share:.1%} |
 """)}  # fmt: skip
@@ -464,6 +468,36 @@ def table2(root: Path, branch: str) -> list[str]:
     return table(f"table2-{branch}", records, reps=b["replicates"], tests=tests)
 
 
+def learned_variance(root: Path) -> list[str]:
+    """A learned Sigma against fixed beta_t by training length (benchmarks/bench_learned_variance.py)."""
+    if not (root / RES / "learned_variance.json").exists():
+        return ["| not measured yet: `python benchmarks/bench_learned_variance.py --jobs 2 --write` |", "|---|"]
+    b = load(root, RES + "learned_variance.json")
+    records = [
+        r
+        | {
+            "row": r["row"].removeprefix("eps, learned Sigma, "),
+            "test": f"{r['diff']:+.5f} [{r['interval'][0]:+.5f}, {r['interval'][1]:+.5f}]{' *' if r['differs'] else ''}",
+        }
+        for r in b["table"]
+    ]
+    return table("learned-variance", records, reps=b["replicates"], tests=len(records), cpus=b["cpus"])
+
+
+def nfe_variance(root: Path) -> list[str]:
+    """Respaced DDPM by reverse variance, exact (benchmarks/bench_sampler_nfe.py)."""
+    if not (root / RES / "sampler_nfe_variance.csv").exists():
+        return ["| not measured yet: `python benchmarks/bench_sampler_nfe.py --write` |", "|---|"]
+    d, records = pd.read_csv(root / RES / "sampler_nfe_variance.csv"), []
+    for (model, variance), part in d.groupby(["model", "variance"], sort=False):
+        inside, w1 = part[part["inside"]], part.set_index("steps")["w1_ratio"]
+        first = str(int(inside["steps"].min())) if len(inside) else f"none up to {int(part['steps'].max())}"
+        records.append(
+            {"model": model, "variance": variance, "first": first} | {f"w{S}": w1[S] for S in (10, 25, 50, 100)}
+        )
+    return table("nfe-variance", records)
+
+
 def _on(fn, *args) -> Callable[[Path], list[str]]:
     return lambda root: fn(root, *args)
 
@@ -487,6 +521,8 @@ BLOCKS = tuple(Block(*b) for b in (
     ("docs/variance.md", "table2-gmm", _on(table2, "gmm")),
     ("docs/variance.md", "table2-images", _on(table2, "images")),
     ("README.md", "table2-gmm", _on(table2, "gmm")),
+    ("docs/variance.md", "learned-variance", learned_variance),
+    ("docs/variance.md", "nfe-variance", nfe_variance),
     ("docs/samplers.md", "hybrid-table", hybrid),
     ("docs/samplers.md", "hybrid-exact", hybrid_exact),
     ("docs/samplers.md", "gap-shares", gap_shares_table),

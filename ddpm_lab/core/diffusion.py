@@ -57,6 +57,14 @@ def clipped_beta_tilde(beta_tilde: np.ndarray, betas: np.ndarray) -> np.ndarray:
     return out
 
 
+def interpolated_variance(v: torch.Tensor, log_beta, log_beta_tilde) -> torch.Tensor:
+    """Nichol & Dhariwal 2021, Eq. 15: exp(v log beta + (1 - v) log beta~), in float64, for a network's
+    v (any real: outside [0, 1] it extrapolates) and the ends of its step (numbers or tensors that
+    broadcast with v)."""
+    v = v.double()
+    return torch.exp(v * log_beta + (1.0 - v) * log_beta_tilde)
+
+
 class GaussianDiffusion:
     """DDPM maths for a fixed schedule beta_1..beta_T and reverse variance sigma_t^2.
 
@@ -206,8 +214,7 @@ class GaussianDiffusion:
         exp(v log beta_t + (1 - v) log beta~_t), v the network's second output (any real: v outside
         [0, 1] extrapolates), beta~_1 = 0 replaced by beta~_2 as they do. v: (B, ...), t: (B,); float64."""
         v = v.double()
-        lb, lbt = self._extract("log_beta", t, v), self._extract("log_beta_tilde", t, v)
-        return torch.exp(v * lb + (1.0 - v) * lbt)
+        return interpolated_variance(v, self._extract("log_beta", t, v), self._extract("log_beta_tilde", t, v))
 
     def model_terms(
         self, t: torch.Tensor, noise: torch.Tensor, eps: torch.Tensor, sigma2: torch.Tensor
@@ -218,10 +225,16 @@ class GaussianDiffusion:
         / sigma2_d), r = beta~_t / sigma2_d; t = 1: L_0 = -log N(x_0; mu_theta, diag(sigma2)) =
         1/2 sum_d (log(2 pi sigma2_d) + c_1^2 (noise - eps)_d^2 / sigma2_d) (continuous data).
         t: (B,), the others (B, ...), float64. Returns (B,)."""
-        c2 = self._extract("eps_coef", t, noise) ** 2 / self._extract("alphas", t, noise)
-        fit = c2 * (noise - eps) ** 2 / sigma2
-        r = self._extract("posterior_variance", t, noise) / sigma2
-        first = (t == 1).to(noise.device).view(-1, *([1] * (noise.dim() - 1)))
+        return self.terms_of_error(t, (noise - eps) ** 2, sigma2)
+
+    def terms_of_error(self, t: torch.Tensor, sq_err: torch.Tensor, sigma2: torch.Tensor) -> torch.Tensor:
+        """model_terms with (noise - eps)_d^2 replaced by sq_err (B, ...): the terms are affine in it, so
+        a sq_err of E[(noise - eps)_d^2 | ...] gives the terms' conditional expectation (the exact bound,
+        ddpm_lab.gmm.variance; L_hybrid's L_vlb with the stable target). float64; returns (B,)."""
+        c2 = self._extract("eps_coef", t, sq_err) ** 2 / self._extract("alphas", t, sq_err)
+        fit = c2 * sq_err / sigma2
+        r = self._extract("posterior_variance", t, sq_err) / sigma2
+        first = (t == 1).to(sq_err.device).view(-1, *([1] * (sq_err.dim() - 1)))
         spread = torch.where(first, torch.log(2 * math.pi * sigma2), r - 1.0 - torch.log(r.clamp_min(1e-300)))
         return 0.5 * (spread + fit).flatten(1).sum(1)
 
@@ -239,6 +252,7 @@ class GaussianDiffusion:
         target: str = "sampled",
         learned_variance: bool = False,
         hybrid_lambda: float = HYBRID_LAMBDA,
+        hybrid_vlb: str = "kl",
     ) -> torch.Tensor:
         """Noise-prediction loss, one (t, eps) draw per x_0. Returns (B,), or the losses of
         x0[rows] only: t and eps are drawn for all B rows either way (data-parallel ranks draw
@@ -260,7 +274,11 @@ class GaussianDiffusion:
         weighting "hybrid" only: L_hybrid = L_simple + lambda L_vlb (Nichol & Dhariwal 2021, Sec. 3.1),
         here per row ||eps - eps_theta||^2 + hybrid_lambda * T * L_{t-1} (model_terms: the term of Eq. 5
         at the row's t, with the mean's eps_theta detached, so L_vlb trains Sigma_theta only), t drawn
-        uniformly (or stratified) as they do for L_hybrid; both parts summed over dimensions.
+        uniformly (or stratified) as they do for L_hybrid; both parts summed over dimensions. With
+        target "stable", L_{t-1} takes the gradient of its posterior mean given x_t over the minibatch's
+        x_0 (terms_of_error: (eps_hat - eps_theta)^2 plus the posterior's spread), valued as sampled.
+        hybrid_vlb (ddpm_lab.core.weightings.VLB_WEIGHTS): L_{t-1}'s weight u_t over t, "kl" (u_t = 1)
+        these bytes.
         """
         if weighting not in WEIGHTINGS:
             raise ValueError(f"unknown weighting {weighting!r}: expected one of {', '.join(WEIGHTINGS)}")
@@ -274,6 +292,8 @@ class GaussianDiffusion:
                 f"weighting {weighting!r} with learned_variance {learned_variance}: a learned variance is trained by "
                 "weighting hybrid, and weighting hybrid needs one"
             )
+        if hybrid_vlb not in weightings.VLB_WEIGHTS:
+            raise ValueError(f"unknown hybrid_vlb {hybrid_vlb!r}: expected one of {', '.join(weightings.VLB_WEIGHTS)}")
         if weighting == "hybrid" and t_sampling == "importance":
             raise ValueError("weighting hybrid draws t uniform or stratified (Nichol & Dhariwal 2021), not importance")
         B, reference = x0.shape[0], x0
@@ -296,7 +316,10 @@ class GaussianDiffusion:
         # the target's own squared error, times scale_t: the eps-space error
         err = ((targets.target(prediction, x0, noise, a, s) - out) ** 2 * scale).flatten(1).sum(1)
         if target == "stable":
-            x0_hat = self.reference_posterior_mean(x_t, t, reference)
+            if v is None:
+                x0_hat = self.reference_posterior_mean(x_t, t, reference)
+            else:  # and its spread, for L_vlb's posterior mean below
+                x0_hat, x0_var = self.reference_posterior_mean(x_t, t, reference, variance=True)
             eps_hat = (x_t - a * x0_hat) / s
             stable = ((targets.target(prediction, x0_hat, eps_hat, a, s) - out) ** 2 * scale).flatten(1).sum(1)
             err = stable + (err - stable).detach()
@@ -305,11 +328,21 @@ class GaussianDiffusion:
         loss = weightings.weighted(self, weighting, t, err, prediction, gamma)
         if v is not None:  # L_hybrid's L_vlb part: the bound's term at t, Sigma_theta's gradient only
             eps_fixed = targets.to_eps(prediction, out.detach(), x_t, a, s).double()
-            vlb = self.model_terms(t, noise.double(), eps_fixed, self.learned_sigma2(v, t))
+            sigma2 = self.learned_sigma2(v, t)
+            vlb = self.model_terms(t, noise.double(), eps_fixed, sigma2)
+            if target == "stable":  # the term's posterior mean given x_t over the minibatch's x_0, valued as sampled:
+                # E[(eps - eps_theta)^2 | x_t] = (eps_hat - eps_theta)^2 + (a / s)^2 Var(x_0 | x_t)
+                sq_err = (eps_hat.double() - eps_fixed) ** 2 + (a / s).double() ** 2 * x0_var
+                stable_vlb = self.terms_of_error(t, sq_err, sigma2)
+                vlb = stable_vlb + (vlb - stable_vlb).detach()
+            if hybrid_vlb != "kl":
+                vlb = vlb * torch.from_numpy(weightings.VLB_WEIGHTS[hybrid_vlb](self))[t.long().cpu()].to(vlb)
             loss = loss + (hybrid_lambda * self.T) * vlb.to(loss)
         return loss
 
-    def reference_posterior_mean(self, x_t: torch.Tensor, t: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    def reference_posterior_mean(
+        self, x_t: torch.Tensor, t: torch.Tensor, reference: torch.Tensor, variance: bool = False
+    ) -> torch.Tensor:
         """E[x_0 | x_t] under the empirical distribution of `reference` (R, ...): the weights
         softmax_j(-||x_t - sqrt(abar_t) x0_j||^2 / (2 (1 - abar_t))) (q(x_t | x_0), Eq. 4) on the
         reference rows. The term ||x_t||^2, the same for every j, is dropped, and the rest,
@@ -332,6 +365,11 @@ class GaussianDiffusion:
         finally:
             if flushing:
                 torch.set_flush_denormal(False)
+        if variance:  # float64, as E[x0^2] - E[x0]^2 cancels where the weights sit on one row (small t)
+            r64 = r.double()
+            both = w.double() @ torch.cat([r64, r64 * r64], dim=1)
+            mean, second = both[:, : r.shape[1]], both[:, r.shape[1] :]
+            return mean.to(x_t.dtype).view_as(x_t), (second - mean * mean).clamp_min(0.0).view_as(x_t)
         return (w @ r).view_as(x_t)
 
     def loss_eq3(self, eps_model: EpsModel, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

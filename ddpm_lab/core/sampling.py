@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ddpm_lab.runtime.params import Int, doc, require, schema
-from ddpm_lab.core.diffusion import EpsModel, GaussianDiffusion
+from ddpm_lab.core.diffusion import EpsModel, GaussianDiffusion, interpolated_variance
 from ddpm_lab.runtime.cli import progress as progress_bar
 from ddpm_lab.runtime.seeds import fold_seed
 
@@ -225,8 +225,8 @@ def step_coefficients(diffusion: GaussianDiffusion, cfg: SamplerConfig) -> dict:
 
 def learned_sigma(c: dict, i: int, v: torch.Tensor) -> torch.Tensor:
     """sigma of step i (step_coefficients c of ddpm) for a model's learned-variance output v:
-    sqrt(exp(v log beta_i + (1 - v) log beta~_i)), in v's dtype."""
-    return torch.exp(0.5 * (v.double() * c["log_beta"][i] + (1.0 - v.double()) * c["log_beta_tilde"][i])).to(v.dtype)
+    sqrt(exp(v log beta_i + (1 - v) log beta~_i)) (diffusion.interpolated_variance), in v's dtype."""
+    return interpolated_variance(v, c["log_beta"][i], c["log_beta_tilde"][i]).sqrt().to(v.dtype)
 
 
 def eps_caller(eps_model: EpsModel, ts, batch: int):

@@ -25,6 +25,7 @@ from ddpm_lab.core.diffusion import (
     GaussianDiffusion,
 )
 from ddpm_lab.core.estimators import TERMS
+from ddpm_lab.core.weightings import VLB_WEIGHTS
 from ddpm_lab.core.targets import as_eps_model
 from ddpm_lab.runtime.stats import mean_se
 
@@ -123,6 +124,15 @@ class Eq12TrainConfig(TrainConfig):
             "second term (Nichol & Dhariwal 2021, Sec. 3.1: 0.001); read by weighting hybrid only"
         ),
     ] = HYBRID_LAMBDA
+    hybrid_vlb: Annotated[
+        str,
+        doc(
+            "how weighting hybrid weights its L_{t-1} over t: kl (the bound's own terms, Nichol & Dhariwal 2021) "
+            "or preconditioned (each t's term divided by the square of d log Sigma / dv, capped: this lab's, "
+            "docs/variance.md); read by weighting hybrid only",
+            choices=tuple(VLB_WEIGHTS),
+        ),
+    ] = "kl"
 
     def __post_init__(self):
         super().__post_init__()
@@ -136,6 +146,20 @@ class Eq12TrainConfig(TrainConfig):
         )
         require(self.t_sampling in T_SAMPLINGS, "t_sampling", self.t_sampling, f"one of {', '.join(T_SAMPLINGS)}")
         require(self.target in TARGETS, "target", self.target, f"one of {', '.join(TARGETS)}")
+        require(self.hybrid_vlb in VLB_WEIGHTS, "hybrid_vlb", self.hybrid_vlb, f"one of {', '.join(VLB_WEIGHTS)}")
+
+    def check_learned_variance(self, learned_variance: bool, model_section: str) -> None:
+        """weighting hybrid exactly when the model (section model_section) learns its variance: L_hybrid is
+        what trains it, and it has nothing to train without one."""
+        require(
+            (self.weighting == "hybrid") == learned_variance,
+            "weighting",
+            self.weighting,
+            f"hybrid with {model_section}.learned_variance true (L_hybrid is what trains the variance)"
+            if learned_variance
+            else f"a weighting other than hybrid with {model_section}.learned_variance false (hybrid trains a learned "
+            "variance)",
+        )
 
 
 @schema
@@ -209,9 +233,9 @@ def objective_loss(
     outputs v (L_hybrid for the noise loss; the bound trains Sigma_theta through its own terms)."""
     if isinstance(cfg, Eq12TrainConfig):
         weighting, t_sampling, gamma, target = cfg.weighting, cfg.t_sampling, cfg.min_snr_gamma, cfg.target
-        lam = cfg.hybrid_lambda
+        lam, vlb = cfg.hybrid_lambda, cfg.hybrid_vlb
         return lambda m, x0, g: diffusion.loss_eq12(
-            m, x0, g, weighting, None, t_sampling, prediction, gamma, target, learned_variance, lam
+            m, x0, g, weighting, None, t_sampling, prediction, gamma, target, learned_variance, lam, vlb
         )
     abar = diffusion.np["alphas_cumprod"]
     return lambda m, x0, g: diffusion.loss_bound(

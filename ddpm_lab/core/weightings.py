@@ -105,3 +105,41 @@ def weighted(
         return entry.apply(diffusion, t, err)
     c = torch.from_numpy(diffusion.T * entry.weights(diffusion, prediction, gamma))
     return c[t.long().cpu() - 1].to(err) * err
+
+
+# -- L_hybrid's L_vlb over t ------------------------------------------------------------------
+# A per-t weight u_t of L_hybrid's L_vlb part (train_eq12.hybrid_vlb), a registry like the one above:
+# L_hybrid = L_simple + lambda T u_t L_{t-1}. Each t's term is minimised by the same Sigma_theta(x_t, t)
+# whatever u_t, so u_t moves only where a finite network spends its effort over t.
+VLB_WEIGHTS: dict[str, Callable[[GaussianDiffusion], np.ndarray]] = {}
+PRECONDITION_CAP = 1e4  # u_t's largest value: l_t = 0.01, where beta~_t is within 1% of beta_t
+
+
+def vlb_weight(name: str):
+    """`@vlb_weight("kl")` on u(diffusion) -> (T + 1,) (index t; entry 0 unused) registers a weighting of L_vlb."""
+
+    def add(u: Callable[[GaussianDiffusion], np.ndarray]):
+        VLB_WEIGHTS[name] = u
+        return u
+
+    return add
+
+
+@vlb_weight("kl")
+def vlb_kl(diffusion: GaussianDiffusion) -> np.ndarray:
+    """u_t = 1: the bound's own terms (Nichol & Dhariwal 2021, Sec. 3.1)."""
+    return np.ones(diffusion.T + 1)
+
+
+@vlb_weight("preconditioned")
+def vlb_preconditioned(diffusion: GaussianDiffusion) -> np.ndarray:
+    """u_t = min(1 / l_t^2, PRECONDITION_CAP), l_t = log beta_t - log beta~_t = d log Sigma_theta / dv
+    (Nichol & Dhariwal 2021, Eq. 15). The curvature of L_{t-1} in v is l_t^2 / 2 per coordinate,
+    from 0.2 at t = 2 to about 1e-10 at t = T on the linear schedule, so the gradient reaching v from
+    large t is lost beside that from small t; u_t gives every t the curvature 1/2 in v (a Newton step
+    in v per t), capped where beta_t and beta~_t agree and v hardly moves Sigma. This lab's choice,
+    not the paper's (docs/variance.md measures both)."""
+    ell = diffusion.np["log_beta"] - diffusion.np["log_beta_tilde"]
+    u = np.full(diffusion.T + 1, PRECONDITION_CAP)
+    np.divide(1.0, ell**2, out=u, where=ell**2 > 1.0 / PRECONDITION_CAP)
+    return u

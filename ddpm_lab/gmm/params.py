@@ -309,18 +309,12 @@ def check_train_eq12(cfg: Eq12TrainConfig, params: dict, source: str) -> None:
     gmm, m = _gmm_and_model(params, source)
     if m is None:
         return
-    require(
-        (cfg.weighting == "hybrid") == m.learned_variance,
-        "weighting",
-        cfg.weighting,
-        "hybrid with model.learned_variance true (L_hybrid is what trains the variance)"
-        if m.learned_variance
-        else "a weighting other than hybrid with model.learned_variance false (hybrid trains a learned variance)",
-    )
+    cfg.check_learned_variance(m.learned_variance, "model")
     row = row_bytes(m, grad=True) + 2 * I64 + 3 * F32 * m.data_dim
-    # The stable target's (batch_size, batch_size) logits and weights (reference_posterior_mean):
-    # its cost grows with the square of the batch.
-    pair, what = (3 * F32, "one training step with the stable target's batch_size x batch_size weights")
+    # The stable target's (batch_size, batch_size) logits and weights (reference_posterior_mean; with a
+    # learned variance also the weights in float64): its cost grows with the square of the batch.
+    pair = 3 * F32 + (F64 if m.learned_variance else 0)
+    what = "one training step with the stable target's batch_size x batch_size weights"
     if cfg.target != "stable":
         pair, what = 0, "one training step"
     require_memory(

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from ddpm_lab.core.diffusion import DiffusionConfig, GaussianDiffusion
-from ddpm_lab.gmm.mixture import GaussianMixture
+from ddpm_lab.gmm.mixture import GaussianMixture, OracleEps
 from ddpm_lab.runtime.stats import weighted_sum
 
 CHOICES = ("beta", "beta_tilde", "optimal_t", "optimal_xt")
@@ -156,6 +156,52 @@ def respaced(diffusion: GaussianDiffusion, S: int) -> GaussianDiffusion:
     return GaussianDiffusion(1.0 - abar[1:] / abar[:-1], diffusion.variance, mmse, 1 if mmse is not None else None)
 
 
+class OptimalKernelOracle(OracleEps):
+    """The oracle eps* with, on each step of a DDPM chain (respaced to S steps or not), the best
+    Gaussian kernel's variance per x_t: the exact Var(x_s | x_t) of that step, per dimension,
+
+        s*(x_t) = beta~_i + c_i^2 Var(eps | x_t),   c_i^2 = beta_i^2 / (alpha_i (1 - abar_t)),
+
+    beta_i = 1 - abar_t / abar_s and beta~_i = (1 - abar_s) / (1 - abar_t) beta_i the step's
+    (ddpm_lab.core.sampling.step_coefficients), Var(eps | x_t) from the mixture
+    (posterior_eps_variance): x_s given (x_t, x_0) is N(mu~, beta~_i) and mu~ moves with x_0 by c_i
+    per unit of eps. The moments of the true reverse step are matched exactly; what is left is its
+    shape (a mixture, not a Gaussian). It answers as a network with a learned variance does, through
+    eps_v(x_t, t) -> (eps*, v), v placing s* on the step's log beta / log beta~ line (Nichol &
+    Dhariwal 2021, Eq. 15, unclipped), so the samplers and ddpm_lab.gmm.propagate read it unchanged.
+    Built for one `sampler` (ddpm): its steps fix beta_i and beta~_i."""
+
+    learned_variance = True
+
+    def __init__(self, mixture: GaussianMixture, diffusion: GaussianDiffusion, sampler):
+        from ddpm_lab.core.sampling import step_coefficients
+
+        if sampler.sampler != "ddpm":
+            raise ValueError(f"OptimalKernelOracle: the best kernel of a ddpm step, not of {sampler.sampler}")
+        super().__init__(mixture, diffusion.np["alphas_cumprod"])
+        c = step_coefficients(diffusion, sampler)
+        abar = diffusion.np["alphas_cumprod"]
+        prev = np.append(c["t"][1:], 0)
+        beta = 1.0 - abar[c["t"]] / abar[prev]
+        bt = (1.0 - abar[prev]) / (1.0 - abar[c["t"]]) * beta
+        c2 = beta**2 / ((1.0 - beta) * (1.0 - abar[c["t"]]))
+        # by t (nan off the chain): beta~_i, c_i^2 and the ends of v's line; the step to x_0 adds no
+        # noise, and v = 1 there stands for "no variance of its own"
+        self.rows = np.full((4, diffusion.T + 1), np.nan)
+        self.rows[:, c["t"]] = np.stack([bt, c2, c["log_beta"], c["log_beta_tilde"]])
+
+    def eps_v(self, x_t: torch.Tensor, t: torch.Tensor):
+        t = torch.as_tensor(t).reshape(-1).expand(x_t.shape[0])
+        bt, c2, log_beta, log_beta_tilde = (torch.from_numpy(r)[t][:, None] for r in self.rows)
+        if bool(torch.isnan(bt).any()):
+            raise ValueError("OptimalKernelOracle: a t off the chain it was built for")
+        var = posterior_eps_variance(self.mixture, x_t.double(), self.alphas_cumprod[t], per_dim=True)
+        last = bt <= 0
+        log_s = torch.log(torch.where(last, 1.0, bt + c2 * var))
+        v = torch.where(last, 1.0, (log_s - log_beta_tilde) / torch.where(last, 1.0, log_beta - log_beta_tilde))
+        return self(x_t, t), v.to(x_t.dtype)
+
+
 MMSE_SEED = 0  # D > 1: the seed of the Monte-Carlo draws of the mixture's mmse, the same in every stage
 
 
@@ -189,18 +235,13 @@ def diffusion_of_model(dcfg: DiffusionConfig, path) -> GaussianDiffusion:
 
 def _conditional_terms(diffusion: GaussianDiffusion, mixture: GaussianMixture, x, i, eps, sigma2) -> torch.Tensor:
     """E[term of Eq. 5 | x_t] (model_bound_terms) at x_t = x (B, D) of the timesteps i + 1 (B,), for
-    a model's eps (B, D) and variance sigma2 ((B,), (B, 1) or (B, D)) there. (B,) float64"""
-    D = mixture.dim
+    a model's eps (B, D) and variance sigma2 ((B,), (B, 1) or (B, D)) there: the terms are affine in
+    the squared noise error (GaussianDiffusion.terms_of_error), whose conditional mean given x_t is
+    v_t(x_t) + (eps* - eps)^2 per dimension. (B,) float64"""
     abar = torch.from_numpy(diffusion.np["alphas_cumprod"][1:])
-    c2 = torch.from_numpy(noise_coef2(diffusion))
-    bt = torch.from_numpy(diffusion.np["posterior_variance"][1:])
-    s = sigma2.double().reshape(x.shape[0], -1).expand(x.shape[0], D)
+    s = sigma2.double().reshape(x.shape[0], -1).expand(x.shape[0], mixture.dim)
     err = posterior_eps_variance(mixture, x, abar[i], per_dim=True) + (mixture.eps_star(x, abar[i]) - eps).pow(2)
-    first, b = (i == 0)[:, None], bt[i][:, None]
-    safe = torch.where(first, torch.ones_like(b), b)
-    kl = 0.5 * (safe / s - 1.0 - torch.log(safe / s))
-    decoder = 0.5 * torch.log(2 * math.pi * s)
-    return (torch.where(first, decoder, kl) + c2[i][:, None] * err / (2.0 * s)).sum(1)
+    return diffusion.terms_of_error(i + 1, err, s)
 
 
 def model_bound_terms(

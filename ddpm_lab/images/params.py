@@ -78,14 +78,7 @@ def check_images_train(cfg, params: dict, source: str) -> None:
     u = _unet(params, source)
     if u is None:
         return
-    require(
-        (cfg.weighting == "hybrid") == u.learned_variance,
-        "weighting",
-        cfg.weighting,
-        "hybrid with images_model.learned_variance true (L_hybrid is what trains the variance)"
-        if u.learned_variance
-        else "a weighting other than hybrid with images_model.learned_variance false (hybrid trains a learned variance)",
-    )
+    cfg.check_learned_variance(u.learned_variance, "images_model")
     n_params, acts = config_parameters(u), activations(u)
     # Training keeps the activations for the backward pass and their gradients: about 3x.
     require_memory(

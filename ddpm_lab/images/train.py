@@ -170,7 +170,7 @@ def train_unet(
     rows = world.shard(tcfg.batch_size) if world.size > 1 else None
     loss_fn = lambda m, x0, g: diffusion.loss_eq12(  # noqa: E731
         m, x0, g, tcfg.weighting, rows, tcfg.t_sampling, mcfg.prediction, tcfg.min_snr_gamma, tcfg.target,
-        mcfg.learned_variance, tcfg.hybrid_lambda,
+        mcfg.learned_variance, tcfg.hybrid_lambda, tcfg.hybrid_vlb,
     )  # fmt: skip
     ema, history = train(
         model,

@@ -4,8 +4,8 @@ The architecture of Ho et al. 2020 (arXiv:2006.11239, Appendix B), a PixelCNN++-
 U-Net, scaled down for 8x8 digits: a sinusoidal time embedding fed to every ResNet block,
 group normalisation, self-attention at the lowest resolution, skip connections from each
 down level to its up level. It knows nothing about diffusion: it maps (x, t) to a tensor
-of x's shape (twice its channels with a learned variance: the target, then v). Also here:
-`resolve_device`, the one place a device name becomes a device.
+of x's shape (twice its channels with a learned variance: the target, then v). The device it
+runs on is resolved by ddpm_lab.runtime.torch_setup.resolve_device.
 """
 
 from __future__ import annotations

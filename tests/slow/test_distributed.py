@@ -53,6 +53,7 @@ def _setup(tmp: Path, **train) -> Path:
             "min_snr_gamma": 5.0,
             "target": "sampled",
             "hybrid_lambda": 0.001,
+            "hybrid_vlb": "kl",
             **train,
         },
     }

@@ -104,6 +104,7 @@ def test_bad_image_configs(cls, raw, match):
             "min_snr_gamma": 5.0,
             "target": "sampled",
             "hybrid_lambda": 0.001,
+            "hybrid_vlb": "kl",
         },
         ImageSampleConfig: {
             "sampler": "ddpm",

@@ -171,6 +171,75 @@ def test_hybrid_trains_v_through_l_vlb_only():
         d.loss_eq12(net, x0, torch.Generator(), "eq14", learned_variance=True)
 
 
+def test_stable_target_gives_l_vlb_the_posterior_mean_over_the_minibatch():
+    """With target "stable", L_hybrid's L_vlb term keeps its sampled value but takes the gradient of
+    its posterior mean given x_t over the minibatch's x_0: sum_j w_j L_{t-1}(x_0 = x0_j), w_j the
+    weights of q(x_t | x0_j) (GaussianDiffusion.reference_posterior_mean)."""
+    d = diffusion(T=30)
+    x0 = torch.tensor([[-1.5], [-0.2], [0.4], [1.1], [2.0]], dtype=torch.float64)
+    t = torch.tensor([3, 12, 20, 25, 30])
+    d.timesteps = lambda B, generator: t  # fixed t; the noise is the generator's first draw
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0), dtype=x0.dtype)
+    v = torch.tensor([0.2, 0.5, 0.9, 1.3, -0.4], dtype=torch.float64, requires_grad=True)
+
+    def model(x, tt):
+        return torch.cat([0.3 * x, v[:, None]], dim=1)
+
+    losses = {}
+    for target in ("sampled", "stable"):
+        v.grad = None
+        loss = d.loss_eq12(model, x0, torch.Generator().manual_seed(0), "hybrid", target=target, learned_variance=True)
+        loss.sum().backward()
+        losses[target] = (loss.detach(), v.grad.clone())
+    torch.testing.assert_close(losses["stable"][0], losses["sampled"][0], rtol=1e-12, atol=1e-14)
+    # by hand: each row's term averaged over the minibatch's x_0 given its x_t
+    a = torch.from_numpy(d.np["sqrt_alphas_cumprod"])[t][:, None]
+    s = torch.from_numpy(d.np["sqrt_one_minus_alphas_cumprod"])[t][:, None]
+    x_t = a * x0 + s * noise
+    w = torch.softmax(-((x_t - a * x0.T) ** 2) / (2 * s**2), dim=1)  # (rows, j)
+    eps_fixed = (0.3 * x_t).detach()
+    vv = v.detach().clone().requires_grad_()
+    sigma2 = d.learned_sigma2(vv[:, None], t)
+    terms = torch.stack([d.model_terms(t, ((x_t - a * x0[j]) / s), eps_fixed, sigma2) for j in range(len(x0))], dim=1)
+    (d.T * 0.001 * (w * terms).sum()).backward()
+    torch.testing.assert_close(losses["stable"][1], vv.grad, rtol=1e-9, atol=1e-12)
+    assert not torch.allclose(losses["sampled"][1], vv.grad)
+
+
+def test_preconditioned_l_vlb_scales_each_rows_v_gradient_by_u_t():
+    """hybrid_vlb "preconditioned": each row's L_{t-1} is weighted by u_t = min(1 / l_t^2, cap), l_t =
+    log beta_t - log beta~_t, so v's gradient per row is the kl one times u_t, and L_simple's part is
+    untouched; "kl" is u_t = 1."""
+    from ddpm_lab.core.weightings import PRECONDITION_CAP, VLB_WEIGHTS
+
+    d = GaussianDiffusion(make_betas("linear", 1000, 1e-4, 0.02), "beta")
+    ell = d.np["log_beta"] - d.np["log_beta_tilde"]
+    u = VLB_WEIGHTS["preconditioned"](d)
+    assert np.array_equal(VLB_WEIGHTS["kl"](d), np.ones(1001))
+    np.testing.assert_allclose(u[1:], np.minimum(1.0 / ell[1:] ** 2, PRECONDITION_CAP), rtol=1e-12)
+    assert u[2] < 10 and u[1000] == PRECONDITION_CAP  # small where v moves Sigma most, capped where it barely does
+    x0 = torch.tensor([[-1.5], [-0.2], [0.4], [1.1], [2.0]], dtype=torch.float64)
+    t = torch.tensor([1, 2, 50, 300, 1000])
+    d.timesteps = lambda B, generator: t
+    v = torch.tensor([0.2, 0.5, 0.9, 1.3, -0.4], dtype=torch.float64, requires_grad=True)
+    w = torch.tensor([0.3], dtype=torch.float64, requires_grad=True)
+
+    def model(x, tt):
+        return torch.cat([w * x, v[:, None]], dim=1)
+
+    out = {}
+    for vlb in ("kl", "preconditioned"):
+        v.grad = w.grad = None
+        d.loss_eq12(
+            model, x0, torch.Generator().manual_seed(0), "hybrid", learned_variance=True, hybrid_vlb=vlb
+        ).sum().backward()
+        out[vlb] = (v.grad.clone(), w.grad.clone())
+    torch.testing.assert_close(out["preconditioned"][0], out["kl"][0] * torch.from_numpy(u)[t], rtol=1e-10, atol=0)
+    torch.testing.assert_close(out["preconditioned"][1], out["kl"][1], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="unknown hybrid_vlb 'fisher'"):
+        d.loss_eq12(model, x0, torch.Generator(), "hybrid", learned_variance=True, hybrid_vlb="fisher")
+
+
 def test_hybrid_floor_is_the_best_diagonal_kernel():
     """The learned-variance floor (per_xt_terms, diagonal): in 1-D the isotropic per-x_t optimum; in
     2-D, on the same Monte-Carlo draws, below it (each coordinate takes its own variance)."""
@@ -196,6 +265,7 @@ def test_hybrid_floor_is_the_best_diagonal_kernel():
             "train_eq12.weighting = 'hybrid': expected a weighting other than hybrid",
         ),
         ({"train_eq12.hybrid_lambda": -0.1}, "train_eq12.hybrid_lambda = -0.1: expected a number >= 0"),
+        ({"train_eq12.hybrid_vlb": "fisher"}, "train_eq12.hybrid_vlb = 'fisher': expected one of kl, preconditioned"),
         (
             {
                 "model.learned_variance": True,

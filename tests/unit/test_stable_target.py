@@ -29,6 +29,13 @@ def test_reference_posterior_mean_is_the_empirical_posterior_in_two_dimensions()
         )
         want = torch.softmax(logw, 0) @ ref
         torch.testing.assert_close(got[i], want, rtol=1e-10, atol=1e-12)
+    # variance=True: the same mean, and the posterior's own spread per coordinate
+    mean, var = D.reference_posterior_mean(x_t, t, ref, variance=True)
+    torch.testing.assert_close(mean, got, rtol=1e-12, atol=1e-14)
+    for i in range(5):
+        abar = float(D.np["alphas_cumprod"][t[i]])
+        w = torch.softmax(-((x_t[i] - math.sqrt(abar) * ref) ** 2).sum(1) / (2 * (1 - abar)), 0)
+        torch.testing.assert_close(var[i], w @ (ref - got[i]) ** 2, rtol=1e-9, atol=1e-12)
     # one reference row: the posterior mean is that row, whatever x_t
     torch.testing.assert_close(D.reference_posterior_mean(x_t, t, ref[:1]), ref[:1].expand(5, 2))
 

@@ -173,3 +173,46 @@ def test_model_bounds_are_least_at_the_models_own_optimum(mmse):
     assert out["optimal (data)"] == pytest.approx(out["Analytic-DPM estimate"], rel=1e-12)  # the estimate given exactly
     exact = V.model_bounds(DIFF, MIX, mmse[0], mmse[0])
     assert exact["optimal (model)"] == pytest.approx(exact["optimal (data)"], rel=1e-12)
+
+
+def test_optimal_kernel_oracle_over_all_steps_reaches_the_per_xt_floor():
+    """OptimalKernelOracle at S = T: its v gives each step the posterior's variance per x_t, so its
+    exact bound terms (t >= 2; the last step adds no noise) are per_xt_terms', the least any Gaussian
+    kernel with the best mean reaches."""
+    from ddpm_lab.core.sampling import SamplerConfig
+
+    oracle = V.OptimalKernelOracle(MIX, DIFF, SamplerConfig())
+    terms, errs = V.learned_bound_terms(DIFF, MIX, oracle)
+    floor, floor_errs = V.per_xt_terms(DIFF, MIX)
+    assert np.allclose(terms[1:], floor[1:], rtol=1e-5, atol=1e-9 + (errs + floor_errs)[1:].max())
+
+
+@pytest.mark.parametrize("S", [5, 37])
+def test_optimal_kernel_oracle_matches_the_respaced_step_variance(S):
+    """On a respaced step t -> s, sigma^2 from the oracle's v is beta~_i + c_i^2 Var(eps | x_t), with
+    beta_i = 1 - abar_t / abar_s: Var(x_s | x_t) by the law of total variance."""
+    from ddpm_lab.core.sampling import SamplerConfig, learned_sigma, step_coefficients
+
+    cfg = SamplerConfig(steps=S)
+    oracle, c = V.OptimalKernelOracle(MIX, DIFF, cfg), step_coefficients(DIFF, cfg)
+    x = torch.linspace(-4, 4, 41, dtype=torch.float64)[:, None]
+    abar = DIFF.np["alphas_cumprod"]
+    for i in range(S - 1):  # the last step adds no noise
+        t, s = int(c["t"][i]), int(c["t"][i + 1])
+        beta = 1 - abar[t] / abar[s]
+        want = (1 - abar[s]) / (1 - abar[t]) * beta + beta**2 / ((1 - beta) * (1 - abar[t])) * V.posterior_eps_variance(
+            MIX, x, abar[t], per_dim=True
+        )
+        eps, v = oracle.eps_v(x, torch.full((41,), t))
+        torch.testing.assert_close(learned_sigma(c, i, v) ** 2, want, rtol=1e-10, atol=0)
+        torch.testing.assert_close(eps, MIX.eps_star(x, torch.tensor(abar[t])))
+
+
+def test_optimal_kernel_oracle_refuses_what_it_was_not_built_for():
+    from ddpm_lab.core.sampling import SamplerConfig
+
+    with pytest.raises(ValueError, match="not of ddim"):
+        V.OptimalKernelOracle(MIX, DIFF, SamplerConfig(sampler="ddim"))
+    oracle = V.OptimalKernelOracle(MIX, DIFF, SamplerConfig(steps=10))
+    with pytest.raises(ValueError, match="off the chain"):
+        oracle.eps_v(torch.zeros(3, 1), torch.full((3,), 11))
