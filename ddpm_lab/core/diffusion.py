@@ -342,13 +342,14 @@ class GaussianDiffusion:
 
     def reference_posterior_mean(
         self, x_t: torch.Tensor, t: torch.Tensor, reference: torch.Tensor, variance: bool = False
-    ) -> torch.Tensor:
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """E[x_0 | x_t] under the empirical distribution of `reference` (R, ...): the weights
         softmax_j(-||x_t - sqrt(abar_t) x0_j||^2 / (2 (1 - abar_t))) (q(x_t | x_0), Eq. 4) on the
         reference rows. The term ||x_t||^2, the same for every j, is dropped, and the rest,
         (sqrt(abar_t) / (1 - abar_t)) (x_t . x0_j - sqrt(abar_t) ||x0_j||^2 / 2), is one matmul of
         (B, D + 1) by (D + 1, R): the only (B, R) work is that product, the softmax and the
-        weighted sum. In x_t's dtype (softmax subtracts each row's largest logit); returns x_t's shape."""
+        weighted sum. In x_t's dtype (softmax subtracts each row's largest logit); returns x_t's shape.
+        variance: also Var(x_0 | x_t) per coordinate under the same weights, in float64: (mean, variance)."""
         a = self._extract("sqrt_alphas_cumprod", t, x_t).flatten()[:, None].to(x_t.dtype)
         var = self._extract("sqrt_one_minus_alphas_cumprod", t, x_t).flatten()[:, None].to(x_t.dtype) ** 2
         x, r = x_t.flatten(1), reference.flatten(1).to(x_t.dtype)
