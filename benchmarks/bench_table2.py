@@ -47,33 +47,10 @@ from ddpm_lab.tools.runs import Run, Variant
 from ddpm_lab.tools.verdicts import difference, rows as verdict_rows
 
 if __package__:  # python -m benchmarks.bench_table2
-    from . import harness
-    from .table2_runs import (
-        BASELINE,
-        FIXED,
-        IMAGE_METRICS,
-        IMAGE_VARIANTS,
-        LEARNED,
-        METRICS,
-        PRECONDITIONED,
-        STEPS,
-        VARIANTS,
-    )
-    from .table2_runs import image_runs, one_run
+    from . import harness, table2_runs as T
 else:  # python benchmarks/bench_table2.py
     import harness
-    from table2_runs import (
-        BASELINE,
-        FIXED,
-        IMAGE_METRICS,
-        IMAGE_VARIANTS,
-        LEARNED,
-        METRICS,
-        PRECONDITIONED,
-        STEPS,
-        VARIANTS,
-    )
-    from table2_runs import image_runs, one_run
+    import table2_runs as T
 
 
 def verdicts(records: list[dict], variants: dict, metrics: tuple, key: str, echo: bool = True):
@@ -89,8 +66,8 @@ def verdicts(records: list[dict], variants: dict, metrics: tuple, key: str, echo
         )
     table = verdict_rows(groups, prospective=False, metrics=list(metrics))
     by_name = {v.name: v for v in groups}
-    fixed = by_name[FIXED].by_replicate(key)
-    targets = {name: difference(by_name[name].by_replicate(key), fixed) for name in (LEARNED, PRECONDITIONED)}
+    fixed = by_name[T.FIXED].by_replicate(key)
+    targets = {name: difference(by_name[name].by_replicate(key), fixed) for name in (T.LEARNED, T.PRECONDITIONED)}
     for r in table if echo else ():
         if r["id"] != "v0" and r["tested"]:
             lo, hi = r["interval"]
@@ -114,20 +91,20 @@ def main(argv=None) -> None:
         ap.error(f"--replicates {args.replicates}: expected >= 2 (the paired tests need two runs per row)")
     saved = json.loads(args.runs.read_text())["runs"] if args.runs else []
     done = {(r["variant"], r["replicate"]) for r in saved}  # --runs: only the runs it lacks
-    variants = VARIANTS if args.branch == "gmm" else IMAGE_VARIANTS
+    variants = T.VARIANTS if args.branch == "gmm" else T.IMAGE_VARIANTS
     jobs = [(name, r) for r in range(args.replicates) for name in variants if (name, r) not in done]
     if args.branch == "gmm":
         params = harness.read_params(args.params)
         gmm_params.read(params, "gmm")  # a bad params file fails here, before any training
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            records = saved + (list(pool.map(one_run, [params] * len(jobs), *zip(*jobs))) if jobs else [])
-        table, targets = verdicts(records, VARIANTS, METRICS, "bound_gap")
+            records = saved + (list(pool.map(T.one_run, [params] * len(jobs), *zip(*jobs))) if jobs else [])
+        table, targets = verdicts(records, T.VARIANTS, T.METRICS, "bound_gap")
         what, fmt = "bound_gap, nats", "+.5f"
     else:
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            parts = pool.map(image_runs, [jobs[i :: args.jobs] for i in range(args.jobs)]) if jobs else []
+            parts = pool.map(T.image_runs, [jobs[i :: args.jobs] for i in range(args.jobs)]) if jobs else []
             records = saved + [r for part in parts for r in part]
-        table, targets = verdicts(records, IMAGE_VARIANTS, IMAGE_METRICS, "bpd")
+        table, targets = verdicts(records, T.IMAGE_VARIANTS, T.IMAGE_METRICS, "bpd")
         what, fmt = "bits/dim", "+.4f"
     shown = sum(r["differs"] for r in table)
     rows = harness.Rows(widths=(60, 40))
@@ -148,8 +125,8 @@ def main(argv=None) -> None:
     rows.add("the runs: time, summed over runs", f"{runs_s:.0f} s", f"{len(records)} runs, {os.cpu_count()} cores")
     if args.write:
         doc = {"benchmark": f"table2_{args.branch}", "cpus": os.cpu_count(), "replicates": args.replicates}
-        doc |= {"variants": VARIANTS if args.branch == "gmm" else IMAGE_VARIANTS, "baseline": BASELINE}
-        doc |= {"steps": STEPS, "runs": records, "verdicts": table, "rows": rows}
+        doc |= {"variants": T.VARIANTS if args.branch == "gmm" else T.IMAGE_VARIANTS, "baseline": T.BASELINE}
+        doc |= {"steps": T.STEPS, "runs": records, "verdicts": table, "rows": rows}
         harness.write_results(args.write, doc, indent=1)
 
 
