@@ -29,7 +29,7 @@ from ddpm_lab.gmm.distances import STATISTICS
 from ddpm_lab.gmm.hybrid import gap_shares
 from ddpm_lab.gmm.names import ALL_MODELS, HYBRIDS, LABELS, MODELS, ORACLE
 from ddpm_lab.tools.compare import group, load_runs, rows
-from ddpm_lab.tools.verdicts import difference, holm
+from ddpm_lab.tools.verdicts import difference, holm, mean_ci
 
 ROOT = Path(__file__).resolve().parents[1]
 RES, REP = "benchmarks/results/", "benchmarks/replicates/"
@@ -104,9 +104,9 @@ table2-gmm: | row ({reps} replicates each; mean +- 95% CI, * differs from the fi
 | {variant} | {bound_gap} | {exact_kl} | {w1_ratio} | {ks_ratio} | {nfe} |
 table2-images: | row ({reps} replicates each; mean +- 95% CI, * differs from the first row, Holm over {tests} tests) | bits/dim | FD / floor median | KID (x 1e3) |
 | {variant} | {bpd} | {fd_ratio} | {kid} |
-learned-variance: | train_eq12.steps | learned Sigma | fixed beta_t: exact bound gap (nats) | learned: exact bound gap | learned - fixed, paired over {reps} replicates [95% CI] (* Holm over {tests} tests) | training s: fixed / learned (mean; {cpus} cores, 2 runs at once) |
-| {steps:,} | {row} | {gap_fixed:.5f} | {gap_learned:.5f} | {test} | {seconds_fixed:.0f} / {seconds_learned:.0f} |
-nfe-variance: | model | reverse variance | smallest S inside the band (W1 and KS) | W1 / floor median, exact, at S = 10 | 25 | 50 | 100 |
+learned-variance: | train_eq12.steps | learned Sigma | fixed beta_t: exact bound gap (nats, mean +- 95% CI) | learned: exact bound gap | learned - fixed, paired over {reps} replicates [95% CI] (* Holm over {tests} tests) | training s: fixed / learned (mean; {cpus} cores, 2 runs at once) |
+| {steps:,} | {row} | {fixed} | {learned} | {test} | {seconds_fixed:.0f} / {seconds_learned:.0f} |
+nfe-variance: | model | reverse variance | smallest S inside the band (W1 and KS) | W1 / floor median, exact (band {p05:.2f}-{p95:.2f}; grid error at most {err:.0e}), at S = 10 | 25 | 50 | 100 |
 | {model} | {variance} | {first} | {w10:.2f} | {w25:.2f} | {w50:.2f} | {w100:.2f} |
 gap-shares: | t | mean w_t | mean e_t | w_t e_t summed (nats) | share of the gap |
 | {t_from}-{t_to} | {mean_w:.4f} | {mean_e:.5f} | {gap:.5f} | {share:.1%} |
@@ -473,9 +473,17 @@ def learned_variance(root: Path) -> list[str]:
     if not (root / RES / "learned_variance.json").exists():
         return ["| not measured yet: `python benchmarks/bench_learned_variance.py --jobs 2 --write` |", "|---|"]
     b = load(root, RES + "learned_variance.json")
+
+    def gap(steps: int, variant: str) -> str:
+        mean, half = mean_ci([x["bound_gap"] for x in b["runs"] if x["steps"] == steps and x["variant"] == variant])
+        return f"{mean:.5f} +- {half:.5f}"
+
+    fixed = next(x["variant"] for x in b["runs"] if x["variant"] not in {r["row"] for r in b["table"]})
     records = [
         r
         | {
+            "fixed": gap(r["steps"], fixed),
+            "learned": gap(r["steps"], r["row"]),
             "row": r["row"].removeprefix("eps, learned Sigma, "),
             "test": f"{r['diff']:+.5f} [{r['interval'][0]:+.5f}, {r['interval'][1]:+.5f}]{' *' if r['differs'] else ''}",
         }
@@ -495,7 +503,8 @@ def nfe_variance(root: Path) -> list[str]:
         records.append(
             {"model": model, "variance": variance, "first": first} | {f"w{S}": w1[S] for S in (10, 25, 50, 100)}
         )
-    return table("nfe-variance", records)
+    ctx = {"p05": d["w1_p05"].iloc[0], "p95": d["w1_p95"].iloc[0], "err": d["grid_err"].max()}
+    return table("nfe-variance", records, **ctx)
 
 
 def _on(fn, *args) -> Callable[[Path], list[str]]:

@@ -180,15 +180,12 @@ class OptimalKernelOracle(OracleEps):
             raise ValueError(f"OptimalKernelOracle: the best kernel of a ddpm step, not of {sampler.sampler}")
         super().__init__(mixture, diffusion.np["alphas_cumprod"])
         c = step_coefficients(diffusion, sampler)
-        abar = diffusion.np["alphas_cumprod"]
-        prev = np.append(c["t"][1:], 0)
-        beta = 1.0 - abar[c["t"]] / abar[prev]
-        bt = (1.0 - abar[prev]) / (1.0 - abar[c["t"]]) * beta
-        c2 = beta**2 / ((1.0 - beta) * (1.0 - abar[c["t"]]))
-        # by t (nan off the chain): beta~_i, c_i^2 and the ends of v's line; the step to x_0 adds no
-        # noise, and v = 1 there stands for "no variance of its own"
+        steps = respaced(diffusion, sampler.n_steps(diffusion.T))  # step i of the chain: t = tau_i
+        # by t (nan off the chain): beta~_i, c_i^2 (the chain's own process) and the ends of v's line
+        # (the sampler's); the step to x_0 adds no noise, and v = 1 there stands for "no variance of its own"
         self.rows = np.full((4, diffusion.T + 1), np.nan)
-        self.rows[:, c["t"]] = np.stack([bt, c2, c["log_beta"], c["log_beta_tilde"]])
+        self.rows[:2, c["t"][::-1]] = np.stack([steps.np["posterior_variance"][1:], noise_coef2(steps)])
+        self.rows[2:, c["t"]] = np.stack([c["log_beta"], c["log_beta_tilde"]])
 
     def eps_v(self, x_t: torch.Tensor, t: torch.Tensor):
         t = torch.as_tensor(t).reshape(-1).expand(x_t.shape[0])
